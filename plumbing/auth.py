@@ -1,0 +1,174 @@
+"""Who is calling: signed tokens, identities, roles and merchant scope.
+
+The gateway signs short-lived access tokens with an Ed25519 private key that
+only it holds. It passes the token itself in the RPC context (``auth_token``),
+and every service verifies it with the public key, so a message on the bus
+cannot claim an identity it was never given. Work a service starts on its own
+(event handlers, timers) runs as that service (``Identity.system``).
+"""
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.web.handlers import HttpRequestHandler
+
+from plumbing.errors import Forbidden, Unauthenticated
+
+ISSUER = "vowrewards-gateway"
+AUDIENCE = "vowrewards"
+ALGORITHM = "EdDSA"
+TOKEN_CONTEXT_KEY = "auth_token"
+
+OWNER = "owner"
+STORE_USER = "store_user"
+SUPPORT_AGENT = "support_agent"
+FINANCE = "finance"
+ADMIN = "admin"
+ROLES = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
+MERCHANT_ROLES = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE)
+SYSTEM = "system"
+
+
+def generate_keypair():
+    """A new Ed25519 key pair as (private PEM, public PEM) strings."""
+    private = Ed25519PrivateKey.generate()
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    public_pem = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private_pem, public_pem
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    username: str
+    role: str
+    merchant_id: str = None
+    store_id: str = None
+    token_id: str = None
+    claims: dict = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def system(cls, service_name):
+        return cls(user_id="service:" + service_name, username=service_name, role=SYSTEM)
+
+    @property
+    def is_admin(self):
+        return self.role == ADMIN
+
+    @property
+    def is_system(self):
+        return self.role == SYSTEM
+
+    def actor(self):
+        """How audit records name this caller."""
+        return {"user_id": self.user_id, "username": self.username, "role": self.role}
+
+    def require(self, *roles):
+        if self.role not in roles:
+            raise Forbidden("This needs one of the roles: %s" % ", ".join(roles),
+                            code="role_not_allowed")
+        return self
+
+    def merchant_scope(self, requested=None):
+        """The merchant this call acts on.
+
+        Merchant users act on their own merchant only; naming another is
+        refused. Platform admins and the system must name one.
+        """
+        if self.role in (ADMIN, SYSTEM):
+            if not requested:
+                raise Forbidden("Name the merchant to act on (merchant_id)",
+                                code="merchant_required")
+            return requested
+        if requested and requested != self.merchant_id:
+            raise Forbidden("That merchant is not yours", code="merchant_forbidden")
+        return self.merchant_id
+
+    def can_see_merchant(self, merchant_id):
+        return self.role in (ADMIN, SYSTEM) or merchant_id == self.merchant_id
+
+
+class TokenSigner:
+    def __init__(self, private_key_pem, ttl_seconds=900):
+        self.key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+        self.ttl_seconds = ttl_seconds
+
+    def sign(self, user_id, username, role, merchant_id=None, store_id=None, now=None):
+        now = int(now if now is not None else time.time())
+        claims = {
+            "iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "name": username,
+            "role": role, "mid": str(merchant_id) if merchant_id else None,
+            "sid": str(store_id) if store_id else None,
+            "iat": now, "exp": now + self.ttl_seconds, "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM), claims
+
+
+class TokenVerifier:
+    def __init__(self, public_key_pem, leeway=5):
+        if not public_key_pem:
+            raise RuntimeError("JWT_PUBLIC_KEY is not configured")
+        self.key = serialization.load_pem_public_key(public_key_pem.encode())
+        self.leeway = leeway
+
+    def verify(self, token):
+        if not token:
+            raise Unauthenticated("Sign in first: this needs a bearer token", code="token_missing")
+        try:
+            claims = jwt.decode(token, self.key, algorithms=[ALGORITHM], audience=AUDIENCE,
+                                issuer=ISSUER, leeway=self.leeway,
+                                options={"require": ["exp", "iat", "sub", "role"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("Your session has expired: sign in again", code="token_expired")
+        except jwt.PyJWTError:
+            raise Unauthenticated("The bearer token is not valid", code="token_invalid")
+        if claims.get("role") not in ROLES:
+            raise Unauthenticated("The bearer token names no known role", code="token_invalid")
+        return Identity(user_id=claims["sub"], username=claims.get("name"), role=claims["role"],
+                        merchant_id=claims.get("mid"), store_id=claims.get("sid"),
+                        token_id=claims.get("jti"), claims=claims)
+
+
+class CallerContext:
+    def __init__(self, verifier, worker_ctx, acts_as_user):
+        self._verifier = verifier
+        self._worker_ctx = worker_ctx
+        self._acts_as_user = acts_as_user
+        self._identity = None
+
+    @property
+    def identity(self):
+        if self._identity is None:
+            if self._acts_as_user:
+                token = self._worker_ctx.data.get(TOKEN_CONTEXT_KEY)
+                self._identity = self._verifier.verify(token)
+            else:
+                self._identity = Identity.system(self._worker_ctx.service_name)
+        return self._identity
+
+    def require(self, *roles):
+        return self.identity.require(*roles)
+
+
+class Caller(DependencyProvider):
+    """Injects the verified identity of whoever started this worker.
+
+    RPC and HTTP workers act for the user whose token came with the call;
+    anything else (events, timers) acts as the service itself, and a token
+    smuggled into an event's headers is ignored.
+    """
+
+    def setup(self):
+        self.verifier = TokenVerifier(self.container.config.get("JWT_PUBLIC_KEY"))
+
+    def get_dependency(self, worker_ctx):
+        acts_as_user = isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler))
+        return CallerContext(self.verifier, worker_ctx, acts_as_user)

@@ -1,0 +1,131 @@
+"""Configuration from the environment (12-factor), with local defaults.
+
+One function builds the nameko config dict for a service; everything a
+process needs to know comes from here.
+"""
+import os
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOCAL_DIR = Path(os.environ.get("VOWREWARDS_LOCAL_DIR", REPO_ROOT / ".local"))
+
+SERVICES = ("support", "redemption", "campaign", "settlement", "notification")
+ALL_COMPONENTS = ("gateway",) + SERVICES
+
+# Liveness/readiness/metrics port per component (overridable: <NAME>_HEALTH_PORT).
+HEALTH_PORTS = {
+    "gateway": 9100,
+    "support": 9101,
+    "redemption": 9102,
+    "campaign": 9103,
+    "settlement": 9104,
+    "notification": 9105,
+}
+
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vowrewards"
+
+
+def env(name, default=None):
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_int(name, default):
+    return int(env(name, default))
+
+
+def env_float(name, default):
+    return float(env(name, default))
+
+
+def env_list_of_floats(name, default):
+    raw = env(name)
+    if raw is None:
+        return list(default)
+    return [float(part) for part in raw.split(",") if part.strip()]
+
+
+def role_per_service():
+    """Each service connects as its own role (``vow_<service>``) unless turned off."""
+    return env("DB_ROLE_PER_SERVICE", "1") not in ("0", "false", "no")
+
+
+def admin_database_url():
+    return env("DATABASE_URL", DEFAULT_DATABASE_URL)
+
+
+def service_role(service_name):
+    return "vow_" + service_name
+
+
+def service_database_url(service_name):
+    """The URL a service connects with: its own role on the shared database."""
+    explicit = env(service_name.upper() + "_DATABASE_URL")
+    if explicit:
+        return explicit
+    admin = admin_database_url()
+    if not role_per_service():
+        return admin
+    return with_user(admin, service_role(service_name))
+
+
+def with_user(url, user, password=None):
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = "[" + host + "]"
+    netloc = user + (":" + password if password else "") + "@" + host
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def with_database(url, database):
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def with_vhost(amqp_uri, vhost):
+    parts = urlsplit(amqp_uri)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + vhost, parts.query, parts.fragment))
+
+
+def read_key(name):
+    """A PEM key from ``<NAME>`` (the PEM itself) or ``<NAME>_FILE`` (a path)."""
+    inline = env(name)
+    if inline:
+        return inline
+    path = env(name + "_FILE")
+    default_path = LOCAL_DIR / "keys" / (name.lower().replace("_", "-") + ".pem")
+    path = Path(path) if path else default_path
+    if path.exists():
+        return path.read_text()
+    return None
+
+
+def health_port(component):
+    return env_int(component.upper() + "_HEALTH_PORT", HEALTH_PORTS[component])
+
+
+def service_config(component, **overrides):
+    """The nameko config dict for one component (a service or the gateway)."""
+    config = {
+        "AMQP_URI": env("AMQP_URI", DEFAULT_AMQP_URI),
+        "DATABASE_URL": service_database_url(component),
+        "DB_SCHEMA": component,
+        "DB_POOL_SIZE": env_int("DB_POOL_SIZE", 12),
+        "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 30000),
+        "max_workers": env_int("MAX_WORKERS", 10),
+        "RPC_TIMEOUT": env_float("RPC_TIMEOUT", 5.0),
+        "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "0.0.0.0"),
+        "HEALTH_PORT": health_port(component),
+        "JWT_PUBLIC_KEY": read_key("JWT_PUBLIC_KEY"),
+        "EVENT_RETRY_DELAYS": env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600)),
+        "OUTBOX_SWEEP_INTERVAL": env_float("OUTBOX_SWEEP_INTERVAL", 2.0),
+        "OUTBOX_SWEEP_MIN_AGE": env_float("OUTBOX_SWEEP_MIN_AGE", 5.0),
+        "OUTBOX_RETENTION_HOURS": env_float("OUTBOX_RETENTION_HOURS", 24.0),
+    }
+    config.update(overrides)
+    return config

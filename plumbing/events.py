@@ -1,0 +1,222 @@
+"""Idempotent, never-lost event consumption.
+
+``@event_handler("redemption", "voucher_redeemed")`` is nameko's event handler
+with three guarantees added:
+
+* **Once.** The handler first records ``(event_id, handler)`` in the service's
+  ``handled_events`` table, in the same transaction as its effect. A
+  redelivered event finds its row and does nothing; two copies handled at the
+  same moment serialise on the primary key and the second does nothing.
+* **Not in a hot loop.** A handler that fails is retried later through delay
+  queues (``<service>.retry.<ms>``: a TTL queue that dead-letters back through
+  ``<service>.redeliver`` to the handler's own queue), once per configured
+  delay (``EVENT_RETRY_DELAYS``).
+* **Never dropped.** After the last retry the message is parked in the
+  service's ``parked_events`` table, where an operator lists and replays it
+  (``list_parked_events`` / ``replay_parked_event`` RPC, gateway admin API).
+
+The service's ``Database`` dependency must be called ``db``.
+"""
+import functools
+import json
+import logging
+from datetime import datetime, timezone
+
+import eventlet
+from kombu import Exchange, Queue, binding
+from nameko.amqp.publish import Publisher
+from nameko.constants import PERSISTENT
+from nameko.containers import ServiceContainer
+from nameko.events import EventHandler
+from nameko.standalone.events import get_event_exchange
+
+from plumbing.db import Database, find_dependency
+from plumbing.entrypoints import finish_dependencies
+from plumbing.metrics import MetricsRegistry
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-vow-attempts"
+DUPLICATE = "duplicate-event"
+HEADER_PREFIX = "nameko."
+NOT_ACCEPTED_FROM_EVENTS = ("auth_token",)
+
+
+def redeliver_exchange(service_name):
+    return Exchange(service_name + ".redeliver", type="direct", durable=True)
+
+
+def retry_exchange(service_name, delay_ms):
+    return Exchange("%s.retry.%d" % (service_name, delay_ms), type="fanout", durable=True)
+
+
+def retry_queue(service_name, delay_ms):
+    """A TTL queue: messages wait ``delay_ms`` then dead-letter back by routing key."""
+    return Queue(
+        "%s.retry.%d" % (service_name, delay_ms),
+        exchange=retry_exchange(service_name, delay_ms), durable=True,
+        queue_arguments={
+            "x-message-ttl": int(delay_ms),
+            "x-dead-letter-exchange": service_name + ".redeliver",
+        })
+
+
+def retry_delays_ms(config):
+    return [int(float(delay) * 1000) for delay in config.get("EVENT_RETRY_DELAYS", (1, 10, 60, 600))]
+
+
+class ReliableEventHandler(EventHandler):
+    registry = MetricsRegistry()
+
+    def __init__(self, source_service, event_type, **kwargs):
+        super().__init__(source_service, event_type, reliable_delivery=True,
+                         requeue_on_error=False, **kwargs)
+
+    @property
+    def queue_name(self):
+        return "evt-%s-%s--%s.%s" % (self.source_service, self.event_type,
+                                     self.container.service_name, self.method_name)
+
+    @property
+    def handler_name(self):
+        return self.method_name
+
+    # read by Database.get_dependency to key this worker's claim in handled_events
+    dedupe_handler_name = handler_name
+
+    def declarations(self):
+        """The queue, its two bindings and the service's retry queues."""
+        service = self.container.service_name
+        config = self.container.config
+        queue = Queue(
+            self.queue_name, durable=True,
+            bindings=[
+                binding(get_event_exchange(self.source_service, config), routing_key=self.event_type),
+                binding(redeliver_exchange(service), routing_key=self.queue_name),
+            ])
+        retries = [retry_queue(service, delay) for delay in retry_delays_ms(config)]
+        return queue, retries
+
+    def setup(self):
+        self.queue, self.retry_queues = self.declarations()
+        self.delays_ms = retry_delays_ms(self.container.config)
+        self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True,
+                                   delivery_mode=PERSISTENT, declare=self.retry_queues)
+        self.database = find_dependency(self.container, Database)
+        # skip EventHandler.setup (it builds a one-binding queue); register as a consumer
+        self.queue_consumer.register_provider(self)
+
+    def unpack_message_headers(self, message):
+        context = {}
+        for key, value in (message.headers or {}).items():
+            if key.startswith(HEADER_PREFIX):
+                name = key[len(HEADER_PREFIX):]
+                if name not in NOT_ACCEPTED_FROM_EVENTS:
+                    context[name] = value
+        return context
+
+    def handle_message(self, body, message):
+        occurred_at = (message.headers or {}).get(HEADER_PREFIX + "occurred_at")
+        if occurred_at:
+            try:
+                lag = (datetime.now(timezone.utc) - datetime.fromisoformat(occurred_at)).total_seconds()
+                self.registry.event_lag.labels(self.container.service_name, self.source_service,
+                                               self.event_type).observe(max(lag, 0.0))
+            except ValueError:
+                pass
+        super().handle_message(body, message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        exc_info = finish_dependencies(worker_ctx, exc_info)
+        if exc_info is None:
+            outcome = "duplicate" if result is DUPLICATE else "ok"
+            self.queue_consumer.ack_message(message)
+        else:
+            outcome = self._retry_or_park(message, exc_info)
+        self.registry.events_handled.labels(self.container.service_name, self.handler_name,
+                                            outcome).inc()
+        return result, exc_info
+
+    def _retry_or_park(self, message, exc_info):
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        try:
+            if attempts <= len(self.delays_ms):
+                self._send_to_retry(message, attempts, self.delays_ms[attempts - 1])
+                outcome = "retried"
+            else:
+                self.park(message, exc_info[1], attempts)
+                outcome = "parked"
+            self.queue_consumer.ack_message(message)
+            return outcome
+        except Exception:
+            log.exception("could not retry or park %s; returning it to its queue", self.queue_name)
+            eventlet.sleep(1)  # never a hot loop, even when the broker or database is failing
+            self.queue_consumer.requeue_message(message)
+            return "requeued"
+
+    def _send_to_retry(self, message, attempts, delay_ms):
+        headers = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
+        headers[ATTEMPTS_HEADER] = attempts
+        self.publisher.publish(
+            message.payload, exchange=retry_exchange(self.container.service_name, delay_ms),
+            routing_key=self.queue_name, headers=headers,
+            message_id=message.properties.get("message_id"))
+        log.warning("handler %s failed (attempt %d); retrying in %.1fs",
+                    self.handler_name, attempts, delay_ms / 1000.0)
+
+    def park(self, message, error, attempts):
+        headers = {k: v for k, v in (message.headers or {}).items() if isinstance(v, (str, int, float))}
+        self.database.pool.run(lambda tx: tx.execute(
+            "INSERT INTO parked_events (event_id, handler, queue, source, event_type, payload, "
+            "headers, error, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (headers.get(HEADER_PREFIX + "event_id"), self.handler_name, self.queue_name,
+             self.source_service, self.event_type, json.dumps(message.payload), json.dumps(headers),
+             "%s: %s" % (type(error).__name__, error), attempts)))
+        log.error("handler %s failed %d times; event parked for an operator",
+                  self.handler_name, attempts)
+
+
+def event_handler(source_service, event_type, **kwargs):
+    """Decorate ``method(self, payload)`` as an idempotent handler of one event type."""
+    def decorator(fn):
+        @functools.wraps(fn)
+        def handle_once(self, payload):
+            if not self.db.claim_event():
+                return DUPLICATE
+            return fn(self, payload)
+        return ReliableEventHandler.decorator(source_service, event_type, **kwargs)(handle_once)
+    return decorator
+
+
+def replay_parked(tx, service_name, amqp_uri, parked_id):
+    """Send a parked message back to its handler's queue, with its attempts reset."""
+    row = tx.one("SELECT * FROM parked_events WHERE id = %s FOR UPDATE", (parked_id,))
+    if row is None or row["replayed_at"] is not None:
+        return row
+    headers = dict(row["headers"])
+    headers.pop(ATTEMPTS_HEADER, None)
+    Publisher(amqp_uri, use_confirms=True, delivery_mode=PERSISTENT).publish(
+        row["payload"], exchange=redeliver_exchange(service_name), routing_key=row["queue"],
+        headers=headers, message_id=headers.get(HEADER_PREFIX + "event_id"))
+    tx.execute("UPDATE parked_events SET replayed_at = now() WHERE id = %s", (parked_id,))
+    row["replayed_at"] = datetime.now(timezone.utc)
+    log.info("parked event %s replayed to %s", parked_id, row["queue"])
+    return row
+
+
+def declare_topology(service_classes, config, connection):
+    """Declare every subscriber's queue (and retry queues) before anything publishes.
+
+    An event published before its subscriber's queue exists is dropped by the
+    broker, so each process declares the whole system's topology at start.
+    """
+    declared = []
+    for service_cls in service_classes:
+        container = ServiceContainer(service_cls, config)
+        for entrypoint in container.entrypoints:
+            if isinstance(entrypoint, ReliableEventHandler):
+                queue, retries = entrypoint.declarations()
+                for entity in [queue] + retries:
+                    entity(connection.default_channel).declare()
+                declared.append(queue.name)
+    return declared

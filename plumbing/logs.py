@@ -1,0 +1,104 @@
+"""Structured (JSON line) logs carrying the correlation id of the work at hand.
+
+The gateway gives every request a correlation id (or keeps the caller's
+``X-Request-ID``); it travels in the nameko context data through RPC calls and
+in the headers of every event, so one id follows a redemption from the till to
+the settlement ledger. Each worker runs in its own green thread, and greenlets
+keep their own ``contextvars`` context, so the id set here is the worker's own.
+"""
+import contextvars
+import json
+import logging
+import sys
+import uuid
+from datetime import datetime, timezone
+
+from nameko.extensions import DependencyProvider
+
+CORRELATION_KEY = "correlation_id"
+
+_correlation_id = contextvars.ContextVar("correlation_id", default=None)
+_call_id = contextvars.ContextVar("call_id", default=None)
+_service = {"name": None}
+
+
+def new_correlation_id():
+    return uuid.uuid4().hex
+
+
+def current_correlation_id():
+    return _correlation_id.get()
+
+
+def bind_correlation_id(value):
+    """Set the correlation id for the current green thread; returns a reset token."""
+    return _correlation_id.set(value)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record):
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": _service["name"],
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        correlation_id = _correlation_id.get()
+        if correlation_id:
+            entry["correlation_id"] = correlation_id
+        call_id = _call_id.get()
+        if call_id:
+            entry["call_id"] = call_id
+        extra = getattr(record, "fields", None)
+        if extra:
+            entry.update(extra)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record):
+        base = super().format(record)
+        correlation_id = _correlation_id.get()
+        return "%s [%s]" % (base, correlation_id) if correlation_id else base
+
+
+def configure_logging(service_name, level="INFO", fmt="json"):
+    _service["name"] = service_name
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "text":
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # nameko logs every expected error with a traceback at WARNING; keep it quieter
+    logging.getLogger("nameko.containers").setLevel("ERROR")
+    logging.getLogger("kombu").setLevel("WARNING")
+    logging.getLogger("amqp").setLevel("WARNING")
+
+
+class LogContext(DependencyProvider):
+    """Binds the worker's correlation id (and call id) to its log lines.
+
+    A worker that arrives without one (a timer, a first call) gets a new one,
+    written back into the context data so that it propagates onwards.
+    """
+
+    def get_dependency(self, worker_ctx):
+        return worker_ctx.data.get(CORRELATION_KEY)
+
+    def worker_setup(self, worker_ctx):
+        correlation_id = worker_ctx.data.get(CORRELATION_KEY)
+        if not correlation_id:
+            correlation_id = new_correlation_id()
+            worker_ctx.data[CORRELATION_KEY] = correlation_id
+        _correlation_id.set(correlation_id)
+        _call_id.set(worker_ctx.call_id)
+
+    def worker_teardown(self, worker_ctx):
+        _correlation_id.set(None)
+        _call_id.set(None)

@@ -1,0 +1,207 @@
+"""Transactional outbox: events are rows written with the state change, then published.
+
+``self.events.emit("voucher_redeemed", payload)`` inserts a row in the
+service's ``outbox`` table inside the worker's transaction. Once that
+transaction commits, and after the caller has its answer, the rows are
+published to the service's topic exchange (``<service>.events``) with
+publisher confirms and marked published. If the process dies in between, the
+sweep (a green thread of the same service) publishes rows that have waited
+longer than ``OUTBOX_SWEEP_MIN_AGE`` seconds; claims use ``FOR UPDATE SKIP
+LOCKED`` so several replicas can sweep at once. Consumers are idempotent
+(``plumbing.events``), so the rare double publish is harmless.
+"""
+import json
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+
+import eventlet
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import PERSISTENT
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+
+from plumbing.db import Database, find_dependency
+from plumbing.health import HealthServer
+from plumbing.logs import CORRELATION_KEY, current_correlation_id
+from plumbing.metrics import MetricsRegistry
+
+log = logging.getLogger(__name__)
+
+SWEEP_BATCH = 200
+PRUNE_EVERY_SECONDS = 300
+
+# message headers (nameko-prefixed so they arrive in the handler's context data)
+EVENT_ID = "event_id"
+OCCURRED_AT = "occurred_at"
+EVENT_SOURCE = "event_source"
+
+
+def event_headers(row, source):
+    headers = {
+        "nameko." + EVENT_ID: str(row["event_id"]),
+        "nameko." + OCCURRED_AT: _iso(row["occurred_at"]),
+        "nameko." + EVENT_SOURCE: source,
+    }
+    if row.get("correlation_id"):
+        headers["nameko." + CORRELATION_KEY] = row["correlation_id"]
+    return headers
+
+
+def _iso(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class EventWriter:
+    """What a worker sees as ``self.events``."""
+
+    def __init__(self, outbox, worker_ctx):
+        self._outbox = outbox
+        self._worker_ctx = worker_ctx
+        self._pending = []
+
+    def emit(self, event_type, payload):
+        """Record an event in this worker's transaction; returns its event id."""
+        tx = self._outbox.database.transaction_for(self._worker_ctx)
+        row = {
+            "event_id": uuid.uuid4(),
+            "event_type": event_type,
+            "payload": payload,
+            "correlation_id": self._worker_ctx.data.get(CORRELATION_KEY) or current_correlation_id(),
+            "occurred_at": datetime.now(timezone.utc),
+        }
+        row["id"] = tx.scalar(
+            "INSERT INTO outbox (event_id, event_type, payload, correlation_id, occurred_at) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (str(row["event_id"]), event_type, json.dumps(payload), row["correlation_id"],
+             row["occurred_at"]))
+        if not self._pending:
+            pending = self._pending
+            tx.after_commit(lambda: self._outbox.publish_rows(pending))
+        self._pending.append(row)
+        return str(row["event_id"])
+
+    def replay_parked(self, parked_id):
+        """Send a parked message of this service back to its handler's queue."""
+        from plumbing.events import replay_parked
+        tx = self._outbox.database.transaction_for(self._worker_ctx)
+        return replay_parked(tx, self._outbox.service, self._outbox.amqp_uri, parked_id)
+
+
+class Outbox(DependencyProvider):
+    registry = MetricsRegistry()
+    health = HealthServer()
+
+    def setup(self):
+        config = self.container.config
+        self.service = self.container.service_name
+        self.database = find_dependency(self.container, Database)
+        if self.database is None:
+            raise RuntimeError("Outbox needs a Database dependency on %s" % self.service)
+        self.amqp_uri = config["AMQP_URI"]
+        self.exchange = get_event_exchange(self.service, config)
+        self.publisher = Publisher(
+            config["AMQP_URI"], use_confirms=True, mandatory=True,
+            delivery_mode=PERSISTENT, declare=[self.exchange], serializer="json")
+        self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))
+        self.sweep_min_age = float(config.get("OUTBOX_SWEEP_MIN_AGE", 5.0))
+        self.retention_hours = float(config.get("OUTBOX_RETENTION_HOURS", 24.0))
+        self._sweeper = None
+        self._last_prune = 0.0
+        self.health.scrape_hooks.append(self.refresh_gauges)
+
+    def start(self):
+        if self.sweep_interval > 0:
+            self._sweeper = self.container.spawn_managed_thread(self._sweep_forever,
+                                                                identifier="outbox-sweep")
+
+    def stop(self):
+        if self._sweeper is not None:
+            self._sweeper.kill()
+            self._sweeper = None
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return EventWriter(self, worker_ctx)
+
+    # -- publishing ------------------------------------------------------------
+    def publish_one(self, row):
+        try:
+            self.publisher.publish(
+                row["payload"] if not isinstance(row["payload"], str) else json.loads(row["payload"]),
+                exchange=self.exchange, routing_key=row["event_type"],
+                headers=event_headers(row, self.service), message_id=str(row["event_id"]))
+        except UndeliverableMessage:
+            # no queue is bound for this event type: nobody subscribes to it
+            self.registry.events_unrouted.labels(self.service, row["event_type"]).inc()
+            log.info("event %s had no subscriber queue", row["event_type"])
+        self.registry.events_published.labels(self.service, row["event_type"]).inc()
+
+    def publish_rows(self, rows):
+        """Publish freshly committed rows, then mark them published."""
+        published = []
+        for row in rows:
+            try:
+                self.publish_one(row)
+            except Exception:
+                log.warning("publishing %s failed; the sweep will retry", row["event_type"],
+                            exc_info=True)
+                break
+            published.append(row["id"])
+        if published:
+            self.database.pool.run(lambda tx: tx.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (published,)))
+        return len(published)
+
+    def sweep(self):
+        """Publish rows left behind (a crash after commit); returns how many."""
+        def claim_and_publish(tx):
+            rows = tx.all(
+                "SELECT id, event_id, event_type, payload, correlation_id, occurred_at FROM outbox "
+                "WHERE published_at IS NULL AND occurred_at < now() - %s * interval '1 second' "
+                "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+                (self.sweep_min_age, SWEEP_BATCH))
+            done = []
+            for row in rows:
+                try:
+                    self.publish_one(row)
+                except Exception as exc:
+                    tx.execute("UPDATE outbox SET attempts = attempts + 1, last_error = %s "
+                               "WHERE id = %s", (str(exc)[:500], row["id"]))
+                    log.warning("sweep could not publish %s", row["event_type"], exc_info=True)
+                    break
+                done.append(row["id"])
+            if done:
+                tx.execute("UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (done,))
+            return len(done)
+        published = self.database.pool.run(claim_and_publish)
+        if published:
+            log.info("outbox sweep published %d event(s)", published)
+        return published
+
+    def prune(self):
+        return self.database.pool.run(lambda tx: tx.execute(
+            "DELETE FROM outbox WHERE published_at < now() - %s * interval '1 hour'",
+            (self.retention_hours,)))
+
+    def _sweep_forever(self):
+        while True:
+            eventlet.sleep(self.sweep_interval)
+            try:
+                self.sweep()
+                now = time.monotonic()
+                if now - self._last_prune > PRUNE_EVERY_SECONDS:
+                    self._last_prune = now
+                    self.prune()
+            except Exception:
+                log.warning("outbox sweep failed", exc_info=True)
+
+    def refresh_gauges(self):
+        row = self.database.pool.run(lambda tx: tx.one(
+            "SELECT count(*) AS backlog, "
+            "coalesce(extract(epoch FROM now() - min(occurred_at)), 0) AS oldest "
+            "FROM outbox WHERE published_at IS NULL"))
+        self.registry.outbox_backlog.labels(self.service).set(row["backlog"])
+        self.registry.outbox_oldest_age.labels(self.service).set(float(row["oldest"]))

@@ -1,0 +1,57 @@
+"""Cursor pagination: every list answers ``{"items": [...], "next": cursor-or-null}``.
+
+Lists are ordered newest first by ``(created_at, id)``; the cursor is the
+opaque (base64url JSON) position of the last item, so pages stay stable while
+new rows arrive.
+"""
+import base64
+import binascii
+import json
+
+from plumbing.errors import BadRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def encode_cursor(position):
+    raw = json.dumps(position, separators=(",", ":"), default=str).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        position = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        position = None
+    if not isinstance(position, dict):
+        raise BadRequest("The cursor is not one this list gave out", code="invalid_cursor",
+                         fields={"cursor": ["Not a valid cursor."]})
+    return position
+
+
+def keyset(cursor, column_time="created_at", column_id="id"):
+    """SQL condition and params continuing after ``cursor`` (newest first)."""
+    position = decode_cursor(cursor)
+    if position is None:
+        return "TRUE", ()
+    try:
+        return ("(%s, %s) < (%%s::timestamptz, %%s)" % (column_time, column_id),
+                (position["t"], position["i"]))
+    except KeyError:
+        raise BadRequest("The cursor is not one this list gave out", code="invalid_cursor",
+                         fields={"cursor": ["Not a valid cursor."]})
+
+
+def page(rows, limit, dump, time_key="created_at", id_key="id"):
+    """Build a page from up to ``limit + 1`` rows fetched in keyset order."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = encode_cursor({"t": last[time_key].isoformat(), "i": str(last[id_key])})
+    return {"items": [dump(row) for row in rows], "next": next_cursor}

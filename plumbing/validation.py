@@ -1,0 +1,28 @@
+"""Marshmallow at every boundary: bad input becomes a ``ValidationFailed`` naming each field."""
+from marshmallow import ValidationError
+
+from plumbing.errors import ValidationFailed
+
+
+def flatten_messages(messages, prefix=""):
+    """``{"a": {"b": ["msg"]}}`` -> ``{"a.b": ["msg"]}`` (lists of strings stay as they are)."""
+    flat = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = "%s.%s" % (prefix, key) if prefix else str(key)
+            if isinstance(value, dict):
+                flat.update(flatten_messages(value, name))
+            else:
+                flat[name] = value if isinstance(value, list) else [str(value)]
+    else:
+        flat[prefix or "_schema"] = messages if isinstance(messages, list) else [str(messages)]
+    return flat
+
+
+def load(schema, data, message="Some fields are not valid", **kwargs):
+    if data is None:
+        data = {}
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as err:
+        raise ValidationFailed(message, fields=flatten_messages(err.messages))
