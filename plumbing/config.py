@@ -106,7 +106,8 @@ def read_key(name):
 
 
 def health_port(component):
-    return env_int(component.upper() + "_HEALTH_PORT", HEALTH_PORTS[component])
+    """``HEALTH_PORT`` (one per pod, as on Kubernetes), else ``<NAME>_HEALTH_PORT``, else the default."""
+    return env_int("HEALTH_PORT", env_int(component.upper() + "_HEALTH_PORT", HEALTH_PORTS[component]))
 
 
 def service_config(component, **overrides):
