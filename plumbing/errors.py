@@ -12,6 +12,14 @@ class AppError(Exception):
     status = 400
     default_code = "bad_request"
 
+    def __init_subclass__(cls, **kwargs):
+        # nameko turns an unregistered type into a RemoteError (a 500 at the gateway), so
+        # every error that crosses a boundary is one of these; say *why* with its code
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ != __name__:
+            raise TypeError("raise one of plumbing.errors' types with a code, not a subclass (%s)"
+                            % cls.__qualname__)
+
     def __init__(self, message, code=None, fields=None):
         # args are exactly what nameko serialises and passes back to __init__
         super().__init__(message, code or self.default_code, fields or {})
@@ -84,6 +92,12 @@ class TooManyRequests(AppError):
 class PayloadTooLarge(AppError):
     status = 413
     default_code = "payload_too_large"
+
+
+@deserialize_to_instance
+class UnsupportedMediaType(AppError):
+    status = 415
+    default_code = "unsupported_media_type"
 
 
 @deserialize_to_instance

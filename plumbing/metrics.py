@@ -56,9 +56,6 @@ class MetricsRegistry(SharedExtension):
         self.events_published = Counter(
             "vowrewards_events_published_total", "Events published from the outbox",
             ["service", "event_type"], registry=self.registry)
-        self.events_unrouted = Counter(
-            "vowrewards_events_unrouted_total", "Events published with no queue bound to receive them",
-            ["service", "event_type"], registry=self.registry)
         self.events_handled = Counter(
             "vowrewards_events_handled_total", "Events handled, by handler and outcome",
             ["service", "handler", "outcome"], registry=self.registry)

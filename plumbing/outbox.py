@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timezone
 
 import eventlet
-from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.amqp.publish import Publisher
 from nameko.constants import PERSISTENT
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
@@ -101,9 +101,12 @@ class Outbox(DependencyProvider):
             raise RuntimeError("Outbox needs a Database dependency on %s" % self.service)
         self.amqp_uri = config["AMQP_URI"]
         self.exchange = get_event_exchange(self.service, config)
+        # Not mandatory: every process declares every subscriber's queue before it starts
+        # (plumbing.events.declare_topology), so an event nobody routes is one nobody
+        # subscribes to, and returns would only cost a channel each.
         self.publisher = Publisher(
-            config["AMQP_URI"], use_confirms=True, mandatory=True,
-            delivery_mode=PERSISTENT, declare=[self.exchange], serializer="json")
+            config["AMQP_URI"], use_confirms=True, delivery_mode=PERSISTENT,
+            declare=[self.exchange], serializer="json")
         self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))
         self.sweep_min_age = float(config.get("OUTBOX_SWEEP_MIN_AGE", 5.0))
         self.retention_hours = float(config.get("OUTBOX_RETENTION_HOURS", 24.0))
@@ -128,15 +131,9 @@ class Outbox(DependencyProvider):
 
     # -- publishing ------------------------------------------------------------
     def publish_one(self, row):
-        try:
-            self.publisher.publish(
-                row["payload"] if not isinstance(row["payload"], str) else json.loads(row["payload"]),
-                exchange=self.exchange, routing_key=row["event_type"],
-                headers=event_headers(row, self.service), message_id=str(row["event_id"]))
-        except UndeliverableMessage:
-            # no queue is bound for this event type: nobody subscribes to it
-            self.registry.events_unrouted.labels(self.service, row["event_type"]).inc()
-            log.info("event %s had no subscriber queue", row["event_type"])
+        self.publisher.publish(
+            row["payload"], exchange=self.exchange, routing_key=row["event_type"],
+            headers=event_headers(row, self.service), message_id=str(row["event_id"]))
         self.registry.events_published.labels(self.service, row["event_type"]).inc()
 
     def publish_rows(self, rows):

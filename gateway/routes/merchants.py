@@ -1,0 +1,113 @@
+"""Onboarding: platform admins create merchants; admins and owners add stores and users."""
+from psycopg2.errors import UniqueViolation
+
+from gateway import storage
+from gateway.auth import hash_password
+from gateway.http import route
+from gateway.routes.base import Routes
+from gateway.schemas import (MerchantCreateSchema, MerchantSchema, PageQuerySchema, StoreCreateSchema,
+                             StoreSchema, UserCreateSchema, UserSchema, page_of)
+from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
+from plumbing.errors import Conflict, Forbidden, NotFound
+from plumbing.fields import new_id
+
+TAG = "Onboarding"
+
+
+class MerchantRoutes(Routes):
+    @route("POST", "/api/v1/merchants", summary="Onboard a merchant (platform admins)", tags=[TAG],
+           body=MerchantCreateSchema, response=MerchantSchema, status=201)
+    def create_merchant(self, request):
+        identity = self.identity.require(ADMIN)
+        data = self.body(request, MerchantCreateSchema())
+        return self.idempotent(request, lambda: (201, self._onboard(identity, data)))
+
+    def _onboard(self, identity, data):
+        if storage.merchant_by_name(self.db, data["name"]) is not None:
+            raise Conflict("A merchant named %s already exists" % data["name"], code="merchant_exists",
+                           fields={"name": ["Already taken."]})
+        merchant = {"id": new_id(), "name": data["name"], "currency": data["currency"],
+                    "contact_email": data.get("contact_email"), "created_by": identity.actor()}
+        storage.insert_merchant(self.db, merchant)
+        stores = [self._add_store(merchant["id"], store) for store in data["stores"]]
+        created = storage.merchant_by_id(self.db, merchant["id"])
+        return MerchantSchema().dump(dict(created, stores=stores))
+
+    def _add_store(self, merchant_id, data):
+        store = dict(data, id=new_id(), merchant_id=merchant_id)
+        try:
+            storage.insert_store(self.db, store)
+        except UniqueViolation:
+            raise Conflict("A store named %s already exists here" % data["name"], code="store_exists",
+                           fields={"name": ["Already taken."]})
+        return StoreSchema().dump(storage.store_by_id(self.db, store["id"]))
+
+    @route("GET", "/api/v1/merchants", summary="Merchants you can see", tags=[TAG],
+           query=PageQuerySchema, response=page_of(MerchantSchema))
+    def list_merchants(self, request):
+        identity = self.identity
+        filters = self.query(request, PageQuerySchema())
+        if identity.is_admin:
+            return storage.list_merchants(self.db, filters, MerchantSchema(exclude=("stores",)).dump)
+        merchant = storage.merchant_by_id(self.db, identity.merchant_id)
+        return {"items": [MerchantSchema(exclude=("stores",)).dump(merchant)], "next": None}
+
+    def _merchant(self, merchant_id, *roles):
+        identity = self.identity.require(*roles)
+        if not identity.can_see_merchant(merchant_id):
+            raise NotFound("No merchant %s" % merchant_id, code="merchant_not_found")
+        merchant = storage.merchant_by_id(self.db, merchant_id)
+        if merchant is None:
+            raise NotFound("No merchant %s" % merchant_id, code="merchant_not_found")
+        return identity, merchant
+
+    @route("GET", "/api/v1/merchants/<uuid:merchant_id>", summary="One merchant", tags=[TAG],
+           response=MerchantSchema)
+    def get_merchant(self, request, merchant_id):
+        _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER, FINANCE, SUPPORT_AGENT)
+        stores = storage.list_stores(self.db, merchant["id"], {"limit": 200}, StoreSchema().dump)
+        return MerchantSchema().dump(dict(merchant, stores=stores["items"]))
+
+    @route("POST", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="Add a store (branch)",
+           tags=[TAG], body=StoreCreateSchema, response=StoreSchema, status=201)
+    def create_store(self, request, merchant_id):
+        _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
+        data = self.body(request, StoreCreateSchema())
+        return self.idempotent(request, lambda: (201, self._add_store(merchant["id"], data)))
+
+    @route("GET", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="A merchant's stores",
+           tags=[TAG], query=PageQuerySchema, response=page_of(StoreSchema))
+    def list_stores(self, request, merchant_id):
+        _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER, FINANCE, SUPPORT_AGENT)
+        return storage.list_stores(self.db, merchant["id"], self.query(request, PageQuerySchema()),
+                                   StoreSchema().dump)
+
+    @route("POST", "/api/v1/merchants/<uuid:merchant_id>/users",
+           summary="Add a user (owner, store user, support agent or finance)", tags=[TAG],
+           body=UserCreateSchema, response=UserSchema, status=201)
+    def create_user(self, request, merchant_id):
+        identity, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
+        data = self.body(request, UserCreateSchema())
+        return self.idempotent(request, lambda: (201, self._add_user(identity, merchant, data)))
+
+    def _add_user(self, identity, merchant, data):
+        if data.get("store_id"):
+            self.check_store(identity, data["store_id"], merchant["id"])
+        if data["role"] == OWNER and not identity.is_admin and identity.role != OWNER:
+            raise Forbidden("Only owners and admins add owners", code="role_not_allowed")
+        password_hash = hash_password(data.pop("password"))
+        user = dict(data, id=new_id(), merchant_id=merchant["id"], created_by=identity.actor(),
+                    password_hash=password_hash)
+        try:
+            storage.insert_user(self.db, user)
+        except UniqueViolation:
+            raise Conflict("The username %s is taken" % data["username"], code="username_taken",
+                           fields={"username": ["Already taken."]})
+        return UserSchema().dump(storage.user_by_id(self.db, user["id"]))
+
+    @route("GET", "/api/v1/merchants/<uuid:merchant_id>/users", summary="A merchant's users",
+           tags=[TAG], query=PageQuerySchema, response=page_of(UserSchema))
+    def list_users(self, request, merchant_id):
+        _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
+        return storage.list_users(self.db, merchant["id"], self.query(request, PageQuerySchema()),
+                                  UserSchema().dump)

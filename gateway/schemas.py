@@ -1,0 +1,134 @@
+"""Schemas the gateway owns: sign-in, merchants, stores, users, errors and pages."""
+import functools
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from plumbing.auth import ROLES
+from plumbing.fields import AwareDateTime, Currency, Id
+
+USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$",
+                           error="3 to 64 letters, digits or . _ @ - (starting with a letter or digit)")
+STORE_KINDS = ("store", "kiosk", "outlet", "online")
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=200), load_only=True)
+
+
+class SessionUserSchema(Schema):
+    id = Id()
+    username = fields.String()
+    role = fields.String()
+    merchant_id = Id(allow_none=True)
+    store_id = Id(allow_none=True)
+
+
+class TokenSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+    user = fields.Nested(SessionUserSchema)
+
+
+class StoreCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    kind = fields.String(load_default="store", validate=validate.OneOf(STORE_KINDS))
+    address = fields.String(load_default=None, validate=validate.Length(max=300))
+
+
+class StoreSchema(Schema):
+    id = Id()
+    merchant_id = Id()
+    name = fields.String()
+    kind = fields.String()
+    address = fields.String(allow_none=True)
+    created_at = AwareDateTime()
+
+
+class MerchantCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    currency = Currency(required=True)
+    contact_email = fields.Email(load_default=None)
+    stores = fields.List(fields.Nested(StoreCreateSchema), load_default=list,
+                         validate=validate.Length(max=200))
+
+    @validates_schema
+    def distinct_store_names(self, data, **kwargs):
+        names = [store["name"].lower() for store in data.get("stores") or []]
+        if len(names) != len(set(names)):
+            raise ValidationError("Store names must differ.", "stores")
+
+
+class MerchantSchema(Schema):
+    id = Id()
+    name = fields.String()
+    currency = fields.String()
+    contact_email = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = AwareDateTime()
+    stores = fields.List(fields.Nested(StoreSchema))
+
+
+class UserCreateSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=validate.Length(min=10, max=256), load_only=True)
+    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "admin"]))
+    store_id = Id(load_default=None)
+    display_name = fields.String(load_default=None, validate=validate.Length(max=120))
+    email = fields.Email(load_default=None)
+
+    @validates_schema
+    def store_for_store_users(self, data, **kwargs):
+        if data.get("role") == "store_user" and not data.get("store_id"):
+            raise ValidationError("A store user is bound to one store.", "store_id")
+        if data.get("role") != "store_user" and data.get("store_id"):
+            raise ValidationError("Only store users are bound to a store.", "store_id")
+
+
+class UserSchema(Schema):
+    id = Id()
+    merchant_id = Id(allow_none=True)
+    store_id = Id(allow_none=True)
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    role = fields.String()
+    active = fields.Boolean()
+    last_login_at = AwareDateTime(allow_none=True)
+    created_at = AwareDateTime()
+
+
+class PageQuerySchema(Schema):
+    cursor = fields.String(load_default=None, metadata={"description": "The `next` of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class MerchantQuerySchema(PageQuerySchema):
+    merchant_id = Id(load_default=None, metadata={"description": "Platform admins: the merchant to act on"})
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(metadata={"description": "Stable, machine-readable reason"})
+    message = fields.String(metadata={"description": "What a person can act on"})
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "Each bad field and what is wrong with it"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema)
+
+
+@functools.lru_cache(maxsize=None)
+def page_of(item_schema):
+    """The ``{"items": [...], "next": ...}`` envelope of a list, for the OpenAPI document."""
+    name = item_schema.__name__.replace("Schema", "") + "PageSchema"
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item_schema)),
+        "next": fields.String(allow_none=True, metadata={"description": "Cursor of the next page, or null"}),
+    }, name=name)

@@ -1,0 +1,14 @@
+"""The HTTP gateway: authentication, RBAC and tenant scoping in front of the services."""
+from gateway.routes.admin import AdminRoutes
+from gateway.routes.auth import AuthRoutes
+from gateway.routes.docs import DocsRoutes
+from gateway.routes.merchants import MerchantRoutes
+from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.settlements import SettlementRoutes
+from gateway.routes.support import SupportRoutes
+from gateway.routes.vouchers import VoucherRoutes
+
+
+class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, SettlementRoutes, SupportRoutes,
+                     NotificationRoutes, AdminRoutes, DocsRoutes):
+    name = "gateway"

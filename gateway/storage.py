@@ -1,0 +1,130 @@
+"""SQL for merchants, stores, users, refresh tokens and idempotency keys (schema ``gateway``)."""
+import json
+
+from plumbing.pagination import keyset, page
+
+USER_COLUMNS = ("id, merchant_id, store_id, username, display_name, email, role, active, "
+                "last_login_at, created_at")
+
+
+def insert_merchant(tx, merchant):
+    tx.execute("INSERT INTO merchants (id, name, currency, contact_email, created_by) VALUES "
+               "(%(id)s, %(name)s, %(currency)s, %(contact_email)s, %(created_by)s)",
+               dict(merchant, created_by=json.dumps(merchant["created_by"])))
+
+
+def merchant_by_id(tx, merchant_id):
+    return tx.one("SELECT * FROM merchants WHERE id = %s", (merchant_id,))
+
+
+def merchant_by_name(tx, name):
+    return tx.one("SELECT * FROM merchants WHERE lower(name) = lower(%s)", (name,))
+
+
+def list_merchants(tx, filters, dump):
+    condition, params = keyset(filters.get("cursor"))
+    rows = tx.all("SELECT * FROM merchants WHERE " + condition
+                  + " ORDER BY created_at DESC, id DESC LIMIT %s", list(params) + [filters["limit"] + 1])
+    return page(rows, filters["limit"], dump)
+
+
+def insert_store(tx, store):
+    tx.execute("INSERT INTO stores (id, merchant_id, name, kind, address) VALUES "
+               "(%(id)s, %(merchant_id)s, %(name)s, %(kind)s, %(address)s)", store)
+
+
+def store_by_id(tx, store_id):
+    return tx.one("SELECT * FROM stores WHERE id = %s", (store_id,))
+
+
+def store_by_name(tx, merchant_id, name):
+    return tx.one("SELECT * FROM stores WHERE merchant_id = %s AND lower(name) = lower(%s)",
+                  (merchant_id, name))
+
+
+def list_stores(tx, merchant_id, filters, dump):
+    condition, params = keyset(filters.get("cursor"))
+    rows = tx.all("SELECT * FROM stores WHERE merchant_id = %s AND " + condition
+                  + " ORDER BY created_at DESC, id DESC LIMIT %s",
+                  [merchant_id] + list(params) + [filters["limit"] + 1])
+    return page(rows, filters["limit"], dump)
+
+
+def insert_user(tx, user):
+    tx.execute("INSERT INTO users (id, merchant_id, store_id, username, display_name, email, role, "
+               "password_hash, created_by) VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(username)s, "
+               "%(display_name)s, %(email)s, %(role)s, %(password_hash)s, %(created_by)s)",
+               dict(user, created_by=json.dumps(user["created_by"])))
+
+
+def user_for_login(tx, username):
+    return tx.one("SELECT * FROM users WHERE lower(username) = lower(%s) FOR UPDATE", (username,))
+
+
+def user_with_secret(tx, user_id):
+    return tx.one("SELECT * FROM users WHERE id = %s", (user_id,))
+
+
+def user_by_id(tx, user_id):
+    return tx.one("SELECT " + USER_COLUMNS + " FROM users WHERE id = %s", (user_id,))
+
+
+def user_by_username(tx, username):
+    return tx.one("SELECT " + USER_COLUMNS + " FROM users WHERE lower(username) = lower(%s)", (username,))
+
+
+def list_users(tx, merchant_id, filters, dump):
+    condition, params = keyset(filters.get("cursor"))
+    rows = tx.all("SELECT " + USER_COLUMNS + " FROM users WHERE merchant_id = %s AND " + condition
+                  + " ORDER BY created_at DESC, id DESC LIMIT %s",
+                  [merchant_id] + list(params) + [filters["limit"] + 1])
+    return page(rows, filters["limit"], dump)
+
+
+def record_login(tx, user_id, succeeded, lock_after, lock_minutes):
+    if succeeded:
+        tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = now() "
+                   "WHERE id = %s", (user_id,))
+    else:
+        tx.execute("UPDATE users SET failed_logins = failed_logins + 1, locked_until = CASE "
+                   "WHEN failed_logins + 1 >= %s THEN now() + %s * interval '1 minute' ELSE locked_until END "
+                   "WHERE id = %s", (lock_after, lock_minutes, user_id))
+
+
+def insert_refresh_token(tx, token):
+    tx.execute("INSERT INTO refresh_tokens (id, user_id, token_hash, expires_at) VALUES "
+               "(%(id)s, %(user_id)s, %(token_hash)s, %(expires_at)s)", token)
+
+
+def refresh_token(tx, token_hash):
+    return tx.one("SELECT * FROM refresh_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,))
+
+
+def revoke_refresh_token(tx, token_id):
+    tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
+               (token_id,))
+
+
+def revoke_all_refresh_tokens(tx, user_id):
+    tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
+               (user_id,))
+
+
+def claim_idempotency_key(tx, user_id, key, method, path, request_hash):
+    return tx.execute("INSERT INTO idempotency_keys (user_id, key, method, path, request_hash) "
+                      "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                      (user_id, key, method, path, request_hash)) == 1
+
+
+def idempotency_record(tx, user_id, key):
+    return tx.one("SELECT * FROM idempotency_keys WHERE user_id = %s AND key = %s", (user_id, key))
+
+
+def complete_idempotency_key(tx, user_id, key, status, body):
+    tx.execute("UPDATE idempotency_keys SET status_code = %s, response = %s, completed_at = now() "
+               "WHERE user_id = %s AND key = %s", (status, json.dumps(body), user_id, key))
+
+
+def release_idempotency_key(tx, user_id, key):
+    tx.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND completed_at IS NULL",
+               (user_id, key))

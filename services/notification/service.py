@@ -1,0 +1,44 @@
+"""The notification service: in-app inboxes fed by the other services' events."""
+from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.entrypoints import rpc
+from plumbing.errors import NotFound
+from plumbing.events import event_handler
+from plumbing.fields import new_id
+from plumbing.service import ServiceBase
+from plumbing.validation import load
+from services.notification import domain, storage
+from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
+
+USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
+
+
+class NotificationService(ServiceBase):
+    name = "notification"
+
+    @event_handler("support", "ticket_created")
+    def tell_about_new_ticket(self, event):
+        for message in domain.ticket_created_messages(event):
+            storage.insert_message(self.db, dict(message, id=new_id(), merchant_id=event["merchant_id"],
+                                                 user_id=None))
+
+    @rpc
+    def list_inbox(self, filters=None):
+        identity = self.caller.require(*USERS)
+        filters = load(InboxFilterSchema(), filters or {})
+        result = storage.inbox(self.db, identity, filters, InboxMessageSchema().dump)
+        result["unread_count"] = storage.unread_count(self.db, identity)
+        return result
+
+    @rpc
+    def mark_read(self, message_id):
+        identity = self.caller.require(*USERS)
+        if storage.visible_message(self.db, identity, message_id) is None:
+            raise NotFound("No such message in your inbox", code="message_not_found")
+        storage.mark_read(self.db, message_id, identity.user_id)
+        return {"unread_count": storage.unread_count(self.db, identity)}
+
+    @rpc
+    def mark_all_read(self):
+        identity = self.caller.require(*USERS)
+        storage.mark_all_read(self.db, identity)
+        return {"unread_count": 0}

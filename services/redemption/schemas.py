@@ -1,0 +1,141 @@
+"""The redemption service's contract: what callers send and what they get back.
+
+The gateway validates HTTP bodies with these same schemas (and documents them
+in the OpenAPI document); the service validates again at its RPC boundary.
+"""
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from plumbing.fields import AwareDateTime, Currency, Id, Money
+from services.redemption.domain import CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STORED_VALUE
+
+MAX_BATCH = 100_000
+
+
+class IssueVoucherSchema(Schema):
+    merchant_id = Id(load_default=None, metadata={"description": "Admins only: the merchant to issue for"})
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    currency = Currency(required=True)
+    value = Money(minimum=1, load_default=None,
+                  metadata={"description": "Fixed discount or stored value, in minor units"})
+    percent_bp = fields.Integer(strict=True, load_default=None, validate=validate.Range(1, 10000),
+                                metadata={"description": "Percentage in basis points (1250 = 12.5%)"})
+    cap = Money(minimum=1, load_default=None, metadata={"description": "Largest discount a percentage voucher gives"})
+    min_purchase = Money(load_default=None)
+    hybrid = fields.Boolean(load_default=False, metadata={"description": "May be combined with points"})
+    point_value = Money(minimum=1, load_default=1, metadata={"description": "Minor units one point is worth"})
+    uses_allowed = fields.Integer(strict=True, load_default=1, validate=validate.Range(1, 1000))
+    per_customer_limit = fields.Integer(strict=True, load_default=None, validate=validate.Range(1, 1000))
+    store_ids = fields.List(Id(), load_default=None, validate=validate.Length(min=1, max=500),
+                            metadata={"description": "Stores where it may be redeemed; all when absent"})
+    campaign_id = Id(load_default=None)
+    customer_id = Id(load_default=None)
+    valid_from = AwareDateTime(load_default=None)
+    valid_until = AwareDateTime(load_default=None)
+    pin = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
+                        load_only=True)
+
+    @validates_schema
+    def check_kind(self, data, **kwargs):
+        kind = data.get("kind")
+        if kind in (DISCOUNT_FIXED, STORED_VALUE) and data.get("value") is None:
+            raise ValidationError("Required for this kind of voucher.", "value")
+        if kind == DISCOUNT_PERCENT:
+            if data.get("percent_bp") is None:
+                raise ValidationError("Required for a percentage voucher.", "percent_bp")
+            if data.get("value") is not None:
+                raise ValidationError("A percentage voucher has no fixed value; use cap.", "value")
+        elif data.get("percent_bp") is not None:
+            raise ValidationError("Only for percentage vouchers.", "percent_bp")
+        if data.get("valid_from") and data.get("valid_until") \
+                and data["valid_until"] <= data["valid_from"]:
+            raise ValidationError("Must be after valid_from.", "valid_until")
+
+
+class PresentationSchema(Schema):
+    """How a voucher is presented at the till: exactly one way."""
+    code = fields.String(load_default=None, validate=validate.Length(max=64))
+    qr_payload = fields.String(load_default=None, validate=validate.Length(max=512))
+    scanned_text = fields.String(load_default=None, validate=validate.Length(max=512),
+                                 metadata={"description": "Whatever a scanner read (barcode, external QR)"})
+    pin = fields.String(load_default=None, validate=validate.Length(max=16), load_only=True)
+    store_id = Id(load_default=None, metadata={"description": "Owners: the store redeeming"})
+    purchase_amount = Money(load_default=None)
+
+    @validates_schema
+    def one_presentation(self, data, **kwargs):
+        given = [k for k in ("code", "qr_payload", "scanned_text") if data.get(k)]
+        if len(given) != 1:
+            raise ValidationError("Give exactly one of code, qr_payload or scanned_text.", "_schema")
+
+
+class RedeemSchema(PresentationSchema):
+    amount = Money(minimum=1, load_default=None,
+                   metadata={"description": "Stored value to take; the whole voucher when absent"})
+    points = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10 ** 9))
+    customer_id = Id(load_default=None)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    receipt_remarks = fields.String(load_default=None, validate=validate.Length(max=500))
+    idempotency_key = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+
+
+class VoucherSchema(Schema):
+    id = Id()
+    code = fields.String()
+    display_code = fields.String()
+    merchant_id = Id()
+    kind = fields.String()
+    currency = fields.String()
+    value = fields.Integer(attribute="face_value", allow_none=True)
+    balance = fields.Integer(allow_none=True)
+    percent_bp = fields.Integer(allow_none=True)
+    cap = fields.Integer(allow_none=True)
+    min_purchase = fields.Integer(allow_none=True)
+    hybrid = fields.Boolean()
+    point_value = fields.Integer()
+    uses_allowed = fields.Integer()
+    uses = fields.Integer()
+    per_customer_limit = fields.Integer(allow_none=True)
+    store_ids = fields.List(Id(), allow_none=True)
+    campaign_id = Id(allow_none=True)
+    funding = fields.String()
+    customer_id = Id(allow_none=True)
+    has_pin = fields.Boolean()
+    valid_from = AwareDateTime()
+    valid_until = AwareDateTime(allow_none=True)
+    status = fields.String()
+    created_at = AwareDateTime()
+
+
+class RedemptionSchema(Schema):
+    id = Id()
+    reference = fields.String()
+    voucher_id = Id()
+    voucher_code = fields.String()
+    merchant_id = Id()
+    store_id = Id()
+    processed_by = fields.Dict()
+    channel = fields.String()
+    method = fields.String()
+    customer_id = Id(allow_none=True)
+    amount = fields.Integer()
+    points = fields.Integer()
+    points_value = fields.Integer()
+    purchase_amount = fields.Integer(allow_none=True)
+    currency = fields.String()
+    receipt_remarks = fields.String(allow_none=True)
+    status = fields.String()
+    created_at = AwareDateTime()
+    voucher_status = fields.String()
+    voucher_balance = fields.Integer(allow_none=True)
+
+
+class RedemptionFilterSchema(Schema):
+    store_id = Id(load_default=None)
+    user_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
+    status = fields.String(load_default=None, validate=validate.OneOf(("completed", "reversed")))
+    since = AwareDateTime(load_default=None)
+    until = AwareDateTime(load_default=None)
+    merchant_id = Id(load_default=None)
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))

@@ -1,0 +1,172 @@
+"""SQL for the ledger, batches, payout accounts and exceptions (schema ``settlement``)."""
+import json
+
+from plumbing.pagination import keyset, page
+
+ENTRY_COLUMNS = ("e.id, e.kind, e.merchant_id, e.store_id, e.source_id, e.source_reference, e.amount, "
+                 "e.currency, e.funding, e.campaign_id, e.batch_id, b.reference AS batch_reference, "
+                 "e.description, e.occurred_at, e.recorded_at")
+
+
+def insert_entry(tx, entry, postings):
+    """Insert a journal entry and its postings; False if this source was already recorded."""
+    inserted = tx.execute(
+        "INSERT INTO journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, "
+        "source_event_id, amount, currency, funding, campaign_id, occurred_at, description) "
+        "VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(kind)s, %(source_id)s, %(source_reference)s, "
+        "%(source_event_id)s, %(amount)s, %(currency)s, %(funding)s, %(campaign_id)s, %(occurred_at)s, "
+        "%(description)s) ON CONFLICT (kind, source_id) DO NOTHING", entry)
+    if not inserted:
+        return False
+    if postings:
+        tx.execute_values("INSERT INTO postings (entry_id, account, amount, currency) VALUES %s",
+                          [(entry["id"], account, amount, entry["currency"]) for account, amount in postings])
+    return True
+
+
+def entry_for_source(tx, kind, source_id):
+    return tx.one("SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
+                  "ON b.id = e.batch_id WHERE e.kind = %s AND e.source_id = %s", (kind, source_id))
+
+
+def postings_of(tx, entry_ids):
+    rows = tx.all("SELECT entry_id, account, amount FROM postings WHERE entry_id = ANY(%s::uuid[]) "
+                  "ORDER BY id", ([str(i) for i in entry_ids],))
+    by_entry = {}
+    for row in rows:
+        by_entry.setdefault(str(row["entry_id"]), []).append(
+            {"account": row["account"], "amount": row["amount"]})
+    return by_entry
+
+
+def list_entries(tx, merchant_id, filters, dump):
+    where, params = ["e.merchant_id = %s"], [merchant_id]
+    if filters.get("redemption_id"):
+        where.append("e.source_id = %s")
+        params.append(filters["redemption_id"])
+    if filters.get("store_id"):
+        where.append("e.store_id = %s")
+        params.append(filters["store_id"])
+    if filters.get("unbatched") is not None:
+        where.append("e.batch_id IS NULL" if filters["unbatched"] else "e.batch_id IS NOT NULL")
+    condition, cursor_params = keyset(filters.get("cursor"), "e.recorded_at", "e.id")
+    where.append(condition)
+    params.extend(cursor_params)
+    limit = filters["limit"]
+    rows = tx.all("SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
+                  "ON b.id = e.batch_id WHERE " + " AND ".join(where)
+                  + " ORDER BY e.recorded_at DESC, e.id DESC LIMIT %s", params + [limit + 1])
+    postings = postings_of(tx, [row["id"] for row in rows[:limit]])
+    for row in rows:
+        row["postings"] = postings.get(str(row["id"]), [])
+    return page(rows, limit, dump, time_key="recorded_at")
+
+
+def lock_merchant_settlement(tx, merchant_id):
+    """One batch close at a time per merchant."""
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('settlement:' || %s))", (str(merchant_id),))
+
+
+def unbatched_totals(tx, merchant_id, start, end):
+    return tx.all("SELECT currency, sum(amount) AS total, count(*) AS entries FROM journal_entries "
+                  "WHERE merchant_id = %s AND batch_id IS NULL AND occurred_at >= %s AND occurred_at < %s "
+                  "GROUP BY currency ORDER BY currency", (merchant_id, start, end))
+
+
+def next_batch_number(tx, period):
+    return tx.scalar("INSERT INTO batch_sequences (period, last_number) VALUES (%s, 1) "
+                     "ON CONFLICT (period) DO UPDATE SET last_number = batch_sequences.last_number + 1 "
+                     "RETURNING last_number", (period,))
+
+
+def insert_batch(tx, batch):
+    tx.execute("INSERT INTO settlement_batches (id, reference, merchant_id, period, period_start, "
+               "period_end, currency, total, entry_count, status, closed_by, closed_at) VALUES "
+               "(%(id)s, %(reference)s, %(merchant_id)s, %(period)s, %(period_start)s, %(period_end)s, "
+               "%(currency)s, %(total)s, %(entry_count)s, %(status)s, %(closed_by)s, %(closed_at)s)",
+               dict(batch, closed_by=json.dumps(batch["closed_by"])))
+
+
+def assign_entries(tx, batch):
+    return tx.execute("UPDATE journal_entries SET batch_id = %s WHERE merchant_id = %s AND batch_id IS NULL "
+                      "AND currency = %s AND occurred_at >= %s AND occurred_at < %s",
+                      (batch["id"], batch["merchant_id"], batch["currency"], batch["period_start"],
+                       batch["period_end"]))
+
+
+def batch_by_reference(tx, reference):
+    return tx.one("SELECT * FROM settlement_batches WHERE reference = %s", (reference,))
+
+
+def list_batches(tx, merchant_id, filters, dump):
+    where, params = ["merchant_id = %s"], [merchant_id]
+    if filters.get("status"):
+        where.append("status = %s")
+        params.append(filters["status"])
+    condition, cursor_params = keyset(filters.get("cursor"), "closed_at", "id")
+    where.append(condition)
+    params.extend(cursor_params)
+    limit = filters["limit"]
+    rows = tx.all("SELECT * FROM settlement_batches WHERE " + " AND ".join(where)
+                  + " ORDER BY closed_at DESC, id DESC LIMIT %s", params + [limit + 1])
+    return page(rows, limit, dump, time_key="closed_at")
+
+
+def payout_account(tx, merchant_id, lock=False):
+    return tx.one("SELECT * FROM payout_accounts WHERE merchant_id = %s" + (" FOR UPDATE" if lock else ""),
+                  (merchant_id,))
+
+
+def upsert_payout_account(tx, merchant_id, wallet_address, actor):
+    return tx.one("INSERT INTO payout_accounts (merchant_id, wallet_address, status, set_by) "
+                  "VALUES (%s, %s, 'unconfirmed', %s) ON CONFLICT (merchant_id) DO UPDATE SET "
+                  "wallet_address = EXCLUDED.wallet_address, status = 'unconfirmed', set_by = EXCLUDED.set_by, "
+                  "updated_at = now(), confirmed_by = NULL, confirmed_at = NULL RETURNING *",
+                  (merchant_id, wallet_address, json.dumps(actor)))
+
+
+def confirm_payout_account(tx, merchant_id, actor):
+    return tx.one("UPDATE payout_accounts SET status = 'confirmed', confirmed_by = %s, confirmed_at = now() "
+                  "WHERE merchant_id = %s RETURNING *", (json.dumps(actor), merchant_id))
+
+
+def insert_exception(tx, exception):
+    tx.execute("INSERT INTO settlement_exceptions (id, kind, merchant_id, store_id, batch_id, batch_reference, "
+               "amount, currency, message, details) VALUES (%(id)s, %(kind)s, %(merchant_id)s, %(store_id)s, "
+               "%(batch_id)s, %(batch_reference)s, %(amount)s, %(currency)s, %(message)s, %(details)s)",
+               dict(exception, details=json.dumps(exception.get("details") or {})))
+
+
+def exception_by_id(tx, exception_id, lock=False):
+    return tx.one("SELECT * FROM settlement_exceptions WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                  (exception_id,))
+
+
+def open_exception_for_batch(tx, batch_id):
+    return tx.one("SELECT * FROM settlement_exceptions WHERE batch_id = %s ORDER BY raised_at DESC LIMIT 1",
+                  (batch_id,))
+
+
+def set_exception_ticket(tx, exception_id, ticket_reference):
+    return tx.execute("UPDATE settlement_exceptions SET ticket_reference = %s WHERE id = %s",
+                      (ticket_reference, exception_id))
+
+
+def resolve_exception(tx, exception_id, resolution):
+    return tx.execute("UPDATE settlement_exceptions SET status = 'resolved', resolved_at = now(), "
+                      "resolution = %s WHERE id = %s AND status = 'open'",
+                      (json.dumps(resolution), exception_id))
+
+
+def list_exceptions(tx, merchant_id, filters, dump):
+    where, params = ["merchant_id = %s"], [merchant_id]
+    if filters.get("status"):
+        where.append("status = %s")
+        params.append(filters["status"])
+    condition, cursor_params = keyset(filters.get("cursor"), "raised_at", "id")
+    where.append(condition)
+    params.extend(cursor_params)
+    limit = filters["limit"]
+    rows = tx.all("SELECT * FROM settlement_exceptions WHERE " + " AND ".join(where)
+                  + " ORDER BY raised_at DESC, id DESC LIMIT %s", params + [limit + 1])
+    return page(rows, limit, dump, time_key="raised_at")

@@ -1,0 +1,53 @@
+"""Ticket rules: numbering, acknowledgement deadlines, what a settlement exception becomes."""
+from datetime import timedelta
+
+CATEGORIES = ("settlement", "wallet", "onboarding", "campaign", "redemption", "training",
+              "technical", "fulfilment", "item", "other")
+PRIORITIES = ("low", "normal", "high", "critical")
+STATUSES = ("open", "processing", "resolved", "closed")
+RESOLUTION_ACTIONS = ("no_action", "cancel", "refund", "replace")
+
+# Every ticket must be acknowledged within two hours or it shows as overdue.
+ACKNOWLEDGE_WITHIN = timedelta(hours=2)
+FIRST_NUMBER = 101
+
+
+def reference(number):
+    return "SUP-%d" % number
+
+
+def ack_due(created_at):
+    return created_at + ACKNOWLEDGE_WITHIN
+
+
+def is_overdue(ticket, now):
+    return ticket["status"] == "open" and ticket["acknowledged_at"] is None and now > ticket["ack_due_at"]
+
+
+def display_status(ticket, now):
+    return "overdue" if is_overdue(ticket, now) else ticket["status"]
+
+
+EXCEPTION_TITLES = {
+    "payout_account_unconfirmed": "Payout wallet address not confirmed",
+    "reconciliation_mismatch": "Reconciliation mismatch",
+    "reversal_after_close": "Redemption reversed after its batch closed",
+    "payout_failed": "Payout failed",
+    "duplicate": "Duplicate settlement record",
+}
+
+
+def ticket_from_settlement_exception(event):
+    """A settlement exception becomes a Critical ticket carrying its references."""
+    title = EXCEPTION_TITLES.get(event["kind"], "Settlement exception")
+    batch = event.get("batch_reference")
+    subject = "%s%s" % (title, " (%s)" % batch if batch else "")
+    refs = {"exception_id": event["exception_id"], "exception_kind": event["kind"],
+            "batch_reference": batch, "batch_id": event.get("batch_id"),
+            "merchant_id": event["merchant_id"], "store_id": event.get("store_id"),
+            "amount": event.get("amount"), "currency": event.get("currency")}
+    return {
+        "subject": subject, "description": event["message"], "category": "settlement",
+        "priority": "critical", "source": "settlement", "store_id": event.get("store_id"),
+        "refs": {key: value for key, value in refs.items() if value is not None},
+    }
