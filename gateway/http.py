@@ -91,7 +91,7 @@ class Route(FinishBeforeResult, HttpRequestHandler):
     server = ApiServer()
 
     def __init__(self, method, url, summary="", tags=(), body=None, query=None, response=None,
-                 status=200, public=False, responses=None, content_type=None, **kwargs):
+                 status=200, public=False, responses=None, content_type=None, upload=False, **kwargs):
         # Everything below only describes the route (OpenAPI); behaviour is in the handler.
         self.summary = summary
         self.tags = tuple(tags)
@@ -102,6 +102,7 @@ class Route(FinishBeforeResult, HttpRequestHandler):
         self.public = public
         self.responses = responses or {}
         self.content_type = content_type
+        self.upload = upload  # also takes multipart/form-data with an 'image' file
         super().__init__(method, url, expected_exceptions=(AppError,), **kwargs)
 
     def handle_request(self, request):

@@ -54,7 +54,15 @@ def operation(name, route):
     if route.query is not None:
         op["parameters"] = path_parameters + [{"in": "query", "schema": route.query}]
     if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+        content = {"application/json": {"schema": route.body}}
+        if route.upload:
+            content["multipart/form-data"] = {"schema": {
+                "type": "object", "required": ["image"],
+                "description": "A photo of the QR code or barcode, with the other fields as form fields",
+                "properties": {"image": {"type": "string", "format": "binary",
+                                         "description": "PNG, JPEG, WebP or GIF, at most 5 MB"}},
+                "additionalProperties": {"type": "string"}}}
+        op["requestBody"] = {"required": True, "content": content}
     if route.status == 204:
         op["responses"]["204"] = {"description": "Done"}
     else:

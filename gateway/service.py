@@ -1,6 +1,7 @@
 """The HTTP gateway: authentication, RBAC and tenant scoping in front of the services."""
 from gateway.routes.admin import AdminRoutes
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.campaigns import CampaignRoutes
 from gateway.routes.docs import DocsRoutes
 from gateway.routes.merchants import MerchantRoutes
 from gateway.routes.notifications import NotificationRoutes
@@ -9,6 +10,6 @@ from gateway.routes.support import SupportRoutes
 from gateway.routes.vouchers import VoucherRoutes
 
 
-class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, SettlementRoutes, SupportRoutes,
-                     NotificationRoutes, AdminRoutes, DocsRoutes):
+class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, CampaignRoutes, SettlementRoutes,
+                     SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes):
     name = "gateway"

@@ -1,4 +1,6 @@
 """Marshmallow at every boundary: bad input becomes a ``ValidationFailed`` naming each field."""
+import uuid
+
 from marshmallow import ValidationError
 
 from plumbing.errors import ValidationFailed
@@ -26,3 +28,12 @@ def load(schema, data, message="Some fields are not valid", **kwargs):
         return schema.load(data, **kwargs)
     except ValidationError as err:
         raise ValidationFailed(message, fields=flatten_messages(err.messages))
+
+
+def require_id(value, field="id"):
+    """A UUID string, or a ValidationFailed naming the field (never a database error)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ValidationFailed("%s is not a valid id" % field, code="invalid_id",
+                               fields={field: ["Not a valid UUID."]})

@@ -23,6 +23,7 @@ from plumbing.auth import TokenSigner, generate_keypair  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+QR_TEST_KEY = "qr-signing-key-for-tests"
 RUN_ID = (os.environ.get("PYTEST_XDIST_WORKER", "main") + uuid.uuid4().hex[:8]).lower()
 
 
@@ -101,6 +102,7 @@ def make_config(database_url, amqp_uri, jwt_keys):
             "EVENT_RETRY_DELAYS": [0.2, 0.4],
             "OUTBOX_SWEEP_INTERVAL": 0.3,
             "OUTBOX_SWEEP_MIN_AGE": 0.5,
+            "QR_SIGNING_KEYS": [QR_TEST_KEY],
         })
         config.update(overrides)
         return config

@@ -14,6 +14,11 @@ from plumbing.fields import new_id
 TAG = "Onboarding"
 
 
+def dump_merchant(row, stores):
+    """A merchant with its (already dumped) stores."""
+    return dict(MerchantSchema(exclude=("stores",)).dump(row), stores=stores)
+
+
 class MerchantRoutes(Routes):
     @route("POST", "/api/v1/merchants", summary="Onboard a merchant (platform admins)", tags=[TAG],
            body=MerchantCreateSchema, response=MerchantSchema, status=201)
@@ -30,8 +35,7 @@ class MerchantRoutes(Routes):
                     "contact_email": data.get("contact_email"), "created_by": identity.actor()}
         storage.insert_merchant(self.db, merchant)
         stores = [self._add_store(merchant["id"], store) for store in data["stores"]]
-        created = storage.merchant_by_id(self.db, merchant["id"])
-        return MerchantSchema().dump(dict(created, stores=stores))
+        return dump_merchant(storage.merchant_by_id(self.db, merchant["id"]), stores)
 
     def _add_store(self, merchant_id, data):
         store = dict(data, id=new_id(), merchant_id=merchant_id)
@@ -66,7 +70,7 @@ class MerchantRoutes(Routes):
     def get_merchant(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER, FINANCE, SUPPORT_AGENT)
         stores = storage.list_stores(self.db, merchant["id"], {"limit": 200}, StoreSchema().dump)
-        return MerchantSchema().dump(dict(merchant, stores=stores["items"]))
+        return dump_merchant(merchant, stores["items"])
 
     @route("POST", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="Add a store (branch)",
            tags=[TAG], body=StoreCreateSchema, response=StoreSchema, status=201)

@@ -1,17 +1,52 @@
 """Vouchers and the redemption panel."""
+from eventlet import tpool
+from werkzeug.wrappers import Response
+
 from gateway.http import route
 from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
 from gateway.schemas import MerchantQuerySchema, page_of
 from plumbing.auth import OWNER
+from plumbing.errors import ValidationFailed
 from plumbing.validation import load
-from services.redemption.schemas import (IssueVoucherSchema, PresentationSchema, RedeemSchema,
-                                         RedemptionFilterSchema, RedemptionSchema, VoucherSchema)
+from services.redemption import images
+from services.redemption.schemas import (CancelSchema, DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
+                                         IssueJobSchema, IssueVoucherSchema, PresentationSchema, QrRequestSchema,
+                                         RedeemSchema, RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
+                                         TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 
 TAG_VOUCHERS = "Vouchers"
 TAG_REDEMPTIONS = "Redemptions"
+WHOLE_NUMBER_FIELDS = ("purchase_amount", "amount", "points")
+
+
+def form_presentation(request):
+    """A multipart upload (a photo of the QR code or barcode, plus form fields) as a presentation."""
+    upload = request.files.get("image")
+    if upload is None:
+        raise ValidationFailed("Attach the photo as the 'image' field", code="image_required",
+                               fields={"image": ["Required."]})
+    data = {}
+    for key, value in request.form.items():
+        # form fields are text; a whole number of minor units is still a whole number
+        data[key] = int(value) if key in WHOLE_NUMBER_FIELDS and value.isdigit() else value
+    content = upload.read(images.MAX_BYTES + 1)
+    found = tpool.execute(images.decode_image, content)  # CPU-heavy: off the event loop
+    data["image_texts"] = [item["text"] for item in found]
+    return data
+
+
+def image_response(content, mimetype, short_lived):
+    cache = "private, no-store" if short_lived else "private, max-age=300"
+    return Response(content, mimetype=mimetype, headers={"Cache-Control": cache})
+
+
+def csv_response(text, filename):
+    return Response(text, mimetype="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="%s"' % filename})
 
 
 class VoucherRoutes(Routes):
+    # -- issuing ---------------------------------------------------------------------------
     @route("POST", "/api/v1/vouchers", summary="Issue a voucher", tags=[TAG_VOUCHERS],
            body=IssueVoucherSchema, response=VoucherSchema, status=201)
     def issue_voucher(self, request):
@@ -21,40 +56,150 @@ class VoucherRoutes(Routes):
             self.check_store(identity, store_id, data.get("merchant_id"))
         return self.idempotent(request, lambda: (201, self.redemption.issue_voucher(data)))
 
-    @route("GET", "/api/v1/vouchers/<string:code>", summary="Look up a voucher by its code",
+    @route("POST", "/api/v1/vouchers/batches",
+           summary="Issue up to 100,000 vouchers; answers at once with a job to poll",
+           tags=[TAG_VOUCHERS], body=IssueBatchSchema, response=IssueJobSchema, status=202)
+    def issue_batch(self, request):
+        identity = self.identity
+        data = self.checked_body(request, IssueBatchSchema())
+        for store_id in data.get("store_ids") or ():
+            self.check_store(identity, store_id, data.get("merchant_id"))
+        status, job = self.idempotent(request, lambda: (202, self.redemption.issue_batch(data)))
+        if status != 202:
+            return status, job  # a remembered refusal, replayed
+        return status, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
+
+    @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>", summary="How far a batch has got",
+           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, response=IssueJobSchema)
+    def get_issue_job(self, request, job_id):
+        self.identity
+        return self.redemption.get_issue_job(str(job_id), request.args.get("merchant_id"))
+
+    @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>/codes.csv",
+           summary="The codes of a finished batch, each with its signed QR payload", tags=[TAG_VOUCHERS],
+           query=MerchantQuerySchema, content_type="text/csv")
+    def export_batch_codes(self, request, job_id):
+        self.identity
+        text = self.redemption.export_batch_codes(str(job_id), request.args.get("merchant_id"))
+        return csv_response(text, "vouchers-%s.csv" % job_id)
+
+    @route("GET", "/api/v1/vouchers", summary="Vouchers, filtered (by batch, campaign, status)",
+           tags=[TAG_VOUCHERS], query=VoucherFilterSchema, response=page_of(VoucherSchema))
+    def list_vouchers(self, request):
+        self.identity
+        return self.redemption.list_vouchers(self.checked_query(request, VoucherFilterSchema()))
+
+    # -- one voucher ---------------------------------------------------------------------------
+    @route("GET", "/api/v1/vouchers/<string:code>", summary="Look up a voucher by its code, with its history",
            tags=[TAG_VOUCHERS], query=MerchantQuerySchema, response=VoucherSchema)
     def get_voucher(self, request, code):
         self.identity
         return self.redemption.get_voucher(code, request.args.get("merchant_id"))
 
-    @route("POST", "/api/v1/redemptions/validation",
-           summary="Look up and validate a presented voucher before confirming",
-           tags=[TAG_REDEMPTIONS], body=PresentationSchema)
-    def validate_redemption(self, request):
-        identity = self.identity
-        data = self.checked_body(request, PresentationSchema())
-        self._check_redeeming_store(identity, data)
-        return self.redemption.validate(data)
+    def _qr(self, request, code):
+        self.identity
+        return self.redemption.qr_payload(code, self.checked_query(request, QrRequestSchema()))
 
-    @route("POST", "/api/v1/redemptions", summary="Confirm a redemption (send an Idempotency-Key)",
-           tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201)
-    def redeem(self, request):
+    @route("GET", "/api/v1/vouchers/<string:code>/qr.png",
+           summary="The voucher's signed QR code as PNG (ttl=seconds for a short-lived one)",
+           tags=[TAG_VOUCHERS], query=QrRequestSchema, content_type="image/png")
+    def voucher_qr_png(self, request, code):
+        qr = self._qr(request, code)
+        return image_response(tpool.execute(images.qr_png, qr["payload"]), "image/png", qr["expires_at"])
+
+    @route("GET", "/api/v1/vouchers/<string:code>/qr.svg", summary="The voucher's signed QR code as SVG",
+           tags=[TAG_VOUCHERS], query=QrRequestSchema, content_type="image/svg+xml")
+    def voucher_qr_svg(self, request, code):
+        qr = self._qr(request, code)
+        return image_response(images.qr_svg(qr["payload"]), "image/svg+xml", qr["expires_at"])
+
+    @route("GET", "/api/v1/vouchers/<string:code>/barcode.svg", summary="The voucher code as a Code 128 barcode (SVG)",
+           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/svg+xml")
+    def voucher_barcode_svg(self, request, code):
+        voucher = self.redemption.get_voucher(code, request.args.get("merchant_id"))
+        return image_response(images.barcode_svg(voucher["code"]), "image/svg+xml", False)
+
+    @route("GET", "/api/v1/vouchers/<string:code>/barcode.png", summary="The voucher code as a Code 128 barcode (PNG)",
+           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/png")
+    def voucher_barcode_png(self, request, code):
+        voucher = self.redemption.get_voucher(code, request.args.get("merchant_id"))
+        return image_response(tpool.execute(images.barcode_png, voucher["code"]), "image/png", False)
+
+    @route("POST", "/api/v1/vouchers/<string:code>/cancellation", summary="Cancel a voucher",
+           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, body=CancelSchema, response=VoucherSchema)
+    def cancel_voucher(self, request, code):
+        self.identity
+        return self.redemption.cancel_voucher(code, self.checked_body(request, CancelSchema()),
+                                              request.args.get("merchant_id"))
+
+    @route("POST", "/api/v1/vouchers/<string:code>/external-codes",
+           summary="Register a partner's code (external QR) for a voucher", tags=[TAG_VOUCHERS],
+           query=MerchantQuerySchema, body=ExternalCodeSchema, response=VoucherSchema, status=201)
+    def add_external_code(self, request, code):
+        self.identity
+        data = self.checked_body(request, ExternalCodeSchema())
+        return 201, self.redemption.add_external_code(code, data, request.args.get("merchant_id"))
+
+    # -- the redemption panel -------------------------------------------------------------------
+    def _presentation(self, request, schema):
         identity = self.identity
-        data = self.checked_body(request, RedeemSchema())
-        self._check_redeeming_store(identity, data)
+        if request.mimetype == "multipart/form-data":
+            data = form_presentation(request)
+        else:
+            data = self.body(request)
+        load(schema, data)
+        if identity.role == OWNER and data.get("store_id"):
+            self.check_store(identity, data["store_id"])
+        return data
+
+    @route("POST", "/api/v1/redemptions/validation",
+           summary="Look up and validate a voucher before confirming (JSON, or a photo as multipart 'image')",
+           tags=[TAG_REDEMPTIONS], body=PresentationSchema, upload=True)
+    def validate_redemption(self, request):
+        return self.redemption.validate(self._presentation(request, PresentationSchema()))
+
+    @route("POST", "/api/v1/redemptions",
+           summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
+           tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201, upload=True)
+    def redeem(self, request):
+        data = self._presentation(request, RedeemSchema())
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key:
-            # the key is stored with the redemption itself, in the same transaction
+            # kept with the redemption itself, in the same transaction as the money moving
             data["idempotency_key"] = key
             load(RedeemSchema(), data)
         return 201, self.redemption.redeem(data)
 
-    def _check_redeeming_store(self, identity, data):
-        if identity.role == OWNER and data.get("store_id"):
-            self.check_store(identity, data["store_id"])
+    @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
+           summary="Reverse a redemption (owners, within the policy window)", tags=[TAG_REDEMPTIONS],
+           body=ReversalSchema, response=RedemptionSchema)
+    def reverse_redemption(self, request, redemption_id):
+        self.identity
+        data = self.checked_body(request, ReversalSchema())
+        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data)))
 
-    @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered",
+    # -- records ------------------------------------------------------------------------------
+    @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered (store, user, channel, period, status)",
            tags=[TAG_REDEMPTIONS], query=RedemptionFilterSchema, response=page_of(RedemptionSchema))
     def list_redemptions(self, request):
         self.identity
         return self.redemption.list_redemptions(self.checked_query(request, RedemptionFilterSchema()))
+
+    @route("GET", "/api/v1/redemptions/totals", summary="Redemption totals per store and day",
+           tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, response=page_of(DayTotalSchema))
+    def redemption_totals(self, request):
+        self.identity
+        return self.redemption.redemption_totals(self.checked_query(request, TotalsFilterSchema()))
+
+    @route("GET", "/api/v1/redemptions/export.csv", summary="Redemption records as CSV (same filters)",
+           tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, content_type="text/csv")
+    def export_redemptions(self, request):
+        self.identity
+        text = self.redemption.export_redemptions(self.checked_query(request, TotalsFilterSchema()))
+        return csv_response(text, "redemptions.csv")
+
+    @route("GET", "/api/v1/redemptions/<uuid:redemption_id>", summary="One redemption record",
+           tags=[TAG_REDEMPTIONS], query=MerchantQuerySchema, response=RedemptionSchema)
+    def get_redemption(self, request, redemption_id):
+        self.identity
+        return self.redemption.get_redemption(str(redemption_id), request.args.get("merchant_id"))

@@ -9,7 +9,7 @@ from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
 from plumbing.fields import new_id
 from plumbing.service import ServiceBase
-from plumbing.validation import load
+from plumbing.validation import load, require_id
 from services.campaign import domain, storage
 from services.campaign.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
                                        CustomerSchema, ListSchema, PointsChangeSchema, ReserveSchema)
@@ -47,7 +47,7 @@ class CampaignService(ServiceBase):
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
         identity = self.caller.require(*READERS)
-        campaign = storage.campaign_by_id(self.db, campaign_id)
+        campaign = storage.campaign_by_id(self.db, require_id(campaign_id, "campaign_id"))
         if campaign is None or str(campaign["merchant_id"]) != identity.merchant_scope(merchant_id):
             raise NotFound("No campaign %s" % campaign_id, code="campaign_not_found")
         return CampaignSchema().dump(campaign)
@@ -92,8 +92,15 @@ class CampaignService(ServiceBase):
         storage.insert_customer(self.db, customer)
         return self.get_customer(customer["id"], merchant_id if identity.is_admin else None)
 
+    @rpc
+    def list_customers(self, filters=None):
+        identity = self.caller.require(*READERS)
+        filters = load(ListSchema(), filters or {})
+        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
+
     def _customer(self, identity, customer_id, merchant_id=None):
-        customer = storage.customer_by_id(self.db, customer_id)
+        customer = storage.customer_by_id(self.db, require_id(customer_id, "customer_id"))
         if customer is None or str(customer["merchant_id"]) != identity.merchant_scope(merchant_id):
             raise NotFound("No customer %s" % customer_id, code="customer_not_found",
                            fields={"customer_id": ["No such customer."]})

@@ -5,8 +5,9 @@ and no framework, so every rule is unit-tested on its own. The service locks
 the voucher row, asks ``plan_redemption`` what to do, and writes the result.
 """
 from dataclasses import dataclass
+from datetime import timedelta
 
-from plumbing.errors import Conflict, Forbidden, Locked, ValidationFailed
+from plumbing.errors import Conflict, Forbidden, Locked, TooManyRequests, ValidationFailed
 
 DISCOUNT_FIXED = "discount_fixed"
 DISCOUNT_PERCENT = "discount_percent"
@@ -159,3 +160,76 @@ def redeemable_summary(voucher, now, store_id=None):
 def initial_state(kind, face_value):
     """Balance and status of a newly issued voucher."""
     return {"balance": face_value if kind == STORED_VALUE else None, "status": ACTIVE, "uses": 0}
+
+
+# -- reversals -------------------------------------------------------------------------
+def plan_reversal(redemption, voucher, now, window):
+    """What undoing a redemption gives back to its voucher, or why it cannot be undone."""
+    if redemption["status"] == "reversed":
+        raise Conflict("This redemption was already reversed", code="already_reversed")
+    if now - redemption["created_at"] > window:
+        raise Conflict("Redemptions can be reversed within %d hours; this one is older"
+                       % (window.total_seconds() // 3600), code="reversal_window_passed")
+    uses = max(voucher["uses"] - 1, 0)
+    if voucher["kind"] == STORED_VALUE:
+        balance = voucher["balance"] + redemption["amount"]
+        restored = ACTIVE if balance == voucher["face_value"] and uses == 0 else PARTIALLY_REDEEMED
+    else:
+        balance = None
+        restored = ACTIVE if uses == 0 else PARTIALLY_REDEEMED
+    status = voucher["status"] if voucher["status"] in (CANCELLED, EXPIRED) else restored
+    return Plan(amount=redemption["amount"], points=redemption["points"],
+                points_value=redemption["points_value"], balance=balance, uses=uses, status=status)
+
+
+# -- brute force -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class AttemptPolicy:
+    throttle_after: int    # failures in the window before each attempt must wait
+    lock_after: int        # failures in the window that lock the scope
+    lock_for: timedelta
+
+
+ATTEMPT_WINDOW = timedelta(minutes=15)
+MAX_THROTTLE_SECONDS = 60
+ATTEMPT_POLICIES = {
+    "user": AttemptPolicy(throttle_after=5, lock_after=10, lock_for=timedelta(minutes=15)),
+    "store": AttemptPolicy(throttle_after=20, lock_after=40, lock_for=timedelta(minutes=15)),
+    "voucher": AttemptPolicy(throttle_after=3, lock_after=5, lock_for=timedelta(minutes=30)),
+}
+LOCK_MESSAGES = {
+    "user": "Too many failed attempts from your user: redemptions are locked until %s UTC",
+    "store": "Too many failed attempts at this store: redemptions are locked until %s UTC",
+    "voucher": "This voucher is locked after too many failed attempts until %s UTC",
+}
+
+
+def after_failure(row, scope, now):
+    """The counter after one more failure: (failures, window_start, locked_until, newly_locked)."""
+    policy = ATTEMPT_POLICIES[scope]
+    if row is None or now - row["window_start"] > ATTEMPT_WINDOW:
+        failures, window_start = 1, now
+    else:
+        failures, window_start = row["failures"] + 1, row["window_start"]
+    locked_until = row["locked_until"] if row else None
+    newly_locked = failures >= policy.lock_after and not (locked_until and locked_until > now)
+    if newly_locked:
+        locked_until = now + policy.lock_for
+    return failures, window_start, locked_until, newly_locked
+
+
+def check_attempts_allowed(rows, now):
+    """Refuse work from a locked or throttled user, store or voucher, saying until when."""
+    for row in rows:
+        if row["locked_until"] and row["locked_until"] > now:
+            raise Locked(LOCK_MESSAGES[row["scope"]] % row["locked_until"].strftime("%H:%M"),
+                         code="%s_locked" % row["scope"])
+        policy = ATTEMPT_POLICIES[row["scope"]]
+        if now - row["window_start"] > ATTEMPT_WINDOW or row["failures"] < policy.throttle_after:
+            continue
+        wait = min(2 ** (row["failures"] - policy.throttle_after), MAX_THROTTLE_SECONDS)
+        retry_at = row["last_failure_at"] + timedelta(seconds=wait)
+        if now < retry_at:
+            seconds = int((retry_at - now).total_seconds()) + 1
+            raise TooManyRequests("Too many failed attempts: wait %d seconds before trying again" % seconds,
+                                  code="too_many_attempts", fields={"retry_after": [str(seconds)]})

@@ -6,9 +6,12 @@ in the OpenAPI document); the service validates again at its RPC boundary.
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.fields import AwareDateTime, Currency, Id, Money
-from services.redemption.domain import CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STORED_VALUE
+from services.redemption.domain import (CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STATUSES,
+                                         STORED_VALUE)
 
 MAX_BATCH = 100_000
+PRESENTATIONS = ("code", "qr_payload", "scanned_text", "image_texts")
+EXTERNAL_FORMATS = ("qr", "code128", "ean13", "ean8", "upca", "datamatrix", "pdf417", "aztec", "text")
 
 
 class IssueVoucherSchema(Schema):
@@ -53,26 +56,33 @@ class IssueVoucherSchema(Schema):
 
 class PresentationSchema(Schema):
     """How a voucher is presented at the till: exactly one way."""
-    code = fields.String(load_default=None, validate=validate.Length(max=64))
-    qr_payload = fields.String(load_default=None, validate=validate.Length(max=512))
+    code = fields.String(load_default=None, validate=validate.Length(max=64),
+                         metadata={"description": "Typed voucher code (dashes and spaces are fine)"})
+    qr_payload = fields.String(load_default=None, validate=validate.Length(max=512),
+                               metadata={"description": "The text of a scanned VowRewards QR code"})
     scanned_text = fields.String(load_default=None, validate=validate.Length(max=512),
-                                 metadata={"description": "Whatever a scanner read (barcode, external QR)"})
-    pin = fields.String(load_default=None, validate=validate.Length(max=16), load_only=True)
+                                 metadata={"description": "Whatever a scanner read: barcode, QR, partner code"})
+    image_texts = fields.List(fields.String(validate=validate.Length(max=512)), load_default=None,
+                              validate=validate.Length(min=1, max=20),
+                              metadata={"description": "Set by the gateway from an uploaded photo"})
+    pin = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
+                        load_only=True)
     store_id = Id(load_default=None, metadata={"description": "Owners: the store redeeming"})
     purchase_amount = Money(load_default=None)
+    customer_id = Id(load_default=None)
 
     @validates_schema
     def one_presentation(self, data, **kwargs):
-        given = [k for k in ("code", "qr_payload", "scanned_text") if data.get(k)]
+        given = [k for k in PRESENTATIONS if data.get(k)]
         if len(given) != 1:
-            raise ValidationError("Give exactly one of code, qr_payload or scanned_text.", "_schema")
+            raise ValidationError("Give exactly one of code, qr_payload, scanned_text or an image.", "_schema")
 
 
 class RedeemSchema(PresentationSchema):
     amount = Money(minimum=1, load_default=None,
                    metadata={"description": "Stored value to take; the whole voucher when absent"})
-    points = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10 ** 9))
-    customer_id = Id(load_default=None)
+    points = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10 ** 9),
+                            metadata={"description": "Points to spend with the voucher (hybrid)"})
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     receipt_remarks = fields.String(load_default=None, validate=validate.Length(max=500))
     idempotency_key = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
@@ -129,7 +139,58 @@ class RedemptionSchema(Schema):
     voucher_balance = fields.Integer(allow_none=True)
 
 
-class RedemptionFilterSchema(Schema):
+class IssueBatchSchema(IssueVoucherSchema):
+    count = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_BATCH),
+                           metadata={"description": "How many vouchers (codes) to issue, up to 100,000"})
+
+    class Meta:
+        exclude = ("pin", "customer_id")
+
+
+class IssueJobSchema(Schema):
+    id = Id()
+    merchant_id = Id()
+    requested = fields.Integer()
+    issued = fields.Integer()
+    status = fields.String(metadata={"description": "queued, running, completed or failed"})
+    error = fields.String(allow_none=True)
+    template = fields.Dict()
+    created_at = AwareDateTime()
+    started_at = AwareDateTime(allow_none=True)
+    finished_at = AwareDateTime(allow_none=True)
+
+
+class VoucherFilterSchema(Schema):
+    merchant_id = Id(load_default=None)
+    batch_id = Id(load_default=None)
+    campaign_id = Id(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class QrRequestSchema(Schema):
+    ttl = fields.Integer(load_default=None, validate=validate.Range(30, 86400),
+                         metadata={"description": "Seconds the QR stays valid (for screens); forever when absent"})
+    merchant_id = Id(load_default=None)
+
+
+class ExternalCodeSchema(Schema):
+    format = fields.String(required=True, validate=validate.OneOf(EXTERNAL_FORMATS))
+    value = fields.String(required=True, validate=validate.Length(min=4, max=200))
+    issuer = fields.String(required=True, validate=validate.Length(min=2, max=120),
+                           metadata={"description": "The partner system that minted the code"})
+
+
+class CancelSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+class ReversalSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
+
+
+class TotalsFilterSchema(Schema):
     store_id = Id(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(max=64))
     channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
@@ -137,5 +198,18 @@ class RedemptionFilterSchema(Schema):
     since = AwareDateTime(load_default=None)
     until = AwareDateTime(load_default=None)
     merchant_id = Id(load_default=None)
+
+
+class DayTotalSchema(Schema):
+    store_id = Id()
+    day = fields.Date()
+    currency = fields.String()
+    redemptions = fields.Integer()
+    amount = fields.Integer()
+    points = fields.Integer()
+    points_value = fields.Integer()
+
+
+class RedemptionFilterSchema(TotalsFilterSchema):
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))

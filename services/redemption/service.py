@@ -1,24 +1,37 @@
-"""The redemption service: vouchers and the redemptions that spend them."""
+"""The redemption service: vouchers, the redemption panel, and the records it keeps."""
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 
+import eventlet
 import psycopg2
+from nameko.dependency_providers import Config
+from nameko.timer import timer
 
 from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
-from plumbing.errors import Conflict, Forbidden, Locked, NotFound, ValidationFailed
+from plumbing.errors import (AppError, Conflict, Forbidden, Locked, NotFound, ValidationFailed)
 from plumbing.fields import new_id
+from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
-from plumbing.validation import load
-from services.redemption import domain, storage
-from services.redemption.pins import hash_pin
-from services.redemption.codes import format_code, generate_code, normalize_code
-from services.redemption.schemas import (IssueVoucherSchema, PresentationSchema, RedeemSchema,
-                                         RedemptionFilterSchema, RedemptionSchema, VoucherSchema)
+from plumbing.validation import load, require_id
+from services.redemption import attempts, domain, exports, jobs, storage
+from services.redemption.codes import format_code, generate_code, is_valid_code, normalize_code
+from services.redemption.keys import QrSigning
+from services.redemption.pins import hash_pin, pin_matches
+from services.redemption.qr_signing import looks_like_signed_payload
+from services.redemption.schemas import (CancelSchema, ExternalCodeSchema, IssueBatchSchema, IssueJobSchema,
+                                         IssueVoucherSchema, PresentationSchema, QrRequestSchema, RedeemSchema,
+                                         RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
+                                         TotalsFilterSchema, VoucherFilterSchema, VoucherSchema, DayTotalSchema)
 
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+STAFF = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
+TILLS = (STORE_USER, OWNER)
+EXPORT_LIMIT = 50_000
+SYSTEM_ACTOR = {"user_id": "service:redemption", "username": "redemption", "role": "system"}
 
 
 def utcnow():
@@ -47,135 +60,268 @@ def request_fingerprint(data, store_id, code):
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
+def not_found():
+    return NotFound("No voucher with this code", code="voucher_not_found",
+                    fields={"code": ["No voucher with this code."]})
+
+
 class RedemptionService(ServiceBase):
     name = "redemption"
+    qr = QrSigning()
+    campaign = RpcProxy("campaign")
+    config = Config()
 
-    # -- vouchers --------------------------------------------------------------
+    # -- issuing -----------------------------------------------------------------------
     @rpc
     def issue_voucher(self, data):
         identity = self.caller.require(OWNER, ADMIN)
         data = load(IssueVoucherSchema(), data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
+        funding = self._campaign_funding(data, merchant_id)
         now = utcnow()
-        voucher = self._new_voucher(data, merchant_id, identity, now)
-        storage.insert_voucher(self.db, voucher)
-        storage.record_status_change(self.db, voucher["id"], None, voucher["status"],
-                                     identity.actor(), "issued")
+        pin = data.pop("pin", None)
+        value = data.pop("value")
+        state = domain.initial_state(data["kind"], value)
+        voucher = dict(data, id=new_id(), merchant_id=merchant_id, batch_id=None, funding=funding,
+                       face_value=value, balance=state["balance"], uses=0, status=state["status"],
+                       valid_from=data.get("valid_from") or now, created_by=identity.actor(), created_at=now,
+                       pin_hash=None if pin is None else hash_pin(pin), locked_until=None)
+        self._insert_with_unique_code(voucher)
+        storage.record_status_change(self.db, voucher["id"], None, voucher["status"], identity.actor(), "issued")
         self.events.emit("voucher_issued", {
             "voucher_id": voucher["id"], "merchant_id": merchant_id, "kind": voucher["kind"],
-            "currency": voucher["currency"], "value": voucher["face_value"],
-            "campaign_id": voucher["campaign_id"], "customer_id": voucher["customer_id"],
-            "funding": voucher["funding"], "issued_at": now.isoformat()})
+            "currency": voucher["currency"], "value": voucher["face_value"], "campaign_id": voucher["campaign_id"],
+            "customer_id": voucher["customer_id"], "funding": funding, "issued_at": now.isoformat()})
         self.metrics.count("vowrewards_vouchers_issued_total", "Vouchers issued", kind=voucher["kind"])
         return dump_voucher(voucher, now)
 
-    def _new_voucher(self, data, merchant_id, identity, now):
-        pin = data.pop("pin", None)
-        kind = data["kind"]
-        value = data.pop("value")
-        state = domain.initial_state(kind, value)
-        return dict(
-            data, id=new_id(), code=generate_code(), merchant_id=merchant_id, batch_id=None,
-            funding="merchant", face_value=value, balance=state["balance"], uses=state["uses"],
-            status=state["status"], valid_from=data.get("valid_from") or now,
-            pin_hash=None if pin is None else hash_pin(pin), created_by=identity.actor(), created_at=now)
+    def _insert_with_unique_code(self, voucher):
+        # 75 random bits make a collision all but impossible; the constraint decides anyway
+        for _ in range(5):
+            voucher["code"] = generate_code()
+            self.db.execute("SAVEPOINT issue")
+            try:
+                storage.insert_voucher(self.db, voucher)
+                return
+            except psycopg2.errors.UniqueViolation:
+                self.db.execute("ROLLBACK TO SAVEPOINT issue")
+        raise Conflict("Could not find a free voucher code; try again", code="code_space_exhausted")
+
+    def _campaign_funding(self, data, merchant_id):
+        """Who funds vouchers of this campaign (checked once, at issue, off the till's path)."""
+        if not data.get("campaign_id"):
+            return "merchant"
+        campaign = self.campaign.get_campaign(data["campaign_id"], merchant_id)
+        if campaign["status"] != "active":
+            raise Conflict("Campaign %s is %s" % (campaign["name"], campaign["status"]),
+                           code="campaign_not_active", fields={"campaign_id": ["Not active."]})
+        if campaign["currency"] != data["currency"]:
+            raise ValidationFailed("The campaign runs in %s" % campaign["currency"], code="currency_mismatch",
+                                   fields={"currency": ["Must be %s, the campaign's." % campaign["currency"]]})
+        return campaign["funding"]
 
     @rpc
+    def issue_batch(self, data):
+        """Queue a batch of vouchers; answers at once with a job to poll."""
+        identity = self.caller.require(OWNER, ADMIN)
+        loaded = load(IssueBatchSchema(), data)
+        merchant_id = identity.merchant_scope(loaded["merchant_id"])
+        funding = self._campaign_funding(loaded, merchant_id)
+        job = {"id": new_id(), "merchant_id": merchant_id, "requested": loaded["count"],
+               "template": jobs.template_for(data, funding), "created_by": identity.actor()}
+        storage.insert_job(self.db, job)
+        return IssueJobSchema().dump(storage.job_by_id(self.db, job["id"]))
+
+    @rpc
+    def get_issue_job(self, job_id, merchant_id=None):
+        identity = self.caller.require(OWNER, FINANCE, ADMIN)
+        return IssueJobSchema().dump(self._job_for(identity, job_id, merchant_id))
+
+    def _job_for(self, identity, job_id, merchant_id=None):
+        job = storage.job_by_id(self.db, require_id(job_id, "job_id"))
+        if job is None or str(job["merchant_id"]) != identity.merchant_scope(merchant_id):
+            raise NotFound("No issue job %s" % job_id, code="job_not_found")
+        return job
+
+    @rpc
+    def export_batch_codes(self, job_id, merchant_id=None):
+        """The codes of a finished batch as CSV, each with its signed QR payload."""
+        identity = self.caller.require(OWNER, ADMIN)
+        job = self._job_for(identity, job_id, merchant_id)
+        if job["status"] != "completed":
+            raise Conflict("The batch is %s (%d of %d issued)" % (job["status"], job["issued"], job["requested"]),
+                           code="job_not_finished")
+        rows, after = [], None
+        while True:
+            chunk = storage.batch_vouchers(self.db, job["id"], after)
+            if not chunk:
+                break
+            rows.extend(chunk)
+            after = chunk[-1]["code"]
+        return exports.codes_csv(rows, self.qr.sign)
+
+    @timer(interval=1)
+    def work_on_issue_jobs(self):
+        deadline = time.monotonic() + jobs.WORK_SECONDS
+        while time.monotonic() < deadline:
+            job = storage.claim_job(self.db, jobs.STALE_SECONDS)
+            if job is None:
+                return
+            issued = job["issued"]
+            while issued < job["requested"]:
+                rows = jobs.voucher_rows(job, min(jobs.CHUNK, job["requested"] - issued), utcnow())
+                inserted = set(storage.insert_vouchers(self.db, rows))
+                storage.record_issue(self.db, [r["id"] for r in rows if r["code"] in inserted],
+                                     job["created_by"], "issued in batch")
+                issued += len(inserted)
+                done = issued >= job["requested"]
+                out_of_time = time.monotonic() >= deadline
+                # handed back as queued when out of time, so the next tick (anywhere) goes on at once
+                status = "completed" if done else ("queued" if out_of_time else "running")
+                storage.job_progress(self.db, job["id"], issued, status)
+                if done:
+                    self.events.emit("voucher_batch_issued", {
+                        "batch_id": str(job["id"]), "merchant_id": str(job["merchant_id"]), "count": issued,
+                        "campaign_id": job["template"]["request"].get("campaign_id"),
+                        "funding": job["template"]["funding"]})
+                self.db.commit()  # each chunk is durable on its own
+                eventlet.sleep(0)  # let the tills in
+                if out_of_time:
+                    return
+
+    @timer(interval=60)
+    def expire_vouchers(self):
+        """Vouchers past their end become expired, with a history line saying so."""
+        rows = storage.expire_due_vouchers(self.db)
+        storage.record_expiries(self.db, rows, SYSTEM_ACTOR)
+        for row in rows:
+            self.events.emit("voucher_expired", {"voucher_id": str(row["id"]),
+                                                 "merchant_id": str(row["merchant_id"]),
+                                                 "unused_balance": row["balance"]})
+
+    # -- looking vouchers up -------------------------------------------------------------
+    @rpc
     def get_voucher(self, code, merchant_id=None):
-        identity = self.caller.require(OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
+        identity = self.caller.require(*STAFF)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         result = dump_voucher(voucher)
         result["history"] = [
             {"from_status": h["from_status"], "to_status": h["to_status"], "actor": h["actor"],
              "reason": h["reason"], "at": h["at"].isoformat()}
             for h in storage.voucher_history(self.db, voucher["id"])]
+        result["external_codes"] = [
+            {"format": e["format"], "value": e["value"], "issuer": e["issuer"], "created_at": e["created_at"].isoformat()}
+            for e in storage.external_codes_of(self.db, voucher["id"])]
         return result
+
+    @rpc
+    def list_vouchers(self, filters=None):
+        identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
+        filters = load(VoucherFilterSchema(), filters or {})
+        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        return storage.list_vouchers(self.db, merchant_id, filters, dump_voucher)
 
     def _voucher_for(self, identity, code, merchant_id=None, lock=False):
         voucher = storage.voucher_by_code(self.db, code, lock=lock)
         scope = identity.merchant_scope(merchant_id) if identity.is_admin else identity.merchant_id
         # another merchant's voucher looks exactly like a voucher that does not exist
         if voucher is None or str(voucher["merchant_id"]) != scope:
-            raise NotFound("No voucher with this code", code="voucher_not_found",
-                           fields={"code": ["No voucher with this code."]})
+            raise not_found()
         return voucher
 
-    # -- the redemption panel ----------------------------------------------------
     @rpc
-    def validate(self, presentation):
-        """Look up a presented voucher and say what it can be redeemed for, or why not."""
-        identity = self.caller.require(STORE_USER, OWNER)
-        data = load(PresentationSchema(), presentation)
-        store_id = self._store_for(identity, data)
-        code, method = self._resolve(data)
-        voucher = self._voucher_for(identity, code)
-        now = utcnow()
-        result = {"voucher": dump_voucher(voucher, now), "method": method, "store_id": store_id}
-        try:
-            result["redeemable"] = domain.redeemable_summary(voucher, now, store_id)
-            if data.get("purchase_amount") is not None and voucher["kind"] != domain.STORED_VALUE:
-                result["redeemable"]["discount"] = domain.discount_for(voucher, data["purchase_amount"])
-            result["ok"] = True
-        except (Conflict, Forbidden, Locked) as refusal:
-            result.update(ok=False, reason={"code": refusal.code, "message": refusal.message})
-        return result
+    def qr_payload(self, code, options=None):
+        """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given)."""
+        identity = self.caller.require(*STAFF)
+        options = load(QrRequestSchema(), options or {})
+        voucher = self._voucher_for(identity, normalize_code(code), options.get("merchant_id"))
+        expires_at = utcnow() + timedelta(seconds=options["ttl"]) if options.get("ttl") else None
+        return {"code": voucher["code"], "display_code": format_code(voucher["code"]),
+                "payload": self.qr.sign(voucher["code"], expires_at),
+                "expires_at": expires_at.isoformat() if expires_at else None}
 
     @rpc
-    def redeem(self, request):
-        """Confirm a redemption: the voucher row is locked, so money moves once."""
-        identity = self.caller.require(STORE_USER, OWNER)
-        data = load(RedeemSchema(), request)
-        store_id = self._store_for(identity, data)
-        code, method = self._resolve(data)
-        now = utcnow()
-        voucher = self._voucher_for(identity, code, lock=True)
-        key = data.get("idempotency_key")
-        fingerprint = request_fingerprint(data, store_id, code) if key else None
-        if key:
-            prior = storage.redemption_by_key(self.db, identity.merchant_id, key)
-            if prior is not None:
-                if prior["request_hash"] != fingerprint:
-                    raise ValidationFailed(
-                        "This Idempotency-Key was used for a different request",
-                        code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
-                return dump_redemption(prior)
-        plan = domain.plan_redemption(voucher, now, store_id, amount=data.get("amount"),
-                                      purchase_amount=data.get("purchase_amount"),
-                                      points=data.get("points"))
-        storage.apply_plan(self.db, voucher["id"], plan)
-        if plan.status != voucher["status"]:
-            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status,
-                                         identity.actor(), "redemption")
-        redemption = {
-            "id": new_id(), "reference": new_reference(), "voucher_id": voucher["id"],
-            "merchant_id": identity.merchant_id, "store_id": store_id, "user_id": identity.user_id,
-            "processed_by": {"user_id": identity.user_id, "username": identity.username,
-                             "role": identity.role},
-            "channel": data["channel"], "method": method, "customer_id": data.get("customer_id"),
-            "amount": plan.amount, "points": plan.points, "points_value": plan.points_value,
-            "purchase_amount": data.get("purchase_amount"), "currency": voucher["currency"].strip(),
-            "receipt_remarks": data.get("receipt_remarks"), "points_reservation_id": None,
-            "idempotency_key": key, "request_hash": fingerprint, "created_at": now,
-        }
+    def add_external_code(self, code, data, merchant_id=None):
+        """Register a partner's code (e.g. their own QR) as another way to present a voucher."""
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(ExternalCodeSchema(), data)
+        voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
+        if is_valid_code(data["value"]) or looks_like_signed_payload(data["value"]):
+            raise ValidationFailed("That is a VowRewards code already", code="external_code_invalid",
+                                   fields={"value": ["Use a partner's code, not one of ours."]})
+        inserted = storage.insert_external_code(self.db, dict(
+            data, id=new_id(), voucher_id=voucher["id"], merchant_id=str(voucher["merchant_id"]),
+            created_by=identity.actor()))
+        if not inserted:
+            raise Conflict("That partner code is registered already", code="external_code_taken",
+                           fields={"value": ["Already registered."]})
+        return self.get_voucher(voucher["code"], merchant_id)
+
+    @rpc
+    def cancel_voucher(self, code, data, merchant_id=None):
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(CancelSchema(), data)
+        voucher = self._voucher_for(identity, normalize_code(code), merchant_id, lock=True)
+        if voucher["status"] in (domain.REDEEMED, domain.CANCELLED):
+            raise Conflict("This voucher is %s" % voucher["status"], code="voucher_%s" % voucher["status"])
+        storage.set_voucher_status(self.db, voucher["id"], domain.CANCELLED)
+        storage.record_status_change(self.db, voucher["id"], voucher["status"], domain.CANCELLED,
+                                     identity.actor(), data["reason"])
+        self.events.emit("voucher_cancelled", {"voucher_id": str(voucher["id"]),
+                                               "merchant_id": str(voucher["merchant_id"]),
+                                               "unused_balance": voucher["balance"], "reason": data["reason"]})
+        return self.get_voucher(voucher["code"], merchant_id)
+
+    # -- the redemption panel --------------------------------------------------------------
+    def _present(self, identity, data, store_id, now, lock=False):
+        """The voucher a presentation names, checked for its PIN; failures are counted.
+
+        Unknown codes, forged QRs and wrong PINs count against the user, the store
+        and the voucher; the count is committed even though the request is refused.
+        """
+        attempts.check_allowed(self.db, identity, store_id, now)
+        voucher = None
         try:
-            storage.insert_redemption(self.db, redemption)
-        except psycopg2.errors.UniqueViolation:
-            raise ValidationFailed("This Idempotency-Key was used for a different voucher",
-                                   code="idempotency_key_reused",
-                                   fields={"idempotency_key": ["Already used."]})
-        self.events.emit("voucher_redeemed", {
-            "redemption_id": redemption["id"], "reference": redemption["reference"],
-            "voucher_id": str(voucher["id"]), "merchant_id": redemption["merchant_id"],
-            "store_id": store_id, "amount": plan.amount, "currency": redemption["currency"],
-            "points": plan.points, "points_value": plan.points_value,
-            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "funding": voucher["funding"], "customer_id": redemption["customer_id"],
-            "channel": redemption["channel"], "processed_by": redemption["processed_by"],
-            "redeemed_at": now.isoformat()})
-        self.metrics.count("vowrewards_redemptions_total", "Redemptions confirmed",
-                           channel=data["channel"])
-        return dump_redemption(dict(redemption, voucher_code=voucher["code"], status="completed",
-                                    voucher_status=plan.status, voucher_balance=plan.balance))
+            code, method = self._resolve(identity, data)
+            voucher = self._voucher_for(identity, code, lock=lock)
+            if voucher.get("locked_until") and voucher["locked_until"] > now:
+                raise Locked(domain.LOCK_MESSAGES["voucher"] % voucher["locked_until"].strftime("%H:%M"),
+                             code="voucher_locked")
+            if voucher["pin_hash"]:
+                attempts.check_voucher_allowed(self.db, voucher, now)
+                if not data.get("pin"):
+                    raise ValidationFailed("This voucher needs its PIN", code="pin_required",
+                                           fields={"pin": ["Required for this voucher."]})
+                if not pin_matches(voucher["pin_hash"], data["pin"]):
+                    raise ValidationFailed("Wrong PIN", code="wrong_pin", fields={"pin": ["Wrong PIN."]})
+            return voucher, method
+        except AppError as error:
+            if error.code in attempts.COUNTED:
+                self.db.rollback()
+                attempts.record_failure(self.db, self.events, identity, store_id, now, voucher)
+                self.db.commit()
+                self.metrics.count("vowrewards_redemption_failed_attempts_total", "Failed code/PIN attempts",
+                                   reason=error.code)
+            raise
+
+    def _resolve(self, identity, data):
+        """The voucher code a presentation names, and how it was presented."""
+        if data.get("code"):
+            return normalize_code(data["code"]), "pin" if data.get("pin") else "code"
+        if data.get("qr_payload"):
+            return self.qr.verify(data["qr_payload"]), "qr"
+        texts = data.get("image_texts") or [data["scanned_text"]]
+        method = "image" if data.get("image_texts") else None
+        for text in texts:
+            text = text.strip()
+            if looks_like_signed_payload(text):
+                return self.qr.verify(text), method or "qr"
+            if is_valid_code(text):
+                return normalize_code(text), method or "barcode"
+            code = storage.voucher_code_for_external(self.db, identity.merchant_id, text)
+            if code:
+                return code, method or "external_qr"
+        raise not_found()
 
     def _store_for(self, identity, data):
         if identity.role == STORE_USER:
@@ -189,19 +335,184 @@ class RedemptionService(ServiceBase):
                                    fields={"store_id": ["Required for owners."]})
         return data["store_id"]
 
-    def _resolve(self, data):
-        """The voucher code a presentation names, and how it was presented."""
-        if data.get("code"):
-            return normalize_code(data["code"]), "code"
-        raise ValidationFailed("This way of presenting a voucher is not supported",
-                               code="presentation_unsupported")
-
-    # -- records -----------------------------------------------------------------
     @rpc
-    def list_redemptions(self, filters=None):
-        identity = self.caller.require(OWNER, STORE_USER, FINANCE, SUPPORT_AGENT, ADMIN)
-        filters = load(RedemptionFilterSchema(), filters or {})
+    def validate(self, presentation):
+        """Look up a presented voucher and say what it can be redeemed for, or why not."""
+        identity = self.caller.require(*TILLS)
+        data = load(PresentationSchema(), presentation)
+        store_id = self._store_for(identity, data)
+        now = utcnow()
+        voucher, method = self._present(identity, data, store_id, now)
+        result = {"voucher": dump_voucher(voucher, now), "method": method, "store_id": store_id}
+        try:
+            result["redeemable"] = domain.redeemable_summary(voucher, now, store_id)
+            if data.get("purchase_amount") is not None and voucher["kind"] != domain.STORED_VALUE:
+                result["redeemable"]["discount"] = domain.discount_for(voucher, data["purchase_amount"])
+            self._check_customer(voucher, data)
+            result["ok"], result["reason"] = True, None
+        except (Conflict, Forbidden, Locked, ValidationFailed) as refusal:
+            result.update(ok=False, reason={"code": refusal.code, "message": refusal.message})
+        return result
+
+    def _check_customer(self, voucher, data, lock=False):
+        """A voucher bound to a customer, or limited per customer, needs to know who is redeeming."""
+        customer_id = data.get("customer_id") or (str(voucher["customer_id"]) if voucher["customer_id"] else None)
+        if voucher["customer_id"] and customer_id != str(voucher["customer_id"]):
+            raise Forbidden("This voucher belongs to another customer", code="wrong_customer")
+        limit = voucher.get("per_customer_limit")
+        if not limit:
+            return customer_id
+        if not customer_id:
+            raise ValidationFailed("Say which customer is redeeming: this voucher is limited per customer",
+                                   code="customer_required", fields={"customer_id": ["Required for this voucher."]})
+        scope_column, scope_id = ("campaign_id", voucher["campaign_id"]) if voucher["campaign_id"] else \
+            ("batch_id", voucher["batch_id"]) if voucher["batch_id"] else ("id", voucher["id"])
+        if lock:
+            # two tills must not both let the same customer past the limit
+            self.db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("limit:%s:%s" % (scope_id, customer_id),))
+        if storage.customer_redemptions(self.db, scope_column, scope_id, customer_id) >= limit:
+            raise Conflict("This customer has reached the limit of %d for this offer" % limit, code="limit_reached")
+        return customer_id
+
+    @rpc
+    def redeem(self, request):
+        """Confirm a redemption: the voucher row is locked, so money moves once."""
+        identity = self.caller.require(*TILLS)
+        data = load(RedeemSchema(), request)
+        store_id = self._store_for(identity, data)
+        now = utcnow()
+        voucher, method = self._present(identity, data, store_id, now, lock=True)
+        key = data.get("idempotency_key")
+        fingerprint = request_fingerprint(data, store_id, voucher["code"]) if key else None
+        if key:
+            prior = storage.redemption_by_key(self.db, identity.merchant_id, key)
+            if prior is not None:
+                if prior["request_hash"] != fingerprint:
+                    raise ValidationFailed("This Idempotency-Key was used for a different request",
+                                           code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
+                return dump_redemption(prior)
+        customer_id = self._check_customer(voucher, data, lock=True)
+        plan = domain.plan_redemption(voucher, now, store_id, amount=data.get("amount"),
+                                      purchase_amount=data.get("purchase_amount"), points=data.get("points"))
+        redemption_id = new_id()
+        reservation = None
+        if plan.points:
+            if not customer_id:
+                raise ValidationFailed("Say whose points pay: customer_id", code="customer_required",
+                                       fields={"customer_id": ["Required to spend points."]})
+            reservation = self.campaign.reserve_points({"customer_id": customer_id, "points": plan.points,
+                                                        "reference": redemption_id})
+        try:
+            redemption = self._record_redemption(identity, voucher, plan, data, store_id, method, now,
+                                                 redemption_id, customer_id, reservation, key, fingerprint)
+        except Exception:
+            if reservation:
+                self.campaign.release_points(reservation["reservation_id"])  # no points lost
+            raise
+        return redemption
+
+    def _record_redemption(self, identity, voucher, plan, data, store_id, method, now, redemption_id,
+                           customer_id, reservation, key, fingerprint):
+        storage.apply_plan(self.db, voucher["id"], plan)
+        if plan.status != voucher["status"]:
+            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status,
+                                         identity.actor(), "redemption")
+        redemption = {
+            "id": redemption_id, "reference": new_reference(), "voucher_id": voucher["id"],
+            "merchant_id": identity.merchant_id, "store_id": store_id, "user_id": identity.user_id,
+            "processed_by": {"user_id": identity.user_id, "username": identity.username, "role": identity.role},
+            "channel": data["channel"], "method": method, "customer_id": customer_id,
+            "amount": plan.amount, "points": plan.points, "points_value": plan.points_value,
+            "purchase_amount": data.get("purchase_amount"), "currency": voucher["currency"].strip(),
+            "receipt_remarks": data.get("receipt_remarks"),
+            "points_reservation_id": reservation["reservation_id"] if reservation else None,
+            "idempotency_key": key, "request_hash": fingerprint, "created_at": now,
+        }
+        try:
+            storage.insert_redemption(self.db, redemption)
+        except psycopg2.errors.UniqueViolation:
+            raise ValidationFailed("This Idempotency-Key was used for a different voucher",
+                                   code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
+        self.events.emit("voucher_redeemed", {
+            "redemption_id": redemption_id, "reference": redemption["reference"],
+            "voucher_id": str(voucher["id"]), "merchant_id": redemption["merchant_id"], "store_id": store_id,
+            "amount": plan.amount, "currency": redemption["currency"], "points": plan.points,
+            "points_value": plan.points_value, "points_reservation_id": redemption["points_reservation_id"],
+            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
+            "funding": voucher["funding"], "customer_id": customer_id, "channel": redemption["channel"],
+            "method": method, "processed_by": redemption["processed_by"], "redeemed_at": now.isoformat()})
+        self.metrics.count("vowrewards_redemptions_total", "Redemptions confirmed", channel=data["channel"],
+                           method=method)
+        return dump_redemption(dict(redemption, voucher_code=voucher["code"], status="completed",
+                                    voucher_status=plan.status, voucher_balance=plan.balance))
+
+    @rpc
+    def reverse(self, redemption_id, data):
+        """Undo a redemption within the policy window: the voucher gets its value or use back."""
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(ReversalSchema(), data)
+        redemption = self._redemption_for(identity, redemption_id, lock=True)
+        voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
+        window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))
+        now = utcnow()
+        plan = domain.plan_reversal(redemption, voucher, now, window)
+        storage.apply_plan(self.db, voucher["id"], plan)
+        if plan.status != voucher["status"]:
+            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, identity.actor(),
+                                         "reversal of %s: %s" % (redemption["reference"], data["reason"]))
+        storage.mark_reversed(self.db, redemption["id"], identity.actor(), data["reason"])
+        self.events.emit("redemption_reversed", {
+            "redemption_id": str(redemption["id"]), "reference": redemption["reference"],
+            "voucher_id": str(voucher["id"]), "merchant_id": str(redemption["merchant_id"]),
+            "store_id": str(redemption["store_id"]), "amount": redemption["amount"],
+            "currency": redemption["currency"].strip(), "points": redemption["points"],
+            "points_value": redemption["points_value"],
+            "customer_id": str(redemption["customer_id"]) if redemption["customer_id"] else None,
+            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
+            "reason": data["reason"], "reversed_by": identity.actor(), "reversed_at": now.isoformat()})
+        return dump_redemption(storage.redemption_by_id(self.db, redemption["id"]))
+
+    def _redemption_for(self, identity, redemption_id, merchant_id=None, lock=False):
+        redemption = storage.redemption_by_id(self.db, redemption_id, lock=lock)
+        if redemption is None or str(redemption["merchant_id"]) != identity.merchant_scope(merchant_id) or \
+                (identity.role == STORE_USER and str(redemption["store_id"]) != identity.store_id):
+            raise NotFound("No redemption %s" % redemption_id, code="redemption_not_found")
+        return redemption
+
+    # -- records -----------------------------------------------------------------------------
+    @rpc
+    def get_redemption(self, redemption_id, merchant_id=None):
+        identity = self.caller.require(*STAFF)
+        return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id))
+
+    def _record_filters(self, identity, schema, filters):
+        filters = load(schema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
+        return merchant_id, filters
+
+    @rpc
+    def list_redemptions(self, filters=None):
+        identity = self.caller.require(*STAFF)
+        merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema(), filters)
         return storage.list_redemptions(self.db, merchant_id, filters, dump_redemption)
+
+    @rpc
+    def redemption_totals(self, filters=None):
+        """Totals per store and day, for the portal."""
+        identity = self.caller.require(*STAFF)
+        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema(), filters)
+        rows = storage.totals_by_store_and_day(self.db, merchant_id, filters)
+        return {"items": DayTotalSchema(many=True).dump(
+            [dict(row, currency=row["currency"].strip()) for row in rows]), "next": None}
+
+    @rpc
+    def export_redemptions(self, filters=None):
+        identity = self.caller.require(OWNER, FINANCE, STORE_USER, ADMIN)
+        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema(), filters)
+        rows = storage.export_rows(self.db, merchant_id, filters, EXPORT_LIMIT + 1)
+        if len(rows) > EXPORT_LIMIT:
+            raise ValidationFailed("More than %d redemptions: narrow the period (since/until)" % EXPORT_LIMIT,
+                                   code="export_too_large", fields={"since": ["Narrow the period."]})
+        return exports.redemptions_csv(rows)

@@ -4,7 +4,7 @@ import json
 from plumbing.pagination import keyset, page
 
 VOUCHER_COLUMNS = (
-    "id, code, merchant_id, store_ids, campaign_id, batch_id, funding, customer_id, kind, currency, "
+    "id, code, merchant_id, store_ids::text[] AS store_ids, campaign_id, batch_id, funding, customer_id, kind, currency, "
     "face_value, balance, percent_bp, cap, min_purchase, hybrid, point_value, uses_allowed, uses, "
     "per_customer_limit, valid_from, valid_until, status, pin_hash, locked_until, created_at"
 )
@@ -46,6 +46,21 @@ def voucher_by_code(tx, code, lock=False):
 def voucher_by_id(tx, voucher_id, lock=False):
     return tx.one("SELECT " + VOUCHER_COLUMNS + " FROM vouchers WHERE id = %s"
                   + (" FOR UPDATE" if lock else ""), (voucher_id,))
+
+
+def list_vouchers(tx, merchant_id, filters, dump):
+    where, params = ["merchant_id = %s"], [merchant_id]
+    for column in ("batch_id", "campaign_id", "status"):
+        if filters.get(column):
+            where.append("%s = %%s" % column)
+            params.append(filters[column])
+    condition, cursor_params = keyset(filters.get("cursor"))
+    where.append(condition)
+    params.extend(cursor_params)
+    limit = filters["limit"]
+    rows = tx.all("SELECT " + VOUCHER_COLUMNS + " FROM vouchers WHERE " + " AND ".join(where)
+                  + " ORDER BY created_at DESC, id DESC LIMIT %s", params + [limit + 1])
+    return page(rows, limit, dump)
 
 
 def voucher_history(tx, voucher_id):
@@ -91,18 +106,7 @@ def customer_redemptions(tx, scope_column, scope_id, customer_id):
 
 
 def list_redemptions(tx, merchant_id, filters, dump):
-    where = ["r.merchant_id = %s"]
-    params = [merchant_id]
-    for column in ("store_id", "user_id", "channel", "status"):
-        if filters.get(column):
-            where.append("r.%s = %%s" % column)
-            params.append(filters[column])
-    if filters.get("since"):
-        where.append("r.created_at >= %s")
-        params.append(filters["since"])
-    if filters.get("until"):
-        where.append("r.created_at < %s")
-        params.append(filters["until"])
+    where, params = redemption_filters(merchant_id, filters)
     condition, cursor_params = keyset(filters.get("cursor"), "r.created_at", "r.id")
     where.append(condition)
     params.extend(cursor_params)
@@ -111,3 +115,153 @@ def list_redemptions(tx, merchant_id, filters, dump):
                   "ON v.id = r.voucher_id WHERE " + " AND ".join(where)
                   + " ORDER BY r.created_at DESC, r.id DESC LIMIT %s", params + [limit + 1])
     return page(rows, limit, dump)
+
+
+# -- partner (external) codes ------------------------------------------------------------
+def insert_external_code(tx, external):
+    return tx.execute(
+        "INSERT INTO external_codes (id, voucher_id, merchant_id, format, value, issuer, created_by) "
+        "VALUES (%(id)s, %(voucher_id)s, %(merchant_id)s, %(format)s, %(value)s, %(issuer)s, %(created_by)s) "
+        "ON CONFLICT (merchant_id, value) DO NOTHING", dict(external, created_by=json.dumps(external["created_by"])))
+
+
+def voucher_code_for_external(tx, merchant_id, value):
+    return tx.scalar("SELECT v.code FROM external_codes e JOIN vouchers v ON v.id = e.voucher_id "
+                     "WHERE e.merchant_id = %s AND e.value = %s", (merchant_id, value))
+
+
+def external_codes_of(tx, voucher_id):
+    return tx.all("SELECT format, value, issuer, created_at FROM external_codes WHERE voucher_id = %s "
+                  "ORDER BY created_at", (voucher_id,))
+
+
+# -- failed attempts -----------------------------------------------------------------------
+def attempt_counters(tx, scopes):
+    """The counters of these (scope, scope_id) pairs, in one round trip."""
+    return tx.all("SELECT * FROM failed_attempts WHERE (scope, scope_id) IN (SELECT * FROM unnest(%s::text[], "
+                  "%s::text[]))", ([s for s, _ in scopes], [str(i) for _, i in scopes]))
+
+
+def attempt_counter(tx, scope, scope_id):
+    return tx.one("SELECT * FROM failed_attempts WHERE scope = %s AND scope_id = %s FOR UPDATE",
+                  (scope, str(scope_id)))
+
+
+def save_attempt_counter(tx, scope, scope_id, merchant_id, failures, window_start, now, locked_until):
+    tx.execute("INSERT INTO failed_attempts (scope, scope_id, merchant_id, window_start, failures, "
+               "last_failure_at, locked_until) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (scope, scope_id) "
+               "DO UPDATE SET window_start = EXCLUDED.window_start, failures = EXCLUDED.failures, "
+               "last_failure_at = EXCLUDED.last_failure_at, locked_until = EXCLUDED.locked_until",
+               (scope, str(scope_id), merchant_id, window_start, failures, now, locked_until))
+
+
+def lock_voucher(tx, voucher_id, locked_until):
+    tx.execute("UPDATE vouchers SET locked_until = %s WHERE id = %s", (locked_until, voucher_id))
+
+
+# -- status changes -----------------------------------------------------------------------
+def set_voucher_status(tx, voucher_id, status):
+    tx.execute("UPDATE vouchers SET status = %s, updated_at = now() WHERE id = %s", (status, voucher_id))
+
+
+def expire_due_vouchers(tx, limit=500):
+    """Mark unused vouchers past their end as expired; returns what changed."""
+    return tx.all("UPDATE vouchers SET status = 'expired', updated_at = now() WHERE id IN ("
+                  "SELECT id FROM vouchers WHERE status IN ('active', 'partially_redeemed') "
+                  "AND valid_until IS NOT NULL AND valid_until <= now() LIMIT %s FOR UPDATE SKIP LOCKED) "
+                  "RETURNING id, merchant_id, balance, currency", (limit,))
+
+
+def record_expiries(tx, rows, actor):
+    if rows:
+        tx.execute_values("INSERT INTO voucher_history (voucher_id, from_status, to_status, actor, reason) "
+                          "VALUES %s", [(r["id"], None, "expired", json.dumps(actor), "validity ended")
+                                        for r in rows])
+
+
+def mark_reversed(tx, redemption_id, actor, reason):
+    tx.execute("UPDATE redemptions SET status = 'reversed', reversed_at = now(), reversed_by = %s, "
+               "reversal_reason = %s WHERE id = %s", (json.dumps(actor), reason, redemption_id))
+
+
+# -- batch issue jobs -----------------------------------------------------------------------
+JOB_COLUMNS = ("id, merchant_id, requested, issued, template, status, error, created_by, created_at, "
+               "started_at, finished_at")
+
+
+def insert_job(tx, job):
+    tx.execute("INSERT INTO issue_jobs (id, merchant_id, requested, template, status, created_by) VALUES "
+               "(%(id)s, %(merchant_id)s, %(requested)s, %(template)s, 'queued', %(created_by)s)",
+               dict(job, template=json.dumps(job["template"]), created_by=json.dumps(job["created_by"])))
+
+
+def job_by_id(tx, job_id):
+    return tx.one("SELECT " + JOB_COLUMNS + " FROM issue_jobs WHERE id = %s", (job_id,))
+
+
+def claim_job(tx, stale_seconds):
+    """The next job to work on: queued, or running but abandoned (its worker died)."""
+    return tx.one("SELECT " + JOB_COLUMNS + " FROM issue_jobs WHERE status = 'queued' OR (status = 'running' "
+                  "AND heartbeat_at < now() - %s * interval '1 second') ORDER BY created_at "
+                  "LIMIT 1 FOR UPDATE SKIP LOCKED", (stale_seconds,))
+
+
+def job_progress(tx, job_id, issued, status):
+    tx.execute("UPDATE issue_jobs SET issued = %s, status = %s, heartbeat_at = now(), "
+               "started_at = coalesce(started_at, now()), "
+               "finished_at = CASE WHEN %s IN ('completed', 'failed') THEN now() END WHERE id = %s",
+               (issued, status, status, job_id))
+
+
+def insert_vouchers(tx, vouchers):
+    """Insert many vouchers; codes that collide are skipped. Returns the codes inserted."""
+    columns = ("id", "code", "merchant_id", "store_ids", "campaign_id", "batch_id", "funding", "customer_id",
+               "kind", "currency", "face_value", "balance", "percent_bp", "cap", "min_purchase", "hybrid",
+               "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from", "valid_until",
+               "status", "created_by")
+    rows = [tuple(json.dumps(v[c]) if c == "created_by" else v[c] for c in columns) for v in vouchers]
+    template = "(" + ", ".join("%s::uuid[]" if c == "store_ids" else "%s" for c in columns) + ")"
+    inserted = tx.execute_values(
+        "INSERT INTO vouchers (" + ", ".join(columns) + ") VALUES %s ON CONFLICT (code) DO NOTHING RETURNING code",
+        rows, template=template, page_size=1000, fetch=True)
+    return [row["code"] for row in inserted]
+
+
+def batch_vouchers(tx, batch_id, after_code=None, limit=5000):
+    return tx.all("SELECT code, kind, currency, face_value, percent_bp, valid_until FROM vouchers "
+                  "WHERE batch_id = %s AND code > %s ORDER BY code LIMIT %s", (batch_id, after_code or "", limit))
+
+
+def record_issue(tx, voucher_ids, actor, reason):
+    tx.execute_values("INSERT INTO voucher_history (voucher_id, from_status, to_status, actor, reason) VALUES %s",
+                      [(voucher_id, None, "active", json.dumps(actor), reason) for voucher_id in voucher_ids])
+
+
+# -- records ---------------------------------------------------------------------------------
+def redemption_filters(merchant_id, filters, alias="r"):
+    where, params = ["%s.merchant_id = %%s" % alias], [merchant_id]
+    for column in ("store_id", "user_id", "channel", "status"):
+        if filters.get(column):
+            where.append("%s.%s = %%s" % (alias, column))
+            params.append(filters[column])
+    if filters.get("since"):
+        where.append("%s.created_at >= %%s" % alias)
+        params.append(filters["since"])
+    if filters.get("until"):
+        where.append("%s.created_at < %%s" % alias)
+        params.append(filters["until"])
+    return where, params
+
+
+def totals_by_store_and_day(tx, merchant_id, filters):
+    where, params = redemption_filters(merchant_id, filters)
+    return tx.all("SELECT r.store_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, r.currency, "
+                  "count(*) AS redemptions, sum(r.amount) AS amount, sum(r.points) AS points, "
+                  "sum(r.points_value) AS points_value FROM redemptions r WHERE " + " AND ".join(where)
+                  + " GROUP BY 1, 2, 3 ORDER BY 2 DESC, 1", params)
+
+
+def export_rows(tx, merchant_id, filters, limit):
+    where, params = redemption_filters(merchant_id, filters)
+    return tx.all("SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id "
+                  "WHERE " + " AND ".join(where) + " ORDER BY r.created_at, r.id LIMIT %s", params + [limit])

@@ -48,7 +48,7 @@ def upgrade():
         updated_at timestamptz NOT NULL DEFAULT now(),
         -- the database itself refuses to let money move twice
         CHECK (balance IS NULL OR balance <= face_value),
-        CHECK (uses <= uses_allowed),
+        CHECK (kind = 'stored_value' OR uses <= uses_allowed),
         CHECK ((kind = 'stored_value') = (balance IS NOT NULL))
     );
     CREATE INDEX vouchers_merchant_idx ON vouchers (merchant_id, created_at DESC, id DESC);

@@ -1,0 +1,57 @@
+"""Campaigns, customers (members) and their points."""
+from gateway.http import route
+from gateway.routes.base import Routes
+from gateway.schemas import MerchantQuerySchema, page_of
+from services.campaign.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
+                                       CustomerSchema, ListSchema, PointsChangeSchema)
+
+TAG_CAMPAIGNS = "Campaigns"
+TAG_CUSTOMERS = "Customers"
+
+
+class CampaignRoutes(Routes):
+    @route("POST", "/api/v1/campaigns", summary="Start a campaign (funding, budget, validity)",
+           tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
+    def create_campaign(self, request):
+        self.identity
+        data = self.checked_body(request, CampaignCreateSchema())
+        return self.idempotent(request, lambda: (201, self.campaign.create_campaign(data)))
+
+    @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=ListSchema,
+           response=page_of(CampaignSchema))
+    def list_campaigns(self, request):
+        self.identity
+        return self.campaign.list_campaigns(self.checked_query(request, ListSchema()))
+
+    @route("GET", "/api/v1/campaigns/<uuid:campaign_id>", summary="One campaign, with what it has spent",
+           tags=[TAG_CAMPAIGNS], query=MerchantQuerySchema, response=CampaignSchema)
+    def get_campaign(self, request, campaign_id):
+        self.identity
+        return self.campaign.get_campaign(str(campaign_id), request.args.get("merchant_id"))
+
+    @route("POST", "/api/v1/customers", summary="Add a customer (member)", tags=[TAG_CUSTOMERS],
+           body=CustomerCreateSchema, response=CustomerSchema, status=201)
+    def create_customer(self, request):
+        self.identity
+        data = self.checked_body(request, CustomerCreateSchema())
+        return self.idempotent(request, lambda: (201, self.campaign.create_customer(data)))
+
+    @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=ListSchema,
+           response=page_of(CustomerSchema))
+    def list_customers(self, request):
+        self.identity
+        return self.campaign.list_customers(self.checked_query(request, ListSchema()))
+
+    @route("GET", "/api/v1/customers/<uuid:customer_id>", summary="One customer with their points",
+           tags=[TAG_CUSTOMERS], query=MerchantQuerySchema, response=CustomerSchema)
+    def get_customer(self, request, customer_id):
+        self.identity
+        return self.campaign.get_customer(str(customer_id), request.args.get("merchant_id"))
+
+    @route("POST", "/api/v1/customers/<uuid:customer_id>/points",
+           summary="Credit points a customer earned (once per reference)", tags=[TAG_CUSTOMERS],
+           query=MerchantQuerySchema, body=PointsChangeSchema)
+    def earn_points(self, request, customer_id):
+        self.identity
+        data = self.checked_body(request, PointsChangeSchema())
+        return self.campaign.earn_points(str(customer_id), data, request.args.get("merchant_id"))

@@ -1,0 +1,41 @@
+"""Brute force at the till: failed code, PIN and QR attempts are counted per user,
+store and voucher; a scope that keeps failing is throttled, then locked for a while,
+and the lock raises a ``redemption_lockout`` alert.
+
+The counters are written even though the request that failed is refused, so the
+caller commits before raising (see ``RedemptionService._failed``).
+"""
+from services.redemption import domain, storage
+
+COUNTED = ("voucher_not_found", "wrong_pin", "qr_forged")
+
+
+def check_allowed(tx, identity, store_id, now):
+    """Refuse work from a user or store that is locked or must wait (one query)."""
+    rows = storage.attempt_counters(tx, [("user", identity.user_id), ("store", store_id)])
+    domain.check_attempts_allowed(rows, now)
+
+
+def check_voucher_allowed(tx, voucher, now):
+    """PIN guesses on one voucher slow down, whoever makes them."""
+    rows = storage.attempt_counters(tx, [("voucher", str(voucher["id"]))])
+    domain.check_attempts_allowed(rows, now)
+
+
+def record_failure(tx, events, identity, store_id, now, voucher=None):
+    """Count one failure against the user, the store and (if known) the voucher."""
+    scopes = [("user", identity.user_id), ("store", store_id)]
+    if voucher is not None:
+        scopes.append(("voucher", str(voucher["id"])))
+    for scope, scope_id in scopes:
+        row = storage.attempt_counter(tx, scope, scope_id)
+        failures, window_start, locked_until, newly_locked = domain.after_failure(row, scope, now)
+        storage.save_attempt_counter(tx, scope, scope_id, identity.merchant_id, failures, window_start, now,
+                                     locked_until)
+        if scope == "voucher" and newly_locked:
+            storage.lock_voucher(tx, voucher["id"], locked_until)
+        if newly_locked:
+            events.emit("redemption_lockout", {
+                "scope": scope, "scope_id": scope_id, "merchant_id": identity.merchant_id,
+                "store_id": store_id, "user": identity.actor(), "failures": failures,
+                "locked_until": locked_until.isoformat()})

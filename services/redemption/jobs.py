@@ -1,0 +1,42 @@
+"""Issuing a batch of up to 100,000 vouchers without blocking the service.
+
+A batch request only records a job and answers at once. A timer of the
+service works on queued jobs in chunks: each chunk (codes generated, vouchers
+inserted, progress recorded) is one transaction, so a crash loses at most the
+chunk in flight and another replica picks the job up where it stopped. Between
+chunks the worker yields, so redemptions keep flowing.
+"""
+from plumbing.fields import new_id
+from plumbing.validation import load
+from services.redemption import domain
+from services.redemption.codes import generate_codes
+from services.redemption.schemas import IssueVoucherSchema
+
+CHUNK = 2000
+STALE_SECONDS = 30     # a running job whose worker is silent this long is taken over
+WORK_SECONDS = 5       # a timer worker hands the job back after this long
+
+
+def template_for(request, funding):
+    """What every voucher of the batch shares (the validated request as sent)."""
+    request = {k: v for k, v in request.items() if k not in ("count", "merchant_id")}
+    return {"request": request, "funding": funding}
+
+
+def voucher_rows(job, count, now):
+    """``count`` new vouchers for ``job``, ready for ``storage.insert_vouchers``."""
+    data = load(IssueVoucherSchema(), dict(job["template"]["request"]))
+    value = data["value"]
+    state = domain.initial_state(data["kind"], value)
+    shared = {
+        "merchant_id": str(job["merchant_id"]), "store_ids": data.get("store_ids"),
+        "campaign_id": data.get("campaign_id"), "batch_id": str(job["id"]),
+        "funding": job["template"]["funding"], "customer_id": None, "kind": data["kind"],
+        "currency": data["currency"], "face_value": value, "balance": state["balance"],
+        "percent_bp": data.get("percent_bp"), "cap": data.get("cap"), "min_purchase": data.get("min_purchase"),
+        "hybrid": data["hybrid"], "point_value": data["point_value"], "uses_allowed": data["uses_allowed"],
+        "uses": 0, "per_customer_limit": data.get("per_customer_limit"),
+        "valid_from": data.get("valid_from") or job["created_at"], "valid_until": data.get("valid_until"),
+        "status": state["status"], "created_by": job["created_by"],
+    }
+    return [dict(shared, id=new_id(), code=code) for code in generate_codes(count)]

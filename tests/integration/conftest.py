@@ -1,0 +1,147 @@
+"""The whole system in this test process: every service and the gateway as nameko
+containers on this run's database and vhost, driven over real HTTP.
+
+``system`` starts once per test module; tests create their own merchants (see
+``onboard``), so they never see each other's data.
+"""
+import uuid
+
+import eventlet
+import psycopg2
+import pytest
+import requests
+from argon2 import PasswordHasher
+from kombu import Connection
+from nameko.runners import ServiceRunner
+
+from gateway.http import ApiServer
+from gateway.service import GatewayService
+from plumbing.events import declare_topology
+from services.catalog import service_classes
+from tests.conftest import component_database_url
+
+PASSWORD = "correct horse battery staple"
+_admin_hash = {}
+
+
+class Api:
+    """A small HTTP client for the gateway that signs in as anyone."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+        self.http = requests.Session()
+
+    def url(self, path):
+        return self.base_url + path
+
+    def request(self, method, path, token=None, **kwargs):
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if token:
+            headers["Authorization"] = "Bearer " + token
+        return self.http.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
+
+    def get(self, path, token=None, **kwargs):
+        return self.request("GET", path, token, **kwargs)
+
+    def post(self, path, token=None, **kwargs):
+        return self.request("POST", path, token, **kwargs)
+
+    def put(self, path, token=None, **kwargs):
+        return self.request("PUT", path, token, **kwargs)
+
+    def login(self, username, password=PASSWORD):
+        response = self.post("/api/v1/auth/token", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+
+def ok(response, status=200):
+    assert response.status_code == status, "%s %s -> %s %s" % (
+        response.request.method, response.request.url, response.status_code, response.text)
+    return response.json() if response.content else None
+
+
+def wait_for(fetch, timeout=10.0, interval=0.05):
+    """Poll ``fetch()`` until it returns something truthy (events take a moment)."""
+    deadline = eventlet.hubs.get_hub().clock() + timeout
+    while True:
+        value = fetch()
+        if value:
+            return value
+        if eventlet.hubs.get_hub().clock() > deadline:
+            raise AssertionError("nothing arrived within %.1fs" % timeout)
+        eventlet.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def system(make_config, database_url, jwt_keys):
+    runners = []
+    for service_cls in service_classes():
+        service_runner = ServiceRunner(make_config(service_cls.name))
+        service_runner.add_service(service_cls)
+        runners.append(service_runner)
+    gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0",
+                                 JWT_PRIVATE_KEY=jwt_keys[0], ACCESS_TOKEN_SECONDS=3600)
+    gateway_runner = ServiceRunner(gateway_config)
+    gateway_runner.add_service(GatewayService)
+    runners.append(gateway_runner)
+    with Connection(gateway_config["AMQP_URI"]) as connection:
+        declare_topology(service_classes(), gateway_config, connection)
+    for each in runners:
+        each.start()
+    container = next(iter(gateway_runner.containers))
+    port = container.shared_extensions[ApiServer]._sock.getsockname()[1]
+    yield Api("http://127.0.0.1:%d" % port)
+    for each in reversed(runners):
+        each.stop()
+
+
+@pytest.fixture(scope="module")
+def admin_token(system, database_url):
+    """A platform admin, created directly in the gateway's tables (as the seed does)."""
+    username = "admin-" + uuid.uuid4().hex[:8]
+    if "hash" not in _admin_hash:
+        _admin_hash["hash"] = PasswordHasher().hash(PASSWORD)
+    conn = psycopg2.connect(component_database_url(database_url, "gateway"))
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO gateway.users (id, username, role, password_hash, created_by) "
+                    "VALUES (%s, %s, 'admin', %s, '{}')", (str(uuid.uuid4()), username, _admin_hash["hash"]))
+    conn.close()
+    return system.login(username)
+
+
+@pytest.fixture(scope="module")
+def onboard(system, admin_token):
+    """``onboard()``: a new merchant with two stores and one user of each role, signed in."""
+    def make(currency="ZAR", stores=("Main Street Store", "Canal Walk Kiosk")):
+        suffix = uuid.uuid4().hex[:8]
+        merchant = ok(system.post("/api/v1/merchants", admin_token, json={
+            "name": "Merchant " + suffix, "currency": currency,
+            "stores": [{"name": name} for name in stores]}), 201)
+        store_ids = {store["name"]: store["id"] for store in merchant["stores"]}
+        first_store = store_ids[stores[0]]
+        users = {}
+        for role in ("owner", "store_user", "support_agent", "finance"):
+            body = {"username": "%s-%s" % (role.replace("_", "-"), suffix), "password": PASSWORD,
+                    "role": role}
+            if role == "store_user":
+                body["store_id"] = first_store
+            ok(system.post("/api/v1/merchants/%s/users" % merchant["id"], admin_token, json=body), 201)
+            users[role] = system.login(body["username"])
+        return {"merchant": merchant, "stores": store_ids, "store_id": first_store, "tokens": users,
+                "admin": admin_token}
+    return make
+
+
+@pytest.fixture
+def db_query(database_url):
+    def query(sql, params=()):
+        conn = psycopg2.connect(database_url)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall() if cur.description else None
+        finally:
+            conn.close()
+    return query

@@ -1,0 +1,85 @@
+"""The headline chain through the gateway, with every service running:
+
+voucher issued -> redeemed at a till (a second redeem refused) -> ledger entry
+from the event -> batch closed -> exception (wallet unconfirmed) -> Critical
+ticket with the batch, merchant and amount -> finance inbox -> ticket resolved
+-> exception resolved.
+"""
+from tests.integration.conftest import ok, wait_for
+
+
+def test_the_headline_chain(system, onboard):
+    m = onboard()
+    owner, till, finance = m["tokens"]["owner"], m["tokens"]["store_user"], m["tokens"]["finance"]
+    agent = m["tokens"]["support_agent"]
+    ok(system.put("/api/v1/settlements/payout-account", owner,
+                  json={"wallet_address": "wallet-" + m["merchant"]["id"][:8]}))
+
+    voucher = ok(system.post("/api/v1/vouchers", owner, json={
+        "kind": "discount_fixed", "currency": "ZAR", "value": 2500}), 201)
+    assert voucher["status"] == "active"
+
+    redemption = ok(system.post("/api/v1/redemptions", till, json={
+        "code": voucher["display_code"], "channel": "pos", "receipt_remarks": "till 2"}), 201)
+    assert redemption["amount"] == 2500
+    assert redemption["store_id"] == m["store_id"]
+    assert redemption["processed_by"]["role"] == "store_user"
+    assert redemption["voucher_status"] == "redeemed"
+
+    again = system.post("/api/v1/redemptions", till, json={"code": voucher["display_code"], "channel": "pos"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "voucher_already_redeemed"
+
+    entries = wait_for(lambda: ok(system.get("/api/v1/settlements/entries", finance))["items"])
+    assert [(e["redemption_id"], e["amount"], e["kind"]) for e in entries] == \
+        [(redemption["id"], 2500, "redemption")]
+    assert sum(p["amount"] for p in entries[0]["postings"]) == 0  # double entry balances
+
+    batch = ok(system.post("/api/v1/settlements/batches", finance, json={"period": redemption["created_at"][:7]}), 201)
+    assert batch["reference"].startswith("SET-" + redemption["created_at"][:7] + "-")
+    assert batch["total"] == 2500 and batch["status"] == "exception"
+    assert batch["exception"]["kind"] == "payout_account_unconfirmed"
+
+    tickets = wait_for(lambda: ok(system.get("/api/v1/support/tickets?priority=critical", agent))["items"])
+    ticket = tickets[0]
+    assert ticket["priority"] == "critical" and ticket["category"] == "settlement"
+    assert ticket["reference"].startswith("SUP-")
+    assert ticket["refs"]["batch_reference"] == batch["reference"]
+    assert ticket["refs"]["merchant_id"] == m["merchant"]["id"]
+    assert ticket["refs"]["amount"] == 2500 and ticket["refs"]["currency"] == "ZAR"
+
+    inbox = wait_for(lambda: ok(system.get("/api/v1/notifications", finance))["items"])
+    assert ticket["reference"] in inbox[0]["body"] and "ZAR 25.00" in inbox[0]["body"]
+    assert ok(system.get("/api/v1/notifications", finance))["unread_count"] == 1
+
+    ok(system.post("/api/v1/support/tickets/%s/resolution" % ticket["reference"], agent, json={
+        "action": "no_action", "resolution": "Owner confirmed the wallet address by phone"}))
+    exceptions = wait_for(lambda: [e for e in ok(system.get("/api/v1/settlements/exceptions", finance))["items"]
+                                   if e["status"] == "resolved"])
+    assert exceptions[0]["ticket_reference"] == ticket["reference"]
+    assert exceptions[0]["resolution"]["action"] == "no_action"
+
+
+def test_a_confirmed_wallet_settles_without_an_exception(system, onboard):
+    m = onboard()
+    owner, till, finance = m["tokens"]["owner"], m["tokens"]["store_user"], m["tokens"]["finance"]
+    address = "wallet-" + m["merchant"]["id"][:8]
+    ok(system.put("/api/v1/settlements/payout-account", owner, json={"wallet_address": address}))
+    mistyped = system.post("/api/v1/settlements/payout-account/confirmation", finance,
+                           json={"wallet_address": address + "X"})
+    assert mistyped.status_code == 422 and mistyped.json()["error"]["code"] == "wallet_address_mismatch"
+    confirmed = ok(system.post("/api/v1/settlements/payout-account/confirmation", finance,
+                               json={"wallet_address": address}))
+    assert confirmed["status"] == "confirmed"
+
+    voucher = ok(system.post("/api/v1/vouchers", owner, json={
+        "kind": "stored_value", "currency": "ZAR", "value": 10000}), 201)
+    for amount in (3000, 2000):
+        ok(system.post("/api/v1/redemptions", till, json={
+            "code": voucher["code"], "channel": "kiosk", "amount": amount}), 201)
+    wait_for(lambda: len(ok(system.get("/api/v1/settlements/entries", finance))["items"]) == 2)
+    batch = ok(system.post("/api/v1/settlements/batches", finance,
+                           json={"period": voucher["created_at"][:7]}), 201)
+    assert batch["status"] == "payout_pending" and batch["total"] == 5000 and batch["exception"] is None
+    nothing = system.post("/api/v1/settlements/batches", finance, json={"period": voucher["created_at"][:7]})
+    assert nothing.status_code == 409 and nothing.json()["error"]["code"] == "nothing_to_settle"
