@@ -22,10 +22,11 @@ from plumbing import config as cfg
 GATEWAY_PORT = cfg.env_int("GATEWAY_PORT", 8000)
 
 
-def component_env():
-    """The environment every process gets (keys, roles, local defaults)."""
+def component_env(overrides=None):
+    """The environment every process gets (keys, roles, local defaults, then ``overrides``)."""
     env = dict(os.environ)
     env.update(ensure_local_keys())
+    env.update(overrides or {})
     env.setdefault("DATABASE_URL", cfg.admin_database_url())
     env.setdefault("AMQP_URI", cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI))
     env.setdefault("LOG_FORMAT", "json")
@@ -42,15 +43,36 @@ def migrate():
     migrate_main(["--bootstrap"])
 
 
-def wait_until_ready(processes, timeout=90):
+def start_processes(env, stdout=None):
+    """Every component as its own process, under honcho (which stops them all on SIGTERM)."""
+    return subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
+                            env=env, cwd=str(cfg.REPO_ROOT), stdout=stdout, stderr=subprocess.STDOUT if stdout
+                            else None, start_new_session=stdout is not None)
+
+
+def stop_processes(processes, timeout=30):
+    if processes.poll() is None:
+        processes.send_signal(signal.SIGTERM)  # honcho stops every process gracefully
+        try:
+            processes.wait(timeout=timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            processes.kill()
+
+
+def health_ports(env=None):
+    env = os.environ if env is None else env
+    return {name: int(env.get(name.upper() + "_HEALTH_PORT") or port) for name, port in cfg.HEALTH_PORTS.items()}
+
+
+def wait_until_ready(processes, timeout=90, env=None):
     deadline = time.monotonic() + timeout
-    pending = dict(cfg.HEALTH_PORTS)
+    pending = health_ports(env)
     while pending and time.monotonic() < deadline:
         if processes.poll() is not None:
             raise servers.SetupError("a process exited while starting; see its log lines above")
         for name, port in list(pending.items()):
             try:
-                if requests.get("http://127.0.0.1:%d/readyz" % cfg.health_port(name), timeout=2).ok:
+                if requests.get("http://127.0.0.1:%d/readyz" % port, timeout=2).ok:
                     del pending[name]
             except requests.RequestException:
                 pass
@@ -61,8 +83,9 @@ def wait_until_ready(processes, timeout=90):
 
 def seed_demo(env, password):
     from gateway.seed import DEMO_WALLET_ADDRESS, seed
-    seed(cfg.service_database_url("gateway"), password)
-    base = "http://127.0.0.1:%d/api/v1" % GATEWAY_PORT
+    admin_url = env.get("DATABASE_URL") or cfg.admin_database_url()
+    seed(cfg.with_user(admin_url, cfg.service_role("gateway")) if cfg.role_per_service() else admin_url, password)
+    base = "http://127.0.0.1:%d/api/v1" % int(env.get("GATEWAY_PORT") or GATEWAY_PORT)
     token = requests.post(base + "/auth/token", json={"username": "demo-owner", "password": password},
                           timeout=10).json()["access_token"]
     headers = {"Authorization": "Bearer " + token}
@@ -101,8 +124,7 @@ def main():
     try:
         migrate()
         env = component_env()
-        processes = subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f",
-                                      str(cfg.REPO_ROOT / "Procfile")], env=env, cwd=str(cfg.REPO_ROOT))
+        processes = start_processes(env)
         wait_until_ready(processes)
         password = cfg.env("VOWREWARDS_DEMO_PASSWORD")
         generated = not password
@@ -113,12 +135,8 @@ def main():
     except KeyboardInterrupt:
         return 0
     finally:
-        if processes is not None and processes.poll() is None:
-            processes.send_signal(signal.SIGTERM)  # honcho stops every process gracefully
-            try:
-                processes.wait(timeout=30)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
-                processes.kill()
+        if processes is not None:
+            stop_processes(processes)
         servers.stop_all(started)
 
 

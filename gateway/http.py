@@ -13,6 +13,7 @@ the API promises its callers:
 """
 import json
 import logging
+import time
 import uuid
 
 from marshmallow import ValidationError
@@ -25,10 +26,11 @@ from werkzeug.wrappers import Request, Response
 from plumbing.auth import TOKEN_CONTEXT_KEY
 from plumbing.entrypoints import FinishBeforeResult
 from plumbing.errors import AppError
-from plumbing.logs import CORRELATION_KEY
+from plumbing.logs import CORRELATION_KEY, bind_correlation_id, reset_correlation_id
 from plumbing.validation import flatten_messages
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("vowrewards.access")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 5 MB photo of a QR code, as multipart, fits
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -106,11 +108,17 @@ class Route(FinishBeforeResult, HttpRequestHandler):
         super().__init__(method, url, expected_exceptions=(AppError,), **kwargs)
 
     def handle_request(self, request):
+        started = time.perf_counter()
         response = super().handle_request(request)
         # every answer, refusals included, names the id its log lines carry
         correlation_id = getattr(request, "correlation_id", None)
         if correlation_id:
             response.headers[REQUEST_ID_HEADER] = correlation_id
+        token = bind_correlation_id(correlation_id)
+        access_log.info("%s %s %d", request.method, request.path, response.status_code, extra={"fields": {
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
+        reset_correlation_id(token)
         return response
 
     def response_from_result(self, result):

@@ -10,6 +10,7 @@ import contextvars
 import json
 import logging
 import sys
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -19,7 +20,9 @@ CORRELATION_KEY = "correlation_id"
 
 _correlation_id = contextvars.ContextVar("correlation_id", default=None)
 _call_id = contextvars.ContextVar("call_id", default=None)
+_started = contextvars.ContextVar("worker_started", default=None)
 _service = {"name": None}
+worker_log = logging.getLogger("vowrewards.worker")
 
 
 def new_correlation_id():
@@ -33,6 +36,10 @@ def current_correlation_id():
 def bind_correlation_id(value):
     """Set the correlation id for the current green thread; returns a reset token."""
     return _correlation_id.set(value)
+
+
+def reset_correlation_id(token):
+    _correlation_id.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -77,12 +84,14 @@ def configure_logging(service_name, level="INFO", fmt="json"):
     root.setLevel(level)
     # nameko logs every expected error with a traceback at WARNING; keep it quieter
     logging.getLogger("nameko.containers").setLevel("ERROR")
+    logging.getLogger("nameko.web.server").setLevel("WARNING")  # the gateway logs its own access lines
     logging.getLogger("kombu").setLevel("WARNING")
     logging.getLogger("amqp").setLevel("WARNING")
 
 
 class LogContext(DependencyProvider):
-    """Binds the worker's correlation id (and call id) to its log lines.
+    """Binds the worker's correlation id (and call id) to its log lines, and logs
+    one line per worker: what ran, how it ended, how long it took.
 
     A worker that arrives without one (a timer, a first call) gets a new one,
     written back into the context data so that it propagates onwards.
@@ -98,6 +107,14 @@ class LogContext(DependencyProvider):
             worker_ctx.data[CORRELATION_KEY] = correlation_id
         _correlation_id.set(correlation_id)
         _call_id.set(worker_ctx.call_id)
+        _started.set(time.perf_counter())
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = _started.get()
+        outcome = "ok" if exc_info is None else getattr(exc_info[1], "code", None) or type(exc_info[1]).__name__
+        worker_log.info("%s %s", worker_ctx.entrypoint.method_name, outcome, extra={"fields": {
+            "entrypoint": worker_ctx.entrypoint.method_name, "outcome": outcome,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None}})
 
     def worker_teardown(self, worker_ctx):
         _correlation_id.set(None)

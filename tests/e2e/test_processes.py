@@ -1,0 +1,123 @@
+"""End to end: every component as its own process, started as ``make run`` starts them
+(migrations through the CLI, honcho and the Procfile, the demo seed), on a database,
+vhost and ports of this test's own; the chain is driven over HTTP."""
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from devtools import run
+from devtools.servers import create_vhost, delete_vhost
+from plumbing import config as cfg
+from plumbing.migrations import drop_database, ensure_database
+
+pytestmark = pytest.mark.e2e
+PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, run_id):
+    name = "vowtest_%s_e2e" % run_id
+    admin_url = cfg.with_database(cfg.admin_database_url(), name)
+    base_amqp = cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI)
+    vhost = "vowtest-%s-e2e" % run_id
+    ensure_database(admin_url)
+    create_vhost(base_amqp, vhost)
+    overrides = {"DATABASE_URL": admin_url, "AMQP_URI": cfg.with_vhost(base_amqp, vhost),
+                 "GATEWAY_PORT": str(free_port()), "LOG_FORMAT": "json", "HEALTH_PORT": ""}
+    overrides.update({name.upper() + "_HEALTH_PORT": str(free_port()) for name in cfg.HEALTH_PORTS})
+    env = run.component_env(overrides)
+    log_path = tmp_path_factory.mktemp("e2e") / "processes.log"
+    log = open(log_path, "w")
+    processes = None
+    try:
+        subprocess.run([sys.executable, "-m", "plumbing.migrate", "--bootstrap"], env=env, check=True,
+                       cwd=str(cfg.REPO_ROOT), stdout=subprocess.DEVNULL)
+        processes = run.start_processes(env, stdout=log)
+        run.wait_until_ready(processes, timeout=120, env=env)
+        run.seed_demo(env, PASSWORD)
+        yield {"base": "http://127.0.0.1:%s" % env["GATEWAY_PORT"], "env": env, "log": log_path}
+    finally:
+        if processes is not None:
+            run.stop_processes(processes)
+        log.close()
+        delete_vhost(base_amqp, vhost)
+        drop_database(cfg.admin_database_url(), name)
+
+
+def login(base, username):
+    response = requests.post(base + "/api/v1/auth/token", json={"username": username, "password": PASSWORD},
+                             timeout=10)
+    assert response.status_code == 200, response.text
+    return {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+def eventually(fetch, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def test_the_chain_across_real_processes(stack):
+    base = stack["base"] + "/api/v1"
+    owner, till, finance, agent = (login(stack["base"], user) for user in
+                                   ("demo-owner", "demo-store", "demo-finance", "demo-agent"))
+
+    voucher = requests.post(base + "/vouchers", json={"kind": "discount_fixed", "currency": "ZAR", "value": 4200},
+                            headers=owner, timeout=10)
+    assert voucher.status_code == 201, voucher.text
+    code = voucher.json()["display_code"]
+
+    correlation_id = "e2e-" + uuid.uuid4().hex
+    redeemed = requests.post(base + "/redemptions", json={"code": code, "channel": "pos", "receipt_remarks": "e2e"},
+                             headers=dict(till, **{"Idempotency-Key": uuid.uuid4().hex,
+                                                   "X-Request-ID": correlation_id}), timeout=10)
+    assert redeemed.status_code == 201, redeemed.text
+    assert redeemed.headers["X-Request-ID"] == correlation_id
+    redemption = redeemed.json()
+    again = requests.post(base + "/redemptions", json={"code": code, "channel": "pos"}, headers=till, timeout=10)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "voucher_already_redeemed"
+
+    entries = eventually(lambda: [e for e in requests.get(base + "/settlements/entries", headers=finance,
+                                                          timeout=10).json()["items"]
+                                  if e["redemption_id"] == redemption["id"]])
+    assert entries and entries[0]["amount"] == 4200
+
+    batch = requests.post(base + "/settlements/batches", json={"period": redemption["created_at"][:7]},
+                          headers=finance, timeout=10)
+    assert batch.status_code == 201, batch.text
+    batch = batch.json()
+    assert batch["status"] == "exception" and batch["exception"]["kind"] == "payout_account_unconfirmed"
+
+    tickets = eventually(lambda: requests.get(base + "/support/tickets?priority=critical", headers=agent,
+                                              timeout=10).json()["items"])
+    assert tickets and tickets[0]["refs"]["batch_reference"] == batch["reference"]
+    assert tickets[0]["refs"]["amount"] == 4200 and tickets[0]["priority"] == "critical"
+
+    inbox = eventually(lambda: requests.get(base + "/notifications", headers=finance, timeout=10).json()["items"])
+    assert inbox and tickets[0]["reference"] in inbox[0]["body"]
+
+    # one correlation id followed the redemption through the gateway, the service and the ledger
+    log = stack["log"].read_text()
+    for component in ("gateway", "redemption", "settlement"):
+        assert any(("%s.1" % component) in line.split("|", 1)[0]
+                   for line in log.splitlines() if correlation_id in line), component
+
+    env = stack["env"]
+    metrics = requests.get("http://127.0.0.1:%s/metrics" % env["REDEMPTION_HEALTH_PORT"], timeout=10).text
+    assert 'vowrewards_redemptions_total{channel="pos",method="code",service="redemption"}' in metrics
+    ready = requests.get("http://127.0.0.1:%s/readyz" % env["SETTLEMENT_HEALTH_PORT"], timeout=10)
+    assert ready.json() == {"status": "ready", "service": "settlement", "checks": {"database": "ok", "broker": "ok"}}
