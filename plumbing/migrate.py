@@ -2,8 +2,8 @@
 
 ``--bootstrap`` first creates the database, the per-service roles and schemas
 with the admin ``DATABASE_URL`` (what ``make migrate`` does locally). On
-Kubernetes each component's Job runs it without ``--bootstrap``, as that
-component's own role.
+Kubernetes each component's init container runs it without ``--bootstrap``,
+as that component's own role, before the new version starts.
 """
 import argparse
 import os
