@@ -140,6 +140,8 @@ def ensure_postgres(url):
                              % _safe(url))
         install_packages("postgresql")
         bindir = find_pg_bindir()
+        if bindir is None:
+            raise SetupError("installing postgresql did not provide pg_ctl; install PostgreSQL by hand")
     owner = "postgres" if is_root() else None
     if is_root() and not _user_exists("postgres"):
         raise SetupError("running as root needs a 'postgres' system user to run PostgreSQL")
@@ -251,6 +253,8 @@ def ensure_rabbitmq(uri):
                              % _safe(uri))
         install_packages("rabbitmq-server")
         server = find_rabbitmq_server()
+        if server is None:
+            raise SetupError("installing rabbitmq-server did not provide it; install RabbitMQ by hand")
     env = rabbit_env(port)
     say("starting a project-local RabbitMQ on %s:%d" % (host, port))
     subprocess.run([server, "-detached"], env=env, check=True,
