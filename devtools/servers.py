@@ -86,6 +86,29 @@ def install_packages(*packages):
             os.remove(policy)
 
 
+def local_address(url, default_port, what):
+    """(host, port) of a server we may start here; a remote one we never start."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if host not in LOCAL_HOSTS:
+        raise SetupError("%s at %s is unreachable (it is not local, so none is started)" % (what, _safe(url)))
+    return host, parts.port or default_port
+
+
+def find_or_install(find, package, what, url, setting):
+    """The server's binary: found, or installed from the system's packages when we may."""
+    found = find()
+    if found is None:
+        if not can_install_packages():
+            raise SetupError("%s is not running at %s and not installed: install it (Debian/Ubuntu: "
+                             "sudo apt-get install %s) or set %s" % (what, _safe(url), package, setting))
+        install_packages(package)
+        found = find()
+        if found is None:
+            raise SetupError("installing %s did not provide it; install %s by hand" % (package, what))
+    return found
+
+
 def run_as(user, argv, **kwargs):
     """Run ``argv`` as ``user`` when we are root (servers refuse to run as root)."""
     if is_root() and user:
@@ -127,21 +150,8 @@ def ensure_postgres(url):
     """Returns a stop function when a project-local server was started, else None."""
     if postgres_reachable(url):
         return None
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5432
-    if host not in LOCAL_HOSTS:
-        raise SetupError("PostgreSQL at %s is unreachable (it is not local, so none is started)"
-                         % _safe(url))
-    bindir = find_pg_bindir()
-    if bindir is None:
-        if not can_install_packages():
-            raise SetupError("PostgreSQL is not running at %s and not installed: install it "
-                             "(Debian/Ubuntu: sudo apt-get install postgresql) or set DATABASE_URL"
-                             % _safe(url))
-        install_packages("postgresql")
-        bindir = find_pg_bindir()
-        if bindir is None:
-            raise SetupError("installing postgresql did not provide pg_ctl; install PostgreSQL by hand")
+    host, port = local_address(url, 5432, "PostgreSQL")
+    bindir = find_or_install(find_pg_bindir, "postgresql", "PostgreSQL", url, "DATABASE_URL")
     owner = "postgres" if is_root() else None
     if is_root() and not _user_exists("postgres"):
         raise SetupError("running as root needs a 'postgres' system user to run PostgreSQL")
@@ -240,21 +250,8 @@ def ensure_rabbitmq(uri):
     """Returns a stop function when a project-local broker was started, else None."""
     if amqp_reachable(uri):
         return None
-    parts = urlsplit(uri)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 5672
-    if host not in LOCAL_HOSTS:
-        raise SetupError("RabbitMQ at %s is unreachable (it is not local, so none is started)"
-                         % _safe(uri))
-    server = find_rabbitmq_server()
-    if server is None:
-        if not can_install_packages():
-            raise SetupError("RabbitMQ is not running at %s and not installed: install it "
-                             "(Debian/Ubuntu: sudo apt-get install rabbitmq-server) or set AMQP_URI"
-                             % _safe(uri))
-        install_packages("rabbitmq-server")
-        server = find_rabbitmq_server()
-        if server is None:
-            raise SetupError("installing rabbitmq-server did not provide it; install RabbitMQ by hand")
+    host, port = local_address(uri, 5672, "RabbitMQ")
+    server = find_or_install(find_rabbitmq_server, "rabbitmq-server", "RabbitMQ", uri, "AMQP_URI")
     env = rabbit_env(port)
     say("starting a project-local RabbitMQ on %s:%d" % (host, port))
     subprocess.run([server, "-detached"], env=env, check=True,
