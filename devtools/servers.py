@@ -161,7 +161,7 @@ def ensure_postgres(url):
         path.mkdir(parents=True, exist_ok=True)
         if owner:
             shutil.chown(path, owner, owner)
-    superuser = parts.username or "postgres"
+    superuser = urlsplit(url).username or "postgres"
     if not (data / "PG_VERSION").exists():
         say("initialising a project-local PostgreSQL in %s" % data)
         run_as(owner, [os.path.join(bindir, "initdb"), "-D", str(data), "-U", superuser,
