@@ -3,11 +3,22 @@
 SUPPORT_PANEL_ROLES = ("support_agent", "owner")
 
 
+# ISO 4217 minor units where they are not 2: amounts are in minor units, and 500 JPY is
+# five hundred yen, not 5.00
+DECIMALS = {**dict.fromkeys("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split(), 0),
+            **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3)}
+
+
 def money(amount, currency):
     if amount is None or not currency:
         return None
-    return "%s %d.%02d" % (currency, amount // 100, amount % 100) if amount >= 0 else \
-        "-%s" % money(-amount, currency)
+    if amount < 0:
+        return "-%s" % money(-amount, currency)
+    decimals = DECIMALS.get(currency, 2)
+    if not decimals:
+        return "%s %d" % (currency, amount)
+    units, cents = divmod(amount, 10 ** decimals)
+    return "%s %d.%0*d" % (currency, units, decimals, cents)
 
 
 def ticket_created_messages(event):

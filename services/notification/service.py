@@ -7,7 +7,7 @@ from plumbing.fields import new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.notification import domain, storage
-from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
+from services.notification.schemas import InboxFilterSchema, InboxMessageSchema, MessageIdSchema
 
 USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 
@@ -32,6 +32,8 @@ class NotificationService(ServiceBase):
     @rpc
     def mark_read(self, message_id):
         identity = self.caller.require(*USERS)
+        # validated: it reaches SQL as a uuid, and a bad one must be a 422, not a 500
+        message_id = load(MessageIdSchema(), {"message_id": message_id})["message_id"]
         if storage.visible_message(self.db, identity, message_id) is None:
             raise NotFound("No such message in your inbox", code="message_not_found")
         storage.mark_read(self.db, message_id, identity.user_id)

@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 
 from plumbing.errors import ValidationFailed
 
-PERIOD_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# ASCII digits only ("２０２６-05" is not a period) and \Z, not $ ("$" also matches before a
+# trailing newline): the period is copied into batch references people read
+PERIOD_PATTERN = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])\Z")
 
 PAYOUT_ACCOUNT_UNCONFIRMED = "payout_account_unconfirmed"
 RECONCILIATION_MISMATCH = "reconciliation_mismatch"
@@ -19,15 +21,16 @@ DUPLICATE = "duplicate"
 def parse_period(period, now):
     """``"2026-05"`` -> (start, end) in UTC; a period that has not begun is refused."""
     match = PERIOD_PATTERN.match(period or "")
-    if not match:
+    if not match or match.group(1) == "0000":  # datetime has no year 0
         raise ValidationFailed("A period is a month: YYYY-MM", code="period_invalid",
                                fields={"period": ["Use YYYY-MM, e.g. 2026-05."]})
     year, month = int(match.group(1)), int(match.group(2))
     start = datetime(year, month, 1, tzinfo=timezone.utc)
-    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
     if start > now:
         raise ValidationFailed("That period has not begun", code="period_in_future",
                                fields={"period": ["Not begun yet."]})
+    # after the check above: the month after 9999-12 is past what datetime can hold
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
     return start, min(end, now)
 
 

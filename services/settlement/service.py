@@ -115,7 +115,7 @@ class SettlementService(ServiceBase):
         batch["reference"] = domain.batch_reference(data["period"],
                                                     storage.next_batch_number(self.db, data["period"]))
         storage.insert_batch(self.db, batch)
-        storage.assign_entries(self.db, batch)
+        storage.assign_entries(self.db, batch, totals[0]["entry_ids"])
         self.events.emit("batch_closed", {
             "batch_id": batch["id"], "reference": batch["reference"], "merchant_id": merchant_id,
             "period": batch["period"], "total": batch["total"], "currency": batch["currency"],

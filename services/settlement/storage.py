@@ -68,7 +68,9 @@ def lock_merchant_settlement(tx, merchant_id):
 
 
 def unbatched_totals(tx, merchant_id, start, end):
-    return tx.all("SELECT currency, sum(amount) AS total, count(*) AS entries FROM journal_entries "
+    """Per currency: the total, how many entries and which ones (the batch takes exactly those)."""
+    return tx.all("SELECT currency, sum(amount) AS total, count(*) AS entries, "
+                  "array_agg(id::text) AS entry_ids FROM journal_entries "
                   "WHERE merchant_id = %s AND batch_id IS NULL AND occurred_at >= %s AND occurred_at < %s "
                   "GROUP BY currency ORDER BY currency", (merchant_id, start, end))
 
@@ -87,11 +89,11 @@ def insert_batch(tx, batch):
                dict(batch, closed_by=json.dumps(batch["closed_by"])))
 
 
-def assign_entries(tx, batch):
-    return tx.execute("UPDATE journal_entries SET batch_id = %s WHERE merchant_id = %s AND batch_id IS NULL "
-                      "AND currency = %s AND occurred_at >= %s AND occurred_at < %s",
-                      (batch["id"], batch["merchant_id"], batch["currency"], batch["period_start"],
-                       batch["period_end"]))
+def assign_entries(tx, batch, entry_ids):
+    # by id, not by period: an entry the redemption handler commits after the total was summed
+    # (it does not take the batch lock) would otherwise be batched without being paid
+    return tx.execute("UPDATE journal_entries SET batch_id = %s WHERE id = ANY(%s::uuid[]) AND batch_id IS NULL",
+                      (batch["id"], entry_ids))
 
 
 def batch_by_reference(tx, reference):

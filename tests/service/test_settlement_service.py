@@ -1,0 +1,524 @@
+"""The settlement service in a real container, on this run's PostgreSQL and RabbitMQ.
+
+Redemption and support events are dispatched as their outboxes would; what
+settlement emits is read from its own outbox table.
+"""
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from plumbing.db import ConnectionPool, Transaction
+from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.settlement import storage
+from services.settlement.service import SettlementService
+from tests.conftest import component_database_url
+from tests.service.conftest import call, handling, new_id, started
+
+NOW = datetime.now(timezone.utc)
+LAST_MONTH = (NOW.replace(day=1) - timedelta(days=1)).replace(day=15, hour=12)
+TWO_MONTHS_AGO = (LAST_MONTH.replace(day=1) - timedelta(days=1)).replace(day=15, hour=12)
+PERIOD = LAST_MONTH.strftime("%Y-%m")
+EARLIER_PERIOD = TWO_MONTHS_AGO.strftime("%Y-%m")
+
+
+@pytest.fixture(scope="module")
+def settlement(make_config):
+    # a reversal that arrives before its redemption is retried after 0.3s, then 1s, then 3s
+    with started(SettlementService, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0])) as c:
+        yield c
+
+
+@pytest.fixture
+def record(settlement, dispatch):
+    """``record(payload)``: dispatch a ``voucher_redeemed`` and wait until it is handled."""
+    def send(payload, event_id=None):
+        event_id = event_id or new_id()
+        with handling(settlement, "record_redemption", event_id) as result:
+            dispatch("redemption", "voucher_redeemed", payload, event_id=event_id)
+        return result.get()
+    return send
+
+
+@pytest.fixture
+def reverse(settlement, dispatch):
+    def send(redeemed, event_id=None):
+        event_id = event_id or new_id()
+        with handling(settlement, "record_reversal", event_id) as result:
+            dispatch("redemption", "redemption_reversed", reversal_of(redeemed), event_id=event_id)
+        return result.get()
+    return send
+
+
+@pytest.fixture
+def rpc(settlement, as_user):
+    """``rpc("close_batch", "finance", merchant_id, data)``: call as a user of that merchant."""
+    def invoke(method, role, merchant_id, *args, **kwargs):
+        return call(settlement, method, as_user(role, merchant_id=merchant_id), *args, **kwargs)
+    return invoke
+
+
+def redemption(merchant_id, amount=2500, currency="ZAR", at=LAST_MONTH, **extra):
+    payload = {
+        "redemption_id": new_id(), "reference": "RD-" + new_id()[:10].upper(), "voucher_id": new_id(),
+        "merchant_id": merchant_id, "store_id": new_id(), "amount": amount, "currency": currency,
+        "points": None, "points_value": None, "campaign_id": None, "funding": "merchant",
+        "customer_id": None, "channel": "pos", "processed_by": {"role": "store_user"},
+        "redeemed_at": at.isoformat()}
+    payload.update(extra)
+    return payload
+
+
+def reversal_of(redeemed, at=None):
+    return {"redemption_id": redeemed["redemption_id"], "reference": redeemed["reference"],
+            "voucher_id": redeemed["voucher_id"], "merchant_id": redeemed["merchant_id"],
+            "store_id": redeemed["store_id"], "amount": redeemed["amount"],
+            "currency": redeemed["currency"], "reason": "customer changed their mind",
+            "reversed_by": {"role": "owner"}, "reversed_at": (at or NOW).isoformat()}
+
+
+def entries(rpc, merchant_id, **filters):
+    return rpc("list_entries", "finance", merchant_id, filters)["items"]
+
+
+def exceptions(rpc, merchant_id):
+    return rpc("list_exceptions", "finance", merchant_id)["items"]
+
+
+def confirmed_wallet(rpc, merchant_id):
+    address = "wallet-" + merchant_id[:8]
+    rpc("set_payout_account", "owner", merchant_id, {"wallet_address": address})
+    return rpc("confirm_payout_account", "finance", merchant_id, {"wallet_address": address})
+
+
+def app_error(error_type, fn, *args, **kwargs):
+    with pytest.raises(error_type) as raised:
+        fn(*args, **kwargs)
+    return raised.value
+
+
+def batch_number(reference):
+    return int(reference.rsplit("-", 1)[1])
+
+
+# -- the ledger --------------------------------------------------------------------------
+
+def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
+    merchant = new_id()
+    campaign = new_id()
+    redeemed = redemption(merchant, 2500, points_value=700, funding="partner", campaign_id=campaign)
+    record(redeemed)
+
+    [entry] = entries(rpc, merchant)
+    assert entry["kind"] == "redemption"
+    assert entry["redemption_id"] == redeemed["redemption_id"]
+    assert entry["redemption_reference"] == redeemed["reference"]
+    assert entry["store_id"] == redeemed["store_id"]
+    assert (entry["amount"], entry["currency"]) == (3200, "ZAR")
+    assert entry["batch_reference"] is None
+    assert sorted((p["account"], p["amount"]) for p in entry["postings"]) == sorted([
+        ("campaign_funding:partner:%s" % campaign, 2500), ("points_liability:%s" % merchant, 700),
+        ("merchant_payable:%s" % merchant, -3200)])
+    assert emitted("settlement", "entry_recorded", merchant_id=merchant) == [{
+        "entry_id": entry["id"], "kind": "redemption", "merchant_id": merchant,
+        "redemption_id": redeemed["redemption_id"], "amount": 3200, "currency": "ZAR"}]
+
+
+def test_a_redelivered_redemption_event_adds_nothing(record, rpc, emitted):
+    merchant = new_id()
+    redeemed = redemption(merchant)
+    event_id = new_id()
+    for _ in range(3):
+        record(redeemed, event_id=event_id)
+    assert [e["amount"] for e in entries(rpc, merchant)] == [2500]
+    assert exceptions(rpc, merchant) == []  # a redelivery is not a duplicate redemption
+    assert len(emitted("settlement", "entry_recorded", merchant_id=merchant)) == 1
+
+
+def test_a_second_event_for_the_same_redemption_raises_a_duplicate_exception(record, rpc, emitted):
+    merchant = new_id()
+    redeemed = redemption(merchant, 1800)
+    record(redeemed)
+    record(dict(redeemed))  # another event id, the same redemption
+
+    assert [e["amount"] for e in entries(rpc, merchant)] == [1800]  # money moves once
+    [exception] = exceptions(rpc, merchant)
+    assert exception["kind"] == "duplicate" and exception["status"] == "open"
+    assert (exception["amount"], exception["currency"]) == (1800, "ZAR")
+    assert exception["store_id"] == redeemed["store_id"]
+    assert redeemed["redemption_id"] in exception["message"]
+    [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
+    assert raised["kind"] == "duplicate" and raised["exception_id"] == exception["id"]
+    assert len(emitted("settlement", "entry_recorded", merchant_id=merchant)) == 1
+
+
+def test_a_reversal_before_its_redemption_is_retried_then_mirrors_it(settlement, dispatch, record, rpc, query):
+    merchant = new_id()
+    redeemed = redemption(merchant, 4000, points_value=500)
+    reversal_id = new_id()
+    with handling(settlement, "record_reversal", reversal_id, succeeded=False) as first:
+        dispatch("redemption", "redemption_reversed", reversal_of(redeemed), event_id=reversal_id)
+    with pytest.raises(LookupError):
+        first.get()  # raised, so the plumbing sends it to a retry queue
+    assert entries(rpc, merchant) == []
+
+    with handling(settlement, "record_reversal", reversal_id, succeeded=True, timeout=20):
+        record(redeemed)
+    by_kind = {e["kind"]: e for e in entries(rpc, merchant)}
+    assert set(by_kind) == {"redemption", "reversal"}
+    original, reversal = by_kind["redemption"], by_kind["reversal"]
+    assert (reversal["amount"], reversal["currency"]) == (-4500, "ZAR")
+    assert reversal["redemption_id"] == redeemed["redemption_id"]
+    assert sorted((p["account"], -p["amount"]) for p in reversal["postings"]) == \
+        sorted((p["account"], p["amount"]) for p in original["postings"])
+    assert exceptions(rpc, merchant) == []  # reversed before any batch closed: nothing to flag
+    assert query("SELECT 1 FROM settlement.parked_events WHERE event_id = %s", (reversal_id,)) == []
+
+
+def test_a_redelivered_reversal_mirrors_once(record, reverse, rpc):
+    merchant = new_id()
+    redeemed = redemption(merchant)
+    record(redeemed)
+    event_id = new_id()
+    reverse(redeemed, event_id=event_id)
+    reverse(redeemed, event_id=event_id)
+    reverse(redeemed)  # another event for the same reversal
+    assert sorted(e["amount"] for e in entries(rpc, merchant)) == [-2500, 2500]
+
+
+def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, emitted):
+    merchant = new_id()
+    confirmed_wallet(rpc, merchant)
+    redeemed = redemption(merchant, 2500)
+    record(redeemed)
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert batch["exception"] is None
+
+    reverse(redeemed)
+    [exception] = exceptions(rpc, merchant)
+    assert exception["kind"] == "reversal_after_close"
+    assert exception["batch_reference"] == batch["reference"]
+    assert (exception["amount"], exception["currency"]) == (2500, "ZAR")
+    assert exception["store_id"] == redeemed["store_id"]
+    assert batch["reference"] in exception["message"] and redeemed["reference"] in exception["message"]
+    [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
+    assert (raised["kind"], raised["batch_reference"], raised["amount"]) == \
+        ("reversal_after_close", batch["reference"], 2500)
+    # the reversal itself waits, unbatched, for the next batch
+    [reversal] = entries(rpc, merchant, unbatched=True)
+    assert (reversal["kind"], reversal["amount"]) == ("reversal", -2500)
+
+
+def test_a_duplicate_is_raised_without_a_broker(database_url, as_user):
+    # worker_factory: the handler on a real transaction, with a fake outbox to see what it emits
+    pool = ConnectionPool(component_database_url(database_url, "settlement"), size=1, schema="settlement")
+    tx = Transaction(pool)
+    try:
+        service = worker_factory(SettlementService, db=tx)
+        merchant = new_id()
+        redeemed = redemption(merchant, 900, currency="EUR")
+        service.record_redemption(redeemed)
+        service.record_redemption(redeemed)
+        emits = [(args[0], args[1]) for args, _ in service.events.emit.call_args_list]
+        assert [event_type for event_type, _ in emits] == ["entry_recorded", "exception_raised"]
+        raised = emits[1][1]
+        assert (raised["kind"], raised["merchant_id"], raised["amount"], raised["currency"]) == \
+            ("duplicate", merchant, 900, "EUR")
+        assert raised["batch_reference"] is None
+        assert tx.scalar("SELECT count(*) FROM journal_entries WHERE merchant_id = %s", (merchant,)) == 1
+    finally:
+        tx.rollback()
+        tx.release()
+        pool.close()
+
+
+# -- batches -------------------------------------------------------------------------------
+
+def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(record, rpc, as_user, settlement):
+    merchant, other = new_id(), new_id()
+    for amount in (1000, 2000):
+        record(redemption(merchant, amount))
+    record(redemption(merchant, 4000, at=TWO_MONTHS_AGO))
+    record(redemption(other, 8000))
+
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert re.fullmatch(r"SET-%s-\d{3,}" % PERIOD, batch["reference"])
+    assert (batch["total"], batch["entry_count"], batch["currency"]) == (3000, 2, "ZAR")
+    assert (batch["merchant_id"], batch["period"]) == (merchant, PERIOD)
+    assert batch["period_start"].startswith(PERIOD + "-01T00:00:00")
+    assert batch["closed_by"]["role"] == "finance"
+    assert batch["status"] == "exception"  # no payout wallet yet (see the payout tests)
+    batched = {e["amount"]: e["batch_reference"] for e in entries(rpc, merchant)}
+    assert batched == {1000: batch["reference"], 2000: batch["reference"], 4000: None}
+
+    # the other merchant's entry is untouched and gets the next number of the period
+    admin = as_user("admin")
+    [theirs] = call(settlement, "list_entries", admin, {"merchant_id": other})["items"]
+    assert theirs["batch_reference"] is None
+    other_batch = rpc("close_batch", "finance", other, {"period": PERIOD})
+    assert batch_number(other_batch["reference"]) == batch_number(batch["reference"]) + 1
+    assert other_batch["total"] == 8000
+
+    earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
+    assert earlier["reference"].startswith("SET-%s-" % EARLIER_PERIOD)
+    assert (earlier["total"], earlier["entry_count"]) == (4000, 1)
+
+    listed = rpc("list_batches", "owner", merchant)["items"]
+    assert [b["reference"] for b in listed] == [earlier["reference"], batch["reference"]]
+    shown = rpc("get_batch", "support_agent", merchant, batch["reference"])
+    assert shown["total"] == 3000 and shown["exception"]["kind"] == "payout_account_unconfirmed"
+
+
+def test_nothing_left_to_settle_is_a_409(record, rpc):
+    merchant = new_id()
+    error = app_error(Conflict, rpc, "close_batch", "finance", merchant, {"period": PERIOD})
+    assert (error.status, error.code) == (409, "nothing_to_settle")
+
+    record(redemption(merchant, 500))
+    rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    error = app_error(Conflict, rpc, "close_batch", "finance", merchant, {"period": PERIOD})
+    assert error.code == "nothing_to_settle"
+
+
+def test_several_currencies_need_one_named(record, rpc):
+    merchant = new_id()
+    record(redemption(merchant, 1000, currency="ZAR"))
+    record(redemption(merchant, 700, currency="EUR"))
+    record(redemption(merchant, 300, currency="EUR"))
+
+    error = app_error(ValidationFailed, rpc, "close_batch", "finance", merchant, {"period": PERIOD})
+    assert (error.status, error.code) == (422, "currency_required")
+    assert error.fields == {"currency": ["One of EUR, ZAR."]}
+
+    eur = rpc("close_batch", "finance", merchant, {"period": PERIOD, "currency": "EUR"})
+    assert (eur["currency"], eur["total"], eur["entry_count"]) == ("EUR", 1000, 2)
+    zar = rpc("close_batch", "finance", merchant, {"period": PERIOD})  # only one currency is left
+    assert (zar["currency"], zar["total"]) == ("ZAR", 1000)
+    error = app_error(Conflict, rpc, "close_batch", "finance", merchant, {"period": PERIOD, "currency": "USD"})
+    assert error.code == "nothing_to_settle"
+
+
+@pytest.mark.parametrize("data,code,field", [
+    ({"period": "2999-01"}, "period_in_future", "period"),
+    ({"period": "May 2026"}, "period_invalid", "period"),
+    ({"period": "2026-05\n"}, "period_invalid", "period"),
+    ({}, "validation_failed", "period"),
+    ({"period": 202605}, "validation_failed", "period"),
+    ({"period": PERIOD, "currency": "ZZZ"}, "validation_failed", "currency"),
+    ({"period": PERIOD, "merchant_id": "not-a-uuid"}, "validation_failed", "merchant_id"),
+])
+def test_a_bad_close_request_names_the_bad_field(rpc, data, code, field):
+    error = app_error(ValidationFailed, rpc, "close_batch", "finance", new_id(), data)
+    assert error.code == code and field in error.fields
+
+
+def test_an_entry_recorded_while_a_batch_closes_is_in_its_total_or_left_for_the_next(
+        record, rpc, query, monkeypatch):
+    merchant = new_id()
+    record(redemption(merchant, 1000))
+    late = {"id": new_id(), "source_id": new_id()}
+    original = storage.unbatched_totals
+
+    def totals_then_a_redemption_commits(tx, *args):
+        totals = original(tx, *args)
+        # the redemption handler does not take the batch lock: it can commit right now
+        query("INSERT INTO settlement.journal_entries (id, merchant_id, kind, source_id, amount, currency, "
+              "occurred_at, description) VALUES (%s, %s, 'redemption', %s, 5000, 'ZAR', %s, 'late')",
+              (late["id"], merchant, late["source_id"], LAST_MONTH + timedelta(hours=1)))
+        return totals
+
+    monkeypatch.setattr(storage, "unbatched_totals", totals_then_a_redemption_commits)
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    monkeypatch.undo()
+
+    in_batch = query("SELECT coalesce(sum(e.amount), 0) AS total, count(*) AS n FROM settlement.journal_entries e "
+                     "JOIN settlement.settlement_batches b ON b.id = e.batch_id WHERE b.reference = %s",
+                     (batch["reference"],))[0]
+    # what the batch says it pays is exactly what it holds
+    assert (in_batch["total"], in_batch["n"]) == (batch["total"], batch["entry_count"])
+    [left] = entries(rpc, merchant, unbatched=True)
+    assert left["id"] == late["id"]
+    assert rpc("close_batch", "finance", merchant, {"period": PERIOD})["total"] == 5000
+
+
+# -- payout accounts ---------------------------------------------------------------------------
+
+def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, emitted):
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    assert (account["status"], account["set_by"]["role"]) == ("unconfirmed", "owner")
+
+    error = app_error(ValidationFailed, rpc, "confirm_payout_account", "finance", merchant,
+                      {"wallet_address": address + "X"})
+    assert (error.status, error.code) == (422, "wallet_address_mismatch")
+    assert "wallet_address" in error.fields
+    assert rpc("get_payout_account", "owner", merchant)["status"] == "unconfirmed"
+
+    confirmed = rpc("confirm_payout_account", "finance", merchant, {"wallet_address": address})
+    assert confirmed["status"] == "confirmed" and confirmed["confirmed_by"]["role"] == "finance"
+
+    record(redemption(merchant, 2500))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert (batch["status"], batch["exception"]) == ("payout_pending", None)
+    assert exceptions(rpc, merchant) == []
+    assert emitted("settlement", "exception_raised", merchant_id=merchant) == []
+    [closed] = emitted("settlement", "batch_closed", merchant_id=merchant)
+    assert (closed["reference"], closed["status"], closed["total"]) == (batch["reference"], "payout_pending", 2500)
+
+
+def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, emitted):
+    merchant = new_id()
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-0123456789abcdef"})
+    record(redemption(merchant, 2500))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert batch["status"] == "exception"
+    assert batch["exception"]["kind"] == "payout_account_unconfirmed"
+    [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
+    assert (raised["batch_reference"], raised["amount"], raised["currency"]) == (batch["reference"], 2500, "ZAR")
+    assert "wallet…cdef" in raised["message"] and "0123456789" not in raised["message"]
+
+
+def test_changing_a_confirmed_address_needs_a_new_confirmation(rpc):
+    merchant = new_id()
+    confirmed_wallet(rpc, merchant)
+    changed = rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-changed-1"})
+    assert (changed["status"], changed["confirmed_by"]) == ("unconfirmed", None)
+
+
+def test_whoever_entered_the_address_cannot_confirm_it(settlement, as_user):
+    merchant, admin_id = new_id(), new_id()
+    data = {"wallet_address": "wallet-" + merchant[:8], "merchant_id": merchant}
+    call(settlement, "set_payout_account", as_user("admin", user_id=admin_id), data)
+    with pytest.raises(Forbidden) as raised:
+        call(settlement, "confirm_payout_account", as_user("admin", user_id=admin_id), data)
+    assert (raised.value.status, raised.value.code) == (403, "four_eyes_required")
+    confirmed = call(settlement, "confirm_payout_account", as_user("admin"), data)  # a second admin
+    assert confirmed["status"] == "confirmed"
+
+
+def test_payout_account_mistakes_get_clear_answers(rpc, settlement, as_user):
+    merchant = new_id()
+    error = app_error(NotFound, rpc, "get_payout_account", "owner", merchant)
+    assert error.code == "payout_account_missing"
+    error = app_error(NotFound, rpc, "confirm_payout_account", "finance", merchant,
+                      {"wallet_address": "wallet-12345678"})
+    assert error.code == "payout_account_missing"
+    error = app_error(ValidationFailed, rpc, "set_payout_account", "owner", merchant,
+                      {"wallet_address": "short"})
+    assert "wallet_address" in error.fields
+    error = app_error(ValidationFailed, call, settlement, "get_payout_account", as_user("admin"),
+                      "not-a-uuid")
+    assert "merchant_id" in error.fields
+    # the owner sets it, finance confirms it: not the other way round
+    assert app_error(Forbidden, rpc, "set_payout_account", "finance", merchant,
+                     {"wallet_address": "wallet-12345678"}).code == "role_not_allowed"
+
+
+# -- who may do what ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role", ["store_user", "support_agent", "owner"])
+def test_only_finance_and_admins_close_batches(record, rpc, role):
+    merchant = new_id()
+    record(redemption(merchant))
+    error = app_error(Forbidden, rpc, "close_batch", role, merchant, {"period": PERIOD})
+    assert (error.status, error.code) == (403, "role_not_allowed")
+    assert len(entries(rpc, merchant, unbatched=True)) == 1
+
+
+def test_store_users_see_no_ledger_and_agents_only_exceptions_and_batches(rpc):
+    merchant = new_id()
+    for method in ("list_entries", "list_batches", "list_exceptions"):
+        assert app_error(Forbidden, rpc, method, "store_user", merchant).code == "role_not_allowed"
+    for method in ("list_entries", "list_batches"):
+        assert app_error(Forbidden, rpc, method, "support_agent", merchant).code == "role_not_allowed"
+    assert rpc("list_exceptions", "support_agent", merchant)["items"] == []
+
+
+def test_one_merchant_never_sees_another(record, rpc, settlement, as_user):
+    mine, theirs = new_id(), new_id()
+    record(redemption(mine, 1200))
+    batch = rpc("close_batch", "finance", mine, {"period": PERIOD})  # with an exception: no wallet
+    assert exceptions(rpc, mine)
+
+    for method in ("list_entries", "list_batches", "list_exceptions"):
+        assert rpc(method, "finance", theirs)["items"] == []
+        error = app_error(Forbidden, rpc, method, "finance", theirs, {"merchant_id": mine})
+        assert error.code == "merchant_forbidden"
+    assert app_error(NotFound, rpc, "get_batch", "owner", theirs, batch["reference"]).code == "batch_not_found"
+    assert app_error(Forbidden, rpc, "close_batch", "finance", theirs,
+                     {"period": PERIOD, "merchant_id": mine}).code == "merchant_forbidden"
+
+    admin = as_user("admin")
+    error = app_error(Forbidden, call, settlement, "list_entries", admin, {})
+    assert error.code == "merchant_required"
+    assert [e["amount"] for e in call(settlement, "list_entries", admin, {"merchant_id": mine})["items"]] == [1200]
+    assert call(settlement, "get_batch", admin, batch["reference"])["merchant_id"] == mine
+
+
+def test_entries_walk_page_by_page(record, rpc):
+    merchant = new_id()
+    amounts = [100 * n for n in range(1, 6)]
+    for amount in amounts:
+        record(redemption(merchant, amount))
+    seen, cursor = [], None
+    while True:
+        page = rpc("list_entries", "owner", merchant, {"limit": 2, "cursor": cursor})
+        assert len(page["items"]) <= 2
+        seen.extend(e["amount"] for e in page["items"])
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(amounts))  # newest first, each exactly once
+
+
+# -- exceptions and their tickets -----------------------------------------------------------------
+
+def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, record, rpc, emitted):
+    merchant = new_id()
+    record(redemption(merchant, 2500))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    exception_id = batch["exception"]["id"]
+    refs = {"exception_id": exception_id, "batch_reference": batch["reference"], "merchant_id": merchant}
+
+    event_id = new_id()
+    with handling(settlement, "link_exception_ticket", event_id) as linked:
+        dispatch("support", "ticket_created", {"reference": "SUP-101", "merchant_id": merchant,
+                                               "category": "settlement", "priority": "critical",
+                                               "refs": refs}, event_id=event_id)
+    linked.get()
+    [exception] = exceptions(rpc, merchant)
+    assert (exception["ticket_reference"], exception["status"]) == ("SUP-101", "open")
+
+    resolved = {"reference": "SUP-101", "merchant_id": merchant, "action": "no_action",
+                "resolution": "Owner confirmed the wallet by phone", "refs": refs,
+                "resolved_by": {"user_id": "u-1", "username": "agent", "role": "support_agent"}}
+    for _ in range(2):  # a second resolution event changes nothing
+        event_id = new_id()
+        with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
+            dispatch("support", "ticket_resolved", resolved, event_id=event_id)
+        result.get()
+
+    [exception] = exceptions(rpc, merchant)
+    assert exception["status"] == "resolved" and exception["resolved_at"]
+    assert exception["resolution"] == {"ticket": "SUP-101", "action": "no_action",
+                                       "resolution": "Owner confirmed the wallet by phone",
+                                       "resolved_by": resolved["resolved_by"]}
+    assert emitted("settlement", "exception_resolved", merchant_id=merchant) == [{
+        "exception_id": exception_id, "kind": "payout_account_unconfirmed", "merchant_id": merchant,
+        "batch_reference": batch["reference"], "ticket_reference": "SUP-101"}]
+
+
+def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, dispatch, record, rpc, emitted):
+    merchant = new_id()
+    record(redemption(merchant))
+    rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    event_id = new_id()
+    with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
+        dispatch("support", "ticket_resolved", {"reference": "SUP-102", "merchant_id": merchant,
+                                                "action": "refund", "resolution": "done", "refs": {}},
+                 event_id=event_id)
+    result.get()
+    assert [e["status"] for e in exceptions(rpc, merchant)] == ["open"]
+    assert emitted("settlement", "exception_resolved", merchant_id=merchant) == []

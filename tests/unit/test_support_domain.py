@@ -1,0 +1,98 @@
+"""Ticket rules without a database: numbers, the two-hour acknowledgement, settlement tickets."""
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from services.support import domain
+from services.support.schemas import TicketRefsSchema
+
+CREATED = datetime(2026, 5, 17, 9, 0, tzinfo=timezone.utc)
+MERCHANT = str(uuid.uuid4())
+STORE = str(uuid.uuid4())
+
+
+def ticket(status="open", acknowledged_at=None, created_at=CREATED):
+    return {"status": status, "acknowledged_at": acknowledged_at, "created_at": created_at,
+            "ack_due_at": domain.ack_due(created_at)}
+
+
+def test_references_read_sup_and_the_number():
+    assert domain.reference(domain.FIRST_NUMBER) == "SUP-101"
+    assert domain.reference(104) == "SUP-104"
+    assert domain.reference(1000) == "SUP-1000"
+
+
+def test_a_ticket_must_be_acknowledged_within_two_hours():
+    assert domain.ack_due(CREATED) == datetime(2026, 5, 17, 11, 0, tzinfo=timezone.utc)
+    assert domain.ACKNOWLEDGE_WITHIN == timedelta(hours=2)
+
+
+def test_an_open_ticket_is_overdue_only_after_its_deadline():
+    due = domain.ack_due(CREATED)
+    assert not domain.is_overdue(ticket(), CREATED)
+    assert not domain.is_overdue(ticket(), due)  # at the deadline it is still in time
+    assert domain.is_overdue(ticket(), due + timedelta(seconds=1))
+    assert domain.display_status(ticket(), due - timedelta(minutes=1)) == "open"
+    assert domain.display_status(ticket(), due + timedelta(minutes=1)) == "overdue"
+
+
+@pytest.mark.parametrize("status,acknowledged", [
+    ("open", True), ("processing", True), ("resolved", True), ("resolved", False), ("closed", False)])
+def test_acknowledged_resolved_or_closed_tickets_are_never_overdue(status, acknowledged):
+    late = CREATED + timedelta(days=3)
+    row = ticket(status, acknowledged_at=CREATED + timedelta(hours=1) if acknowledged else None)
+    assert not domain.is_overdue(row, late)
+    assert domain.display_status(row, late) == status
+
+
+def settlement_exception(kind, **overrides):
+    event = {"exception_id": str(uuid.uuid4()), "kind": kind, "merchant_id": MERCHANT,
+             "store_id": STORE, "batch_id": str(uuid.uuid4()), "batch_reference": "SET-2026-05-004",
+             "amount": 2500, "currency": "ZAR", "message": "Something to look into"}
+    event.update(overrides)
+    return event
+
+
+@pytest.mark.parametrize("kind", sorted(domain.EXCEPTION_TITLES))
+def test_every_settlement_exception_becomes_a_critical_settlement_ticket(kind):
+    event = settlement_exception(kind)
+    fields = domain.ticket_from_settlement_exception(event)
+    assert fields["priority"] == "critical"
+    assert fields["category"] == "settlement"
+    assert fields["source"] == "settlement"
+    assert fields["store_id"] == STORE
+    assert fields["subject"] == "%s (SET-2026-05-004)" % domain.EXCEPTION_TITLES[kind]
+    assert fields["description"] == "Something to look into"
+    assert fields["refs"] == {
+        "exception_id": event["exception_id"], "exception_kind": kind,
+        "batch_reference": "SET-2026-05-004", "batch_id": event["batch_id"],
+        "merchant_id": MERCHANT, "store_id": STORE, "amount": 2500, "currency": "ZAR"}
+    assert fields["category"] in domain.CATEGORIES and fields["priority"] in domain.PRIORITIES
+
+
+def test_an_exception_without_a_batch_or_store_leaves_those_references_out():
+    event = settlement_exception("duplicate", batch_id=None, batch_reference=None, store_id=None)
+    fields = domain.ticket_from_settlement_exception(event)
+    assert fields["subject"] == "Duplicate settlement record"
+    assert fields["store_id"] is None
+    assert set(fields["refs"]) == {"exception_id", "exception_kind", "merchant_id", "amount", "currency"}
+    assert None not in fields["refs"].values()
+
+
+def test_an_amount_of_zero_is_still_carried():
+    fields = domain.ticket_from_settlement_exception(settlement_exception("payout_failed", amount=0))
+    assert fields["refs"]["amount"] == 0
+
+
+def test_a_kind_support_does_not_know_yet_still_opens_a_ticket():
+    fields = domain.ticket_from_settlement_exception(settlement_exception("something_new"))
+    assert fields["subject"] == "Settlement exception (SET-2026-05-004)"
+    assert fields["priority"] == "critical"
+
+
+def test_people_cannot_forge_the_references_of_a_settlement_ticket():
+    # exception_id in refs resolves a settlement exception when the ticket is resolved;
+    # only the settlement service's own event may put it there
+    errors = TicketRefsSchema().validate({"exception_id": str(uuid.uuid4())})
+    assert "exception_id" in errors
