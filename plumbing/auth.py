@@ -18,6 +18,7 @@ from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 
 from plumbing.errors import Forbidden, Unauthenticated
+from plumbing.validation import require_id
 
 ISSUER = "vowrewards-gateway"
 AUDIENCE = "vowrewards"
@@ -83,6 +84,9 @@ class Identity:
         Merchant users act on their own merchant only; naming another is
         refused. Platform admins and the system must name one.
         """
+        if requested:
+            # it reaches SQL as a uuid: a malformed one is the caller's mistake, not a 500
+            requested = require_id(requested, "merchant_id")
         if self.role in (ADMIN, SYSTEM):
             if not requested:
                 raise Forbidden("Name the merchant to act on (merchant_id)",

@@ -7,6 +7,8 @@ new rows arrive.
 import base64
 import binascii
 import json
+import uuid
+from datetime import datetime
 
 from plumbing.errors import BadRequest
 
@@ -28,8 +30,7 @@ def decode_cursor(cursor):
     except (binascii.Error, ValueError, UnicodeDecodeError):
         position = None
     if not isinstance(position, dict):
-        raise BadRequest("The cursor is not one this list gave out", code="invalid_cursor",
-                         fields={"cursor": ["Not a valid cursor."]})
+        raise invalid_cursor()
     return position
 
 
@@ -39,11 +40,18 @@ def keyset(cursor, column_time="created_at", column_id="id"):
     if position is None:
         return "TRUE", ()
     try:
-        return ("(%s, %s) < (%%s::timestamptz, %%s)" % (column_time, column_id),
-                (position["t"], position["i"]))
-    except KeyError:
-        raise BadRequest("The cursor is not one this list gave out", code="invalid_cursor",
-                         fields={"cursor": ["Not a valid cursor."]})
+        moment = datetime.fromisoformat(position["t"])
+        identifier = str(uuid.UUID(position["i"]))
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise invalid_cursor()
+    return "(%s, %s) < (%%s::timestamptz, %%s)" % (column_time, column_id), (moment.isoformat(), identifier)
+
+
+def invalid_cursor():
+    return BadRequest("The cursor is not one this list gave out", code="invalid_cursor",
+                      fields={"cursor": ["Not a valid cursor."]})
 
 
 def page(rows, limit, dump, time_key="created_at", id_key="id"):

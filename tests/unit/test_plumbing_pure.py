@@ -41,16 +41,22 @@ def test_tokens_that_must_be_refused(tamper):
     assert raised.value.code == expected
 
 
+M1, M2 = "0b5d7e1a-9c3f-4f6a-8a2b-1c4d5e6f7a8b", "6f1c2f8e-2f7a-4a8e-9d59-3e6a4a1b2c3d"
+
+
 def test_merchant_scope():
-    owner = Identity("u", "o", OWNER, merchant_id="m1")
-    assert owner.merchant_scope() == "m1" and owner.merchant_scope("m1") == "m1"
+    owner = Identity("u", "o", OWNER, merchant_id=M1)
+    assert owner.merchant_scope() == M1 and owner.merchant_scope(M1) == M1
     with pytest.raises(Forbidden):
-        owner.merchant_scope("m2")
+        owner.merchant_scope(M2)
     admin = Identity("a", "a", ADMIN)
-    assert admin.merchant_scope("m2") == "m2"
+    assert admin.merchant_scope(M2) == M2
     with pytest.raises(Forbidden) as raised:
         admin.merchant_scope()
     assert raised.value.code == "merchant_required"
+    with pytest.raises(ValidationFailed) as raised:
+        admin.merchant_scope("not-a-merchant")  # a 422 naming the field, never a database error
+    assert list(raised.value.fields) == ["merchant_id"]
     with pytest.raises(Forbidden):
         owner.require(ADMIN)
 
@@ -101,11 +107,14 @@ def test_validation_names_every_bad_field_flat():
 
 
 def test_cursors_round_trip_and_refuse_forgeries():
-    cursor = encode_cursor({"t": "2026-11-22T12:00:00+00:00", "i": "abc"})
-    assert decode_cursor(cursor) == {"t": "2026-11-22T12:00:00+00:00", "i": "abc"}
+    position = {"t": "2026-11-22T12:00:00+00:00", "i": "6f1c2f8e-2f7a-4a8e-9d59-3e6a4a1b2c3d"}
+    cursor = encode_cursor(position)
+    assert decode_cursor(cursor) == position
     condition, params = keyset(cursor)
-    assert params == ("2026-11-22T12:00:00+00:00", "abc") and "<" in condition
-    for bad in ("%%%", "bm90LWpzb24", encode_cursor([1, 2]), encode_cursor({"x": 1})):
+    assert params == (position["t"], position["i"]) and "<" in condition
+    forged = [{"x": 1}, {"t": "x", "i": position["i"]}, {"t": position["t"], "i": "y"}, {"t": None, "i": None},
+              {"t": "2026-11-22T12:00:00", "i": position["i"]}]
+    for bad in ["%%%", "bm90LWpzb24", encode_cursor([1, 2])] + [encode_cursor(f) for f in forged]:
         with pytest.raises(BadRequest) as raised:
             keyset(bad)
         assert raised.value.code == "invalid_cursor"
