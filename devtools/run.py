@@ -5,6 +5,9 @@
 3. start the five services and the gateway with honcho (Procfile);
 4. once every process is ready, seed the demo merchant and print how to sign in;
 5. on Ctrl-C stop the processes, then any server started in step 1.
+
+``Stack`` is those steps as one object, which the benchmark and the end-to-end
+test start too (with their own database, vhost and ports when they like).
 """
 import os
 import secrets
@@ -19,8 +22,6 @@ from devtools import servers
 from devtools.keys import ensure_local_keys
 from plumbing import config as cfg
 
-GATEWAY_PORT = cfg.env_int("GATEWAY_PORT", 8000)
-
 
 def component_env(overrides=None):
     """The environment every process gets (keys, roles, local defaults, then ``overrides``)."""
@@ -29,6 +30,7 @@ def component_env(overrides=None):
     env.update(overrides or {})
     env.setdefault("DATABASE_URL", cfg.admin_database_url())
     env.setdefault("AMQP_URI", cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI))
+    env.setdefault("GATEWAY_PORT", "8000")
     env.setdefault("LOG_FORMAT", "json")
     env["MIGRATE_ON_START"] = "0"  # done once, below, before anything starts
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
@@ -37,34 +39,29 @@ def component_env(overrides=None):
     return env
 
 
-def migrate():
-    """Bootstrap and migrate in this process: it learns whether per-service roles are in use."""
-    from plumbing.migrate import main as migrate_main
-    migrate_main(["--bootstrap"])
+def component_url(env, component):
+    admin = env["DATABASE_URL"]
+    return cfg.with_user(admin, cfg.service_role(component)) if env["DB_ROLE_PER_SERVICE"] == "1" else admin
 
 
-def start_processes(env, stdout=None):
-    """Every component as its own process, under honcho (which stops them all on SIGTERM)."""
-    return subprocess.Popen([sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
-                            env=env, cwd=str(cfg.REPO_ROOT), stdout=stdout, stderr=subprocess.STDOUT if stdout
-                            else None, start_new_session=stdout is not None)
+def migrate(env):
+    """Create the database, roles and schemas, then migrate every component.
+
+    Records in ``env`` whether per-service roles could be created.
+    """
+    from plumbing.migrations import bootstrap, upgrade
+    roles = bootstrap(env["DATABASE_URL"], roles=env.get("DB_ROLE_PER_SERVICE", "1") not in ("0", "false"))
+    env["DB_ROLE_PER_SERVICE"] = "1" if roles else "0"
+    for component in cfg.ALL_COMPONENTS:
+        upgrade(component, component_url(env, component))
 
 
-def stop_processes(processes, timeout=30):
-    if processes.poll() is None:
-        processes.send_signal(signal.SIGTERM)  # honcho stops every process gracefully
-        try:
-            processes.wait(timeout=timeout)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            processes.kill()
+def health_ports(env):
+    return {name: int(env.get(name.upper() + "_HEALTH_PORT") or env.get("HEALTH_PORT") or port)
+            for name, port in cfg.HEALTH_PORTS.items()}
 
 
-def health_ports(env=None):
-    env = os.environ if env is None else env
-    return {name: int(env.get(name.upper() + "_HEALTH_PORT") or port) for name, port in cfg.HEALTH_PORTS.items()}
-
-
-def wait_until_ready(processes, timeout=90, env=None):
+def wait_until_ready(processes, env, timeout=90):
     deadline = time.monotonic() + timeout
     pending = health_ports(env)
     while pending and time.monotonic() < deadline:
@@ -82,10 +79,10 @@ def wait_until_ready(processes, timeout=90, env=None):
 
 
 def seed_demo(env, password):
+    """The demo merchant (gateway's tables), then its unconfirmed payout wallet (through the API)."""
     from gateway.seed import DEMO_WALLET_ADDRESS, seed
-    admin_url = env.get("DATABASE_URL") or cfg.admin_database_url()
-    seed(cfg.with_user(admin_url, cfg.service_role("gateway")) if cfg.role_per_service() else admin_url, password)
-    base = "http://127.0.0.1:%d/api/v1" % int(env.get("GATEWAY_PORT") or GATEWAY_PORT)
+    seed(component_url(env, "gateway"), password)
+    base = "http://127.0.0.1:%s/api/v1" % env["GATEWAY_PORT"]
     token = requests.post(base + "/auth/token", json={"username": "demo-owner", "password": password},
                           timeout=10).json()["access_token"]
     headers = {"Authorization": "Bearer " + token}
@@ -96,10 +93,49 @@ def seed_demo(env, password):
                      headers=headers, timeout=10).raise_for_status()
 
 
-def banner(password, generated):
+class Stack:
+    """Servers, migrations, every process (honcho), the demo seed; ``stop()`` undoes it all.
+
+    ``overrides`` changes the environment (another database, vhost or ports);
+    ``stdout`` takes the processes' log lines (the terminal by default).
+    """
+
+    def __init__(self, password, overrides=None, stdout=None, timeout=90):
+        self.started, self.processes = [], None
+        try:
+            self.started = servers.ensure_all()
+            self.env = component_env(overrides)
+            migrate(self.env)
+            self.processes = subprocess.Popen(
+                [sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
+                env=self.env, cwd=str(cfg.REPO_ROOT), stdout=stdout,
+                stderr=subprocess.STDOUT if stdout else None)
+            wait_until_ready(self.processes, self.env, timeout)
+            seed_demo(self.env, password)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%s" % self.env["GATEWAY_PORT"]
+
+    def stop(self, timeout=30):
+        if self.processes is not None and self.processes.poll() is None:
+            self.processes.send_signal(signal.SIGTERM)  # honcho stops every process gracefully
+            try:
+                self.processes.wait(timeout=timeout)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                self.processes.kill()
+        self.processes = None
+        servers.stop_all(self.started)
+        self.started = []
+
+
+def banner(url, password, generated):
     lines = [
         "",
-        "VowRewards is running: http://127.0.0.1:%d/api/v1  (OpenAPI: /api/v1/openapi.json)" % GATEWAY_PORT,
+        "VowRewards is running: %s/api/v1  (OpenAPI: /api/v1/openapi.json)" % url,
         "Demo logins (POST /api/v1/auth/token), all with password: %s%s" % (
             password, "  (random: set VOWREWARDS_DEMO_PASSWORD to choose one)" if generated else ""),
         "  demo-owner    owner of VowRewards Demo Merchant",
@@ -119,25 +155,19 @@ def stop_on_sigterm(signum, frame):
 
 def main():
     signal.signal(signal.SIGTERM, stop_on_sigterm)
-    started = servers.ensure_all()
-    processes = None
+    password = cfg.env("VOWREWARDS_DEMO_PASSWORD")
+    generated = not password
+    password = password or secrets.token_urlsafe(12)
+    stack = None
     try:
-        migrate()
-        env = component_env()
-        processes = start_processes(env)
-        wait_until_ready(processes)
-        password = cfg.env("VOWREWARDS_DEMO_PASSWORD")
-        generated = not password
-        password = password or secrets.token_urlsafe(12)
-        seed_demo(env, password)
-        banner(password, generated)
-        return processes.wait()
+        stack = Stack(password)
+        banner(stack.url, password, generated)
+        return stack.processes.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if processes is not None:
-            stop_processes(processes)
-        servers.stop_all(started)
+        if stack is not None:
+            stack.stop()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 (migrations through the CLI, honcho and the Procfile, the demo seed), on a database,
 vhost and ports of this test's own; the chain is driven over HTTP."""
 import socket
-import subprocess
-import sys
 import time
 import uuid
 
@@ -13,7 +11,7 @@ import requests
 from devtools import run
 from devtools.servers import create_vhost, delete_vhost
 from plumbing import config as cfg
-from plumbing.migrations import drop_database, ensure_database
+from plumbing.migrations import drop_database
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "e2e-" + uuid.uuid4().hex[:12]
@@ -28,31 +26,24 @@ def free_port():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, run_id):
     name = "vowtest_%s_e2e" % run_id
-    admin_url = cfg.with_database(cfg.admin_database_url(), name)
     base_amqp = cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI)
     vhost = "vowtest-%s-e2e" % run_id
-    ensure_database(admin_url)
     create_vhost(base_amqp, vhost)
-    overrides = {"DATABASE_URL": admin_url, "AMQP_URI": cfg.with_vhost(base_amqp, vhost),
-                 "GATEWAY_PORT": str(free_port()), "LOG_FORMAT": "json", "HEALTH_PORT": ""}
-    overrides.update({name.upper() + "_HEALTH_PORT": str(free_port()) for name in cfg.HEALTH_PORTS})
-    env = run.component_env(overrides)
+    overrides = {"DATABASE_URL": cfg.with_database(cfg.admin_database_url(), name),
+                 "AMQP_URI": cfg.with_vhost(base_amqp, vhost), "GATEWAY_PORT": str(free_port()),
+                 "LOG_FORMAT": "json", "HEALTH_PORT": ""}
+    overrides.update({component.upper() + "_HEALTH_PORT": str(free_port()) for component in cfg.HEALTH_PORTS})
     log_path = tmp_path_factory.mktemp("e2e") / "processes.log"
-    log = open(log_path, "w")
-    processes = None
-    try:
-        subprocess.run([sys.executable, "-m", "plumbing.migrate", "--bootstrap"], env=env, check=True,
-                       cwd=str(cfg.REPO_ROOT), stdout=subprocess.DEVNULL)
-        processes = run.start_processes(env, stdout=log)
-        run.wait_until_ready(processes, timeout=120, env=env)
-        run.seed_demo(env, PASSWORD)
-        yield {"base": "http://127.0.0.1:%s" % env["GATEWAY_PORT"], "env": env, "log": log_path}
-    finally:
-        if processes is not None:
-            run.stop_processes(processes)
-        log.close()
-        delete_vhost(base_amqp, vhost)
-        drop_database(cfg.admin_database_url(), name)
+    with open(log_path, "w") as log:
+        running = None
+        try:
+            running = run.Stack(PASSWORD, overrides, stdout=log, timeout=120)
+            yield {"base": running.url, "env": running.env, "log": log_path}
+        finally:
+            if running is not None:
+                running.stop()
+            delete_vhost(base_amqp, vhost)
+            drop_database(cfg.admin_database_url(), name)
 
 
 def login(base, username):
