@@ -5,8 +5,15 @@ acks the message or answers the HTTP request) before dependency providers get
 ``worker_result``. ``FinishBeforeResult`` gives every dependency that has a
 ``finish_worker(worker_ctx, exc_info)`` hook (the database) the chance to
 commit first; a failed commit turns into the error the caller receives.
+
+RPC replies go out without publisher confirms and are not persisted: a reply
+lost with a broker crash makes the caller time out and retry (with its
+Idempotency-Key), which is cheaper than a confirm round trip on every call.
+Events, which nobody can ask for again, are always persistent and confirmed.
 """
-from nameko.rpc import Rpc as NamekoRpc
+from nameko.amqp.publish import Publisher
+from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT
+from nameko.rpc import Responder, Rpc as NamekoRpc, RpcConsumer, get_rpc_exchange
 
 from plumbing.errors import EXPECTED_ERRORS
 
@@ -27,8 +34,33 @@ class FinishBeforeResult:
         return super().handle_result(carrier, worker_ctx, result, exc_info)
 
 
+class ReplyPublisher(Publisher):
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+    # nameko writes confirm_publish into this dict on every publish: keep our own copy
+    transport_options = DEFAULT_TRANSPORT_OPTIONS.copy()
+
+
+class ReplyResponder(Responder):
+    publisher_cls = ReplyPublisher
+
+
+class ReplyingRpcConsumer(RpcConsumer):
+    def handle_result(self, message, result, exc_info):
+        # nameko's, with a reply that is neither confirmed nor persisted
+        config = self.container.config
+        responder = ReplyResponder(config["AMQP_URI"], get_rpc_exchange(config),
+                                   config.get("serializer", "json"), message,
+                                   ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
 class Rpc(FinishBeforeResult, NamekoRpc):
     """nameko's ``@rpc``; our ``AppError``s are expected (logged without alarm)."""
+
+    rpc_consumer = ReplyingRpcConsumer()
 
     def __init__(self, expected_exceptions=(), sensitive_arguments=(), **kwargs):
         expected = tuple(expected_exceptions) if isinstance(expected_exceptions, (tuple, list)) \

@@ -4,7 +4,8 @@
 service's ``outbox`` table inside the worker's transaction. Once that
 transaction commits, and after the caller has its answer, the rows are
 published to the service's topic exchange (``<service>.events``) with
-publisher confirms and marked published. If the process dies in between, the
+publisher confirms; a background green thread marks what was published in
+batches (one UPDATE for many rows, not a transaction per event). If the process dies in between, the
 sweep (a green thread of the same service) publishes rows that have waited
 longer than ``OUTBOX_SWEEP_MIN_AGE`` seconds; claims use ``FOR UPDATE SKIP
 LOCKED`` so several replicas can sweep at once. Consumers are idempotent
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_BATCH = 200
 PRUNE_EVERY_SECONDS = 300
+MARK_EVERY_SECONDS = 0.05  # far below OUTBOX_SWEEP_MIN_AGE: the sweep never sees these rows
 
 # message headers (nameko-prefixed so they arrive in the handler's context data)
 EVENT_ID = "event_id"
@@ -111,18 +113,27 @@ class Outbox(DependencyProvider):
         self.sweep_min_age = float(config.get("OUTBOX_SWEEP_MIN_AGE", 5.0))
         self.retention_hours = float(config.get("OUTBOX_RETENTION_HOURS", 24.0))
         self._sweeper = None
+        self._marker = None
+        self._published = []  # ids published, not yet marked
         self._last_prune = 0.0
         self.health.scrape_hooks.append(self.refresh_gauges)
 
     def start(self):
+        self._marker = self.container.spawn_managed_thread(self._mark_forever, identifier="outbox-marker")
         if self.sweep_interval > 0:
             self._sweeper = self.container.spawn_managed_thread(self._sweep_forever,
                                                                 identifier="outbox-sweep")
 
     def stop(self):
-        if self._sweeper is not None:
-            self._sweeper.kill()
-            self._sweeper = None
+        for thread in (self._sweeper, self._marker):
+            if thread is not None:
+                thread.kill()
+        self._sweeper = self._marker = None
+        try:
+            self.mark_published()
+        except Exception:
+            log.warning("could not mark published events at stop; the sweep will republish them",
+                        exc_info=True)
 
     kill = stop
 
@@ -137,20 +148,34 @@ class Outbox(DependencyProvider):
         self.registry.events_published.labels(self.service, row["event_type"]).inc()
 
     def publish_rows(self, rows):
-        """Publish freshly committed rows, then mark them published."""
-        published = []
+        """Publish freshly committed rows; the marker thread records them as published."""
         for row in rows:
             try:
                 self.publish_one(row)
             except Exception:
                 log.warning("publishing %s failed; the sweep will retry", row["event_type"],
                             exc_info=True)
-                break
-            published.append(row["id"])
-        if published:
-            self.database.pool.run(lambda tx: tx.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (published,)))
-        return len(published)
+                return
+            self._published.append(row["id"])
+
+    def mark_published(self):
+        ids, self._published = self._published, []
+        if ids:
+            try:
+                self.database.pool.run(lambda tx: tx.execute(
+                    "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (ids,)))
+            except Exception:
+                self._published.extend(ids)
+                raise
+
+    def _mark_forever(self):
+        while True:
+            eventlet.sleep(MARK_EVERY_SECONDS)
+            try:
+                self.mark_published()
+            except Exception:
+                log.warning("marking published events failed; will try again", exc_info=True)
+                eventlet.sleep(1)
 
     def sweep(self):
         """Publish rows left behind (a crash after commit); returns how many."""

@@ -9,6 +9,7 @@ import uuid
 import eventlet
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import UndeliverableMessage
+from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import UnknownService
 from nameko.rpc import (MethodProxy, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy,
                         get_rpc_exchange)
@@ -73,10 +74,16 @@ class TimedServiceProxy(ServiceProxy):
 
 
 class RpcProxy(NamekoRpcProxy):
-    """``RpcProxy("redemption")``: calls time out after ``RPC_TIMEOUT`` seconds."""
+    """``RpcProxy("redemption")``: calls time out after ``RPC_TIMEOUT`` seconds.
+
+    Requests are not persisted (a request lost with the broker times out and is
+    retried by the client); they keep publisher confirms, which is how an
+    unknown service is told apart from a slow one at once.
+    """
 
     def __init__(self, target_service, timeout=None, **options):
         self.timeout = timeout
+        options.setdefault("delivery_mode", NON_PERSISTENT)
         super().__init__(target_service, **options)
 
     def get_dependency(self, worker_ctx):
