@@ -13,6 +13,9 @@
   it for entrypoints that have no result handler (timers, test hooks).
 * Work that must happen only once the commit is durable (publishing the
   outbox) is queued with ``after_commit`` and runs after the reply is sent.
+* Round trips are what a till waits for, so the transaction is driven by hand
+  (the connection is in autocommit mode): ``BEGIN`` travels with the first
+  statement, and statements ``defer``-ed (the outbox rows) with ``COMMIT``.
 """
 import logging
 import sys
@@ -55,13 +58,15 @@ class ConnectionPool:
         options = "-c statement_timeout=%d" % self.statement_timeout_ms
         if self.schema:
             options += " -c search_path=%s" % self.schema
-        return psycopg2.connect(
+        conn = psycopg2.connect(
             self.dsn,
             options=options,
             application_name=self.application_name,
             connect_timeout=5,
             cursor_factory=psycopg2.extras.RealDictCursor,
         )
+        conn.autocommit = True  # Transaction sends BEGIN and COMMIT itself (see the module doc)
+        return conn
 
     def acquire(self):
         if self._closed:
@@ -88,7 +93,8 @@ class ConnectionPool:
             if broken or self._closed or conn.closed:
                 conn.close()
             elif conn.info.transaction_status != IDLE:
-                conn.rollback()
+                with conn.cursor() as cur:
+                    cur.execute("ROLLBACK")
                 self._free.append(conn)
             else:
                 self._free.append(conn)
@@ -123,8 +129,10 @@ class Transaction:
         self.pool = pool
         self.event_key = event_key
         self.conn = None
+        self.open = False  # BEGIN has been sent
         self.broken = False
         self.finished = False
+        self._deferred = []
         self._before_commit = []
         self._after_commit = []
         self._committed_callbacks = []
@@ -138,6 +146,8 @@ class Transaction:
     def _run(self, sql, params):
         try:
             cur = self._cursor()
+            if not self.open:
+                sql, self.open = "BEGIN; " + sql, True  # one round trip, not two
             cur.execute(sql, params)
             return cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
@@ -160,9 +170,13 @@ class Transaction:
         return None if row is None else next(iter(row.values()))
 
     def execute_values(self, sql, rows, template=None, page_size=1000, fetch=False):
-        cur = self._cursor()
+        cur = self._run("SELECT 1", None) if not self.open else self._cursor()
         return psycopg2.extras.execute_values(cur, sql, rows, template=template,
                                               page_size=page_size, fetch=fetch)
+
+    def defer(self, sql, params=None):
+        """Run a statement with the COMMIT, in the same round trip (nothing reads its result)."""
+        self._deferred.append((sql, params))
 
     def claim_event(self):
         """Record that this worker's event is handled; False if it already was.
@@ -191,23 +205,33 @@ class Transaction:
         for fn in self._before_commit:
             fn(self)
         self._before_commit = []
-        if self.conn is not None:
+        deferred, self._deferred = self._deferred, []
+        if self.open or deferred:
+            cur = self._cursor()
+            statements = [cur.mogrify(sql, params).decode() for sql, params in deferred]
+            if not self.open:
+                statements.insert(0, "BEGIN")
+            statements.append("COMMIT")
             try:
-                self.conn.commit()
+                cur.execute("; ".join(statements))
             except (psycopg2.OperationalError, psycopg2.InterfaceError):
                 self.broken = True
                 raise
+            self.open = False
         self._committed_callbacks.extend(self._after_commit)
         self._after_commit = []
 
     def rollback(self):
         self._before_commit = []
         self._after_commit = []
-        if self.conn is not None and not self.conn.closed:
+        self._deferred = []
+        if self.open and self.conn is not None and not self.conn.closed:
             try:
-                self.conn.rollback()
+                with self.conn.cursor() as cur:
+                    cur.execute("ROLLBACK")
             except psycopg2.Error:
                 self.broken = True
+        self.open = False
 
     def finish(self, exc_info):
         """Commit on success, roll back on error; returns the (possibly new) exc_info."""

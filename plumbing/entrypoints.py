@@ -11,11 +11,10 @@ lost with a broker crash makes the caller time out and retry (with its
 Idempotency-Key), which is cheaper than a confirm round trip on every call.
 Events, which nobody can ask for again, are always persistent and confirmed.
 """
-from nameko.amqp.publish import Publisher
-from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT
 from nameko.rpc import Responder, Rpc as NamekoRpc, RpcConsumer, get_rpc_exchange
 
 from plumbing.errors import EXPECTED_ERRORS
+from plumbing.publishers import MessagePublisher
 
 
 def finish_dependencies(worker_ctx, exc_info):
@@ -34,15 +33,8 @@ class FinishBeforeResult:
         return super().handle_result(carrier, worker_ctx, result, exc_info)
 
 
-class ReplyPublisher(Publisher):
-    use_confirms = False
-    delivery_mode = NON_PERSISTENT
-    # nameko writes confirm_publish into this dict on every publish: keep our own copy
-    transport_options = DEFAULT_TRANSPORT_OPTIONS.copy()
-
-
 class ReplyResponder(Responder):
-    publisher_cls = ReplyPublisher
+    publisher_cls = MessagePublisher
 
 
 class ReplyingRpcConsumer(RpcConsumer):

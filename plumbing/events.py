@@ -24,8 +24,6 @@ from datetime import datetime, timezone
 
 import eventlet
 from kombu import Exchange, Queue, binding
-from nameko.amqp.publish import Publisher
-from nameko.constants import PERSISTENT
 from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
 from nameko.standalone.events import get_event_exchange
@@ -33,11 +31,13 @@ from nameko.standalone.events import get_event_exchange
 from plumbing.db import Database, find_dependency
 from plumbing.entrypoints import finish_dependencies
 from plumbing.metrics import MetricsRegistry
+from plumbing.publishers import EventPublisher
 
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-vow-attempts"
 DUPLICATE = "duplicate-event"
+NOT_MINE = "not-mine"
 HEADER_PREFIX = "nameko."
 NOT_ACCEPTED_FROM_EVENTS = ("auth_token",)
 
@@ -100,8 +100,7 @@ class ReliableEventHandler(EventHandler):
     def setup(self):
         self.queue, self.retry_queues = self.declarations()
         self.delays_ms = retry_delays_ms(self.container.config)
-        self.publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True,
-                                   delivery_mode=PERSISTENT, declare=self.retry_queues)
+        self.publisher = EventPublisher(self.container.config["AMQP_URI"], declare=self.retry_queues)
         self.database = find_dependency(self.container, Database)
         # skip EventHandler.setup (it builds a one-binding queue); register as a consumer
         self.queue_consumer.register_provider(self)
@@ -129,7 +128,8 @@ class ReliableEventHandler(EventHandler):
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         exc_info = finish_dependencies(worker_ctx, exc_info)
         if exc_info is None:
-            outcome = "duplicate" if result is DUPLICATE else "ok"
+            outcome = {DUPLICATE: "duplicate", NOT_MINE: "skipped"}.get(result, "ok") \
+                if isinstance(result, str) else "ok"
             self.queue_consumer.ack_message(message)
         else:
             outcome = self._retry_or_park(message, exc_info)
@@ -176,11 +176,17 @@ class ReliableEventHandler(EventHandler):
                   self.handler_name, attempts)
 
 
-def event_handler(source_service, event_type, **kwargs):
-    """Decorate ``method(self, payload)`` as an idempotent handler of one event type."""
+def event_handler(source_service, event_type, when=None, **kwargs):
+    """Decorate ``method(self, payload)`` as an idempotent handler of one event type.
+
+    ``when(payload)``, if given, says whether the event concerns this handler at
+    all; one that does not is acknowledged without touching the database.
+    """
     def decorator(fn):
         @functools.wraps(fn)
         def handle_once(self, payload):
+            if when is not None and not when(payload):
+                return NOT_MINE
             if not self.db.claim_event():
                 return DUPLICATE
             return fn(self, payload)
@@ -195,7 +201,7 @@ def replay_parked(tx, service_name, amqp_uri, parked_id):
         return row
     headers = dict(row["headers"])
     headers.pop(ATTEMPTS_HEADER, None)
-    Publisher(amqp_uri, use_confirms=True, delivery_mode=PERSISTENT).publish(
+    EventPublisher(amqp_uri).publish(
         row["payload"], exchange=redeliver_exchange(service_name), routing_key=row["queue"],
         headers=headers, message_id=headers.get(HEADER_PREFIX + "event_id"))
     tx.execute("UPDATE parked_events SET replayed_at = now() WHERE id = %s", (parked_id,))

@@ -90,12 +90,16 @@ def configure_logging(service_name, level="INFO", fmt="json"):
 
 
 class LogContext(DependencyProvider):
-    """Binds the worker's correlation id (and call id) to its log lines, and logs
-    one line per worker: what ran, how it ended, how long it took.
+    """Binds the worker's correlation id (and call id) to its log lines and, with
+    ``LOG_WORKERS=1``, logs one line per worker: what ran, how it ended, how long.
 
     A worker that arrives without one (a timer, a first call) gets a new one,
     written back into the context data so that it propagates onwards.
     """
+
+    def setup(self):
+        # off by default: a line per worker in every service costs the till real throughput
+        self.log_workers = str(self.container.config.get("LOG_WORKERS", "0")) not in ("0", "false", "")
 
     def get_dependency(self, worker_ctx):
         return worker_ctx.data.get(CORRELATION_KEY)
@@ -110,6 +114,8 @@ class LogContext(DependencyProvider):
         _started.set(time.perf_counter())
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
+        if not self.log_workers:
+            return
         started = _started.get()
         outcome = "ok" if exc_info is None else getattr(exc_info[1], "code", None) or type(exc_info[1]).__name__
         worker_log.info("%s %s", worker_ctx.entrypoint.method_name, outcome, extra={"fields": {

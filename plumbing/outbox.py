@@ -18,8 +18,6 @@ import uuid
 from datetime import datetime, timezone
 
 import eventlet
-from nameko.amqp.publish import Publisher
-from nameko.constants import PERSISTENT
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 
@@ -27,6 +25,7 @@ from plumbing.db import Database, find_dependency
 from plumbing.health import HealthServer
 from plumbing.logs import CORRELATION_KEY, current_correlation_id
 from plumbing.metrics import MetricsRegistry
+from plumbing.publishers import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +72,11 @@ class EventWriter:
             "correlation_id": self._worker_ctx.data.get(CORRELATION_KEY) or current_correlation_id(),
             "occurred_at": datetime.now(timezone.utc),
         }
-        row["id"] = tx.scalar(
-            "INSERT INTO outbox (event_id, event_type, payload, correlation_id, occurred_at) "
-            "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (str(row["event_id"]), event_type, json.dumps(payload), row["correlation_id"],
-             row["occurred_at"]))
+        # sent with the COMMIT, in the same round trip
+        tx.defer("INSERT INTO outbox (event_id, event_type, payload, correlation_id, occurred_at) "
+                 "VALUES (%s, %s, %s, %s, %s)",
+                 (str(row["event_id"]), event_type, json.dumps(payload), row["correlation_id"],
+                  row["occurred_at"]))
         if not self._pending:
             pending = self._pending
             tx.after_commit(lambda: self._outbox.publish_rows(pending))
@@ -106,15 +105,13 @@ class Outbox(DependencyProvider):
         # Not mandatory: every process declares every subscriber's queue before it starts
         # (plumbing.events.declare_topology), so an event nobody routes is one nobody
         # subscribes to, and returns would only cost a channel each.
-        self.publisher = Publisher(
-            config["AMQP_URI"], use_confirms=True, delivery_mode=PERSISTENT,
-            declare=[self.exchange], serializer="json")
+        self.publisher = EventPublisher(config["AMQP_URI"], declare=[self.exchange], serializer="json")
         self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))
         self.sweep_min_age = float(config.get("OUTBOX_SWEEP_MIN_AGE", 5.0))
         self.retention_hours = float(config.get("OUTBOX_RETENTION_HOURS", 24.0))
         self._sweeper = None
         self._marker = None
-        self._published = []  # ids published, not yet marked
+        self._published = []  # event ids published, not yet marked
         self._last_prune = 0.0
         self.health.scrape_hooks.append(self.refresh_gauges)
 
@@ -156,14 +153,14 @@ class Outbox(DependencyProvider):
                 log.warning("publishing %s failed; the sweep will retry", row["event_type"],
                             exc_info=True)
                 return
-            self._published.append(row["id"])
+            self._published.append(str(row["event_id"]))
 
     def mark_published(self):
         ids, self._published = self._published, []
         if ids:
             try:
                 self.database.pool.run(lambda tx: tx.execute(
-                    "UPDATE outbox SET published_at = now() WHERE id = ANY(%s)", (ids,)))
+                    "UPDATE outbox SET published_at = now() WHERE event_id = ANY(%s::uuid[])", (ids,)))
             except Exception:
                 self._published.extend(ids)
                 raise

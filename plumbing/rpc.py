@@ -9,15 +9,17 @@ import uuid
 import eventlet
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import UndeliverableMessage
-from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import UnknownService
 from nameko.rpc import (MethodProxy, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy,
                         get_rpc_exchange)
 
 from plumbing.errors import ServiceUnavailable
+from plumbing.publishers import MessagePublisher
 
 
 class TimedMethodProxy(MethodProxy):
+    publisher_cls = MessagePublisher
+
     def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
         self.timeout = timeout
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
@@ -41,7 +43,8 @@ class TimedMethodProxy(MethodProxy):
                 code="service_timeout")
 
     def _call(self, *args, **kwargs):
-        # nameko's _call, keeping the correlation id so a timed-out wait can be forgotten
+        # nameko's _call, keeping the correlation id so a timed-out wait can be forgotten;
+        # mandatory only matters with confirms (then an unknown service is known at once)
         correlation_id = str(uuid.uuid4())
         reply_event = self.reply_listener.get_reply_event(correlation_id)
         try:
@@ -49,7 +52,7 @@ class TimedMethodProxy(MethodProxy):
                 {"args": args, "kwargs": kwargs},
                 exchange=get_rpc_exchange(self.container.config),
                 routing_key="%s.%s" % (self.service_name, self.method_name),
-                mandatory=True, reply_to=self.reply_listener.routing_key,
+                mandatory=self.publisher.use_confirms, reply_to=self.reply_listener.routing_key,
                 correlation_id=correlation_id,
                 extra_headers=self.get_message_headers(self.worker_ctx))
         except UndeliverableMessage:
@@ -76,14 +79,14 @@ class TimedServiceProxy(ServiceProxy):
 class RpcProxy(NamekoRpcProxy):
     """``RpcProxy("redemption")``: calls time out after ``RPC_TIMEOUT`` seconds.
 
-    Requests are not persisted (a request lost with the broker times out and is
-    retried by the client); they keep publisher confirms, which is how an
-    unknown service is told apart from a slow one at once.
+    Requests are neither persisted nor confirmed: a request lost with the broker
+    times out like one to a stopped service, and the client retries it (with its
+    Idempotency-Key). A confirm would only speed up the answer for a service
+    whose queue never existed, at the price of a round trip on every call.
     """
 
     def __init__(self, target_service, timeout=None, **options):
         self.timeout = timeout
-        options.setdefault("delivery_mode", NON_PERSISTENT)
         super().__init__(target_service, **options)
 
     def get_dependency(self, worker_ctx):

@@ -1,4 +1,5 @@
 """Marshmallow at every boundary: bad input becomes a ``ValidationFailed`` naming each field."""
+import functools
 import uuid
 
 from marshmallow import ValidationError
@@ -21,7 +22,16 @@ def flatten_messages(messages, prefix=""):
     return flat
 
 
+@functools.lru_cache(maxsize=None)
+def instance_of(schema_class):
+    """One instance per schema class: building a Schema deep-copies its fields, loading does not."""
+    return schema_class()
+
+
 def load(schema, data, message="Some fields are not valid", **kwargs):
+    """``schema`` (a class, or an instance) loads ``data`` or raises ValidationFailed naming each field."""
+    if isinstance(schema, type):
+        schema = instance_of(schema)
     if data is None:
         data = {}
     try:

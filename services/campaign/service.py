@@ -34,7 +34,7 @@ class CampaignService(ServiceBase):
     @rpc
     def create_campaign(self, data):
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(CampaignCreateSchema(), data)
+        data = load(CampaignCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         campaign = dict(data, id=new_id(), merchant_id=merchant_id, status="active",
                         valid_from=data.get("valid_from") or utcnow(), created_by=identity.actor())
@@ -55,11 +55,12 @@ class CampaignService(ServiceBase):
     @rpc
     def list_campaigns(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListSchema(), filters or {})
+        filters = load(ListSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
-    @event_handler("redemption", "voucher_redeemed")
+    @event_handler("redemption", "voucher_redeemed",
+                   when=lambda event: event.get("campaign_id") or event.get("points_reservation_id"))
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
         if event.get("points_reservation_id"):
@@ -74,7 +75,8 @@ class CampaignService(ServiceBase):
                         "campaign_id": str(campaign["id"]), "merchant_id": str(campaign["merchant_id"]),
                         "budget": campaign["budget"], "spent": campaign["spent"]})
 
-    @event_handler("redemption", "redemption_reversed")
+    @event_handler("redemption", "redemption_reversed",
+                   when=lambda event: event.get("campaign_id") or event.get("points"))
     def refund_reversed_redemption(self, event):
         if event.get("points") and event.get("customer_id"):
             storage.change_points(self.db, event["customer_id"], "refund", event["points"],
@@ -86,7 +88,7 @@ class CampaignService(ServiceBase):
     @rpc
     def create_customer(self, data):
         identity = self.caller.require(OWNER, STORE_USER, ADMIN)
-        data = load(CustomerCreateSchema(), data)
+        data = load(CustomerCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         customer = dict(data, id=new_id(), merchant_id=merchant_id)
         storage.insert_customer(self.db, customer)
@@ -95,7 +97,7 @@ class CampaignService(ServiceBase):
     @rpc
     def list_customers(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListSchema(), filters or {})
+        filters = load(ListSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
 
@@ -121,7 +123,7 @@ class CampaignService(ServiceBase):
     @rpc
     def earn_points(self, customer_id, data, merchant_id=None):
         identity = self.caller.require(OWNER, STORE_USER, ADMIN)
-        data = load(PointsChangeSchema(), data)
+        data = load(PointsChangeSchema, data)
         self._customer(identity, customer_id, merchant_id)
         storage.points_account(self.db, customer_id, lock=True)
         if not storage.change_points(self.db, customer_id, "earn", data["points"], data["reference"],
@@ -137,7 +139,7 @@ class CampaignService(ServiceBase):
     def reserve_points(self, data):
         """Hold points for a hybrid redemption: reserve, redeem, then commit (or release)."""
         identity = self.caller.require(OWNER, STORE_USER)
-        data = load(ReserveSchema(), data)
+        data = load(ReserveSchema, data)
         self._customer(identity, data["customer_id"])
         account = storage.points_account(self.db, data["customer_id"], lock=True)
         domain.check_can_reserve(account, data["points"])

@@ -24,7 +24,7 @@ class NotificationService(ServiceBase):
     @rpc
     def list_inbox(self, filters=None):
         identity = self.caller.require(*USERS)
-        filters = load(InboxFilterSchema(), filters or {})
+        filters = load(InboxFilterSchema, filters or {})
         result = storage.inbox(self.db, identity, filters, InboxMessageSchema().dump)
         result["unread_count"] = storage.unread_count(self.db, identity)
         return result
@@ -33,7 +33,7 @@ class NotificationService(ServiceBase):
     def mark_read(self, message_id):
         identity = self.caller.require(*USERS)
         # validated: it reaches SQL as a uuid, and a bad one must be a 422, not a 500
-        message_id = load(MessageIdSchema(), {"message_id": message_id})["message_id"]
+        message_id = load(MessageIdSchema, {"message_id": message_id})["message_id"]
         if storage.visible_message(self.db, identity, message_id) is None:
             raise NotFound("No such message in your inbox", code="message_not_found")
         storage.mark_read(self.db, message_id, identity.user_id)

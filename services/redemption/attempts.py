@@ -16,12 +16,6 @@ def check_allowed(tx, identity, store_id, now):
     domain.check_attempts_allowed(rows, now)
 
 
-def check_voucher_allowed(tx, voucher, now):
-    """PIN guesses on one voucher slow down, whoever makes them."""
-    rows = storage.attempt_counters(tx, [("voucher", str(voucher["id"]))])
-    domain.check_attempts_allowed(rows, now)
-
-
 def record_failure(tx, events, identity, store_id, now, voucher=None):
     """Count one failure against the user, the store and (if known) the voucher."""
     scopes = [("user", identity.user_id), ("store", store_id)]

@@ -25,7 +25,7 @@ def template_for(request, funding):
 
 def voucher_rows(job, count, now):
     """``count`` new vouchers for ``job``, ready for ``storage.insert_vouchers``."""
-    data = load(IssueVoucherSchema(), dict(job["template"]["request"]))
+    data = load(IssueVoucherSchema, dict(job["template"]["request"]))
     value = data["value"]
     state = domain.initial_state(data["kind"], value)
     shared = {

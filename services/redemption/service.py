@@ -38,14 +38,18 @@ def utcnow():
     return datetime.now(timezone.utc)
 
 
+VOUCHER = VoucherSchema()
+REDEMPTION = RedemptionSchema()
+
+
 def dump_voucher(row, now=None):
     data = dict(row, display_code=format_code(row["code"]), has_pin=bool(row.get("pin_hash")),
                 status=domain.effective_status(row, now or utcnow()))
-    return VoucherSchema().dump(data)
+    return VOUCHER.dump(data)
 
 
 def dump_redemption(row):
-    return RedemptionSchema().dump(dict(row, voucher_code=format_code(row["voucher_code"])))
+    return REDEMPTION.dump(dict(row, voucher_code=format_code(row["voucher_code"])))
 
 
 def new_reference():
@@ -75,7 +79,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def issue_voucher(self, data):
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(IssueVoucherSchema(), data)
+        data = load(IssueVoucherSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         funding = self._campaign_funding(data, merchant_id)
         now = utcnow()
@@ -124,7 +128,7 @@ class RedemptionService(ServiceBase):
     def issue_batch(self, data):
         """Queue a batch of vouchers; answers at once with a job to poll."""
         identity = self.caller.require(OWNER, ADMIN)
-        loaded = load(IssueBatchSchema(), data)
+        loaded = load(IssueBatchSchema, data)
         merchant_id = identity.merchant_scope(loaded["merchant_id"])
         funding = self._campaign_funding(loaded, merchant_id)
         job = {"id": new_id(), "merchant_id": merchant_id, "requested": loaded["count"],
@@ -217,7 +221,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def list_vouchers(self, filters=None):
         identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
-        filters = load(VoucherFilterSchema(), filters or {})
+        filters = load(VoucherFilterSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_vouchers(self.db, merchant_id, filters, dump_voucher)
 
@@ -233,7 +237,7 @@ class RedemptionService(ServiceBase):
     def qr_payload(self, code, options=None):
         """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given)."""
         identity = self.caller.require(*STAFF)
-        options = load(QrRequestSchema(), options or {})
+        options = load(QrRequestSchema, options or {})
         voucher = self._voucher_for(identity, normalize_code(code), options.get("merchant_id"))
         expires_at = utcnow() + timedelta(seconds=options["ttl"]) if options.get("ttl") else None
         return {"code": voucher["code"], "display_code": format_code(voucher["code"]),
@@ -244,7 +248,7 @@ class RedemptionService(ServiceBase):
     def add_external_code(self, code, data, merchant_id=None):
         """Register a partner's code (e.g. their own QR) as another way to present a voucher."""
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(ExternalCodeSchema(), data)
+        data = load(ExternalCodeSchema, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         if is_valid_code(data["value"]) or looks_like_signed_payload(data["value"]):
             raise ValidationFailed("That is a VowRewards code already", code="external_code_invalid",
@@ -260,7 +264,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def cancel_voucher(self, code, data, merchant_id=None):
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(CancelSchema(), data)
+        data = load(CancelSchema, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id, lock=True)
         if voucher["status"] in (domain.REDEEMED, domain.CANCELLED):
             raise Conflict("This voucher is %s" % voucher["status"], code="voucher_%s" % voucher["status"])
@@ -273,22 +277,27 @@ class RedemptionService(ServiceBase):
         return self.get_voucher(voucher["code"], merchant_id)
 
     # -- the redemption panel --------------------------------------------------------------
-    def _present(self, identity, data, store_id, now, lock=False):
+    def _present(self, identity, data, store_id, now, lock=False, key=None):
         """The voucher a presentation names, checked for its PIN; failures are counted.
 
         Unknown codes, forged QRs and wrong PINs count against the user, the store
         and the voucher; the count is committed even though the request is refused.
+        A user or store that is locked (or must wait) hears that first.
         """
-        attempts.check_allowed(self.db, identity, store_id, now)
         voucher = None
         try:
             code, method = self._resolve(identity, data)
-            voucher = self._voucher_for(identity, code, lock=lock)
+            voucher = storage.voucher_at_till(self.db, code, identity.user_id, store_id, key, lock)
+            if voucher is None or str(voucher["merchant_id"]) != identity.merchant_id:
+                voucher = None
+                raise not_found()
+            counters = {counter["scope"]: counter for counter in voucher["counters"]}
+            domain.check_attempts_allowed([counters[s] for s in ("user", "store") if s in counters], now)
             if voucher.get("locked_until") and voucher["locked_until"] > now:
                 raise Locked(domain.LOCK_MESSAGES["voucher"] % voucher["locked_until"].strftime("%H:%M"),
                              code="voucher_locked")
             if voucher["pin_hash"]:
-                attempts.check_voucher_allowed(self.db, voucher, now)
+                domain.check_attempts_allowed([counters["voucher"]] if "voucher" in counters else [], now)
                 if not data.get("pin"):
                     raise ValidationFailed("This voucher needs its PIN", code="pin_required",
                                            fields={"pin": ["Required for this voucher."]})
@@ -298,6 +307,7 @@ class RedemptionService(ServiceBase):
         except AppError as error:
             if error.code in attempts.COUNTED:
                 self.db.rollback()
+                attempts.check_allowed(self.db, identity, store_id, now)  # locked: say so, count nothing
                 attempts.record_failure(self.db, self.events, identity, store_id, now, voucher)
                 self.db.commit()
                 self.metrics.count("vowrewards_redemption_failed_attempts_total", "Failed code/PIN attempts",
@@ -339,7 +349,7 @@ class RedemptionService(ServiceBase):
     def validate(self, presentation):
         """Look up a presented voucher and say what it can be redeemed for, or why not."""
         identity = self.caller.require(*TILLS)
-        data = load(PresentationSchema(), presentation)
+        data = load(PresentationSchema, presentation)
         store_id = self._store_for(identity, data)
         now = utcnow()
         voucher, method = self._present(identity, data, store_id, now)
@@ -378,22 +388,25 @@ class RedemptionService(ServiceBase):
     def redeem(self, request):
         """Confirm a redemption: the voucher row is locked, so money moves once."""
         identity = self.caller.require(*TILLS)
-        data = load(RedeemSchema(), request)
+        data = load(RedeemSchema, request)
         store_id = self._store_for(identity, data)
         now = utcnow()
-        voucher, method = self._present(identity, data, store_id, now, lock=True)
         key = data.get("idempotency_key")
+        voucher, method = self._present(identity, data, store_id, now, lock=True, key=key)
         fingerprint = request_fingerprint(data, store_id, voucher["code"]) if key else None
-        if key:
-            prior = storage.redemption_by_key(self.db, identity.merchant_id, key)
-            if prior is not None:
-                if prior["request_hash"] != fingerprint:
-                    raise ValidationFailed("This Idempotency-Key was used for a different request",
-                                           code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
-                return dump_redemption(prior)
-        customer_id = self._check_customer(voucher, data, lock=True)
-        plan = domain.plan_redemption(voucher, now, store_id, amount=data.get("amount"),
-                                      purchase_amount=data.get("purchase_amount"), points=data.get("points"))
+        if voucher["prior"] is not None:
+            return self._first_answer(voucher["prior"], fingerprint)
+        try:
+            customer_id = self._check_customer(voucher, data, lock=True)
+            plan = domain.plan_redemption(voucher, now, store_id, amount=data.get("amount"),
+                                          purchase_amount=data.get("purchase_amount"), points=data.get("points"))
+        except AppError:
+            # a copy of this request that we waited for (on the row lock) may have just redeemed it:
+            # the lookup above used the snapshot from before the wait, this one is fresh
+            prior = storage.prior_redemption(self.db, identity.merchant_id, key) if key else None
+            if prior is None:
+                raise
+            return self._first_answer(prior, fingerprint)
         redemption_id = new_id()
         reservation = None
         if plan.points:
@@ -409,14 +422,12 @@ class RedemptionService(ServiceBase):
             if reservation:
                 self.campaign.release_points(reservation["reservation_id"])  # no points lost
             raise
+        if reservation and redemption["id"] != redemption_id:
+            self.campaign.release_points(reservation["reservation_id"])  # a concurrent copy already paid
         return redemption
 
     def _record_redemption(self, identity, voucher, plan, data, store_id, method, now, redemption_id,
                            customer_id, reservation, key, fingerprint):
-        storage.apply_plan(self.db, voucher["id"], plan)
-        if plan.status != voucher["status"]:
-            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status,
-                                         identity.actor(), "redemption")
         redemption = {
             "id": redemption_id, "reference": new_reference(), "voucher_id": voucher["id"],
             "merchant_id": identity.merchant_id, "store_id": store_id, "user_id": identity.user_id,
@@ -429,10 +440,11 @@ class RedemptionService(ServiceBase):
             "idempotency_key": key, "request_hash": fingerprint, "created_at": now,
         }
         try:
-            storage.insert_redemption(self.db, redemption)
+            storage.record_redemption(self.db, voucher, plan, identity.actor(), redemption)
         except psycopg2.errors.UniqueViolation:
-            raise ValidationFailed("This Idempotency-Key was used for a different voucher",
-                                   code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
+            # the key was used, just now, by a concurrent request: answer as it was answered
+            self.db.execute("ROLLBACK TO SAVEPOINT redemption")
+            return self._first_answer(storage.prior_redemption(self.db, identity.merchant_id, key), fingerprint)
         self.events.emit("voucher_redeemed", {
             "redemption_id": redemption_id, "reference": redemption["reference"],
             "voucher_id": str(voucher["id"]), "merchant_id": redemption["merchant_id"], "store_id": store_id,
@@ -446,11 +458,18 @@ class RedemptionService(ServiceBase):
         return dump_redemption(dict(redemption, voucher_code=voucher["code"], status="completed",
                                     voucher_status=plan.status, voucher_balance=plan.balance))
 
+    def _first_answer(self, prior, fingerprint):
+        """A retried request gets the first answer; a different request under its key is refused."""
+        if prior["request_hash"] != fingerprint:
+            raise ValidationFailed("This Idempotency-Key was used for a different request",
+                                   code="idempotency_key_reused", fields={"idempotency_key": ["Already used."]})
+        return dump_redemption(storage.redemption_by_id(self.db, prior["id"]))
+
     @rpc
     def reverse(self, redemption_id, data):
         """Undo a redemption within the policy window: the voucher gets its value or use back."""
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(ReversalSchema(), data)
+        data = load(ReversalSchema, data)
         redemption = self._redemption_for(identity, redemption_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
         window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))
@@ -495,14 +514,14 @@ class RedemptionService(ServiceBase):
     @rpc
     def list_redemptions(self, filters=None):
         identity = self.caller.require(*STAFF)
-        merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema(), filters)
+        merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema, filters)
         return storage.list_redemptions(self.db, merchant_id, filters, dump_redemption)
 
     @rpc
     def redemption_totals(self, filters=None):
         """Totals per store and day, for the portal."""
         identity = self.caller.require(*STAFF)
-        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema(), filters)
+        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema, filters)
         rows = storage.totals_by_store_and_day(self.db, merchant_id, filters)
         return {"items": DayTotalSchema(many=True).dump(
             [dict(row, currency=row["currency"].strip()) for row in rows]), "next": None}
@@ -510,7 +529,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def export_redemptions(self, filters=None):
         identity = self.caller.require(OWNER, FINANCE, STORE_USER, ADMIN)
-        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema(), filters)
+        merchant_id, filters = self._record_filters(identity, TotalsFilterSchema, filters)
         rows = storage.export_rows(self.db, merchant_id, filters, EXPORT_LIMIT + 1)
         if len(rows) > EXPORT_LIMIT:
             raise ValidationFailed("More than %d redemptions: narrow the period (since/until)" % EXPORT_LIMIT,

@@ -1,13 +1,16 @@
 """SQL for vouchers and redemptions (schema ``redemption``)."""
 import json
+from datetime import datetime
 
 from plumbing.pagination import keyset, page
 
-VOUCHER_COLUMNS = (
-    "id, code, merchant_id, store_ids::text[] AS store_ids, campaign_id, batch_id, funding, customer_id, kind, currency, "
-    "face_value, balance, percent_bp, cap, min_purchase, hybrid, point_value, uses_allowed, uses, "
-    "per_customer_limit, valid_from, valid_until, status, pin_hash, locked_until, created_at"
-)
+VOUCHER_FIELDS = (
+    "id", "code", "merchant_id", "store_ids::text[] AS store_ids", "campaign_id", "batch_id", "funding",
+    "customer_id", "kind", "currency", "face_value", "balance", "percent_bp", "cap", "min_purchase", "hybrid",
+    "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from", "valid_until", "status", "pin_hash",
+    "locked_until", "created_at")
+VOUCHER_COLUMNS = ", ".join(VOUCHER_FIELDS)
+TILL_VOUCHER_COLUMNS = ", ".join("v." + field for field in VOUCHER_FIELDS)
 
 REDEMPTION_COLUMNS = (
     "r.id, r.reference, r.voucher_id, v.code AS voucher_code, r.merchant_id, r.store_id, "
@@ -63,6 +66,55 @@ def list_vouchers(tx, merchant_id, filters, dump):
     return page(rows, limit, dump)
 
 
+def voucher_at_till(tx, code, user_id, store_id, idempotency_key=None, lock=False):
+    """The voucher, with the failed-attempt counters of this user, store and voucher and the
+    redemption already made under this idempotency key: what a till needs, in one round trip."""
+    row = tx.one(
+        "SELECT " + TILL_VOUCHER_COLUMNS + ", "
+        "(SELECT coalesce(json_agg(a), '[]'::json) FROM failed_attempts a WHERE (a.scope, a.scope_id) IN "
+        "(('user', %(user)s), ('store', %(store)s), ('voucher', v.id::text))) AS counters, "
+        "(SELECT json_build_object('id', r.id, 'request_hash', r.request_hash) FROM redemptions r "
+        "WHERE r.merchant_id = v.merchant_id AND r.idempotency_key = %(key)s) AS prior "
+        "FROM vouchers v WHERE v.code = %(code)s" + (" FOR UPDATE OF v" if lock else ""),
+        {"user": str(user_id), "store": str(store_id), "key": idempotency_key, "code": code})
+    if row is not None:
+        row["counters"] = [counter_from_json(counter) for counter in row["counters"]]
+    return row
+
+
+def counter_from_json(counter):
+    for field in ("window_start", "last_failure_at", "locked_until"):
+        if counter[field]:
+            counter[field] = datetime.fromisoformat(counter[field])
+    return counter
+
+
+def record_redemption(tx, voucher, plan, actor, redemption):
+    """The voucher's new state, its history line (if its status changes) and the redemption: one statement."""
+    # behind a savepoint: a concurrent request with the same idempotency key makes this fail, and
+    # the service then answers with that request's redemption instead
+    tx.execute(
+        "SAVEPOINT redemption; "
+        "WITH spent AS (UPDATE vouchers SET balance = %(balance)s, uses = %(uses)s, status = %(status)s, "
+        "updated_at = now() WHERE id = %(voucher_id)s), "
+        "history AS (INSERT INTO voucher_history (voucher_id, from_status, to_status, actor, reason) "
+        "SELECT %(voucher_id)s, %(from_status)s, %(status)s, %(actor)s, 'redemption' WHERE %(changed)s) "
+        "INSERT INTO redemptions (id, reference, voucher_id, merchant_id, store_id, user_id, processed_by, channel, "
+        "method, customer_id, amount, points, points_value, purchase_amount, currency, receipt_remarks, "
+        "points_reservation_id, idempotency_key, request_hash, created_at) VALUES (%(id)s, %(reference)s, "
+        "%(voucher_id)s, %(merchant_id)s, %(store_id)s, %(user_id)s, %(processed_by)s, %(channel)s, %(method)s, "
+        "%(customer_id)s, %(amount)s, %(points)s, %(points_value)s, %(purchase_amount)s, %(currency)s, "
+        "%(receipt_remarks)s, %(points_reservation_id)s, %(idempotency_key)s, %(request_hash)s, %(created_at)s)",
+        dict(redemption, processed_by=json.dumps(redemption["processed_by"]), balance=plan.balance,
+             uses=plan.uses, status=plan.status, from_status=voucher["status"], actor=json.dumps(actor),
+             changed=plan.status != voucher["status"]))
+
+
+def prior_redemption(tx, merchant_id, idempotency_key):
+    return tx.one("SELECT id, request_hash FROM redemptions WHERE merchant_id = %s AND idempotency_key = %s",
+                  (merchant_id, idempotency_key))
+
+
 def voucher_history(tx, voucher_id):
     return tx.all("SELECT from_status, to_status, actor, reason, at FROM voucher_history "
                   "WHERE voucher_id = %s ORDER BY id", (voucher_id,))
@@ -73,28 +125,10 @@ def apply_plan(tx, voucher_id, plan):
                "WHERE id = %s", (plan.balance, plan.uses, plan.status, voucher_id))
 
 
-def redemption_by_key(tx, merchant_id, idempotency_key):
-    return tx.one("SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v "
-                  "ON v.id = r.voucher_id WHERE r.merchant_id = %s AND r.idempotency_key = %s",
-                  (merchant_id, idempotency_key))
-
-
 def redemption_by_id(tx, redemption_id, lock=False):
     return tx.one("SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v "
                   "ON v.id = r.voucher_id WHERE r.id = %s" + (" FOR UPDATE OF r" if lock else ""),
                   (redemption_id,))
-
-
-def insert_redemption(tx, redemption):
-    tx.execute(
-        "INSERT INTO redemptions (id, reference, voucher_id, merchant_id, store_id, user_id, "
-        "processed_by, channel, method, customer_id, amount, points, points_value, purchase_amount, "
-        "currency, receipt_remarks, points_reservation_id, idempotency_key, request_hash, created_at) "
-        "VALUES (%(id)s, %(reference)s, %(voucher_id)s, %(merchant_id)s, %(store_id)s, %(user_id)s, "
-        "%(processed_by)s, %(channel)s, %(method)s, %(customer_id)s, %(amount)s, %(points)s, "
-        "%(points_value)s, %(purchase_amount)s, %(currency)s, %(receipt_remarks)s, "
-        "%(points_reservation_id)s, %(idempotency_key)s, %(request_hash)s, %(created_at)s)",
-        dict(redemption, processed_by=json.dumps(redemption["processed_by"])))
 
 
 def customer_redemptions(tx, scope_column, scope_id, customer_id):

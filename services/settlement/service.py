@@ -78,7 +78,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_entries(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(EntryFilterSchema(), filters or {})
+        filters = load(EntryFilterSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
@@ -87,7 +87,7 @@ class SettlementService(ServiceBase):
     def close_batch(self, data):
         """Close the merchant's unbatched entries of a period into a batch (SET-YYYY-MM-NNN)."""
         identity = self.caller.require(FINANCE, ADMIN)
-        data = load(CloseBatchSchema(), data)
+        data = load(CloseBatchSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         now = utcnow()
         start, end = domain.parse_period(data["period"], now)
@@ -151,7 +151,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_batches(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListFilterSchema(), filters or {})
+        filters = load(ListFilterSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
 
@@ -171,7 +171,7 @@ class SettlementService(ServiceBase):
     def set_payout_account(self, data):
         """The owner sets the wallet address payouts go to; it waits for confirmation."""
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(PayoutAccountSchema(), data)
+        data = load(PayoutAccountSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = storage.upsert_payout_account(self.db, merchant_id, data["wallet_address"],
                                                 identity.actor())
@@ -182,7 +182,7 @@ class SettlementService(ServiceBase):
     def confirm_payout_account(self, data):
         """A second person (finance or admin) confirms the address by typing it again."""
         identity = self.caller.require(FINANCE, ADMIN)
-        data = load(PayoutAccountSchema(), data)
+        data = load(PayoutAccountSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = storage.payout_account(self.db, merchant_id, lock=True)
         if account is None:
@@ -210,7 +210,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_exceptions(self, filters=None):
         identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
-        filters = load(ListFilterSchema(), filters or {})
+        filters = load(ListFilterSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
 

@@ -58,7 +58,7 @@ class SupportService(ServiceBase):
     def create_ticket(self, data):
         """Intake from the portal (the old ``/api/support`` form)."""
         identity = self.caller.require(*EVERYONE)
-        data = load(CreateTicketSchema(), data)
+        data = load(CreateTicketSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         if identity.role == STORE_USER:
             data["store_id"] = identity.store_id
@@ -76,7 +76,7 @@ class SupportService(ServiceBase):
     @rpc
     def list_tickets(self, filters=None):
         identity = self.caller.require(*EVERYONE)
-        filters = load(TicketFilterSchema(), filters or {})
+        filters = load(TicketFilterSchema, filters or {})
         merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
@@ -105,7 +105,7 @@ class SupportService(ServiceBase):
     @rpc
     def acknowledge_ticket(self, reference, data, merchant_id=None):
         identity = self.caller.require(*STAFF)
-        data = load(AcknowledgeSchema(), data)
+        data = load(AcknowledgeSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["acknowledged_at"] is not None:
             raise Conflict("%s is already acknowledged" % reference, code="already_acknowledged")
@@ -120,7 +120,7 @@ class SupportService(ServiceBase):
     @rpc
     def resolve_ticket(self, reference, data, merchant_id=None):
         identity = self.caller.require(*STAFF)
-        data = load(ResolveSchema(), data)
+        data = load(ResolveSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["status"] in ("resolved", "closed"):
             raise Conflict("%s is already %s" % (reference, ticket["status"]), code="ticket_closed")
