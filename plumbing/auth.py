@@ -117,13 +117,34 @@ class TokenSigner:
 
 
 class TokenVerifier:
+    """Verifies access tokens; a token already verified is remembered until it expires.
+
+    A till sends the same token with every request for its whole life, so the
+    signature check (and claim parsing) is done once per token and process.
+    """
+
+    CACHE_SIZE = 10000
+
     def __init__(self, public_key_pem, leeway=5):
         if not public_key_pem:
             raise RuntimeError("JWT_PUBLIC_KEY is not configured")
         self.key = serialization.load_pem_public_key(public_key_pem.encode())
         self.leeway = leeway
+        self._verified = {}  # token -> Identity
 
     def verify(self, token):
+        known = self._verified.get(token) if token else None
+        if known is not None:
+            if known.claims["exp"] + self.leeway > time.time():
+                return known
+            del self._verified[token]
+        identity = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # simple and bounded; tokens are re-verified once after this
+        self._verified[token] = identity
+        return identity
+
+    def _verify(self, token):
         if not token:
             raise Unauthenticated("Sign in first: this needs a bearer token", code="token_missing")
         try:

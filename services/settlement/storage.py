@@ -9,19 +9,19 @@ ENTRY_COLUMNS = ("e.id, e.kind, e.merchant_id, e.store_id, e.source_id, e.source
 
 
 def insert_entry(tx, entry, postings):
-    """Insert a journal entry and its postings; False if this source was already recorded."""
-    inserted = tx.execute(
-        "INSERT INTO journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, "
+    """Insert a journal entry with its postings (one statement); False if this source was recorded."""
+    return tx.scalar(
+        "WITH entry AS (INSERT INTO journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, "
         "source_event_id, amount, currency, funding, campaign_id, occurred_at, description) "
         "VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(kind)s, %(source_id)s, %(source_reference)s, "
         "%(source_event_id)s, %(amount)s, %(currency)s, %(funding)s, %(campaign_id)s, %(occurred_at)s, "
-        "%(description)s) ON CONFLICT (kind, source_id) DO NOTHING", entry)
-    if not inserted:
-        return False
-    if postings:
-        tx.execute_values("INSERT INTO postings (entry_id, account, amount, currency) VALUES %s",
-                          [(entry["id"], account, amount, entry["currency"]) for account, amount in postings])
-    return True
+        "%(description)s) ON CONFLICT (kind, source_id) DO NOTHING RETURNING id), "
+        "lines AS (INSERT INTO postings (entry_id, account, amount, currency) "
+        "SELECT entry.id, line.account, line.amount, %(currency)s FROM entry, "
+        "unnest(%(accounts)s::text[], %(amounts)s::bigint[]) AS line (account, amount)) "
+        "SELECT count(*) FROM entry",
+        dict(entry, accounts=[account for account, _ in postings],
+             amounts=[amount for _, amount in postings])) == 1
 
 
 def entry_for_source(tx, kind, source_id):
