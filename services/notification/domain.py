@@ -34,3 +34,17 @@ def ticket_created_messages(event):
     title = ("Critical ticket %s" if event["priority"] == "critical" else "New ticket %s") % event["reference"]
     return [{"audience_role": role, "kind": "ticket_created", "title": title, "body": body,
              "refs": {"ticket_reference": event["reference"], **refs}} for role in roles]
+
+
+LOCKOUT_WHAT = {"user": "a till user", "store": "a store", "voucher": "a voucher"}
+
+
+def lockout_messages(event):
+    """Repeated failed codes or PINs locked something: the owners should know at once."""
+    who = event.get("user") or {}
+    body = ("Redemptions by %s are locked until %s after %d failed code or PIN attempts (last by %s)."
+            % (LOCKOUT_WHAT.get(event["scope"], event["scope"]), event["locked_until"][11:16] + " UTC",
+               event["failures"], who.get("username", "someone")))
+    refs = {key: event.get(key) for key in ("scope", "scope_id", "store_id", "locked_until")}
+    return [{"audience_role": "owner", "kind": "redemption_lockout",
+             "title": "Redemptions locked: too many failed attempts", "body": body, "refs": refs}]

@@ -10,10 +10,6 @@ class InboxFilterSchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
-class MessageIdSchema(Schema):
-    message_id = Id(required=True)
-
-
 class InboxMessageSchema(Schema):
     id = Id()
     kind = fields.String()

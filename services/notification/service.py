@@ -5,9 +5,9 @@ from plumbing.errors import NotFound
 from plumbing.events import event_handler
 from plumbing.fields import new_id
 from plumbing.service import ServiceBase
-from plumbing.validation import load
+from plumbing.validation import load, require_id
 from services.notification import domain, storage
-from services.notification.schemas import InboxFilterSchema, InboxMessageSchema, MessageIdSchema
+from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
 
 USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 
@@ -18,6 +18,12 @@ class NotificationService(ServiceBase):
     @event_handler("support", "ticket_created")
     def tell_about_new_ticket(self, event):
         for message in domain.ticket_created_messages(event):
+            storage.insert_message(self.db, dict(message, id=new_id(), merchant_id=event["merchant_id"],
+                                                 user_id=None))
+
+    @event_handler("redemption", "redemption_lockout")
+    def alert_about_lockout(self, event):
+        for message in domain.lockout_messages(event):
             storage.insert_message(self.db, dict(message, id=new_id(), merchant_id=event["merchant_id"],
                                                  user_id=None))
 
@@ -32,8 +38,7 @@ class NotificationService(ServiceBase):
     @rpc
     def mark_read(self, message_id):
         identity = self.caller.require(*USERS)
-        # validated: it reaches SQL as a uuid, and a bad one must be a 422, not a 500
-        message_id = load(MessageIdSchema, {"message_id": message_id})["message_id"]
+        message_id = require_id(message_id, "message_id")  # a bad one is a 422, not a database error
         if storage.visible_message(self.db, identity, message_id) is None:
             raise NotFound("No such message in your inbox", code="message_not_found")
         storage.mark_read(self.db, message_id, identity.user_id)

@@ -31,7 +31,7 @@ def stack(tmp_path_factory, run_id):
     create_vhost(base_amqp, vhost)
     overrides = {"DATABASE_URL": cfg.with_database(cfg.admin_database_url(), name),
                  "AMQP_URI": cfg.with_vhost(base_amqp, vhost), "GATEWAY_PORT": str(free_port()),
-                 "LOG_FORMAT": "json", "HEALTH_PORT": ""}
+                 "LOG_FORMAT": "json", "LOG_WORKERS": "1", "HEALTH_PORT": ""}
     overrides.update({component.upper() + "_HEALTH_PORT": str(free_port()) for component in cfg.HEALTH_PORTS})
     log_path = tmp_path_factory.mktemp("e2e") / "processes.log"
     with open(log_path, "w") as log:

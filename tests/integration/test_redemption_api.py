@@ -158,6 +158,9 @@ def test_repeated_wrong_pins_lock_the_voucher_and_raise_an_alert(system, onboard
     assert error_of(locked, 423)["code"] == "voucher_locked"  # even with the right PIN, for a while
     assert db_query("SELECT count(*) FROM redemption.outbox WHERE event_type = 'redemption_lockout' "
                       "AND payload->>'scope_id' = %s", (voucher["id"],)) == [(1,)]
+    alerts = wait_for(lambda: [m for m in ok(system.get("/api/v1/notifications", shop["tokens"]["owner"]))["items"]
+                               if m["kind"] == "redemption_lockout"])
+    assert alerts[0]["refs"]["scope"] == "voucher" and "5 failed" in alerts[0]["body"]
 
 
 def test_unknown_codes_from_one_user_are_throttled_then_locked(system, onboard, db_query):

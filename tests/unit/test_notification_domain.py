@@ -83,3 +83,11 @@ def test_a_zero_or_negative_amount_is_still_shown():
     assert domain.ticket_created_messages(zero)[0]["body"].endswith(", amount EUR 0.00")
     negative = ticket_created("critical", "settlement", {"amount": -1250, "currency": "EUR"})
     assert domain.ticket_created_messages(negative)[0]["body"].endswith(", amount -EUR 12.50")
+
+
+def test_a_lockout_alerts_the_owners():
+    from services.notification.domain import lockout_messages
+    [message] = lockout_messages({"scope": "store", "scope_id": "s1", "store_id": "s1", "failures": 40,
+                                  "locked_until": "2026-11-22T13:45:00+00:00", "user": {"username": "till-3"}})
+    assert message["audience_role"] == "owner" and message["kind"] == "redemption_lockout"
+    assert "a store" in message["body"] and "13:45 UTC" in message["body"] and "till-3" in message["body"]
