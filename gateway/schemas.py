@@ -4,7 +4,7 @@ import functools
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.auth import ROLES
-from plumbing.fields import AwareDateTime, Currency, Id
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Page
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$",
                            error="3 to 64 letters, digits or . _ @ - (starting with a letter or digit)")
@@ -104,13 +104,8 @@ class UserSchema(Schema):
     created_at = AwareDateTime()
 
 
-class PageQuerySchema(Schema):
-    cursor = fields.String(load_default=None, metadata={"description": "The `next` of the previous page"})
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
-
-
-class MerchantQuerySchema(PageQuerySchema):
-    merchant_id = Id(load_default=None, metadata={"description": "Platform admins: the merchant to act on"})
+PageQuerySchema = Page
+MerchantQuerySchema = MerchantQuery
 
 
 class ErrorDetailSchema(Schema):

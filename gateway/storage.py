@@ -1,7 +1,7 @@
 """SQL for merchants, stores, users, refresh tokens and idempotency keys (schema ``gateway``)."""
 import json
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 
 USER_COLUMNS = ("id, merchant_id, store_id, username, display_name, email, role, active, "
                 "last_login_at, created_at")
@@ -22,10 +22,7 @@ def merchant_by_name(tx, name):
 
 
 def list_merchants(tx, filters, dump):
-    condition, params = keyset(filters.get("cursor"))
-    rows = tx.all("SELECT * FROM merchants WHERE " + condition
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s", list(params) + [filters["limit"] + 1])
-    return page(rows, filters["limit"], dump)
+    return fetch_page(tx, "SELECT * FROM merchants", [], [], filters, dump)
 
 
 def insert_store(tx, store):
@@ -43,11 +40,7 @@ def store_by_name(tx, merchant_id, name):
 
 
 def list_stores(tx, merchant_id, filters, dump):
-    condition, params = keyset(filters.get("cursor"))
-    rows = tx.all("SELECT * FROM stores WHERE merchant_id = %s AND " + condition
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s",
-                  [merchant_id] + list(params) + [filters["limit"] + 1])
-    return page(rows, filters["limit"], dump)
+    return fetch_page(tx, "SELECT * FROM stores", ["merchant_id = %s"], [merchant_id], filters, dump)
 
 
 def insert_user(tx, user):
@@ -74,11 +67,8 @@ def user_by_username(tx, username):
 
 
 def list_users(tx, merchant_id, filters, dump):
-    condition, params = keyset(filters.get("cursor"))
-    rows = tx.all("SELECT " + USER_COLUMNS + " FROM users WHERE merchant_id = %s AND " + condition
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s",
-                  [merchant_id] + list(params) + [filters["limit"] + 1])
-    return page(rows, filters["limit"], dump)
+    return fetch_page(tx, "SELECT " + USER_COLUMNS + " FROM users", ["merchant_id = %s"], [merchant_id], filters,
+                      dump)
 
 
 def record_login(tx, user_id, succeeded, lock_after, lock_minutes):

@@ -7,7 +7,7 @@ Times are timezone-aware UTC.
 import uuid
 from datetime import timezone
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 # ISO 4217 active codes (funds and precious metals left out)
 CURRENCIES = frozenset("""
@@ -71,6 +71,21 @@ class AwareDateTime(fields.AwareDateTime):
         if value is None:
             return None
         return super()._serialize(value.astimezone(timezone.utc), attr, obj, **kwargs)
+
+
+class MerchantQuery(Schema):
+    """Which merchant to act on: platform admins must say, everyone else acts on their own."""
+    merchant_id = Id(load_default=None, metadata={"description": "Platform admins: the merchant to act on"})
+
+
+class Page(Schema):
+    """Where a list continues and how long a page is."""
+    cursor = fields.String(load_default=None, metadata={"description": "The `next` of the previous page"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class MerchantPage(MerchantQuery, Page):
+    """A page of one merchant's records."""
 
 
 def new_id():

@@ -54,6 +54,17 @@ def invalid_cursor():
                       fields={"cursor": ["Not a valid cursor."]})
 
 
+def fetch_page(tx, select, where, params, filters, dump, time_column="created_at", id_column="id"):
+    """One page of ``select`` (``SELECT ... FROM ...``) filtered by ``where`` (conditions, ANDed),
+    newest first, continuing after ``filters["cursor"]``; ``params`` fill the placeholders in order."""
+    condition, cursor_params = keyset(filters.get("cursor"), time_column, id_column)
+    limit = filters.get("limit", DEFAULT_LIMIT)
+    rows = tx.all("%s WHERE %s ORDER BY %s DESC, %s DESC LIMIT %%s" % (
+        select, " AND ".join(list(where) + [condition]), time_column, id_column),
+        list(params) + list(cursor_params) + [limit + 1])
+    return page(rows, limit, dump, time_key=time_column.rpartition(".")[2], id_key=id_column.rpartition(".")[2])
+
+
 def page(rows, limit, dump, time_key="created_at", id_key="id"):
     """Build a page from up to ``limit + 1`` rows fetched in keyset order."""
     more = len(rows) > limit

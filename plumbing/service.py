@@ -13,6 +13,7 @@ from plumbing.errors import NotFound
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
+from plumbing.validation import load
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ class ServiceBase:
     caller = Caller()
     metrics = Metrics()
     log_context = LogContext()
+
+    def scoped(self, identity, schema, filters):
+        """A list's filters, loaded, and the merchant they apply to (admins name one)."""
+        filters = load(schema, filters or {})
+        return identity.merchant_scope(filters.pop("merchant_id")), filters
 
     @rpc
     def list_parked_events(self, include_replayed=False):

@@ -25,7 +25,7 @@ class AdminRoutes(Routes):
            summary="Events a service parked after its last retry", tags=[TAG], query=ParkedQuerySchema)
     def list_parked_events(self, request, service):
         self.identity.require(ADMIN)
-        query = self.query(request, ParkedQuerySchema())
+        query = self.query(request, ParkedQuerySchema)
         return getattr(self, service_name(service)).list_parked_events(query["include_replayed"])
 
     @route("POST", "/api/v1/admin/services/<string:service>/parked-events/<int:parked_id>/replay",

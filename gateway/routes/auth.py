@@ -12,19 +12,19 @@ class AuthRoutes(Routes):
     @route("POST", "/api/v1/auth/token", summary="Sign in with username and password",
            tags=[TAG], body=LoginSchema, response=TokenSchema, public=True)
     def sign_in(self, request):
-        data = self.body(request, LoginSchema())
+        data = self.body(request, LoginSchema)
         return self.sessions.login(self.db, data["username"], data["password"])
 
     @route("POST", "/api/v1/auth/refresh", summary="Trade a refresh token for a new session",
            tags=[TAG], body=RefreshSchema, response=TokenSchema, public=True)
     def refresh_session(self, request):
-        data = self.body(request, RefreshSchema())
+        data = self.body(request, RefreshSchema)
         return self.sessions.refresh(self.db, data["refresh_token"])
 
     @route("POST", "/api/v1/auth/logout", summary="End a session (revoke its refresh token)",
            tags=[TAG], body=RefreshSchema, status=204, public=True)
     def sign_out(self, request):
-        data = self.body(request, RefreshSchema())
+        data = self.body(request, RefreshSchema)
         self.sessions.logout(self.db, data["refresh_token"])
         return 204, ""
 

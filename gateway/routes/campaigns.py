@@ -14,14 +14,14 @@ class CampaignRoutes(Routes):
            tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
     def create_campaign(self, request):
         self.identity
-        data = self.checked_body(request, CampaignCreateSchema())
+        data = self.checked_body(request, CampaignCreateSchema)
         return self.idempotent(request, lambda: (201, self.campaign.create_campaign(data)))
 
     @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=ListSchema,
            response=page_of(CampaignSchema))
     def list_campaigns(self, request):
         self.identity
-        return self.campaign.list_campaigns(self.checked_query(request, ListSchema()))
+        return self.campaign.list_campaigns(self.checked_query(request, ListSchema))
 
     @route("GET", "/api/v1/campaigns/<uuid:campaign_id>", summary="One campaign, with what it has spent",
            tags=[TAG_CAMPAIGNS], query=MerchantQuerySchema, response=CampaignSchema)
@@ -33,14 +33,14 @@ class CampaignRoutes(Routes):
            body=CustomerCreateSchema, response=CustomerSchema, status=201)
     def create_customer(self, request):
         self.identity
-        data = self.checked_body(request, CustomerCreateSchema())
+        data = self.checked_body(request, CustomerCreateSchema)
         return self.idempotent(request, lambda: (201, self.campaign.create_customer(data)))
 
     @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=ListSchema,
            response=page_of(CustomerSchema))
     def list_customers(self, request):
         self.identity
-        return self.campaign.list_customers(self.checked_query(request, ListSchema()))
+        return self.campaign.list_customers(self.checked_query(request, ListSchema))
 
     @route("GET", "/api/v1/customers/<uuid:customer_id>", summary="One customer with their points",
            tags=[TAG_CUSTOMERS], query=MerchantQuerySchema, response=CustomerSchema)
@@ -53,5 +53,5 @@ class CampaignRoutes(Routes):
            query=MerchantQuerySchema, body=PointsChangeSchema)
     def earn_points(self, request, customer_id):
         self.identity
-        data = self.checked_body(request, PointsChangeSchema())
+        data = self.checked_body(request, PointsChangeSchema)
         return self.campaign.earn_points(str(customer_id), data, request.args.get("merchant_id"))

@@ -24,7 +24,7 @@ class MerchantRoutes(Routes):
            body=MerchantCreateSchema, response=MerchantSchema, status=201)
     def create_merchant(self, request):
         identity = self.identity.require(ADMIN)
-        data = self.body(request, MerchantCreateSchema())
+        data = self.body(request, MerchantCreateSchema)
         return self.idempotent(request, lambda: (201, self._onboard(identity, data)))
 
     def _onboard(self, identity, data):
@@ -50,7 +50,7 @@ class MerchantRoutes(Routes):
            query=PageQuerySchema, response=page_of(MerchantSchema))
     def list_merchants(self, request):
         identity = self.identity
-        filters = self.query(request, PageQuerySchema())
+        filters = self.query(request, PageQuerySchema)
         if identity.is_admin:
             return storage.list_merchants(self.db, filters, MerchantSchema(exclude=("stores",)).dump)
         merchant = storage.merchant_by_id(self.db, identity.merchant_id)
@@ -76,14 +76,14 @@ class MerchantRoutes(Routes):
            tags=[TAG], body=StoreCreateSchema, response=StoreSchema, status=201)
     def create_store(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
-        data = self.body(request, StoreCreateSchema())
+        data = self.body(request, StoreCreateSchema)
         return self.idempotent(request, lambda: (201, self._add_store(merchant["id"], data)))
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="A merchant's stores",
            tags=[TAG], query=PageQuerySchema, response=page_of(StoreSchema))
     def list_stores(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER, FINANCE, SUPPORT_AGENT)
-        return storage.list_stores(self.db, merchant["id"], self.query(request, PageQuerySchema()),
+        return storage.list_stores(self.db, merchant["id"], self.query(request, PageQuerySchema),
                                    StoreSchema().dump)
 
     @route("POST", "/api/v1/merchants/<uuid:merchant_id>/users",
@@ -91,7 +91,7 @@ class MerchantRoutes(Routes):
            body=UserCreateSchema, response=UserSchema, status=201)
     def create_user(self, request, merchant_id):
         identity, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
-        data = self.body(request, UserCreateSchema())
+        data = self.body(request, UserCreateSchema)
         return self.idempotent(request, lambda: (201, self._add_user(identity, merchant, data)))
 
     def _add_user(self, identity, merchant, data):
@@ -113,5 +113,5 @@ class MerchantRoutes(Routes):
            tags=[TAG], query=PageQuerySchema, response=page_of(UserSchema))
     def list_users(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
-        return storage.list_users(self.db, merchant["id"], self.query(request, PageQuerySchema()),
+        return storage.list_users(self.db, merchant["id"], self.query(request, PageQuerySchema),
                                   UserSchema().dump)

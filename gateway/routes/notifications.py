@@ -12,7 +12,7 @@ class NotificationRoutes(Routes):
            tags=[TAG], query=InboxFilterSchema, response=page_of(InboxMessageSchema))
     def list_notifications(self, request):
         self.identity
-        return self.notification.list_inbox(self.checked_query(request, InboxFilterSchema()))
+        return self.notification.list_inbox(self.checked_query(request, InboxFilterSchema))
 
     @route("POST", "/api/v1/notifications/<uuid:message_id>/read", summary="Mark one message read",
            tags=[TAG])

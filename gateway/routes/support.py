@@ -13,7 +13,7 @@ class SupportRoutes(Routes):
            body=CreateTicketSchema, response=TicketSchema, status=201)
     def create_ticket(self, request):
         identity = self.identity
-        data = self.checked_body(request, CreateTicketSchema())
+        data = self.checked_body(request, CreateTicketSchema)
         self.check_store(identity, data.get("store_id"), data.get("merchant_id"))
         return self.idempotent(request, lambda: (201, self.support.create_ticket(data)))
 
@@ -21,7 +21,7 @@ class SupportRoutes(Routes):
            query=TicketFilterSchema, response=page_of(TicketSchema))
     def list_tickets(self, request):
         self.identity
-        return self.support.list_tickets(self.checked_query(request, TicketFilterSchema()))
+        return self.support.list_tickets(self.checked_query(request, TicketFilterSchema))
 
     @route("GET", "/api/v1/support/tickets/<string:reference>", summary="One ticket, e.g. SUP-104",
            tags=[TAG], response=TicketSchema)
@@ -34,7 +34,7 @@ class SupportRoutes(Routes):
            body=AcknowledgeSchema, response=TicketSchema)
     def acknowledge_ticket(self, request, reference):
         self.identity
-        return self.support.acknowledge_ticket(reference, self.checked_body(request, AcknowledgeSchema()),
+        return self.support.acknowledge_ticket(reference, self.checked_body(request, AcknowledgeSchema),
                                                request.args.get("merchant_id"))
 
     @route("POST", "/api/v1/support/tickets/<string:reference>/resolution",
@@ -42,5 +42,5 @@ class SupportRoutes(Routes):
            body=ResolveSchema, response=TicketSchema)
     def resolve_ticket(self, request, reference):
         self.identity
-        return self.support.resolve_ticket(reference, self.checked_body(request, ResolveSchema()),
+        return self.support.resolve_ticket(reference, self.checked_body(request, ResolveSchema),
                                            request.args.get("merchant_id"))

@@ -51,7 +51,7 @@ class VoucherRoutes(Routes):
            body=IssueVoucherSchema, response=VoucherSchema, status=201)
     def issue_voucher(self, request):
         identity = self.identity
-        data = self.checked_body(request, IssueVoucherSchema())
+        data = self.checked_body(request, IssueVoucherSchema)
         for store_id in data.get("store_ids") or ():
             self.check_store(identity, store_id, data.get("merchant_id"))
         return self.idempotent(request, lambda: (201, self.redemption.issue_voucher(data)))
@@ -61,7 +61,7 @@ class VoucherRoutes(Routes):
            tags=[TAG_VOUCHERS], body=IssueBatchSchema, response=IssueJobSchema, status=202)
     def issue_batch(self, request):
         identity = self.identity
-        data = self.checked_body(request, IssueBatchSchema())
+        data = self.checked_body(request, IssueBatchSchema)
         for store_id in data.get("store_ids") or ():
             self.check_store(identity, store_id, data.get("merchant_id"))
         status, job = self.idempotent(request, lambda: (202, self.redemption.issue_batch(data)))
@@ -87,7 +87,7 @@ class VoucherRoutes(Routes):
            tags=[TAG_VOUCHERS], query=VoucherFilterSchema, response=page_of(VoucherSchema))
     def list_vouchers(self, request):
         self.identity
-        return self.redemption.list_vouchers(self.checked_query(request, VoucherFilterSchema()))
+        return self.redemption.list_vouchers(self.checked_query(request, VoucherFilterSchema))
 
     # -- one voucher ---------------------------------------------------------------------------
     @route("GET", "/api/v1/vouchers/<string:code>", summary="Look up a voucher by its code, with its history",
@@ -98,7 +98,7 @@ class VoucherRoutes(Routes):
 
     def _qr(self, request, code):
         self.identity
-        return self.redemption.qr_payload(code, self.checked_query(request, QrRequestSchema()))
+        return self.redemption.qr_payload(code, self.checked_query(request, QrRequestSchema))
 
     @route("GET", "/api/v1/vouchers/<string:code>/qr.png",
            summary="The voucher's signed QR code as PNG (ttl=seconds for a short-lived one)",
@@ -129,7 +129,7 @@ class VoucherRoutes(Routes):
            tags=[TAG_VOUCHERS], query=MerchantQuerySchema, body=CancelSchema, response=VoucherSchema)
     def cancel_voucher(self, request, code):
         self.identity
-        return self.redemption.cancel_voucher(code, self.checked_body(request, CancelSchema()),
+        return self.redemption.cancel_voucher(code, self.checked_body(request, CancelSchema),
                                               request.args.get("merchant_id"))
 
     @route("POST", "/api/v1/vouchers/<string:code>/external-codes",
@@ -137,16 +137,17 @@ class VoucherRoutes(Routes):
            query=MerchantQuerySchema, body=ExternalCodeSchema, response=VoucherSchema, status=201)
     def add_external_code(self, request, code):
         self.identity
-        data = self.checked_body(request, ExternalCodeSchema())
+        data = self.checked_body(request, ExternalCodeSchema)
         return 201, self.redemption.add_external_code(code, data, request.args.get("merchant_id"))
 
     # -- the redemption panel -------------------------------------------------------------------
-    def _presentation(self, request, schema):
+    def _presentation(self, request, schema, **extra):
         identity = self.identity
         if request.mimetype == "multipart/form-data":
             data = form_presentation(request)
         else:
             data = self.body(request)
+        data.update(extra)
         load(schema, data)
         if identity.role == OWNER and data.get("store_id"):
             self.check_store(identity, data["store_id"])
@@ -156,7 +157,7 @@ class VoucherRoutes(Routes):
            summary="Look up and validate a voucher before confirming (JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=PresentationSchema, upload=True)
     def validate_redemption(self, request):
-        return self.redemption.validate(self._presentation(request, PresentationSchema()))
+        return self.redemption.validate(self._presentation(request, PresentationSchema))
 
     @route("POST", "/api/v1/redemptions",
            summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
@@ -167,7 +168,7 @@ class VoucherRoutes(Routes):
         if key:
             # kept with the redemption itself, in the same transaction as the money moving
             data["idempotency_key"] = key
-            load(RedeemSchema(), data)
+            load(RedeemSchema, data)
         return 201, self.redemption.redeem(data)
 
     @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
@@ -175,7 +176,7 @@ class VoucherRoutes(Routes):
            body=ReversalSchema, response=RedemptionSchema)
     def reverse_redemption(self, request, redemption_id):
         self.identity
-        data = self.checked_body(request, ReversalSchema())
+        data = self.checked_body(request, ReversalSchema)
         return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data)))
 
     # -- records ------------------------------------------------------------------------------
@@ -183,19 +184,19 @@ class VoucherRoutes(Routes):
            tags=[TAG_REDEMPTIONS], query=RedemptionFilterSchema, response=page_of(RedemptionSchema))
     def list_redemptions(self, request):
         self.identity
-        return self.redemption.list_redemptions(self.checked_query(request, RedemptionFilterSchema()))
+        return self.redemption.list_redemptions(self.checked_query(request, RedemptionFilterSchema))
 
     @route("GET", "/api/v1/redemptions/totals", summary="Redemption totals per store and day",
            tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, response=page_of(DayTotalSchema))
     def redemption_totals(self, request):
         self.identity
-        return self.redemption.redemption_totals(self.checked_query(request, TotalsFilterSchema()))
+        return self.redemption.redemption_totals(self.checked_query(request, TotalsFilterSchema))
 
     @route("GET", "/api/v1/redemptions/export.csv", summary="Redemption records as CSV (same filters)",
            tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, content_type="text/csv")
     def export_redemptions(self, request):
         self.identity
-        text = self.redemption.export_redemptions(self.checked_query(request, TotalsFilterSchema()))
+        text = self.redemption.export_redemptions(self.checked_query(request, TotalsFilterSchema))
         return csv_response(text, "redemptions.csv")
 
     @route("GET", "/api/v1/redemptions/<uuid:redemption_id>", summary="One redemption record",

@@ -1,7 +1,7 @@
 """The campaign service's contract."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, Money
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money
 from services.campaign.domain import FUNDING
 
 
@@ -64,7 +64,5 @@ class ReserveSchema(PointsChangeSchema):
     customer_id = Id(required=True)
 
 
-class ListSchema(Schema):
-    merchant_id = Id(load_default=None)
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+class ListSchema(MerchantPage):
+    """A page of campaigns or customers."""

@@ -55,8 +55,7 @@ class CampaignService(ServiceBase):
     @rpc
     def list_campaigns(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, ListSchema, filters)
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
     @event_handler("redemption", "voucher_redeemed",
@@ -97,8 +96,7 @@ class CampaignService(ServiceBase):
     @rpc
     def list_customers(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, ListSchema, filters)
         return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
 
     def _customer(self, identity, customer_id, merchant_id=None):

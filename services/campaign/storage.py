@@ -1,7 +1,7 @@
 """SQL for campaigns, customers and points (schema ``campaign``)."""
 import json
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 
 
 def insert_campaign(tx, campaign):
@@ -24,11 +24,7 @@ def set_campaign_status(tx, campaign_id, status):
 
 
 def list_rows(tx, table, merchant_id, filters, dump):
-    condition, params = keyset(filters.get("cursor"))
-    rows = tx.all("SELECT * FROM " + table + " WHERE merchant_id = %s AND " + condition
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s",
-                  [merchant_id] + list(params) + [filters["limit"] + 1])
-    return page(rows, filters["limit"], dump)
+    return fetch_page(tx, "SELECT * FROM " + table, ["merchant_id = %s"], [merchant_id], filters, dump)
 
 
 def insert_customer(tx, customer):

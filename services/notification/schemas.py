@@ -1,13 +1,11 @@
 """The notification service's contract."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-from plumbing.fields import AwareDateTime, Id
+from plumbing.fields import AwareDateTime, Id, Page
 
 
-class InboxFilterSchema(Schema):
+class InboxFilterSchema(Page):
     unread_only = fields.Boolean(load_default=False)
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
 class InboxMessageSchema(Schema):

@@ -1,7 +1,7 @@
 """SQL for inbox messages and read marks (schema ``notification``)."""
 import json
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 
 VISIBLE = "((m.merchant_id = %s AND m.audience_role = %s) OR m.user_id = %s)"
 
@@ -17,15 +17,9 @@ def inbox(tx, identity, filters, dump):
     where, params = [VISIBLE], list(scope)
     if filters.get("unread_only"):
         where.append("r.message_id IS NULL")
-    condition, cursor_params = keyset(filters.get("cursor"), "m.created_at", "m.id")
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT m.*, r.message_id IS NOT NULL AS read FROM inbox_messages m "
-                  "LEFT JOIN inbox_reads r ON r.message_id = m.id AND r.user_id = %s WHERE "
-                  + " AND ".join(where) + " ORDER BY m.created_at DESC, m.id DESC LIMIT %s",
-                  [identity.user_id] + params + [limit + 1])
-    return page(rows, limit, dump)
+    return fetch_page(tx, "SELECT m.*, r.message_id IS NOT NULL AS read FROM inbox_messages m "
+                      "LEFT JOIN inbox_reads r ON r.message_id = m.id AND r.user_id = %s", where,
+                      [identity.user_id] + params, filters, dump, time_column="m.created_at", id_column="m.id")
 
 
 def unread_count(tx, identity):

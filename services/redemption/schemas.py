@@ -5,7 +5,7 @@ in the OpenAPI document); the service validates again at its RPC boundary.
 """
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, Money
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, MerchantQuery, Money, Page
 from services.redemption.domain import (CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STATUSES,
                                          STORED_VALUE)
 
@@ -160,19 +160,15 @@ class IssueJobSchema(Schema):
     finished_at = AwareDateTime(allow_none=True)
 
 
-class VoucherFilterSchema(Schema):
-    merchant_id = Id(load_default=None)
+class VoucherFilterSchema(MerchantPage):
     batch_id = Id(load_default=None)
     campaign_id = Id(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
-class QrRequestSchema(Schema):
+class QrRequestSchema(MerchantQuery):
     ttl = fields.Integer(load_default=None, validate=validate.Range(30, 86400),
                          metadata={"description": "Seconds the QR stays valid (for screens); forever when absent"})
-    merchant_id = Id(load_default=None)
 
 
 class ExternalCodeSchema(Schema):
@@ -190,14 +186,13 @@ class ReversalSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
 
 
-class TotalsFilterSchema(Schema):
+class TotalsFilterSchema(MerchantQuery):
     store_id = Id(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(max=64))
     channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
     status = fields.String(load_default=None, validate=validate.OneOf(("completed", "reversed")))
     since = AwareDateTime(load_default=None)
     until = AwareDateTime(load_default=None)
-    merchant_id = Id(load_default=None)
 
 
 class DayTotalSchema(Schema):
@@ -210,6 +205,5 @@ class DayTotalSchema(Schema):
     points_value = fields.Integer()
 
 
-class RedemptionFilterSchema(TotalsFilterSchema):
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+class RedemptionFilterSchema(TotalsFilterSchema, Page):
+    """Redemption records, filtered, a page at a time."""

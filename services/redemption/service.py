@@ -221,8 +221,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def list_vouchers(self, filters=None):
         identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
-        filters = load(VoucherFilterSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, VoucherFilterSchema, filters)
         return storage.list_vouchers(self.db, merchant_id, filters, dump_voucher)
 
     def _voucher_for(self, identity, code, merchant_id=None, lock=False):
@@ -505,8 +504,7 @@ class RedemptionService(ServiceBase):
         return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id))
 
     def _record_filters(self, identity, schema, filters):
-        filters = load(schema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, schema, filters)
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
         return merchant_id, filters

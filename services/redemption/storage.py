@@ -2,7 +2,7 @@
 import json
 from datetime import datetime
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 
 VOUCHER_FIELDS = (
     "id", "code", "merchant_id", "store_ids::text[] AS store_ids", "campaign_id", "batch_id", "funding",
@@ -57,13 +57,7 @@ def list_vouchers(tx, merchant_id, filters, dump):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])
-    condition, cursor_params = keyset(filters.get("cursor"))
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT " + VOUCHER_COLUMNS + " FROM vouchers WHERE " + " AND ".join(where)
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s", params + [limit + 1])
-    return page(rows, limit, dump)
+    return fetch_page(tx, "SELECT " + VOUCHER_COLUMNS + " FROM vouchers", where, params, filters, dump)
 
 
 def voucher_at_till(tx, code, user_id, store_id, idempotency_key=None, lock=False):
@@ -141,14 +135,8 @@ def customer_redemptions(tx, scope_column, scope_id, customer_id):
 
 def list_redemptions(tx, merchant_id, filters, dump):
     where, params = redemption_filters(merchant_id, filters)
-    condition, cursor_params = keyset(filters.get("cursor"), "r.created_at", "r.id")
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters.get("limit", 50)
-    rows = tx.all("SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v "
-                  "ON v.id = r.voucher_id WHERE " + " AND ".join(where)
-                  + " ORDER BY r.created_at DESC, r.id DESC LIMIT %s", params + [limit + 1])
-    return page(rows, limit, dump)
+    return fetch_page(tx, "SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id",
+                      where, params, filters, dump, time_column="r.created_at", id_column="r.id")
 
 
 # -- partner (external) codes ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The settlement service's contract."""
 from marshmallow import Schema, fields, validate
 
-from plumbing.fields import AwareDateTime, Currency, Id
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage
 
 WALLET_ADDRESS = validate.Regexp(r"^[A-Za-z0-9:._\-]{8,128}$",
                                  error="8 to 128 letters, digits or : . _ -")
@@ -18,11 +18,8 @@ class PayoutAccountSchema(Schema):
     merchant_id = Id(load_default=None)
 
 
-class ListFilterSchema(Schema):
-    merchant_id = Id(load_default=None)
+class ListFilterSchema(MerchantPage):
     status = fields.String(load_default=None, validate=validate.Length(max=32))
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
 class EntryFilterSchema(ListFilterSchema):

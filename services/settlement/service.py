@@ -78,8 +78,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_entries(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(EntryFilterSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, EntryFilterSchema, filters)
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
     # -- batches -------------------------------------------------------------------
@@ -151,8 +150,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_batches(self, filters=None):
         identity = self.caller.require(*READERS)
-        filters = load(ListFilterSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
 
     @rpc
@@ -210,8 +208,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_exceptions(self, filters=None):
         identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
-        filters = load(ListFilterSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
 
     @event_handler("support", "ticket_created")

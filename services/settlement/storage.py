@@ -1,7 +1,7 @@
 """SQL for the ledger, batches, payout accounts and exceptions (schema ``settlement``)."""
 import json
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 
 ENTRY_COLUMNS = ("e.id, e.kind, e.merchant_id, e.store_id, e.source_id, e.source_reference, e.amount, "
                  "e.currency, e.funding, e.campaign_id, e.batch_id, b.reference AS batch_reference, "
@@ -49,17 +49,12 @@ def list_entries(tx, merchant_id, filters, dump):
         params.append(filters["store_id"])
     if filters.get("unbatched") is not None:
         where.append("e.batch_id IS NULL" if filters["unbatched"] else "e.batch_id IS NOT NULL")
-    condition, cursor_params = keyset(filters.get("cursor"), "e.recorded_at", "e.id")
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
-                  "ON b.id = e.batch_id WHERE " + " AND ".join(where)
-                  + " ORDER BY e.recorded_at DESC, e.id DESC LIMIT %s", params + [limit + 1])
-    postings = postings_of(tx, [row["id"] for row in rows[:limit]])
-    for row in rows:
-        row["postings"] = postings.get(str(row["id"]), [])
-    return page(rows, limit, dump, time_key="recorded_at")
+    result = fetch_page(tx, "SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
+                        "ON b.id = e.batch_id", where, params, filters, lambda row: row,
+                        time_column="e.recorded_at", id_column="e.id")
+    postings = postings_of(tx, [row["id"] for row in result["items"]])
+    result["items"] = [dump(dict(row, postings=postings.get(str(row["id"]), []))) for row in result["items"]]
+    return result
 
 
 def lock_merchant_settlement(tx, merchant_id):
@@ -105,13 +100,7 @@ def list_batches(tx, merchant_id, filters, dump):
     if filters.get("status"):
         where.append("status = %s")
         params.append(filters["status"])
-    condition, cursor_params = keyset(filters.get("cursor"), "closed_at", "id")
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT * FROM settlement_batches WHERE " + " AND ".join(where)
-                  + " ORDER BY closed_at DESC, id DESC LIMIT %s", params + [limit + 1])
-    return page(rows, limit, dump, time_key="closed_at")
+    return fetch_page(tx, "SELECT * FROM settlement_batches", where, params, filters, dump, time_column="closed_at")
 
 
 def payout_account(tx, merchant_id, lock=False):
@@ -165,10 +154,5 @@ def list_exceptions(tx, merchant_id, filters, dump):
     if filters.get("status"):
         where.append("status = %s")
         params.append(filters["status"])
-    condition, cursor_params = keyset(filters.get("cursor"), "raised_at", "id")
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT * FROM settlement_exceptions WHERE " + " AND ".join(where)
-                  + " ORDER BY raised_at DESC, id DESC LIMIT %s", params + [limit + 1])
-    return page(rows, limit, dump, time_key="raised_at")
+    return fetch_page(tx, "SELECT * FROM settlement_exceptions", where, params, filters, dump,
+                      time_column="raised_at")

@@ -1,7 +1,7 @@
 """The support service's contract."""
 from marshmallow import Schema, fields, validate
 
-from plumbing.fields import AwareDateTime, Id
+from plumbing.fields import AwareDateTime, Id, MerchantPage
 from services.support.domain import CATEGORIES, PRIORITIES, RESOLUTION_ACTIONS
 
 REFS = {
@@ -27,15 +27,12 @@ class CreateTicketSchema(Schema):
     merchant_id = Id(load_default=None)
 
 
-class TicketFilterSchema(Schema):
-    merchant_id = Id(load_default=None)
+class TicketFilterSchema(MerchantPage):
     status = fields.String(load_default=None, validate=validate.OneOf(
         ("open", "processing", "resolved", "closed", "overdue")))
     priority = fields.String(load_default=None, validate=validate.OneOf(PRIORITIES))
     category = fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
     store_id = Id(load_default=None)
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
 
 
 class ResolveSchema(Schema):

@@ -76,8 +76,7 @@ class SupportService(ServiceBase):
     @rpc
     def list_tickets(self, filters=None):
         identity = self.caller.require(*EVERYONE)
-        filters = load(TicketFilterSchema, filters or {})
-        merchant_id = identity.merchant_scope(filters.pop("merchant_id"))
+        merchant_id, filters = self.scoped(identity, TicketFilterSchema, filters)
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
         now = utcnow()

@@ -1,7 +1,7 @@
 """SQL for tickets, their threads and the audit log (schema ``support``)."""
 import json
 
-from plumbing.pagination import keyset, page
+from plumbing.pagination import fetch_page
 from services.support.domain import FIRST_NUMBER
 
 
@@ -71,10 +71,4 @@ def list_tickets(tx, merchant_id, filters, dump):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])
-    condition, cursor_params = keyset(filters.get("cursor"))
-    where.append(condition)
-    params.extend(cursor_params)
-    limit = filters["limit"]
-    rows = tx.all("SELECT * FROM tickets WHERE " + " AND ".join(where)
-                  + " ORDER BY created_at DESC, id DESC LIMIT %s", params + [limit + 1])
-    return page(rows, limit, dump)
+    return fetch_page(tx, "SELECT * FROM tickets", where, params, filters, dump)
