@@ -70,6 +70,10 @@ class PresentationSchema(Schema):
     store_id = Id(load_default=None, metadata={"description": "Owners: the store redeeming"})
     purchase_amount = Money(load_default=None)
     customer_id = Id(load_default=None)
+    amount = Money(minimum=1, load_default=None,
+                   metadata={"description": "Stored value to take; the whole voucher when absent"})
+    points = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10 ** 9),
+                            metadata={"description": "Points to spend with the voucher (hybrid)"})
 
     @validates_schema
     def one_presentation(self, data, **kwargs):
@@ -79,10 +83,6 @@ class PresentationSchema(Schema):
 
 
 class RedeemSchema(PresentationSchema):
-    amount = Money(minimum=1, load_default=None,
-                   metadata={"description": "Stored value to take; the whole voucher when absent"})
-    points = fields.Integer(strict=True, load_default=0, validate=validate.Range(0, 10 ** 9),
-                            metadata={"description": "Points to spend with the voucher (hybrid)"})
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     receipt_remarks = fields.String(load_default=None, validate=validate.Length(max=500))
     idempotency_key = fields.String(load_default=None, validate=validate.Length(min=1, max=200))

@@ -358,6 +358,12 @@ class RedemptionService(ServiceBase):
             if data.get("purchase_amount") is not None and voucher["kind"] != domain.STORED_VALUE:
                 result["redeemable"]["discount"] = domain.discount_for(voucher, data["purchase_amount"])
             self._check_customer(voucher, data)
+            if any(data.get(field) for field in ("amount", "points", "purchase_amount")):
+                # what confirming exactly this would do, or precisely why it would be refused
+                plan = domain.plan_redemption(voucher, now, store_id, amount=data.get("amount"),
+                                              purchase_amount=data.get("purchase_amount"), points=data.get("points"))
+                result["would_redeem"] = {"amount": plan.amount, "points": plan.points,
+                                          "points_value": plan.points_value, "balance_after": plan.balance}
             result["ok"], result["reason"] = True, None
         except (Conflict, Forbidden, Locked, ValidationFailed) as refusal:
             result.update(ok=False, reason={"code": refusal.code, "message": refusal.message})

@@ -184,10 +184,16 @@ def test_unknown_codes_from_one_user_are_throttled_then_locked(system, onboard, 
 # -- kinds ------------------------------------------------------------------------------------
 def test_stored_value_partial_redemptions_until_empty(system, shop):
     voucher = issue(system, shop, kind="stored_value", value=5000)
+    till = shop["tokens"]["store_user"]
+    preview = ok(system.post("/api/v1/redemptions/validation", till, json={"code": voucher["code"], "amount": 3000}))
+    assert preview["ok"] and preview["would_redeem"] == {"amount": 3000, "points": 0, "points_value": 0,
+                                                         "balance_after": 2000}
     first = ok(redeem(system, shop, code=voucher["code"], amount=3000), 201)
     assert first["voucher_status"] == "partially_redeemed" and first["voucher_balance"] == 2000
     too_much = redeem(system, shop, code=voucher["code"], amount=2500)
     assert error_of(too_much, 409)["code"] == "insufficient_balance"
+    checked = ok(system.post("/api/v1/redemptions/validation", till, json={"code": voucher["code"], "amount": 2500}))
+    assert checked["ok"] is False and checked["reason"]["code"] == "insufficient_balance"
     last = ok(redeem(system, shop, code=voucher["code"]), 201)  # the rest
     assert last["amount"] == 2000 and last["voucher_status"] == "redeemed"
     history = [h["to_status"] for h in voucher_state(system, shop, voucher["code"])["history"]]
