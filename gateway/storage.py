@@ -34,11 +34,6 @@ def store_by_id(tx, store_id):
     return tx.one("SELECT * FROM stores WHERE id = %s", (store_id,))
 
 
-def store_by_name(tx, merchant_id, name):
-    return tx.one("SELECT * FROM stores WHERE merchant_id = %s AND lower(name) = lower(%s)",
-                  (merchant_id, name))
-
-
 def list_stores(tx, merchant_id, filters, dump):
     return fetch_page(tx, "SELECT * FROM stores", ["merchant_id = %s"], [merchant_id], filters, dump)
 
@@ -60,10 +55,6 @@ def user_with_secret(tx, user_id):
 
 def user_by_id(tx, user_id):
     return tx.one("SELECT " + USER_COLUMNS + " FROM users WHERE id = %s", (user_id,))
-
-
-def user_by_username(tx, username):
-    return tx.one("SELECT " + USER_COLUMNS + " FROM users WHERE lower(username) = lower(%s)", (username,))
 
 
 def list_users(tx, merchant_id, filters, dump):

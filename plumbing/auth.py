@@ -64,10 +64,6 @@ class Identity:
     def is_admin(self):
         return self.role == ADMIN
 
-    @property
-    def is_system(self):
-        return self.role == SYSTEM
-
     def actor(self):
         """How audit records name this caller."""
         return {"user_id": self.user_id, "username": self.username, "role": self.role}

@@ -133,7 +133,6 @@ class Transaction:
         self.broken = False
         self.finished = False
         self._deferred = []
-        self._before_commit = []
         self._after_commit = []
         self._committed_callbacks = []
 
@@ -170,7 +169,10 @@ class Transaction:
         return None if row is None else next(iter(row.values()))
 
     def execute_values(self, sql, rows, template=None, page_size=1000, fetch=False):
-        cur = self._run("SELECT 1", None) if not self.open else self._cursor()
+        cur = self._cursor()
+        if not self.open:  # execute_values sends its own statements: open the transaction first
+            cur.execute("BEGIN")
+            self.open = True
         return psycopg2.extras.execute_values(cur, sql, rows, template=template,
                                               page_size=page_size, fetch=fetch)
 
@@ -192,19 +194,12 @@ class Transaction:
             "ON CONFLICT DO NOTHING", self.event_key) == 1
 
     # -- lifecycle -------------------------------------------------------------
-    def before_commit(self, fn):
-        """Run ``fn(tx)`` inside the transaction just before the final commit."""
-        self._before_commit.append(fn)
-
     def after_commit(self, fn):
         """Run ``fn()`` once the work is durable (after the reply is sent)."""
         self._after_commit.append(fn)
 
     def commit(self):
         """Commit what is done so far; the worker may go on in a new transaction."""
-        for fn in self._before_commit:
-            fn(self)
-        self._before_commit = []
         deferred, self._deferred = self._deferred, []
         if self.open or deferred:
             cur = self._cursor()
@@ -222,7 +217,6 @@ class Transaction:
         self._after_commit = []
 
     def rollback(self):
-        self._before_commit = []
         self._after_commit = []
         self._deferred = []
         if self.open and self.conn is not None and not self.conn.closed:

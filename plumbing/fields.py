@@ -7,7 +7,7 @@ Times are timezone-aware UTC.
 import uuid
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 # ISO 4217 active codes (funds and precious metals left out)
 CURRENCIES = frozenset("""
@@ -90,10 +90,3 @@ class MerchantPage(MerchantQuery, Page):
 
 def new_id():
     return str(uuid.uuid4())
-
-
-def require_one_of(data, names, message=None):
-    """Exactly one of ``names`` must be present (used by ``@validates_schema``)."""
-    given = [name for name in names if data.get(name) not in (None, "")]
-    if len(given) != 1:
-        raise ValidationError(message or "Give exactly one of: %s." % ", ".join(names), "_schema")
