@@ -166,8 +166,12 @@ class CampaignService(ServiceBase):
         storage.points_account(self.db, reservation["customer_id"], lock=True)
         if reservation["status"] == "reserved":
             storage.settle_reservation(self.db, reservation, status)
+        else:
+            # released by expiry before the redemption's event arrived: it was spent after all.
+            # Should the points be gone meanwhile, the balance check fails and the event is
+            # retried, then parked for an operator: never a negative balance, never lost.
+            storage.set_reservation_status(self.db, reservation["id"], status)
         if status == "committed":
-            # a reservation released by expiry and committed late is still spent, once
             storage.change_points(self.db, reservation["customer_id"], "spend", -reservation["points"],
                                   "redemption:%s" % (reference or reservation_id), SYSTEM_ACTOR)
 

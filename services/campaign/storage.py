@@ -70,8 +70,12 @@ def settle_reservation(tx, reservation, status):
     """Commit (spend) or release reserved points."""
     tx.execute("UPDATE points_accounts SET reserved = reserved - %s WHERE customer_id = %s",
                (reservation["points"], reservation["customer_id"]))
+    set_reservation_status(tx, reservation["id"], status)
+
+
+def set_reservation_status(tx, reservation_id, status):
     tx.execute("UPDATE points_reservations SET status = %s, settled_at = now() WHERE id = %s",
-               (status, reservation["id"]))
+               (status, reservation_id))
 
 
 def expired_reservations(tx, limit=100):
