@@ -60,7 +60,6 @@ class EventWriter:
     def __init__(self, outbox, worker_ctx):
         self._outbox = outbox
         self._worker_ctx = worker_ctx
-        self._pending = []
 
     def emit(self, event_type, payload):
         """Record an event in this worker's transaction; returns its event id."""
@@ -77,10 +76,8 @@ class EventWriter:
                  "VALUES (%s, %s, %s, %s, %s)",
                  (str(row["event_id"]), event_type, json.dumps(payload), row["correlation_id"],
                   row["occurred_at"]))
-        if not self._pending:
-            pending = self._pending
-            tx.after_commit(lambda: self._outbox.publish_rows(pending))
-        self._pending.append(row)
+        # one callback per row: the transaction keeps those of what it committed, drops the rest
+        tx.after_commit(lambda: self._outbox.publish_rows([row]))
         return str(row["event_id"])
 
     def replay_parked(self, parked_id):

@@ -41,6 +41,13 @@ class ToyShop(ServiceBase):
         return {"sku": sku}
 
     @rpc
+    def sell_then_fail(self, kept, undone):
+        self.events.emit("sold", {"sku": kept})
+        self.db.commit()  # durable: this event must go out
+        self.events.emit("sold", {"sku": undone})
+        raise Conflict("the rest failed", code="rest_failed")
+
+    @rpc
     def slow(self, seconds):
         self.db.execute("SELECT pg_sleep(%s)", (seconds,))
         return "slow done"
@@ -170,6 +177,19 @@ def test_an_event_reaches_its_handler_once(shop, ledger, toy_config, toy_schemas
     # marked published by the outbox's marker thread, in a batch, moments later
     wait_until(lambda: query(toy_schemas, "toyshop", "SELECT 1 FROM outbox "
                              "WHERE payload->>'sku' = %s AND published_at IS NOT NULL", (sku,)))
+
+
+def test_only_committed_events_are_published(shop, ledger, toy_config, toy_schemas):
+    kept, undone = "sku-" + uuid.uuid4().hex, "sku-" + uuid.uuid4().hex
+    with entrypoint_waiter(ledger, "record_sale", timeout=10):
+        with rpc_proxy(toy_config("toyshop"), "toyshop") as proxy:
+            with pytest.raises(Conflict):
+                proxy.sell_then_fail(kept, undone)
+    eventlet.sleep(0.5)
+    assert query(toy_schemas, "toyledger", "SELECT sku FROM ledger WHERE sku IN (%s, %s)",
+                 (kept, undone)) == [(kept,)]
+    assert query(toy_schemas, "toyshop", "SELECT payload->>'sku' FROM outbox WHERE payload->>'sku' IN (%s, %s)",
+                 (kept, undone)) == [(kept,)]
 
 
 def test_a_crash_between_commit_and_publish_loses_no_event(
