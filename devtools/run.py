@@ -143,6 +143,7 @@ def banner(url, password, generated):
         "  demo-agent    support agent",
         "  demo-finance  finance",
         "  demo-admin    platform admin",
+        "  demo-platform-finance  platform finance (confirms payout addresses, grants funding)",
         "Health and metrics: http://127.0.0.1:9100-9105/{healthz,readyz,metrics}.  Ctrl-C stops everything.",
         "",
     ]

@@ -3,7 +3,7 @@ import functools
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.auth import ROLES
+from plumbing.auth import MERCHANT_ROLES
 from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Page
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$",
@@ -78,7 +78,7 @@ class MerchantSchema(Schema):
 class UserCreateSchema(Schema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=validate.Length(min=10, max=256), load_only=True)
-    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "admin"]))
+    role = fields.String(required=True, validate=validate.OneOf(MERCHANT_ROLES))
     store_id = Id(load_default=None)
     display_name = fields.String(load_default=None, validate=validate.Length(max=120))
     email = fields.Email(load_default=None)

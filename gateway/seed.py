@@ -12,6 +12,8 @@ import psycopg2
 import psycopg2.extras
 from argon2 import PasswordHasher
 
+from plumbing.auth import PLATFORM_ROLES
+
 DEMO_MERCHANT = "VowRewards Demo Merchant"
 DEMO_CURRENCY = "ZAR"
 DEMO_STORES = (("Main Street Store", "store"), ("Canal Walk Kiosk", "kiosk"),
@@ -24,6 +26,7 @@ DEMO_USERS = (
     ("demo-store", "store_user", "Main Street Store", "Main Street Till"),
     ("demo-agent", "support_agent", None, "Demo Support Agent"),
     ("demo-finance", "finance", None, "Demo Finance"),
+    ("demo-platform-finance", "platform_finance", None, "Platform Finance"),
 )
 SEEDER = json.dumps({"user_id": "seed", "username": "seed", "role": "system"})
 
@@ -39,7 +42,7 @@ def seed(database_url, password):
             merchant_id = _upsert_merchant(cur)
             stores = {name: _upsert_store(cur, merchant_id, name, kind) for name, kind in DEMO_STORES}
             for username, role, store, display_name in DEMO_USERS:
-                _upsert_user(cur, username, role, None if role == "admin" else merchant_id,
+                _upsert_user(cur, username, role, None if role in PLATFORM_ROLES else merchant_id,
                              stores.get(store), display_name, password_hash)
         return merchant_id, stores
     finally:

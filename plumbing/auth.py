@@ -30,8 +30,13 @@ STORE_USER = "store_user"
 SUPPORT_AGENT = "support_agent"
 FINANCE = "finance"
 ADMIN = "admin"
-ROLES = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
+PLATFORM_FINANCE = "platform_finance"
+PLATFORM_SUPPORT = "platform_support"
+IT_SUPPORT = "it_support"
 MERCHANT_ROLES = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE)
+# the platform's own people: they belong to no merchant and name the one they act on
+PLATFORM_ROLES = (ADMIN, PLATFORM_FINANCE, PLATFORM_SUPPORT, IT_SUPPORT)
+ROLES = MERCHANT_ROLES + PLATFORM_ROLES
 SYSTEM = "system"
 
 
@@ -64,6 +69,11 @@ class Identity:
     def is_admin(self):
         return self.role == ADMIN
 
+    @property
+    def is_platform(self):
+        """A platform role (or the system): acts for a merchant it names, never its own."""
+        return self.role in PLATFORM_ROLES or self.role == SYSTEM
+
     def actor(self):
         """How audit records name this caller."""
         return {"user_id": self.user_id, "username": self.username, "role": self.role}
@@ -78,12 +88,12 @@ class Identity:
         """The merchant this call acts on.
 
         Merchant users act on their own merchant only; naming another is
-        refused. Platform admins and the system must name one.
+        refused. Platform roles and the system must name one.
         """
         if requested:
             # it reaches SQL as a uuid: a malformed one is the caller's mistake, not a 500
             requested = require_id(requested, "merchant_id")
-        if self.role in (ADMIN, SYSTEM):
+        if self.is_platform:
             if not requested:
                 raise Forbidden("Name the merchant to act on (merchant_id)",
                                 code="merchant_required")
@@ -93,7 +103,7 @@ class Identity:
         return self.merchant_id
 
     def can_see_merchant(self, merchant_id):
-        return self.role in (ADMIN, SYSTEM) or merchant_id == self.merchant_id
+        return self.is_platform or merchant_id == self.merchant_id
 
 
 class TokenSigner:

@@ -176,6 +176,17 @@ class ReliableEventHandler(EventHandler):
                   self.handler_name, attempts)
 
 
+def publisher_of(message):
+    """The broker user that published ``message`` (RabbitMQ validates ``user_id``)."""
+    return (message.properties or {}).get("user_id")
+
+
+def expected_publisher(source_service, config):
+    """The broker user that alone may publish ``source_service``'s events, from the config's
+    ``BROKER_USERS`` (component -> user); None where publishers are not checked."""
+    return (config.get("BROKER_USERS") or {}).get(source_service)
+
+
 def event_handler(source_service, event_type, when=None, **kwargs):
     """Decorate ``method(self, payload)`` as an idempotent handler of one event type.
 

@@ -51,7 +51,7 @@ class MerchantRoutes(Routes):
     def list_merchants(self, request):
         identity = self.identity
         filters = self.query(request, PageQuerySchema)
-        if identity.is_admin:
+        if identity.is_platform:
             return storage.list_merchants(self.db, filters, MerchantSchema(exclude=("stores",)).dump)
         merchant = storage.merchant_by_id(self.db, identity.merchant_id)
         return {"items": [MerchantSchema(exclude=("stores",)).dump(merchant)], "next": None}

@@ -91,7 +91,7 @@ class CampaignService(ServiceBase):
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         customer = dict(data, id=new_id(), merchant_id=merchant_id)
         storage.insert_customer(self.db, customer)
-        return self.get_customer(customer["id"], merchant_id if identity.is_admin else None)
+        return self.get_customer(customer["id"], merchant_id if identity.is_platform else None)
 
     @rpc
     def list_customers(self, filters=None):

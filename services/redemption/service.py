@@ -226,7 +226,7 @@ class RedemptionService(ServiceBase):
 
     def _voucher_for(self, identity, code, merchant_id=None, lock=False):
         voucher = storage.voucher_by_code(self.db, code, lock=lock)
-        scope = identity.merchant_scope(merchant_id) if identity.is_admin else identity.merchant_id
+        scope = identity.merchant_scope(merchant_id) if identity.is_platform else identity.merchant_id
         # another merchant's voucher looks exactly like a voucher that does not exist
         if voucher is None or str(voucher["merchant_id"]) != scope:
             raise not_found()

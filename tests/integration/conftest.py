@@ -96,18 +96,32 @@ def system(make_config, database_url, jwt_keys):
         each.stop()
 
 
-@pytest.fixture(scope="module")
-def admin_token(system, database_url):
-    """A platform admin, created directly in the gateway's tables (as the seed does)."""
-    username = "admin-" + uuid.uuid4().hex[:8]
+def create_platform_user(database_url, role):
+    """A platform user (admin, platform_finance, ...), written directly in the gateway's tables
+    as the seed does; returns its username (password ``PASSWORD``)."""
+    username = "%s-%s" % (role.replace("_", "-"), uuid.uuid4().hex[:8])
     if "hash" not in _admin_hash:
         _admin_hash["hash"] = PasswordHasher().hash(PASSWORD)
     conn = psycopg2.connect(component_database_url(database_url, "gateway"))
     with conn, conn.cursor() as cur:
         cur.execute("INSERT INTO gateway.users (id, username, role, password_hash, created_by) "
-                    "VALUES (%s, %s, 'admin', %s, '{}')", (str(uuid.uuid4()), username, _admin_hash["hash"]))
+                    "VALUES (%s, %s, %s, %s, '{}')", (str(uuid.uuid4()), username, role, _admin_hash["hash"]))
     conn.close()
-    return system.login(username)
+    return username
+
+
+@pytest.fixture(scope="module")
+def admin_token(system, database_url):
+    """A platform admin."""
+    return system.login(create_platform_user(database_url, "admin"))
+
+
+@pytest.fixture(scope="module")
+def platform_login(system, database_url):
+    """``platform_login("platform_finance")``: a new platform user of that role, signed in."""
+    def login(role):
+        return system.login(create_platform_user(database_url, role))
+    return login
 
 
 @pytest.fixture(scope="module")
