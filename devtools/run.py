@@ -18,7 +18,7 @@ import time
 
 import requests
 
-from devtools import servers
+from devtools import mail, servers
 from devtools.keys import ensure_local_keys
 from plumbing import config as cfg
 
@@ -101,10 +101,11 @@ class Stack:
     """
 
     def __init__(self, password, overrides=None, stdout=None, timeout=90):
-        self.started, self.processes = [], None
+        self.started, self.processes, self.mail = [], None, None
         try:
             self.started = servers.ensure_all()
             self.env = component_env(overrides)
+            self.mail = mail.start(self.env)  # unless SMTP_HOST names a real mail server
             migrate(self.env)
             self.processes = subprocess.Popen(
                 [sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
@@ -128,6 +129,8 @@ class Stack:
             except (subprocess.TimeoutExpired, KeyboardInterrupt):
                 self.processes.kill()
         self.processes = None
+        mail.stop(self.mail)
+        self.mail = None
         servers.stop_all(self.started)
         self.started = []
 
@@ -145,6 +148,8 @@ def banner(url, password, generated):
         "  demo-admin    platform admin",
         "  demo-platform-finance  platform finance (confirms payout addresses, grants funding)",
         "Health and metrics: http://127.0.0.1:9100-9105/{healthz,readyz,metrics}.  Ctrl-C stops everything.",
+        "Email (unless SMTP_HOST is set) goes to the development mail server: one file per message in %s"
+        % mail.mail_directory(os.environ),
         "",
     ]
     print("\n".join(lines), flush=True)

@@ -1,4 +1,4 @@
-"""The notification service: in-app inboxes fed by the other services' events."""
+"""The notification service: in-app inboxes and emails fed by the other services' events."""
 from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import NotFound
@@ -7,6 +7,7 @@ from plumbing.fields import new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.notification import domain, storage
+from services.notification.email import Mailer
 from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
 
 USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
@@ -14,6 +15,7 @@ USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 
 class NotificationService(ServiceBase):
     name = "notification"
+    mail = Mailer()
 
     @event_handler("support", "ticket_created")
     def tell_about_new_ticket(self, event):
@@ -26,6 +28,39 @@ class NotificationService(ServiceBase):
         for message in domain.lockout_messages(event):
             storage.insert_message(self.db, dict(message, id=new_id(), merchant_id=event["merchant_id"],
                                                  user_id=None))
+
+    # -- the payout address: the owners hear of every change and confirmation ------------
+    @event_handler("settlement", "payout_account_set")
+    def tell_owners_payout_account_set(self, event):
+        self._to_inbox(event["merchant_id"], domain.payout_account_set_messages(event))
+
+    @event_handler("settlement", "payout_account_confirmed")
+    def tell_owners_payout_account_confirmed(self, event):
+        self._to_inbox(event["merchant_id"], domain.payout_account_confirmed_messages(event))
+
+    # a handler of its own, so a mail server outage never holds the inbox message back
+    @event_handler("settlement", "payout_account_set", when=lambda event: bool(event.get("contact_email")))
+    def email_payout_account_change(self, event):
+        subject, body = domain.payout_change_email(event)
+        self._email("payout_account_set", event, subject, body)
+
+    @event_handler("settlement", "payout_verification_requested")
+    def email_payout_verification_code(self, event):
+        subject, body = domain.verification_code_email(event)
+        self._email("payout_verification_code", event, subject, body)
+
+    def _to_inbox(self, merchant_id, messages):
+        for message in messages:
+            storage.insert_message(self.db, dict(message, id=new_id(), merchant_id=merchant_id, user_id=None))
+
+    def _email(self, kind, event, subject, body):
+        try:
+            outcome = self.mail.send_once(kind, event["contact_email"], subject, body,
+                                          merchant_id=event["merchant_id"])
+        except Exception:
+            self.metrics.count("vowrewards_emails_total", "Emails by kind and outcome", kind=kind, outcome="failed")
+            raise
+        self.metrics.count("vowrewards_emails_total", "Emails by kind and outcome", kind=kind, outcome=outcome)
 
     @rpc
     def list_inbox(self, filters=None):

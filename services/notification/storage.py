@@ -42,3 +42,30 @@ def mark_all_read(tx, identity):
     return tx.execute("INSERT INTO inbox_reads (message_id, user_id) SELECT m.id, %s FROM inbox_messages m "
                       "WHERE " + VISIBLE + " ON CONFLICT DO NOTHING",
                       (identity.user_id, identity.merchant_id, identity.role, identity.user_id))
+
+
+# -- email deliveries: each claim and outcome commits on its own (see email.py) ----------------
+def claim_delivery(tx, delivery):
+    """``("send", id)`` for a new or failed delivery, ``("sent", id)`` for one already sent,
+    ``("unknown", id)`` for one whose earlier try stopped mid-send (it is not sent again)."""
+    row = tx.one("INSERT INTO email_deliveries (id, event_id, kind, merchant_id, recipient, subject, status) "
+                 "VALUES (%(id)s, %(event_id)s, %(kind)s, %(merchant_id)s, %(recipient)s, %(subject)s, 'sending') "
+                 "ON CONFLICT (event_id, kind) DO NOTHING RETURNING id", delivery)
+    if row is not None:
+        return "send", str(row["id"])
+    row = tx.one("SELECT id, status FROM email_deliveries WHERE event_id = %s AND kind = %s FOR UPDATE",
+                 (delivery["event_id"], delivery["kind"]))
+    if row["status"] == "sent":
+        return "sent", str(row["id"])
+    if row["status"] == "failed":
+        tx.execute("UPDATE email_deliveries SET status = 'sending', attempts = attempts + 1, updated_at = now() "
+                   "WHERE id = %s", (row["id"],))
+        return "send", str(row["id"])
+    tx.execute("UPDATE email_deliveries SET status = 'unknown', updated_at = now() WHERE id = %s", (row["id"],))
+    return "unknown", str(row["id"])
+
+
+def finish_delivery(tx, delivery_id, status, error=None):
+    tx.execute("UPDATE email_deliveries SET status = %s, last_error = %s, updated_at = now(), "
+               "sent_at = CASE WHEN %s = 'sent' THEN now() END WHERE id = %s",
+               (status, error, status, delivery_id))

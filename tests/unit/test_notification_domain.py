@@ -4,6 +4,7 @@ import uuid
 import pytest
 
 from services.notification import domain
+from services.notification.email import SmtpSettings, compose, send
 from services.support.domain import CATEGORIES, PRIORITIES
 
 
@@ -91,3 +92,74 @@ def test_a_lockout_alerts_the_owners():
                                   "locked_until": "2026-11-22T13:45:00+00:00", "user": {"username": "till-3"}})
     assert message["audience_role"] == "owner" and message["kind"] == "redemption_lockout"
     assert "a store" in message["body"] and "13:45 UTC" in message["body"] and "till-3" in message["body"]
+
+
+# -- the payout address ------------------------------------------------------------------------
+
+def payout_set(previous="wallet…1111", **extra):
+    return dict({"merchant_id": "m-1", "wallet_address": "wallet…2222", "previous_address": previous,
+                 "set_by": {"username": "owner-ann", "role": "owner"}, "set_at": "2026-05-10T09:00:00+00:00",
+                 "cooling_off_until": "2026-05-13T09:00:00+00:00", "contact_email": "owner@shop.example",
+                 "merchant_name": "The Shop"}, **extra)
+
+
+def test_a_first_address_is_set_and_a_new_one_changed_for_the_owners_only():
+    [first] = domain.payout_account_set_messages(payout_set(previous=None))
+    assert (first["audience_role"], first["kind"], first["title"]) == ("owner", "payout_account_set",
+                                                                      "Payout wallet address set")
+    assert first["body"].startswith("owner-ann (owner) set the payout wallet address to wallet…2222 on "
+                                    "2026-05-10 09:00 UTC.")
+    [change] = domain.payout_account_set_messages(payout_set())
+    assert change["title"] == "Payout wallet address changed"
+    assert "from wallet…1111 to wallet…2222" in change["body"] and "2026-05-13 09:00 UTC" in change["body"]
+    assert change["refs"] == {"wallet_address": "wallet…2222", "previous_address": "wallet…1111",
+                              "cooling_off_until": "2026-05-13T09:00:00+00:00"}
+
+
+def test_a_confirmation_says_how_it_was_checked_and_when_payouts_start():
+    [message] = domain.payout_account_confirmed_messages({
+        "wallet_address": "wallet…2222", "method": "email_code", "confirmed_at": "2026-05-11T10:00:00+00:00",
+        "payable_from": "2026-05-13T09:00:00+00:00"})
+    assert message["body"] == ("VowRewards confirmed the payout wallet address wallet…2222 with the code emailed "
+                               "to your contact address on 2026-05-11 10:00 UTC. Payouts go to it from "
+                               "2026-05-13 09:00 UTC.")
+    assert message["audience_role"] == "owner"
+
+
+def test_the_change_email_names_the_change_and_the_hold():
+    subject, body = domain.payout_change_email(payout_set())
+    assert subject == "VowRewards: the payout wallet address of The Shop was changed"
+    assert ("was changed from wallet…1111 to wallet…2222\nby owner-ann (owner) on 2026-05-10 09:00 UTC."
+            in body)
+    assert "not before 2026-05-13 09:00 UTC" in body and "not confirm it" in body
+    assert max(len(line) for line in body.splitlines()) < 78  # readable as it lies in a mail file
+    subject, _ = domain.payout_change_email(payout_set(previous=None, merchant_name=None))
+    assert subject == "VowRewards: the payout wallet address of your business was set"
+
+
+def test_the_code_email_carries_the_code_the_full_address_and_the_expiry():
+    subject, body = domain.verification_code_email({
+        "merchant_name": "The Shop", "code": "4821 0937", "wallet_address": "wallet-0123456789abcdef",
+        "expires_at": "2026-05-10T09:30:00+00:00"})
+    assert subject == "VowRewards: your payout address verification code"
+    assert "    wallet-0123456789abcdef\n" in body and "    4821 0937\n" in body
+    assert "works until 2026-05-10 09:30 UTC" in body and "do not share the code" in body
+    assert max(len(line) for line in body.splitlines()) < 78
+
+
+def test_an_email_is_plain_text_with_a_message_id_that_is_the_same_on_every_try():
+    settings = SmtpSettings.from_config({"SMTP_HOST": "mail.example", "SMTP_FROM": "VowRewards <pay@vow.example>"})
+    assert (settings.host, settings.port, settings.starttls, settings.user) == ("mail.example", 25, False, None)
+    first = compose(settings, "owner@shop.example", "Subject", "Body\n", "delivery-1")
+    again = compose(settings, "owner@shop.example", "Subject", "Body\n", "delivery-1")
+    assert first["Message-ID"] == again["Message-ID"] == "<delivery-1@vow.example>"
+    assert (first["From"], first["To"], first.get_content_type()) == (
+        "VowRewards <pay@vow.example>", "owner@shop.example", "text/plain")
+    assert SmtpSettings.from_config({"SMTP_HOST": "h", "SMTP_PORT": "587", "SMTP_STARTTLS": "1",
+                                     "SMTP_USER": "u", "SMTP_PASSWORD": "p"}).starttls is True
+
+
+def test_without_an_smtp_host_sending_fails_loudly():
+    settings = SmtpSettings.from_config({})
+    with pytest.raises(RuntimeError, match="SMTP_HOST"):
+        send(settings, compose(settings, "owner@shop.example", "Subject", "Body", "d-1"))
