@@ -1,11 +1,16 @@
-"""Settlement rules: periods, batch references, double-entry postings, payout readiness.
+"""Settlement rules: periods, batch references, double-entry postings, payout readiness,
+payout address verification.
 
-Pure functions; the service turns their answers into rows and events.
+Pure functions (and the code generator); the service turns their answers into rows and events.
 """
 import re
+import secrets
 from datetime import datetime, timezone
 
-from plumbing.errors import ValidationFailed
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from plumbing.errors import Conflict, ValidationFailed
 
 # ASCII digits only ("２０２６-05" is not a period) and \Z, not $ ("$" also matches before a
 # trailing newline): the period is copied into batch references people read
@@ -76,14 +81,93 @@ def reversal_postings(original_postings):
     return [(account, -amount) for account, amount in original_postings]
 
 
-def payout_problem(account):
+def payout_problem(account, now):
     """Why a batch cannot be paid out now (None when it can)."""
     if account is None:
         return "No payout wallet address is set up for this merchant"
+    address = mask_address(account["wallet_address"])
     if account["status"] != "confirmed":
-        return "The payout wallet address %s is not confirmed yet" % mask_address(account["wallet_address"])
+        return "The payout wallet address %s is not confirmed yet" % address
+    if now < account["cooling_off_until"]:
+        return ("The payout wallet address %s was changed on %s: payouts to it are held until %s "
+                "(cooling-off)" % (address, moment(account["updated_at"]), moment(account["cooling_off_until"])))
     return None
+
+
+def payable_from(account):
+    """When payouts may go to the address: confirmed, and its cooling-off over (None if not confirmed)."""
+    if account is None or account["status"] != "confirmed":
+        return None
+    return max(account["confirmed_at"], account["cooling_off_until"])
 
 
 def mask_address(address):
     return address if len(address) <= 10 else address[:6] + "…" + address[-4:]
+
+
+def mask_email(address):
+    """``o***@demo.example``: enough for platform finance to see where a code went."""
+    local, _, domain = (address or "").rpartition("@")
+    return "%s***@%s" % (local[:1], domain) if local else "***"
+
+
+def moment(value):
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+# -- out-of-band verification codes ------------------------------------------------------
+CODE_DIGITS = 8
+# a code lives for minutes and is tried a few times: a light argon2 is plenty, and keeps a
+# copy of the table from giving the codes away
+_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+
+
+def new_verification_code():
+    """Eight random digits, easy to read back over the phone."""
+    return "%0*d" % (CODE_DIGITS, secrets.randbelow(10 ** CODE_DIGITS))
+
+
+def spoken(code):
+    return "%s %s" % (code[:4], code[4:])
+
+
+def normalise_code(text):
+    """What someone typed (``1234 5678``, ``1234-5678``) as the bare digits."""
+    return text.replace(" ", "").replace("-", "")
+
+
+def hash_code(code):
+    return _hasher.hash(code)
+
+
+def code_matches(code_hash, code):
+    try:
+        return _hasher.verify(code_hash, code)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def verification_refusal(verification, account, now):
+    """Why a code cannot confirm ``account`` now, as (reason, error); None if it may be tried."""
+    if verification is None:
+        return "not_requested", Conflict("No verification code is waiting for this address: request one first",
+                              code="verification_not_requested")
+    if verification["wallet_address"] != account["wallet_address"]:
+        # set_payout_account supersedes pending codes; this guards the rule, not the timing
+        return "superseded", Conflict("That code was sent for another address: request a new one",
+                              code="verification_superseded")
+    if now >= verification["expires_at"]:
+        return "expired", Conflict("The verification code expired at %s: request a new one"
+                                   % moment(verification["expires_at"]), code="verification_code_expired")
+    return None
+
+
+def wrong_code(attempts, max_attempts):
+    """The answer to a wrong code: how many tries are left, or that the code is used up."""
+    left = max_attempts - attempts
+    if left <= 0:
+        return Conflict("Wrong code, and no tries are left: request a new code",
+                        code="verification_code_exhausted")
+    return ValidationFailed("Wrong code: %d %s left" % (left, "try" if left == 1 else "tries"),
+                            code="verification_code_wrong",
+                            fields={"code": ["Does not match the code sent (%d left)." % left]})

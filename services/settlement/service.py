@@ -1,7 +1,9 @@
 """The settlement service: every redemption becomes money owed, settled in batches."""
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
+from nameko.dependency_providers import Config
+
+from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
@@ -11,9 +13,15 @@ from plumbing.validation import load
 from services.settlement import domain, storage
 from services.settlement.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
                                          ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
-                                         PayoutAccountSchema)
+                                         PayoutConfirmationSchema, PayoutHistoryFilterSchema,
+                                         PayoutHistorySchema, PayoutVerificationRpcSchema,
+                                         PayoutVerificationSchema, SetPayoutAccountSchema)
 
-READERS = (OWNER, FINANCE, ADMIN)
+READERS = (OWNER, FINANCE, PLATFORM_FINANCE, ADMIN)
+# where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
+# only by the platform: the owner can create finance users, so nobody of the merchant confirms
+PAYOUT_SETTERS = (OWNER, ADMIN)
+PAYOUT_CONFIRMERS = (PLATFORM_FINANCE, ADMIN)
 
 
 def utcnow():
@@ -22,6 +30,7 @@ def utcnow():
 
 class SettlementService(ServiceBase):
     name = "settlement"
+    config = Config()
 
     # -- the ledger ----------------------------------------------------------------
     @event_handler("redemption", "voucher_redeemed")
@@ -103,7 +112,7 @@ class SettlementService(ServiceBase):
                                    fields={"currency": ["One of %s." % ", ".join(
                                        t["currency"].strip() for t in totals)]})
         account = storage.payout_account(self.db, merchant_id)
-        problem = domain.payout_problem(account)
+        problem = domain.payout_problem(account, now)
         batch = {
             "id": new_id(), "merchant_id": merchant_id, "period": data["period"],
             "period_start": start, "period_end": end, "currency": totals[0]["currency"].strip(),
@@ -111,8 +120,8 @@ class SettlementService(ServiceBase):
             "status": "exception" if problem else "payout_pending",
             "closed_by": identity.actor(), "closed_at": now,
         }
-        batch["reference"] = domain.batch_reference(data["period"],
-                                                    storage.next_batch_number(self.db, data["period"]))
+        batch["reference"] = domain.batch_reference(
+            data["period"], storage.next_batch_number(self.db, merchant_id, data["period"]))
         storage.insert_batch(self.db, batch)
         storage.assign_entries(self.db, batch, totals[0]["entry_ids"])
         self.events.emit("batch_closed", {
@@ -154,46 +163,178 @@ class SettlementService(ServiceBase):
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
 
     @rpc
-    def get_batch(self, reference):
+    def get_batch(self, reference, merchant_id=None):
+        """One batch of a merchant (references are numbered per merchant: platform roles name it)."""
         identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
-        batch = storage.batch_by_reference(self.db, reference)
-        if batch is None or not identity.can_see_merchant(str(batch["merchant_id"])):
+        merchant_id = identity.merchant_scope(merchant_id)
+        batch = storage.batch_by_reference(self.db, merchant_id, reference)
+        if batch is None:
             raise NotFound("No batch %s" % reference, code="batch_not_found")
         result = BatchSchema().dump(batch)
         exception = storage.open_exception_for_batch(self.db, batch["id"])
         result["exception"] = ExceptionSchema().dump(exception) if exception else None
         return result
 
-    # -- payout accounts -------------------------------------------------------------
     @rpc
-    def set_payout_account(self, data):
-        """The owner sets the wallet address payouts go to; it waits for confirmation."""
-        identity = self.caller.require(OWNER, ADMIN)
-        data = load(PayoutAccountSchema, data)
-        merchant_id = identity.merchant_scope(data["merchant_id"])
-        account = storage.upsert_payout_account(self.db, merchant_id, data["wallet_address"],
-                                                identity.actor())
-        self.events.emit("payout_account_set", {"merchant_id": merchant_id, "status": "unconfirmed"})
-        return PayoutAccountOutSchema().dump(account)
+    def release_batch(self, reference, merchant_id=None):
+        """A batch held for its payout address becomes payable once the address is confirmed by
+        the platform and out of its cooling-off; until then this is refused, saying why."""
+        identity = self.caller.require(FINANCE, PLATFORM_FINANCE, ADMIN)
+        merchant_id = identity.merchant_scope(merchant_id)
+        storage.lock_merchant_settlement(self.db, merchant_id)
+        batch = storage.batch_by_reference(self.db, merchant_id, reference, lock=True)
+        if batch is None:
+            raise NotFound("No batch %s" % reference, code="batch_not_found")
+        exception = storage.exception_for_batch(self.db, batch["id"], domain.PAYOUT_ACCOUNT_UNCONFIRMED)
+        if batch["status"] != "exception" or exception is None:
+            raise Conflict("Batch %s is %s, not held for its payout address" % (reference, batch["status"]),
+                           code="batch_not_held")
+        now = utcnow()
+        problem = domain.payout_problem(storage.payout_account(self.db, merchant_id), now)
+        if problem:
+            raise Conflict("%s: batch %s stays held" % (problem, reference), code="payout_account_not_ready")
+        batch = storage.release_batch(self.db, batch["id"], identity.actor(), now)
+        if storage.resolve_exception(self.db, exception["id"], {
+                "action": "released", "released_by": identity.actor(),
+                "resolution": "The payout address is confirmed and out of its cooling-off"}):
+            self.events.emit("exception_resolved", {
+                "exception_id": str(exception["id"]), "kind": exception["kind"], "merchant_id": merchant_id,
+                "batch_reference": reference, "ticket_reference": exception["ticket_reference"]})
+        self.events.emit("batch_released", {
+            "batch_id": str(batch["id"]), "reference": reference, "merchant_id": merchant_id,
+            "period": batch["period"], "total": batch["total"], "currency": batch["currency"].strip(),
+            "status": batch["status"], "released_by": identity.actor()})
+        result = BatchSchema().dump(batch)
+        result["exception"] = None
+        return result
+
+    # -- payout accounts -------------------------------------------------------------
+    def _account_out(self, account, now=None):
+        result = PayoutAccountOutSchema().dump(dict(account, payable_from=domain.payable_from(account)))
+        result["payable"] = domain.payout_problem(account, now or utcnow()) is None
+        return result
+
+    def _history(self, merchant_id, action, account, identity, details, now):
+        storage.record_payout_history(self.db, merchant_id, action, account["wallet_address"],
+                                      identity.actor(), details, now)
 
     @rpc
-    def confirm_payout_account(self, data):
-        """A second person (finance or admin) confirms the address by typing it again."""
-        identity = self.caller.require(FINANCE, ADMIN)
-        data = load(PayoutAccountSchema, data)
+    def set_payout_account(self, data):
+        """The owner sets or changes the wallet address payouts go to. It waits for the platform's
+        confirmation, and payouts to it wait out a cooling-off period; the owners are told."""
+        identity = self.caller.require(*PAYOUT_SETTERS)
+        data = load(SetPayoutAccountSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
-        account = storage.payout_account(self.db, merchant_id, lock=True)
-        if account is None:
-            raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
+        now = utcnow()
+        current = storage.payout_account(self.db, merchant_id, lock=True)
+        if current is not None and current["wallet_address"] == data["wallet_address"]:
+            return self._account_out(current, now)  # the same address again changes nothing
+        hours = float(self.config.get("PAYOUT_COOLING_OFF_HOURS", 72))
+        account = storage.upsert_payout_account(self.db, merchant_id, data["wallet_address"], identity.actor(),
+                                                now, now + timedelta(hours=hours))
+        storage.supersede_verifications(self.db, merchant_id, now)
+        previous = current["wallet_address"] if current else None
+        self._history(merchant_id, "set", account, identity, {
+            "previous_address": previous, "cooling_off_until": account["cooling_off_until"].isoformat()}, now)
+        self.events.emit("payout_account_set", {
+            "merchant_id": merchant_id, "status": account["status"],
+            "wallet_address": domain.mask_address(account["wallet_address"]),
+            "previous_address": domain.mask_address(previous) if previous else None,
+            "set_by": identity.actor(), "set_at": now.isoformat(),
+            "cooling_off_until": account["cooling_off_until"].isoformat(),
+            "contact_email": data["contact_email"], "merchant_name": data["merchant_name"]})
+        return self._account_out(account, now)
+
+    @rpc
+    def request_payout_verification(self, data):
+        """Platform finance has a one-time code emailed to the merchant's registered contact (the
+        gateway names it from its records); the merchant reads it back to confirm the address."""
+        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        data = load(PayoutVerificationRpcSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        account = self._unconfirmed_account(merchant_id)
+        now = utcnow()
+        code = domain.new_verification_code()
+        storage.supersede_verifications(self.db, merchant_id, now)
+        verification = {
+            "id": new_id(), "merchant_id": merchant_id, "wallet_address": account["wallet_address"],
+            "code_hash": domain.hash_code(code), "sent_to": data["contact_email"],
+            "requested_by": identity.actor(), "requested_at": now,
+            "expires_at": now + timedelta(minutes=float(self.config.get("PAYOUT_CODE_MINUTES", 30))),
+            "max_attempts": int(self.config.get("PAYOUT_CODE_TRIES", 5)),
+        }
+        storage.insert_verification(self.db, verification)
+        sent_to = domain.mask_email(data["contact_email"])
+        self._history(merchant_id, "verification_requested", account, identity, {
+            "verification_id": verification["id"], "method": "email_code", "sent_to": sent_to,
+            "expires_at": verification["expires_at"].isoformat()}, now)
+        # the code travels only to the notification service, which emails it; never to the caller
+        self.events.emit("payout_verification_requested", {
+            "verification_id": verification["id"], "merchant_id": merchant_id,
+            "merchant_name": data["merchant_name"], "contact_email": data["contact_email"],
+            "code": domain.spoken(code), "expires_at": verification["expires_at"].isoformat(),
+            "wallet_address": account["wallet_address"]})
+        return PayoutVerificationSchema().dump(dict(verification, sent_to=sent_to))
+
+    @rpc(sensitive_arguments=("data.code",))
+    def confirm_payout_account(self, data):
+        """Platform finance confirms the address, typed again, with the evidence of an out-of-band
+        check: the code the merchant read back (email_code) or a note of the call (call_note)."""
+        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        data = load(PayoutConfirmationSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        account = self._unconfirmed_account(merchant_id)
         if account["set_by"].get("user_id") == identity.user_id:
             raise Forbidden("Someone other than who entered the address must confirm it",
                             code="four_eyes_required")
         if account["wallet_address"] != data["wallet_address"]:
             raise ValidationFailed("That is not the address on file", code="wallet_address_mismatch",
                                    fields={"wallet_address": ["Does not match the address on file."]})
-        account = storage.confirm_payout_account(self.db, merchant_id, identity.actor())
-        self.events.emit("payout_account_confirmed", {"merchant_id": merchant_id})
-        return PayoutAccountOutSchema().dump(account)
+        now = utcnow()
+        if data["method"] == "email_code":
+            verification = self._checked_code(merchant_id, account, identity, data["code"], now)
+            confirmation = {"method": "email_code", "verification_id": str(verification["id"]),
+                            "sent_to": domain.mask_email(verification["sent_to"])}
+        else:
+            confirmation = {"method": "call_note", "call_note": data["call_note"]}
+        account = storage.confirm_payout_account(self.db, merchant_id, identity.actor(), confirmation, now)
+        self._history(merchant_id, "confirmed", account, identity, confirmation, now)
+        self.events.emit("payout_account_confirmed", {
+            "merchant_id": merchant_id, "wallet_address": domain.mask_address(account["wallet_address"]),
+            "method": data["method"], "confirmed_by": identity.actor(), "confirmed_at": now.isoformat(),
+            "payable_from": domain.payable_from(account).isoformat()})
+        return self._account_out(account, now)
+
+    def _unconfirmed_account(self, merchant_id):
+        account = storage.payout_account(self.db, merchant_id, lock=True)
+        if account is None:
+            raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
+        if account["status"] == "confirmed":
+            raise Conflict("The payout wallet address is already confirmed", code="payout_account_confirmed")
+        return account
+
+    def _checked_code(self, merchant_id, account, identity, code, now):
+        """The pending verification, if ``code`` is its code; a refusal is recorded (and committed,
+        so a wrong try counts) before it is raised."""
+        verification = storage.pending_verification(self.db, merchant_id)
+        refusal = domain.verification_refusal(verification, account, now)
+        if refusal is None and domain.code_matches(verification["code_hash"], domain.normalise_code(code)):
+            storage.finish_verification(self.db, verification["id"], "used", now)
+            return verification
+        if refusal is not None:
+            reason, error = refusal
+            if verification is None:
+                raise error
+            storage.finish_verification(self.db, verification["id"], reason, now)
+            details = {"reason": reason}
+        else:
+            attempts, max_attempts = storage.count_wrong_code(self.db, verification["id"], now)
+            error = domain.wrong_code(attempts, max_attempts)
+            details = {"reason": "wrong_code", "attempts": attempts, "max_attempts": max_attempts}
+        self._history(merchant_id, "verification_failed", account, identity,
+                      dict(details, verification_id=str(verification["id"])), now)
+        self.db.commit()
+        raise error
 
     @rpc
     def get_payout_account(self, merchant_id=None):
@@ -202,7 +343,14 @@ class SettlementService(ServiceBase):
         account = storage.payout_account(self.db, merchant_id)
         if account is None:
             raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
-        return PayoutAccountOutSchema().dump(account)
+        return self._account_out(account)
+
+    @rpc
+    def payout_account_history(self, filters=None):
+        """Who set the address, who checked it with the merchant and how, who confirmed it, when."""
+        identity = self.caller.require(*READERS)
+        merchant_id, filters = self.scoped(identity, PayoutHistoryFilterSchema, filters)
+        return storage.list_payout_history(self.db, merchant_id, filters, PayoutHistorySchema().dump)
 
     # -- exceptions ------------------------------------------------------------------
     @rpc

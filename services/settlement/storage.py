@@ -70,10 +70,12 @@ def unbatched_totals(tx, merchant_id, start, end):
                   "GROUP BY currency ORDER BY currency", (merchant_id, start, end))
 
 
-def next_batch_number(tx, period):
-    return tx.scalar("INSERT INTO batch_sequences (period, last_number) VALUES (%s, 1) "
-                     "ON CONFLICT (period) DO UPDATE SET last_number = batch_sequences.last_number + 1 "
-                     "RETURNING last_number", (period,))
+def next_batch_number(tx, merchant_id, period):
+    """Per merchant and period: a reference tells a merchant nothing about the others."""
+    return tx.scalar("INSERT INTO batch_sequences (merchant_id, period, last_number) VALUES (%s, %s, 1) "
+                     "ON CONFLICT (merchant_id, period) DO UPDATE SET "
+                     "last_number = batch_sequences.last_number + 1 RETURNING last_number",
+                     (merchant_id, period))
 
 
 def insert_batch(tx, batch):
@@ -91,8 +93,14 @@ def assign_entries(tx, batch, entry_ids):
                       (batch["id"], entry_ids))
 
 
-def batch_by_reference(tx, reference):
-    return tx.one("SELECT * FROM settlement_batches WHERE reference = %s", (reference,))
+def batch_by_reference(tx, merchant_id, reference, lock=False):
+    return tx.one("SELECT * FROM settlement_batches WHERE merchant_id = %s AND reference = %s"
+                  + (" FOR UPDATE" if lock else ""), (merchant_id, reference))
+
+
+def release_batch(tx, batch_id, actor, now):
+    return tx.one("UPDATE settlement_batches SET status = 'payout_pending', released_by = %s, released_at = %s "
+                  "WHERE id = %s AND status = 'exception' RETURNING *", (json.dumps(actor), now, batch_id))
 
 
 def list_batches(tx, merchant_id, filters, dump):
@@ -108,17 +116,64 @@ def payout_account(tx, merchant_id, lock=False):
                   (merchant_id,))
 
 
-def upsert_payout_account(tx, merchant_id, wallet_address, actor):
-    return tx.one("INSERT INTO payout_accounts (merchant_id, wallet_address, status, set_by) "
-                  "VALUES (%s, %s, 'unconfirmed', %s) ON CONFLICT (merchant_id) DO UPDATE SET "
-                  "wallet_address = EXCLUDED.wallet_address, status = 'unconfirmed', set_by = EXCLUDED.set_by, "
-                  "updated_at = now(), confirmed_by = NULL, confirmed_at = NULL RETURNING *",
-                  (merchant_id, wallet_address, json.dumps(actor)))
+def upsert_payout_account(tx, merchant_id, wallet_address, actor, now, cooling_off_until):
+    return tx.one("INSERT INTO payout_accounts (merchant_id, wallet_address, status, set_by, updated_at, "
+                  "cooling_off_until) VALUES (%s, %s, 'unconfirmed', %s, %s, %s) ON CONFLICT (merchant_id) "
+                  "DO UPDATE SET wallet_address = EXCLUDED.wallet_address, status = 'unconfirmed', "
+                  "set_by = EXCLUDED.set_by, updated_at = EXCLUDED.updated_at, "
+                  "cooling_off_until = EXCLUDED.cooling_off_until, confirmed_by = NULL, confirmed_at = NULL, "
+                  "confirmation = NULL RETURNING *",
+                  (merchant_id, wallet_address, json.dumps(actor), now, cooling_off_until))
 
 
-def confirm_payout_account(tx, merchant_id, actor):
-    return tx.one("UPDATE payout_accounts SET status = 'confirmed', confirmed_by = %s, confirmed_at = now() "
-                  "WHERE merchant_id = %s RETURNING *", (json.dumps(actor), merchant_id))
+def confirm_payout_account(tx, merchant_id, actor, confirmation, now):
+    return tx.one("UPDATE payout_accounts SET status = 'confirmed', confirmed_by = %s, confirmed_at = %s, "
+                  "confirmation = %s WHERE merchant_id = %s RETURNING *",
+                  (json.dumps(actor), now, json.dumps(confirmation), merchant_id))
+
+
+def record_payout_history(tx, merchant_id, action, wallet_address, actor, details, now):
+    tx.execute("INSERT INTO payout_account_history (id, merchant_id, action, wallet_address, actor, details, at) "
+               "VALUES (gen_random_uuid(), %s, %s, %s, %s, %s, %s)",
+               (merchant_id, action, wallet_address, json.dumps(actor), json.dumps(details or {}), now))
+
+
+def list_payout_history(tx, merchant_id, filters, dump):
+    return fetch_page(tx, "SELECT * FROM payout_account_history", ["merchant_id = %s"], [merchant_id],
+                      filters, dump, time_column="at")
+
+
+def insert_verification(tx, verification):
+    tx.execute("INSERT INTO payout_verifications (id, merchant_id, wallet_address, code_hash, sent_to, "
+               "requested_by, requested_at, expires_at, max_attempts) VALUES (%(id)s, %(merchant_id)s, "
+               "%(wallet_address)s, %(code_hash)s, %(sent_to)s, %(requested_by)s, %(requested_at)s, "
+               "%(expires_at)s, %(max_attempts)s)",
+               dict(verification, requested_by=json.dumps(verification["requested_by"])))
+
+
+def pending_verification(tx, merchant_id):
+    """The merchant's one pending code, locked: tries on it are counted one at a time."""
+    return tx.one("SELECT * FROM payout_verifications WHERE merchant_id = %s AND status = 'pending' "
+                  "FOR UPDATE", (merchant_id,))
+
+
+def supersede_verifications(tx, merchant_id, now):
+    return tx.execute("UPDATE payout_verifications SET status = 'superseded', finished_at = %s "
+                      "WHERE merchant_id = %s AND status = 'pending'", (now, merchant_id))
+
+
+def count_wrong_code(tx, verification_id, now):
+    """One more wrong try; the code is used up at its last. Returns (attempts, max_attempts)."""
+    row = tx.one("UPDATE payout_verifications SET attempts = attempts + 1, "
+                 "status = CASE WHEN attempts + 1 >= max_attempts THEN 'exhausted' ELSE status END, "
+                 "finished_at = CASE WHEN attempts + 1 >= max_attempts THEN %s ELSE finished_at END "
+                 "WHERE id = %s RETURNING attempts, max_attempts", (now, verification_id))
+    return row["attempts"], row["max_attempts"]
+
+
+def finish_verification(tx, verification_id, status, now):
+    tx.execute("UPDATE payout_verifications SET status = %s, finished_at = %s WHERE id = %s",
+               (status, now, verification_id))
 
 
 def insert_exception(tx, exception):
@@ -136,6 +191,11 @@ def exception_by_id(tx, exception_id, lock=False):
 def open_exception_for_batch(tx, batch_id):
     return tx.one("SELECT * FROM settlement_exceptions WHERE batch_id = %s ORDER BY raised_at DESC LIMIT 1",
                   (batch_id,))
+
+
+def exception_for_batch(tx, batch_id, kind):
+    return tx.one("SELECT * FROM settlement_exceptions WHERE batch_id = %s AND kind = %s "
+                  "ORDER BY raised_at DESC LIMIT 1", (batch_id, kind))
 
 
 def set_exception_ticket(tx, exception_id, ticket_reference):

@@ -33,12 +33,15 @@ def stack(tmp_path_factory, run_id):
                  "AMQP_URI": cfg.with_vhost(base_amqp, vhost), "GATEWAY_PORT": str(free_port()),
                  "LOG_FORMAT": "json", "LOG_WORKERS": "1", "HEALTH_PORT": ""}
     overrides.update({component.upper() + "_HEALTH_PORT": str(free_port()) for component in cfg.HEALTH_PORTS})
+    # make run's development mail server, on a port and in a folder of this test's own
+    mail_dir = tmp_path_factory.mktemp("mail")
+    overrides.update({"SMTP_HOST": "", "SMTP_PORT": str(free_port()), "DEV_MAIL_DIR": str(mail_dir)})
     log_path = tmp_path_factory.mktemp("e2e") / "processes.log"
     with open(log_path, "w") as log:
         running = None
         try:
             running = run.Stack(PASSWORD, overrides, stdout=log, timeout=120)
-            yield {"base": running.url, "env": running.env, "log": log_path}
+            yield {"base": running.url, "env": running.env, "log": log_path, "mail": mail_dir}
         finally:
             if running is not None:
                 running.stop()
@@ -106,6 +109,10 @@ def test_the_chain_across_real_processes(stack):
     for component in ("gateway", "redemption", "settlement"):
         assert any(("%s.1" % component) in line.split("|", 1)[0]
                    for line in log.splitlines() if correlation_id in line), component
+
+    # seeding the demo wallet told the merchant's registered contact, through make run's mail server
+    notices = eventually(lambda: list(stack["mail"].glob("*.eml")))
+    assert notices and "To: owner@demo.vowrewards.example" in notices[0].read_text()
 
     env = stack["env"]
     metrics = requests.get("http://127.0.0.1:%s/metrics" % env["REDEMPTION_HEALTH_PORT"], timeout=10).text

@@ -74,10 +74,16 @@ def wait_for(fetch, timeout=10.0, interval=0.05):
 
 
 @pytest.fixture(scope="module")
-def system(make_config, database_url, jwt_keys):
+def system_config():
+    """``{"settlement": {...}}``: config overrides per service; a module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def system(make_config, database_url, jwt_keys, system_config):
     runners = []
     for service_cls in service_classes():
-        service_runner = ServiceRunner(make_config(service_cls.name))
+        service_runner = ServiceRunner(make_config(service_cls.name, **system_config.get(service_cls.name, {})))
         service_runner.add_service(service_cls)
         runners.append(service_runner)
     gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0",
@@ -127,11 +133,12 @@ def platform_login(system, database_url):
 @pytest.fixture(scope="module")
 def onboard(system, admin_token):
     """``onboard()``: a new merchant with two stores and one user of each role, signed in."""
-    def make(currency="ZAR", stores=("Main Street Store", "Canal Walk Kiosk")):
+    def make(currency="ZAR", stores=("Main Street Store", "Canal Walk Kiosk"), contact_email=None):
         suffix = uuid.uuid4().hex[:8]
-        merchant = ok(system.post("/api/v1/merchants", admin_token, json={
-            "name": "Merchant " + suffix, "currency": currency,
-            "stores": [{"name": name} for name in stores]}), 201)
+        body = {"name": "Merchant " + suffix, "currency": currency, "stores": [{"name": name} for name in stores]}
+        if contact_email:
+            body["contact_email"] = contact_email
+        merchant = ok(system.post("/api/v1/merchants", admin_token, json=body), 201)
         store_ids = {store["name"]: store["id"] for store in merchant["stores"]}
         first_store = store_ids[stores[0]]
         users = {}

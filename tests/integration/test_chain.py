@@ -5,7 +5,15 @@ from the event -> batch closed -> exception (wallet unconfirmed) -> Critical
 ticket with the batch, merchant and amount -> finance inbox -> ticket resolved
 -> exception resolved.
 """
+import pytest
+
 from tests.integration.conftest import ok, wait_for
+
+
+@pytest.fixture(scope="module")
+def system_config():
+    # payouts follow the platform's confirmation at once here (the cooling-off is tested in test_payouts)
+    return {"settlement": {"PAYOUT_COOLING_OFF_HOURS": 0}}
 
 
 def test_the_headline_chain(system, onboard):
@@ -60,16 +68,20 @@ def test_the_headline_chain(system, onboard):
     assert exceptions[0]["resolution"]["action"] == "no_action"
 
 
-def test_a_confirmed_wallet_settles_without_an_exception(system, onboard):
+def test_a_confirmed_wallet_settles_without_an_exception(system, onboard, platform_login):
     m = onboard()
     owner, till, finance = m["tokens"]["owner"], m["tokens"]["store_user"], m["tokens"]["finance"]
+    platform_finance = platform_login("platform_finance")
     address = "wallet-" + m["merchant"]["id"][:8]
     ok(system.put("/api/v1/settlements/payout-account", owner, json={"wallet_address": address}))
-    mistyped = system.post("/api/v1/settlements/payout-account/confirmation", finance,
-                           json={"wallet_address": address + "X"})
+    # the platform confirms, after a call to the merchant (never the merchant's own finance user)
+    call = {"merchant_id": m["merchant"]["id"], "method": "call_note",
+            "call_note": {"person": "The owner", "phone_number": "+27 21 555 0100", "read_back": address}}
+    mistyped = system.post("/api/v1/settlements/payout-account/confirmation", platform_finance,
+                           json=dict(call, wallet_address=address + "X"))
     assert mistyped.status_code == 422 and mistyped.json()["error"]["code"] == "wallet_address_mismatch"
-    confirmed = ok(system.post("/api/v1/settlements/payout-account/confirmation", finance,
-                               json={"wallet_address": address}))
+    confirmed = ok(system.post("/api/v1/settlements/payout-account/confirmation", platform_finance,
+                               json=dict(call, wallet_address=address)))
     assert confirmed["status"] == "confirmed"
 
     voucher = ok(system.post("/api/v1/vouchers", owner, json={

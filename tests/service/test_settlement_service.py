@@ -26,7 +26,9 @@ EARLIER_PERIOD = TWO_MONTHS_AGO.strftime("%Y-%m")
 @pytest.fixture(scope="module")
 def settlement(make_config):
     # a reversal that arrives before its redemption is retried after 0.3s, then 1s, then 3s
-    with started(SettlementService, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0])) as c:
+    # no cooling-off unless a test sets one (see test_a_changed_address_holds_payouts_while_it_cools_off)
+    with started(SettlementService, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0],
+                                                PAYOUT_COOLING_OFF_HOURS=0)) as c:
         yield c
 
 
@@ -78,6 +80,20 @@ def reversal_of(redeemed, at=None):
             "reversed_by": {"role": "owner"}, "reversed_at": (at or NOW).isoformat()}
 
 
+@pytest.fixture
+def platform(settlement, as_user):
+    """``platform("confirm_payout_account", data)``: call as platform finance (``role=`` another)."""
+    def invoke(method, *args, role="platform_finance", user_id=None):
+        return call(settlement, method, as_user(role, user_id=user_id), *args)
+    return invoke
+
+
+def call_note(merchant_id, address, **extra):
+    return dict({"merchant_id": merchant_id, "wallet_address": address, "method": "call_note",
+                 "call_note": {"person": "Thandi (owner)", "phone_number": "+27 21 555 0100",
+                               "read_back": address}}, **extra)
+
+
 def entries(rpc, merchant_id, **filters):
     return rpc("list_entries", "finance", merchant_id, filters)["items"]
 
@@ -86,20 +102,16 @@ def exceptions(rpc, merchant_id):
     return rpc("list_exceptions", "finance", merchant_id)["items"]
 
 
-def confirmed_wallet(rpc, merchant_id):
+def confirmed_wallet(rpc, platform, merchant_id):
     address = "wallet-" + merchant_id[:8]
     rpc("set_payout_account", "owner", merchant_id, {"wallet_address": address})
-    return rpc("confirm_payout_account", "finance", merchant_id, {"wallet_address": address})
+    return platform("confirm_payout_account", call_note(merchant_id, address))
 
 
 def app_error(error_type, fn, *args, **kwargs):
     with pytest.raises(error_type) as raised:
         fn(*args, **kwargs)
     return raised.value
-
-
-def batch_number(reference):
-    return int(reference.rsplit("-", 1)[1])
 
 
 # -- the ledger --------------------------------------------------------------------------
@@ -187,9 +199,9 @@ def test_a_redelivered_reversal_mirrors_once(record, reverse, rpc):
     assert sorted(e["amount"] for e in entries(rpc, merchant)) == [-2500, 2500]
 
 
-def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, emitted):
+def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, platform, emitted):
     merchant = new_id()
-    confirmed_wallet(rpc, merchant)
+    confirmed_wallet(rpc, platform, merchant)
     redeemed = redemption(merchant, 2500)
     record(redeemed)
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
@@ -252,13 +264,16 @@ def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(recor
     batched = {e["amount"]: e["batch_reference"] for e in entries(rpc, merchant)}
     assert batched == {1000: batch["reference"], 2000: batch["reference"], 4000: None}
 
-    # the other merchant's entry is untouched and gets the next number of the period
+    # the other merchant's entry is untouched; references are numbered per merchant, so its first
+    # batch of the period is 001 too and tells it nothing about anyone else's
     admin = as_user("admin")
     [theirs] = call(settlement, "list_entries", admin, {"merchant_id": other})["items"]
     assert theirs["batch_reference"] is None
     other_batch = rpc("close_batch", "finance", other, {"period": PERIOD})
-    assert batch_number(other_batch["reference"]) == batch_number(batch["reference"]) + 1
+    assert batch["reference"] == other_batch["reference"] == "SET-%s-001" % PERIOD
     assert other_batch["total"] == 8000
+    record(redemption(other, 100))
+    assert rpc("close_batch", "finance", other, {"period": PERIOD})["reference"] == "SET-%s-002" % PERIOD
 
     earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
     assert earlier["reference"].startswith("SET-%s-" % EARLIER_PERIOD)
@@ -333,8 +348,8 @@ def test_an_entry_recorded_while_a_batch_closes_is_in_its_total_or_left_for_the_
     monkeypatch.undo()
 
     in_batch = query("SELECT coalesce(sum(e.amount), 0) AS total, count(*) AS n FROM settlement.journal_entries e "
-                     "JOIN settlement.settlement_batches b ON b.id = e.batch_id WHERE b.reference = %s",
-                     (batch["reference"],))[0]
+                     "JOIN settlement.settlement_batches b ON b.id = e.batch_id "
+                     "WHERE b.merchant_id = %s AND b.reference = %s", (merchant, batch["reference"]))[0]
     # what the batch says it pays is exactly what it holds
     assert (in_batch["total"], in_batch["n"]) == (batch["total"], batch["entry_count"])
     [left] = entries(rpc, merchant, unbatched=True)
@@ -344,20 +359,19 @@ def test_an_entry_recorded_while_a_batch_closes_is_in_its_total_or_left_for_the_
 
 # -- payout accounts ---------------------------------------------------------------------------
 
-def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, emitted):
+def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, emitted):
     merchant = new_id()
     address = "wallet-" + merchant[:12]
     account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
     assert (account["status"], account["set_by"]["role"]) == ("unconfirmed", "owner")
 
-    error = app_error(ValidationFailed, rpc, "confirm_payout_account", "finance", merchant,
-                      {"wallet_address": address + "X"})
+    error = app_error(ValidationFailed, platform, "confirm_payout_account", call_note(merchant, address + "X"))
     assert (error.status, error.code) == (422, "wallet_address_mismatch")
     assert "wallet_address" in error.fields
     assert rpc("get_payout_account", "owner", merchant)["status"] == "unconfirmed"
 
-    confirmed = rpc("confirm_payout_account", "finance", merchant, {"wallet_address": address})
-    assert confirmed["status"] == "confirmed" and confirmed["confirmed_by"]["role"] == "finance"
+    confirmed = platform("confirm_payout_account", call_note(merchant, address))
+    assert confirmed["status"] == "confirmed" and confirmed["confirmed_by"]["role"] == "platform_finance"
 
     record(redemption(merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
@@ -380,17 +394,18 @@ def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, em
     assert "wallet…cdef" in raised["message"] and "0123456789" not in raised["message"]
 
 
-def test_changing_a_confirmed_address_needs_a_new_confirmation(rpc):
+def test_changing_a_confirmed_address_needs_a_new_confirmation(rpc, platform):
     merchant = new_id()
-    confirmed_wallet(rpc, merchant)
+    confirmed_wallet(rpc, platform, merchant)
     changed = rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-changed-1"})
     assert (changed["status"], changed["confirmed_by"]) == ("unconfirmed", None)
 
 
 def test_whoever_entered_the_address_cannot_confirm_it(settlement, as_user):
     merchant, admin_id = new_id(), new_id()
-    data = {"wallet_address": "wallet-" + merchant[:8], "merchant_id": merchant}
-    call(settlement, "set_payout_account", as_user("admin", user_id=admin_id), data)
+    data = call_note(merchant, "wallet-" + merchant[:8])
+    call(settlement, "set_payout_account", as_user("admin", user_id=admin_id),
+         {"wallet_address": data["wallet_address"], "merchant_id": merchant})
     with pytest.raises(Forbidden) as raised:
         call(settlement, "confirm_payout_account", as_user("admin", user_id=admin_id), data)
     assert (raised.value.status, raised.value.code) == (403, "four_eyes_required")
@@ -398,12 +413,11 @@ def test_whoever_entered_the_address_cannot_confirm_it(settlement, as_user):
     assert confirmed["status"] == "confirmed"
 
 
-def test_payout_account_mistakes_get_clear_answers(rpc, settlement, as_user):
+def test_payout_account_mistakes_get_clear_answers(rpc, platform, settlement, as_user):
     merchant = new_id()
     error = app_error(NotFound, rpc, "get_payout_account", "owner", merchant)
     assert error.code == "payout_account_missing"
-    error = app_error(NotFound, rpc, "confirm_payout_account", "finance", merchant,
-                      {"wallet_address": "wallet-12345678"})
+    error = app_error(NotFound, platform, "confirm_payout_account", call_note(merchant, "wallet-12345678"))
     assert error.code == "payout_account_missing"
     error = app_error(ValidationFailed, rpc, "set_payout_account", "owner", merchant,
                       {"wallet_address": "short"})
@@ -411,9 +425,210 @@ def test_payout_account_mistakes_get_clear_answers(rpc, settlement, as_user):
     error = app_error(ValidationFailed, call, settlement, "get_payout_account", as_user("admin"),
                       "not-a-uuid")
     assert "merchant_id" in error.fields
-    # the owner sets it, finance confirms it: not the other way round
+    # only owners (and admins naming the merchant) set it
     assert app_error(Forbidden, rpc, "set_payout_account", "finance", merchant,
                      {"wallet_address": "wallet-12345678"}).code == "role_not_allowed"
+
+
+@pytest.mark.parametrize("role", ["owner", "finance", "store_user", "support_agent"])
+def test_nobody_of_the_merchant_confirms_its_own_address(rpc, role):
+    # the owner can create a finance user and sign in as it: a merchant's users prove nothing
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    error = app_error(Forbidden, rpc, "confirm_payout_account", role, merchant, call_note(None, address))
+    assert (error.status, error.code) == (403, "role_not_allowed")
+    assert rpc("get_payout_account", "owner", merchant)["status"] == "unconfirmed"
+
+
+def test_only_owners_and_admins_set_the_address_and_the_platform_names_the_merchant(rpc, platform):
+    merchant = new_id()
+    for role in ("finance", "store_user", "support_agent"):
+        assert app_error(Forbidden, rpc, "set_payout_account", role, merchant,
+                         {"wallet_address": "wallet-12345678"}).code == "role_not_allowed"
+    assert app_error(Forbidden, platform, "set_payout_account",
+                     {"wallet_address": "wallet-12345678", "merchant_id": merchant}).code == "role_not_allowed"
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-12345678"})
+    error = app_error(Forbidden, platform, "confirm_payout_account", call_note(None, "wallet-12345678"))
+    assert error.code == "merchant_required"
+
+
+def test_setting_an_address_is_told_and_recorded_and_the_same_address_again_changes_nothing(rpc, emitted):
+    merchant = new_id()
+    first = rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-first-0123456789",
+                                                          "contact_email": "owner@shop.example",
+                                                          "merchant_name": "The Shop"})
+    assert (first["status"], first["payable"], first["payable_from"]) == ("unconfirmed", False, None)
+    again = rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-first-0123456789"})
+    assert again["updated_at"] == first["updated_at"]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-second-0123456789",
+                                                  "contact_email": "owner@shop.example"})
+    told = emitted("settlement", "payout_account_set", merchant_id=merchant)
+    assert [(e["wallet_address"], e["previous_address"]) for e in told] == [
+        ("wallet…6789", None), ("wallet…6789", "wallet…6789")]
+    assert told[0]["contact_email"] == "owner@shop.example" and told[0]["merchant_name"] == "The Shop"
+    assert told[0]["set_by"]["role"] == "owner" and told[0]["cooling_off_until"]
+    history = rpc("payout_account_history", "finance", merchant)["items"]
+    assert [(h["action"], h["wallet_address"]) for h in history] == [
+        ("set", "wallet-second-0123456789"), ("set", "wallet-first-0123456789")]
+    assert history[0]["details"]["previous_address"] == "wallet-first-0123456789"
+    assert history[0]["actor"]["role"] == "owner"
+
+
+def request_code(platform, merchant, email="owner@shop.example"):
+    return platform("request_payout_verification",
+                    {"merchant_id": merchant, "contact_email": email, "merchant_name": "The Shop"})
+
+
+def sent_code(emitted, merchant):
+    return emitted("settlement", "payout_verification_requested", merchant_id=merchant)[-1]["code"]
+
+
+def by_code(merchant, address, code):
+    return {"merchant_id": merchant, "wallet_address": address, "method": "email_code", "code": code}
+
+
+def test_a_code_emailed_to_the_contact_and_read_back_confirms_the_address(rpc, platform, emitted, query):
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    assert app_error(Forbidden, rpc, "request_payout_verification", "owner", merchant,
+                     {"contact_email": "me@evil.example"}).code == "role_not_allowed"
+
+    requested = request_code(platform, merchant)
+    assert requested["sent_to"] == "o***@shop.example" and requested["max_attempts"] == 5
+    assert "code" not in requested  # the requester never sees it: the merchant reads it back
+    [event] = emitted("settlement", "payout_verification_requested", merchant_id=merchant)
+    assert (event["contact_email"], event["wallet_address"], event["verification_id"]) == \
+        ("owner@shop.example", address, requested["verification_id"])
+    code = event["code"]
+    assert re.fullmatch(r"\d{4} \d{4}", code)
+    [row] = query("SELECT code_hash, status FROM settlement.payout_verifications WHERE merchant_id = %s",
+                  (merchant,))
+    assert row["status"] == "pending" and code.replace(" ", "") not in row["code_hash"]
+
+    confirmed = platform("confirm_payout_account", by_code(merchant, address, code.replace(" ", "-")))
+    assert confirmed["status"] == "confirmed" and confirmed["payable"] is True
+    assert confirmed["confirmation"] == {"method": "email_code", "verification_id": requested["verification_id"],
+                                         "sent_to": "o***@shop.example"}
+    [told] = emitted("settlement", "payout_account_confirmed", merchant_id=merchant)
+    assert (told["method"], told["confirmed_by"]["role"]) == ("email_code", "platform_finance")
+    history = rpc("payout_account_history", "owner", merchant)["items"]
+    assert [h["action"] for h in history] == ["confirmed", "verification_requested", "set"]
+    assert history[1]["details"]["sent_to"] == "o***@shop.example"
+    assert history[0]["actor"]["role"] == "platform_finance"
+    assert app_error(Conflict, request_code, platform, merchant).code == "payout_account_confirmed"
+
+
+def test_wrong_codes_are_counted_until_the_code_is_used_up(rpc, platform, emitted, settlement, monkeypatch):
+    monkeypatch.setitem(settlement.config, "PAYOUT_CODE_TRIES", 3)
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    request_code(platform, merchant)
+    code = sent_code(emitted, merchant)
+    wrong = "%08d" % ((int(code.replace(" ", "")) + 1) % 10 ** 8)
+
+    answers = []
+    for _ in range(3):
+        with pytest.raises((ValidationFailed, Conflict)) as raised:
+            platform("confirm_payout_account", by_code(merchant, address, wrong))
+        answers.append((raised.value.status, raised.value.code, raised.value.message))
+    assert answers == [(422, "verification_code_wrong", "Wrong code: 2 tries left"),
+                       (422, "verification_code_wrong", "Wrong code: 1 try left"),
+                       (409, "verification_code_exhausted", "Wrong code, and no tries are left: request a new code")]
+    # used up: even the right code is refused now
+    error = app_error(Conflict, platform, "confirm_payout_account", by_code(merchant, address, code))
+    assert error.code == "verification_not_requested"
+    history = rpc("payout_account_history", "finance", merchant)["items"]
+    assert [h["details"].get("attempts") for h in history if h["action"] == "verification_failed"] == [3, 2, 1]
+    assert rpc("get_payout_account", "owner", merchant)["status"] == "unconfirmed"
+
+    request_code(platform, merchant)  # a new code, new tries
+    assert platform("confirm_payout_account", by_code(merchant, address, sent_code(emitted, merchant)))["status"] \
+        == "confirmed"
+
+
+def test_an_expired_code_is_refused(rpc, platform, emitted, query):
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    request_code(platform, merchant)
+    code = sent_code(emitted, merchant)
+    query("UPDATE settlement.payout_verifications SET expires_at = now() - interval '1 second' "
+          "WHERE merchant_id = %s", (merchant,))  # the clock moved on
+    error = app_error(Conflict, platform, "confirm_payout_account", by_code(merchant, address, code))
+    assert error.code == "verification_code_expired"
+    [row] = query("SELECT status FROM settlement.payout_verifications WHERE merchant_id = %s", (merchant,))
+    assert row["status"] == "expired"
+    [failed] = [h for h in rpc("payout_account_history", "owner", merchant)["items"]
+                if h["action"] == "verification_failed"]
+    assert failed["details"]["reason"] == "expired"
+    assert rpc("get_payout_account", "owner", merchant)["status"] == "unconfirmed"
+
+
+def test_a_code_sent_for_an_old_address_does_not_confirm_a_new_one(rpc, platform, emitted):
+    merchant = new_id()
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-old-0123456789"})
+    request_code(platform, merchant)
+    code = sent_code(emitted, merchant)
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-new-0123456789"})
+    error = app_error(Conflict, platform, "confirm_payout_account",
+                      by_code(merchant, "wallet-new-0123456789", code))
+    assert error.code == "verification_not_requested"
+
+
+def test_a_changed_address_holds_payouts_while_it_cools_off(record, rpc, platform, emitted, query, settlement,
+                                                            monkeypatch):
+    monkeypatch.setitem(settlement.config, "PAYOUT_COOLING_OFF_HOURS", 72)
+    merchant = new_id()
+    address = "wallet-" + merchant[:12]
+    record(redemption(merchant, 2500))
+    account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    held = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert held["status"] == "exception" and "not confirmed" in held["exception"]["message"]
+    error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
+    assert error.code == "payout_account_not_ready" and "not confirmed" in error.message
+
+    confirmed = platform("confirm_payout_account", call_note(merchant, address))
+    assert (confirmed["status"], confirmed["payable"]) == ("confirmed", False)
+    assert confirmed["payable_from"] == confirmed["cooling_off_until"]
+    assert datetime.fromisoformat(confirmed["cooling_off_until"]) - \
+        datetime.fromisoformat(account["updated_at"]) == timedelta(hours=72)
+    error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
+    assert error.code == "payout_account_not_ready" and "cooling-off" in error.message
+
+    record(redemption(merchant, 700))
+    cooling = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert cooling["status"] == "exception" and cooling["exception"]["kind"] == "payout_account_unconfirmed"
+    assert "held until" in cooling["exception"]["message"] and "cooling-off" in cooling["exception"]["message"]
+
+    query("UPDATE settlement.payout_accounts SET cooling_off_until = now() - interval '1 second' "
+          "WHERE merchant_id = %s", (merchant,))  # the cooling-off is over
+    assert rpc("get_payout_account", "finance", merchant)["payable"] is True
+    released = rpc("release_batch", "finance", merchant, held["reference"])
+    assert (released["status"], released["released_by"]["role"]) == ("payout_pending", "finance")
+    assert platform("release_batch", cooling["reference"], merchant)["status"] == "payout_pending"
+    assert app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"]).code == \
+        "batch_not_held"
+    assert {e["batch_reference"]: e["status"] for e in exceptions(rpc, merchant)} == {
+        held["reference"]: "resolved", cooling["reference"]: "resolved"}
+    assert [e["reference"] for e in emitted("settlement", "batch_released", merchant_id=merchant)] == \
+        [held["reference"], cooling["reference"]]
+    assert len(emitted("settlement", "exception_resolved", merchant_id=merchant)) == 2
+    assert app_error(Forbidden, rpc, "release_batch", "owner", merchant, held["reference"]).code == \
+        "role_not_allowed"
+
+
+def test_the_payout_history_is_for_the_merchants_owners_and_finance_and_the_platform(rpc, platform):
+    merchant = new_id()
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-12345678"})
+    for role in ("store_user", "support_agent"):
+        assert app_error(Forbidden, rpc, "payout_account_history", role, merchant).code == "role_not_allowed"
+    assert app_error(Forbidden, rpc, "payout_account_history", "finance", new_id(),
+                     {"merchant_id": merchant}).code == "merchant_forbidden"
+    assert rpc("payout_account_history", "owner", new_id())["items"] == []
+    assert [h["action"] for h in platform("payout_account_history", {"merchant_id": merchant})["items"]] == ["set"]
 
 
 # -- who may do what ----------------------------------------------------------------------------
@@ -454,7 +669,10 @@ def test_one_merchant_never_sees_another(record, rpc, settlement, as_user):
     error = app_error(Forbidden, call, settlement, "list_entries", admin, {})
     assert error.code == "merchant_required"
     assert [e["amount"] for e in call(settlement, "list_entries", admin, {"merchant_id": mine})["items"]] == [1200]
-    assert call(settlement, "get_batch", admin, batch["reference"])["merchant_id"] == mine
+    assert call(settlement, "get_batch", admin, batch["reference"], mine)["merchant_id"] == mine
+    # references repeat across merchants: the platform names whose batch it means
+    assert app_error(Forbidden, call, settlement, "get_batch", admin, batch["reference"]).code == \
+        "merchant_required"
 
 
 def test_entries_walk_page_by_page(record, rpc):

@@ -1,11 +1,12 @@
 """Settlement rules without a database: periods, references, double entry, payout readiness."""
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from plumbing.errors import ValidationFailed
 from services.settlement import domain
+from services.settlement.schemas import PayoutAccountSchema, PayoutConfirmationSchema
 
 NOW = datetime(2026, 5, 17, 14, 30, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
@@ -128,21 +129,125 @@ def test_reversing_nothing_posts_nothing():
 
 # -- payout readiness ----------------------------------------------------------------------
 
+def account(status="confirmed", set_at=utc(2026, 5, 10, 9, 0), cooling_hours=72, confirmed_at=None,
+            address="wallet-0123456789abcdef"):
+    return {"status": status, "wallet_address": address, "updated_at": set_at,
+            "cooling_off_until": set_at + timedelta(hours=cooling_hours),
+            "confirmed_at": confirmed_at or (set_at + timedelta(hours=1) if status == "confirmed" else None)}
+
+
 def test_no_payout_account_says_so():
-    assert domain.payout_problem(None) == "No payout wallet address is set up for this merchant"
+    assert domain.payout_problem(None, NOW) == "No payout wallet address is set up for this merchant"
 
 
 def test_an_unconfirmed_account_names_its_masked_address():
-    problem = domain.payout_problem({"status": "unconfirmed", "wallet_address": "wallet-0123456789abcdef"})
+    problem = domain.payout_problem(account("unconfirmed"), NOW)
     assert problem == "The payout wallet address wallet…cdef is not confirmed yet"
     assert "0123456789" not in problem  # the full address is not spread around tickets and inboxes
 
 
-def test_a_confirmed_account_can_be_paid():
-    assert domain.payout_problem({"status": "confirmed", "wallet_address": "wallet-0123456789"}) is None
+def test_a_confirmed_account_out_of_its_cooling_off_can_be_paid():
+    assert domain.payout_problem(account(), NOW) is None
+    assert domain.payout_problem(account(set_at=NOW - timedelta(hours=72)), NOW) is None  # to the second
+
+
+def test_a_confirmed_account_in_its_cooling_off_is_held_and_says_until_when():
+    changed = account(set_at=utc(2026, 5, 16, 9, 0))
+    problem = domain.payout_problem(changed, NOW)
+    assert problem == ("The payout wallet address wallet…cdef was changed on 2026-05-16 09:00 UTC: payouts "
+                       "to it are held until 2026-05-19 09:00 UTC (cooling-off)")
+    assert domain.payout_problem(changed, utc(2026, 5, 19, 9, 0)) is None
+
+
+def test_payouts_start_when_both_confirmed_and_cooled_off():
+    assert domain.payable_from(None) is None
+    assert domain.payable_from(account("unconfirmed")) is None
+    early = account(set_at=utc(2026, 5, 10, 9, 0), confirmed_at=utc(2026, 5, 10, 10, 0))
+    assert domain.payable_from(early) == utc(2026, 5, 13, 9, 0)  # the cooling-off ends later
+    late = account(set_at=utc(2026, 5, 10, 9, 0), confirmed_at=utc(2026, 5, 20, 10, 0))
+    assert domain.payable_from(late) == utc(2026, 5, 20, 10, 0)
 
 
 def test_short_addresses_are_shown_whole():
     assert domain.mask_address("w-123456") == "w-123456"
     assert domain.mask_address("0123456789") == "0123456789"
     assert domain.mask_address("0123456789A") == "012345…789A"
+
+
+def test_emails_are_masked_to_their_first_letter_and_domain():
+    assert domain.mask_email("owner@demo.vowrewards.example") == "o***@demo.vowrewards.example"
+    assert domain.mask_email("not-an-email") == "***"
+
+
+# -- verification codes ------------------------------------------------------------------------
+
+def test_codes_are_eight_random_digits_read_in_two_groups():
+    codes = {domain.new_verification_code() for _ in range(50)}
+    assert len(codes) > 45 and all(len(code) == 8 and code.isdigit() for code in codes)
+    assert domain.spoken("12345678") == "1234 5678"
+    assert domain.normalise_code("1234 5678") == domain.normalise_code("1234-5678") == "12345678"
+
+
+def test_a_code_is_kept_only_as_a_hash_that_matches_it_alone():
+    code_hash = domain.hash_code("12345678")
+    assert "12345678" not in code_hash
+    assert domain.code_matches(code_hash, "12345678")
+    assert not domain.code_matches(code_hash, "12345679")
+    assert not domain.code_matches("not a hash", "12345678")
+
+
+def verification(expires_at=NOW + timedelta(minutes=5), address="wallet-0123456789abcdef"):
+    return {"wallet_address": address, "expires_at": expires_at}
+
+
+def test_a_code_may_be_tried_while_pending_for_this_address():
+    assert domain.verification_refusal(verification(), account("unconfirmed"), NOW) is None
+
+
+@pytest.mark.parametrize("pending,reason,code", [
+    (None, "not_requested", "verification_not_requested"),
+    (verification(address="wallet-another-one"), "superseded", "verification_superseded"),
+    (verification(expires_at=NOW), "expired", "verification_code_expired"),
+])
+def test_a_code_that_cannot_be_tried_says_why(pending, reason, code):
+    got_reason, error = domain.verification_refusal(pending, account("unconfirmed"), NOW)
+    assert (got_reason, error.status, error.code) == (reason, 409, code)
+
+
+def test_a_wrong_code_says_how_many_tries_are_left_then_that_none_are():
+    error = domain.wrong_code(1, 5)
+    assert (error.status, error.code, error.fields) == (
+        422, "verification_code_wrong", {"code": ["Does not match the code sent (4 left)."]})
+    assert domain.wrong_code(4, 5).message == "Wrong code: 1 try left"
+    error = domain.wrong_code(5, 5)
+    assert (error.status, error.code) == (409, "verification_code_exhausted")
+
+
+# -- the contract: wallet addresses ---------------------------------------------------------
+
+@pytest.mark.parametrize("address", ["wallet-0123456789\n", "wallet-0123456789\r\n", " wallet-0123456789",
+                                     "wallet-0123456789 ", "wallet-０１２３４５６７", "wallet\u200b-0123456789",
+                                     "short", "x" * 129])
+def test_a_wallet_address_is_refused_rather_than_trimmed(address):
+    errors = PayoutAccountSchema().validate({"wallet_address": address})
+    assert "wallet_address" in errors
+
+
+def test_a_plain_wallet_address_is_accepted_as_typed():
+    assert PayoutAccountSchema().load({"wallet_address": "bc1:wallet_0123.abc-XYZ"})["wallet_address"] == \
+        "bc1:wallet_0123.abc-XYZ"
+
+
+@pytest.mark.parametrize("data,field", [
+    ({"method": "email_code"}, "code"),
+    ({"method": "email_code", "code": "1234 5678\n"}, "code"),
+    ({"method": "email_code", "code": "12345678", "call_note": {
+        "person": "Ann", "phone_number": "+27 21 555 0100", "read_back": "wallet-0123"}}, "call_note"),
+    ({"method": "call_note"}, "call_note"),
+    ({"method": "call_note", "call_note": {"person": "Ann", "phone_number": "call me",
+                                           "read_back": "wallet-0123"}}, "call_note"),
+    ({"method": "sms"}, "method"),
+])
+def test_a_confirmation_carries_the_evidence_its_method_needs(data, field):
+    errors = PayoutConfirmationSchema().validate(dict(data, wallet_address="wallet-0123456789"))
+    assert field in errors
