@@ -435,8 +435,8 @@ class CampaignService(ServiceBase):
                       "approval_id": str(approval["id"]) if approval else None, "currency": data["currency"],
                       "voucher_value": value, "count": data["count"], "total": total, "actor": identity.actor(),
                       "funding": funding}
-        if agreement is not None or approval is not None:
-            storage.insert_commitment(self.db, commitment)
+        if (agreement is not None or approval is not None) and not storage.insert_commitment(self.db, commitment):
+            raise Conflict("That reference is taken", code="reference_taken")
         return self._issuance_result(commitment)
 
     def _issuance_result(self, commitment):

@@ -194,10 +194,12 @@ def add_released(tx, commitment_id, amount):
 
 
 def insert_commitment(tx, commitment):
-    tx.execute("INSERT INTO issuance_commitments (id, merchant_id, campaign_id, agreement_id, approval_id, currency, "
-               "voucher_value, count, total, actor) VALUES (%(id)s, %(merchant_id)s, %(campaign_id)s, "
-               "%(agreement_id)s, %(approval_id)s, %(currency)s, %(voucher_value)s, %(count)s, %(total)s, %(actor)s)",
-               dict(commitment, actor=json.dumps(commitment["actor"])))
+    """False when the reference was taken meanwhile (the caller's whole transaction then rolls back)."""
+    return tx.execute(
+        "INSERT INTO issuance_commitments (id, merchant_id, campaign_id, agreement_id, approval_id, currency, "
+        "voucher_value, count, total, actor) VALUES (%(id)s, %(merchant_id)s, %(campaign_id)s, %(agreement_id)s, "
+        "%(approval_id)s, %(currency)s, %(voucher_value)s, %(count)s, %(total)s, %(actor)s) ON CONFLICT DO NOTHING",
+        dict(commitment, actor=json.dumps(commitment["actor"]))) == 1
 
 
 # -- merchant limits ----------------------------------------------------------------------------
