@@ -3,6 +3,7 @@ from gateway.routes.admin import AdminRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.campaigns import CampaignRoutes
 from gateway.routes.docs import DocsRoutes
+from gateway.routes.funding import FundingRoutes
 from gateway.routes.merchants import MerchantRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.settlements import SettlementRoutes
@@ -10,6 +11,6 @@ from gateway.routes.support import SupportRoutes
 from gateway.routes.vouchers import VoucherRoutes
 
 
-class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, CampaignRoutes, SettlementRoutes,
+class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, CampaignRoutes, FundingRoutes, SettlementRoutes,
                      SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes):
     name = "gateway"

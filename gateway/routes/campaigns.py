@@ -2,15 +2,18 @@
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import MerchantQuerySchema, page_of
+from plumbing.auth import ADMIN, OWNER
 from services.campaign.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
-                                       CustomerSchema, ListSchema, PointsChangeSchema)
+                                       CustomerSchema, ListSchema, PointsAdjustmentResultSchema,
+                                       PointsAdjustmentSchema)
 
 TAG_CAMPAIGNS = "Campaigns"
 TAG_CUSTOMERS = "Customers"
 
 
 class CampaignRoutes(Routes):
-    @route("POST", "/api/v1/campaigns", summary="Start a campaign (funding, budget, validity)",
+    @route("POST", "/api/v1/campaigns",
+           summary="Start a campaign: merchant-funded, or under a funding agreement the platform granted",
            tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
     def create_campaign(self, request):
         self.identity
@@ -49,9 +52,10 @@ class CampaignRoutes(Routes):
         return self.campaign.get_customer(str(customer_id), request.args.get("merchant_id"))
 
     @route("POST", "/api/v1/customers/<uuid:customer_id>/points",
-           summary="Credit points a customer earned (once per reference)", tags=[TAG_CUSTOMERS],
-           query=MerchantQuerySchema, body=PointsChangeSchema)
-    def earn_points(self, request, customer_id):
-        self.identity
-        data = self.checked_body(request, PointsChangeSchema)
-        return self.campaign.earn_points(str(customer_id), data, request.args.get("merchant_id"))
+           summary="Adjust a customer's points by hand (owners; a reason and a once-only reference; "
+                   "credits within the merchant's daily limit)", tags=[TAG_CUSTOMERS],
+           query=MerchantQuerySchema, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)
+    def adjust_points(self, request, customer_id):
+        self.identity.require(OWNER, ADMIN)  # a till hears "not yours to do" whatever it sends
+        data = self.checked_body(request, PointsAdjustmentSchema)
+        return self.campaign.adjust_points(str(customer_id), data, request.args.get("merchant_id"))

@@ -1,9 +1,10 @@
-"""The campaign service: campaigns and their budgets, customers, and the points ledger."""
+"""The campaign service: campaigns and their budgets, funding agreements, customers, and the points ledger."""
 from datetime import datetime, timezone
 
+from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, STORE_USER, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
@@ -11,10 +12,17 @@ from plumbing.fields import new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
-from services.campaign.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
-                                       CustomerSchema, ListSchema, PointsChangeSchema, ReserveSchema)
+from services.campaign.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
+                                       ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
+                                       CampaignCreateSchema, CampaignSchema, CustomerCreateSchema, CustomerSchema,
+                                       DecisionSchema, IssuanceResultSchema, IssuanceSchema, ListSchema,
+                                       MerchantLimitsChangeSchema, MerchantLimitsSchema, PointsAdjustmentSchema,
+                                       ReasonSchema, ReserveSchema)
 
 READERS = (OWNER, FINANCE, SUPPORT_AGENT, ADMIN, STORE_USER)
+# the platform's side grants funding, sets limits and approves large vouchers
+GRANTORS = (ADMIN, PLATFORM_FINANCE)
+FUNDING_READERS = (OWNER,) + GRANTORS
 SYSTEM_ACTOR = {"user_id": "service:campaign", "username": "campaign", "role": "system"}
 
 
@@ -27,22 +35,63 @@ def dump_points(account):
             "available": domain.available(account)}
 
 
+def dump_ledger_line(row):
+    return {"kind": row["kind"], "points": row["points"], "balance_after": row["balance_after"],
+            "reference": row["reference"], "reason": row["reason"], "actor": row["actor"],
+            "at": row["created_at"].isoformat()}
+
+
+def dump_agreement(row, history=None):
+    data = dict(row, currency=row["currency"].strip(), remaining=domain.remaining(row))
+    if history is not None:
+        data["history"] = [dict(h, at=h["at"].isoformat()) for h in history]
+    return AgreementSchema(exclude=() if history is not None else ("history",)).dump(data)
+
+
+def dump_approval(row):
+    return ApprovalSchema().dump(dict(row, currency=row["currency"].strip()))
+
+
+def list_scope(identity, requested):
+    """Platform roles see every merchant's (or the one they name); merchant users only their own."""
+    if identity.is_platform:
+        return require_id(requested, "merchant_id") if requested else None
+    return identity.merchant_scope(requested)
+
+
 class CampaignService(ServiceBase):
     name = "campaign"
+    config = Config()
 
     # -- campaigns -------------------------------------------------------------------
     @rpc
     def create_campaign(self, data):
+        """A merchant-funded campaign, or one under a funding agreement the platform granted."""
         identity = self.caller.require(OWNER, ADMIN)
         data = load(CampaignCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        campaign = dict(data, id=new_id(), merchant_id=merchant_id, status="active",
-                        valid_from=data.get("valid_from") or utcnow(), created_by=identity.actor())
+        agreement = None
+        if data["funding_agreement_id"]:
+            agreement = self._agreement_of(merchant_id, data["funding_agreement_id"])
+            domain.check_in_force(agreement, utcnow())
+            domain.check_currency(agreement["currency"], data["currency"], "funding agreement")
+        funding, funder_name = domain.campaign_funding(data.pop("funding"), agreement)
+        campaign = dict(data, id=new_id(), merchant_id=merchant_id, status="active", funding=funding,
+                        funder_name=funder_name, valid_from=data.get("valid_from") or utcnow(),
+                        created_by=identity.actor())
         storage.insert_campaign(self.db, campaign)
         self.events.emit("campaign_created", {
             "campaign_id": campaign["id"], "merchant_id": merchant_id, "name": campaign["name"],
-            "funding": campaign["funding"], "budget": campaign["budget"], "currency": campaign["currency"]})
+            "funding": campaign["funding"], "funding_agreement_id": campaign["funding_agreement_id"],
+            "budget": campaign["budget"], "currency": campaign["currency"]})
         return CampaignSchema().dump(dict(campaign, spent=0, created_at=utcnow()))
+
+    def _agreement_of(self, merchant_id, agreement_id):
+        agreement = storage.agreement_by_id(self.db, require_id(agreement_id, "funding_agreement_id"))
+        if agreement is None or str(agreement["merchant_id"]) != merchant_id:
+            raise NotFound("No funding agreement %s for this merchant" % agreement_id, code="agreement_not_found",
+                           fields={"funding_agreement_id": ["No such agreement for this merchant."]})
+        return agreement
 
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
@@ -112,26 +161,43 @@ class CampaignService(ServiceBase):
         customer = self._customer(identity, customer_id, merchant_id)
         result = CustomerSchema().dump(dict(customer, points=dump_points(
             storage.points_account(self.db, customer_id))))
-        result["points"]["recent"] = [
-            {"kind": row["kind"], "points": row["points"], "balance_after": row["balance_after"],
-             "reference": row["reference"], "at": row["created_at"].isoformat()}
-            for row in storage.ledger(self.db, customer_id, 20)]
+        result["points"]["recent"] = [dump_ledger_line(row) for row in storage.ledger(self.db, customer_id, 20)]
         return result
 
     @rpc
-    def earn_points(self, customer_id, data, merchant_id=None):
-        identity = self.caller.require(OWNER, STORE_USER, ADMIN)
-        data = load(PointsChangeSchema, data)
-        self._customer(identity, customer_id, merchant_id)
-        storage.points_account(self.db, customer_id, lock=True)
-        if not storage.change_points(self.db, customer_id, "earn", data["points"], data["reference"],
-                                     identity.actor()):
-            raise Conflict("Points for %s were already earned" % data["reference"], code="already_earned")
-        account = storage.points_account(self.db, customer_id)
-        self.events.emit("points_earned", {"customer_id": customer_id, "points": data["points"],
-                                           "merchant_id": str(account["merchant_id"]),
-                                           "reference": data["reference"]})
-        return dump_points(account)
+    def adjust_points(self, customer_id, data, merchant_id=None):
+        """A manual credit or debit by an owner (or a platform admin naming the merchant), audited.
+
+        The reference is required and used once per customer; credits count against the
+        merchant's daily limit of manual credits; a debit never takes the balance below what
+        is there and not reserved.
+        """
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(PointsAdjustmentSchema, data)
+        customer = self._customer(identity, customer_id, merchant_id)
+        customer_id, merchant = str(customer["id"]), str(customer["merchant_id"])
+        account = storage.points_account(self.db, customer_id, lock=True)
+        if storage.adjustment_exists(self.db, customer_id, data["reference"]):
+            raise self._reference_used(data["reference"])
+        domain.check_adjustment(account, data["points"])
+        if data["points"] > 0:
+            day = utcnow().date()
+            credited = storage.credited_today(self.db, merchant, day, lock=True)
+            domain.check_daily_credit(credited, data["points"], self._limits(merchant)["daily_points_credit_limit"])
+            storage.add_daily_credit(self.db, merchant, day, data["points"])
+        if not storage.change_points(self.db, customer_id, "adjust", data["points"], data["reference"],
+                                     identity.actor(), data["reason"]):
+            raise self._reference_used(data["reference"])
+        self.events.emit("points_adjusted", {
+            "customer_id": customer_id, "merchant_id": merchant, "points": data["points"],
+            "reference": data["reference"], "reason": data["reason"], "actor": identity.actor()})
+        [line] = storage.ledger(self.db, customer_id, 1)
+        return dict(dump_points(storage.points_account(self.db, customer_id)), adjustment=dump_ledger_line(line))
+
+    @staticmethod
+    def _reference_used(reference):
+        return Conflict("An adjustment with reference %s was made for this customer already" % reference,
+                        code="reference_already_used", fields={"reference": ["Already used for this customer."]})
 
     @rpc
     def reserve_points(self, data):
@@ -179,3 +245,229 @@ class CampaignService(ServiceBase):
     def release_expired_reservations(self):
         for reservation in storage.expired_reservations(self.db):
             storage.settle_reservation(self.db, reservation, "released")
+
+    # -- funding agreements: the platform grants platform or partner money ----------------------
+    @rpc
+    def create_agreement(self, data):
+        identity = self.caller.require(*GRANTORS)
+        data = load(AgreementCreateSchema, data)
+        agreement = dict(data, id=new_id(), status=domain.ACTIVE, valid_from=data["valid_from"] or utcnow(),
+                         created_by=identity.actor())
+        storage.insert_agreement(self.db, agreement)
+        storage.record_agreement_change(self.db, agreement["id"], "created", None, domain.ACTIVE, identity.actor(),
+                                        data["note"])
+        self.events.emit("funding_agreement_created", {
+            "agreement_id": agreement["id"], "merchant_id": agreement["merchant_id"],
+            "funder_kind": agreement["funder_kind"], "funder_name": agreement["funder_name"],
+            "currency": agreement["currency"], "budget": agreement["budget"],
+            "max_voucher_value": agreement["max_voucher_value"], "created_by": identity.actor()})
+        return self._dump_agreement(agreement["id"])
+
+    def _dump_agreement(self, agreement_id):
+        return dump_agreement(storage.agreement_by_id(self.db, agreement_id),
+                              storage.agreement_history(self.db, agreement_id))
+
+    def _readable_agreement(self, identity, agreement_id, lock=False):
+        agreement = storage.agreement_by_id(self.db, require_id(agreement_id, "agreement_id"), lock=lock)
+        if agreement is None or not identity.can_see_merchant(str(agreement["merchant_id"])):
+            raise NotFound("No funding agreement %s" % agreement_id, code="agreement_not_found")
+        return agreement
+
+    @rpc
+    def get_agreement(self, agreement_id):
+        identity = self.caller.require(*FUNDING_READERS)
+        return self._dump_agreement(self._readable_agreement(identity, agreement_id)["id"])
+
+    @rpc
+    def list_agreements(self, filters=None):
+        identity = self.caller.require(*FUNDING_READERS)
+        filters = load(AgreementFilterSchema, filters or {})
+        merchant_id = list_scope(identity, filters.pop("merchant_id"))
+        return storage.list_filtered(self.db, "funding_agreements", merchant_id, filters, dump_agreement)
+
+    @rpc
+    def change_agreement_status(self, agreement_id, action, data):
+        """Suspend, resume or end an agreement (vouchers already issued under it keep their value)."""
+        identity = self.caller.require(*GRANTORS)
+        if action not in domain.AGREEMENT_TRANSITIONS:
+            raise NotFound("No such action %s" % action, code="action_not_found")
+        data = load(ReasonSchema, data)
+        agreement = self._readable_agreement(identity, agreement_id, lock=True)
+        status = domain.agreement_after(agreement["status"], action)
+        storage.set_agreement_status(self.db, agreement["id"], status)
+        storage.record_agreement_change(self.db, agreement["id"], action, agreement["status"], status,
+                                        identity.actor(), data["reason"])
+        self.events.emit("funding_agreement_changed", {
+            "agreement_id": str(agreement["id"]), "merchant_id": str(agreement["merchant_id"]), "action": action,
+            "status": status, "reason": data["reason"], "changed_by": identity.actor()})
+        return self._dump_agreement(agreement["id"])
+
+    # -- per-merchant limits: the voucher value ceiling and manual points credits ---------------
+    def _limits(self, merchant_id):
+        row = storage.merchant_limits(self.db, merchant_id) or {}
+        ceiling, daily = row.get("voucher_value_ceiling"), row.get("daily_points_credit_limit")
+        return {
+            "merchant_id": merchant_id,
+            "voucher_value_ceiling": ceiling if ceiling is not None else int(
+                self.config.get("VOUCHER_VALUE_CEILING", domain.DEFAULT_VOUCHER_VALUE_CEILING)),
+            "voucher_value_ceiling_is_default": ceiling is None,
+            "daily_points_credit_limit": daily if daily is not None else int(
+                self.config.get("DAILY_POINTS_CREDIT_LIMIT", domain.DEFAULT_DAILY_POINTS_CREDIT_LIMIT)),
+            "daily_points_credit_limit_is_default": daily is None,
+            "updated_by": row.get("updated_by"), "updated_at": row.get("updated_at"),
+        }
+
+    @rpc
+    def get_merchant_limits(self, merchant_id=None):
+        identity = self.caller.require(*FUNDING_READERS)
+        merchant_id = identity.merchant_scope(merchant_id)
+        limits = self._limits(merchant_id)
+        limits["points_credited_today"] = storage.credited_today(self.db, merchant_id, utcnow().date())
+        return MerchantLimitsSchema().dump(limits)
+
+    @rpc
+    def set_merchant_limits(self, merchant_id, data):
+        identity = self.caller.require(*GRANTORS)
+        merchant_id = identity.merchant_scope(merchant_id)
+        data = load(MerchantLimitsChangeSchema, data)
+        row = storage.merchant_limits(self.db, merchant_id) or {}
+        limits = {key: data[key] if key in data else row.get(key)
+                  for key in ("voucher_value_ceiling", "daily_points_credit_limit")}
+        storage.set_merchant_limits(self.db, merchant_id, limits, identity.actor(), data["reason"])
+        return self.get_merchant_limits(merchant_id)
+
+    # -- issuance approvals: vouchers above the ceiling need the platform's yes ----------------
+    @rpc
+    def request_issuance_approval(self, data):
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(ApprovalRequestSchema, data)
+        approval = dict(data, id=new_id(), merchant_id=identity.merchant_scope(data["merchant_id"]),
+                        requested_by=identity.actor())
+        storage.insert_approval(self.db, approval)
+        self.events.emit("issuance_approval_requested", {
+            "approval_id": approval["id"], "merchant_id": approval["merchant_id"], "currency": approval["currency"],
+            "value": approval["value"], "count": approval["count"], "reason": approval["reason"],
+            "requested_by": identity.actor()})
+        return dump_approval(storage.approval_by_id(self.db, approval["id"]))
+
+    def _readable_approval(self, identity, approval_id, lock=False):
+        approval = storage.approval_by_id(self.db, require_id(approval_id, "approval_id"), lock=lock)
+        if approval is None or not identity.can_see_merchant(str(approval["merchant_id"])):
+            raise NotFound("No issuance approval %s" % approval_id, code="approval_not_found")
+        return approval
+
+    @rpc
+    def get_issuance_approval(self, approval_id):
+        identity = self.caller.require(*FUNDING_READERS)
+        return dump_approval(self._readable_approval(identity, approval_id))
+
+    @rpc
+    def list_issuance_approvals(self, filters=None):
+        identity = self.caller.require(*FUNDING_READERS)
+        filters = load(ApprovalFilterSchema, filters or {})
+        merchant_id = list_scope(identity, filters.pop("merchant_id"))
+        return storage.list_filtered(self.db, "issuance_approvals", merchant_id, filters, dump_approval)
+
+    @rpc
+    def decide_issuance_approval(self, approval_id, decision, data):
+        identity = self.caller.require(*GRANTORS)
+        if decision not in domain.DECISIONS:
+            raise NotFound("No such decision %s" % decision, code="decision_not_found")
+        data = load(DecisionSchema, data)
+        approval = self._readable_approval(identity, approval_id, lock=True)
+        domain.check_decision(approval)
+        status = domain.DECISIONS[decision]
+        storage.decide_approval(self.db, approval["id"], status, identity.actor(), data["note"])
+        self.events.emit("issuance_approval_decided", {
+            "approval_id": str(approval["id"]), "merchant_id": str(approval["merchant_id"]), "status": status,
+            "note": data["note"], "decided_by": identity.actor()})
+        return dump_approval(storage.approval_by_id(self.db, approval["id"]))
+
+    # -- issuing: what the redemption service asks before it issues vouchers ---------------------
+    @rpc
+    def authorize_issuance(self, data):
+        """Who funds vouchers about to be issued, with their value committed where that is needed.
+
+        Under a funding agreement the value (the most each voucher can give, times the count)
+        is committed against its budget with the agreement's row locked, so concurrent issues
+        never overshoot it; above the merchant's ceiling an approval the platform gave is used
+        up by the count. Asked once per voucher or batch (``reference``); asking again answers
+        the same.
+        """
+        identity = self.caller.require(OWNER, ADMIN)
+        data = load(IssuanceSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        prior = storage.commitment_by_id(self.db, data["reference"])
+        if prior is not None:
+            if str(prior["merchant_id"]) != merchant_id:
+                raise Conflict("That reference is taken", code="reference_taken")
+            return self._issuance_result(prior)
+        now = utcnow()
+        value = domain.voucher_value(data["kind"], data["value"], data["cap"], data["uses_allowed"])
+        funding, agreement, total = domain.MERCHANT, None, 0
+        if data["campaign_id"]:
+            campaign = storage.campaign_by_id(self.db, data["campaign_id"])
+            if campaign is None or str(campaign["merchant_id"]) != merchant_id:
+                raise NotFound("No campaign %s" % data["campaign_id"], code="campaign_not_found",
+                               fields={"campaign_id": ["No such campaign."]})
+            if campaign["status"] != "active":
+                raise Conflict("Campaign %s is %s" % (campaign["name"], campaign["status"]),
+                               code="campaign_not_active", fields={"campaign_id": ["Not active."]})
+            domain.check_currency(campaign["currency"], data["currency"], "campaign")
+            funding = campaign["funding"]
+            if funding != domain.MERCHANT:
+                if campaign["funding_agreement_id"] is None:
+                    raise domain.funding_agreement_required()  # a campaign from before agreements
+                # locked first (then the approval), so concurrent issues queue here and see each other
+                agreement = storage.agreement_by_id(self.db, campaign["funding_agreement_id"], lock=True)
+                total = domain.check_commitment(agreement, value, data["count"], data["currency"], now)
+        approval = None
+        ceiling = self._limits(merchant_id)["voucher_value_ceiling"]
+        if domain.needs_approval(value, ceiling):
+            if data["approval_id"]:
+                approval = storage.approval_by_id(self.db, data["approval_id"], lock=True)
+            domain.check_approval(approval, merchant_id, value, data["count"], data["currency"], ceiling)
+            storage.use_approval(self.db, approval["id"], *domain.approval_after_use(approval, data["count"]))
+        if agreement is not None:
+            storage.add_committed(self.db, agreement["id"], total)
+        commitment = {"id": data["reference"], "merchant_id": merchant_id, "campaign_id": data["campaign_id"],
+                      "agreement_id": str(agreement["id"]) if agreement else None,
+                      "approval_id": str(approval["id"]) if approval else None, "currency": data["currency"],
+                      "voucher_value": value, "count": data["count"], "total": total, "actor": identity.actor(),
+                      "funding": funding}
+        if (agreement is not None or approval is not None) and not storage.insert_commitment(self.db, commitment):
+            raise Conflict("That reference is taken", code="reference_taken")
+        return self._issuance_result(commitment)
+
+    def _issuance_result(self, commitment):
+        funding = commitment.get("funding")
+        if funding is None:  # a stored commitment: its funding is its agreement's (or the merchant's)
+            agreement = storage.agreement_by_id(self.db, commitment["agreement_id"]) \
+                if commitment["agreement_id"] else None
+            funding = agreement["funder_kind"] if agreement else domain.MERCHANT
+        return IssuanceResultSchema().dump({
+            "funding": funding, "funding_agreement_id": commitment["agreement_id"],
+            "approval_id": commitment["approval_id"], "voucher_value": commitment["voucher_value"],
+            "committed": commitment["total"]})
+
+    @event_handler("redemption", "voucher_cancelled", when=lambda event: event.get("funding_agreement_id"))
+    def release_cancelled_voucher(self, event):
+        """A cancelled voucher gives what it had not used back to its agreement."""
+        self._release(event, "cancelled")
+
+    @event_handler("redemption", "voucher_expired", when=lambda event: event.get("funding_agreement_id"))
+    def release_expired_voucher(self, event):
+        self._release(event, "expired")
+
+    def _release(self, event, cause):
+        # the agreement first, as issuing locks it: then the issue this voucher came from
+        agreement = storage.agreement_by_id(self.db, require_id(event["funding_agreement_id"]), lock=True)
+        commitment = storage.commitment_by_id(self.db, require_id(event.get("batch_id") or event["voucher_id"]),
+                                              lock=True)
+        if agreement is None or commitment is None or str(commitment["agreement_id"]) != str(agreement["id"]):
+            return
+        # never more than one voucher of that issue could give, nor in all more than the issue committed
+        amount = domain.releasable(event.get("unused_value"), commitment)
+        if storage.record_release(self.db, event["voucher_id"], agreement["id"], amount, cause) and amount:
+            storage.add_released(self.db, commitment["id"], amount)
+            storage.add_committed(self.db, agreement["id"], -amount)

@@ -5,10 +5,11 @@ from plumbing.pagination import fetch_page
 
 
 def insert_campaign(tx, campaign):
-    tx.execute("INSERT INTO campaigns (id, merchant_id, name, funding, funder_name, currency, budget, "
-               "valid_from, valid_until, status, created_by) VALUES (%(id)s, %(merchant_id)s, %(name)s, "
-               "%(funding)s, %(funder_name)s, %(currency)s, %(budget)s, %(valid_from)s, %(valid_until)s, "
-               "%(status)s, %(created_by)s)", dict(campaign, created_by=json.dumps(campaign["created_by"])))
+    tx.execute("INSERT INTO campaigns (id, merchant_id, name, funding, funder_name, funding_agreement_id, currency, "
+               "budget, valid_from, valid_until, status, created_by) VALUES (%(id)s, %(merchant_id)s, %(name)s, "
+               "%(funding)s, %(funder_name)s, %(funding_agreement_id)s, %(currency)s, %(budget)s, %(valid_from)s, "
+               "%(valid_until)s, %(status)s, %(created_by)s)",
+               dict(campaign, created_by=json.dumps(campaign["created_by"])))
 
 
 def campaign_by_id(tx, campaign_id, lock=False):
@@ -43,14 +44,33 @@ def points_account(tx, customer_id, lock=False):
                   (customer_id,))
 
 
-def change_points(tx, customer_id, kind, points, reference, actor):
+def change_points(tx, customer_id, kind, points, reference, actor, reason=None):
     """Add (or, negative, take) points and write the ledger line; False if already done once."""
     account = tx.one("UPDATE points_accounts SET balance = balance + %s WHERE customer_id = %s "
                      "RETURNING balance", (points, customer_id))
     inserted = tx.execute("INSERT INTO points_ledger (customer_id, kind, points, balance_after, reference, "
-                          "actor) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                          (customer_id, kind, points, account["balance"], reference, json.dumps(actor)))
+                          "actor, reason) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                          (customer_id, kind, points, account["balance"], reference, json.dumps(actor), reason))
     return inserted == 1
+
+
+def adjustment_exists(tx, customer_id, reference):
+    return tx.one("SELECT 1 FROM points_ledger WHERE customer_id = %s AND kind = 'adjust' AND reference = %s",
+                  (customer_id, reference)) is not None
+
+
+def credited_today(tx, merchant_id, day, lock=False):
+    """Manual credits of this merchant on ``day`` (the row is created, and locked, when asked)."""
+    if lock:
+        tx.execute("INSERT INTO points_daily_credits (merchant_id, day, credited) VALUES (%s, %s, 0) "
+                   "ON CONFLICT DO NOTHING", (merchant_id, day))
+    return tx.scalar("SELECT credited FROM points_daily_credits WHERE merchant_id = %s AND day = %s"
+                     + (" FOR UPDATE" if lock else ""), (merchant_id, day)) or 0
+
+
+def add_daily_credit(tx, merchant_id, day, points):
+    tx.execute("UPDATE points_daily_credits SET credited = credited + %s WHERE merchant_id = %s AND day = %s",
+               (points, merchant_id, day))
 
 
 def insert_reservation(tx, reservation):
@@ -84,5 +104,118 @@ def expired_reservations(tx, limit=100):
 
 
 def ledger(tx, customer_id, limit=50):
-    return tx.all("SELECT kind, points, balance_after, reference, created_at FROM points_ledger "
+    return tx.all("SELECT kind, points, balance_after, reference, reason, actor, created_at FROM points_ledger "
                   "WHERE customer_id = %s ORDER BY id DESC LIMIT %s", (customer_id, limit))
+
+
+# -- funding agreements ---------------------------------------------------------------------
+def insert_agreement(tx, agreement):
+    tx.execute("INSERT INTO funding_agreements (id, merchant_id, funder_kind, funder_name, currency, budget, "
+               "max_voucher_value, commission_bp, valid_from, valid_until, status, note, created_by) VALUES "
+               "(%(id)s, %(merchant_id)s, %(funder_kind)s, %(funder_name)s, %(currency)s, %(budget)s, "
+               "%(max_voucher_value)s, %(commission_bp)s, %(valid_from)s, %(valid_until)s, %(status)s, %(note)s, "
+               "%(created_by)s)", dict(agreement, created_by=json.dumps(agreement["created_by"])))
+
+
+def agreement_by_id(tx, agreement_id, lock=False):
+    return tx.one("SELECT * FROM funding_agreements WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                  (agreement_id,))
+
+
+def set_agreement_status(tx, agreement_id, status):
+    tx.execute("UPDATE funding_agreements SET status = %s, updated_at = now() WHERE id = %s", (status, agreement_id))
+
+
+def record_agreement_change(tx, agreement_id, action, from_status, to_status, actor, reason=None):
+    tx.execute("INSERT INTO funding_agreement_history (agreement_id, action, from_status, to_status, actor, reason) "
+               "VALUES (%s, %s, %s, %s, %s, %s)",
+               (agreement_id, action, from_status, to_status, json.dumps(actor), reason))
+
+
+def agreement_history(tx, agreement_id):
+    return tx.all("SELECT action, from_status, to_status, actor, reason, at FROM funding_agreement_history "
+                  "WHERE agreement_id = %s ORDER BY id", (agreement_id,))
+
+
+def add_committed(tx, agreement_id, amount):
+    """Commit (or, negative, give back) value; the table's check keeps it within the budget."""
+    tx.execute("UPDATE funding_agreements SET committed = committed + %s, updated_at = now() WHERE id = %s",
+               (amount, agreement_id))
+
+
+def list_filtered(tx, table, merchant_id, filters, dump):
+    """A page of ``table`` (agreements, approvals), one merchant's or (platform) everyone's."""
+    where, params = [], []
+    if merchant_id:
+        where.append("merchant_id = %s")
+        params.append(merchant_id)
+    if filters.get("status"):
+        where.append("status = %s")
+        params.append(filters["status"])
+    return fetch_page(tx, "SELECT * FROM " + table, where, params, filters, dump)
+
+
+# -- releasing what a voucher no longer needs --------------------------------------------------
+def record_release(tx, voucher_id, agreement_id, amount, cause):
+    """True the first time a voucher gives value back; a second time (expired, then cancelled) does nothing."""
+    return tx.execute("INSERT INTO agreement_releases (voucher_id, agreement_id, amount, cause) VALUES "
+                      "(%s, %s, %s, %s) ON CONFLICT DO NOTHING", (voucher_id, agreement_id, amount, cause)) == 1
+
+
+# -- issuance approvals and commitments ---------------------------------------------------------
+def insert_approval(tx, approval):
+    tx.execute("INSERT INTO issuance_approvals (id, merchant_id, currency, value, count, remaining, reason, status, "
+               "requested_by) VALUES (%(id)s, %(merchant_id)s, %(currency)s, %(value)s, %(count)s, %(count)s, "
+               "%(reason)s, 'pending', %(requested_by)s)",
+               dict(approval, requested_by=json.dumps(approval["requested_by"])))
+
+
+def approval_by_id(tx, approval_id, lock=False):
+    return tx.one("SELECT * FROM issuance_approvals WHERE id = %s" + (" FOR UPDATE" if lock else ""), (approval_id,))
+
+
+def decide_approval(tx, approval_id, status, actor, note):
+    tx.execute("UPDATE issuance_approvals SET status = %s, decided_by = %s, decided_at = now(), decision_note = %s "
+               "WHERE id = %s", (status, json.dumps(actor), note, approval_id))
+
+
+def use_approval(tx, approval_id, remaining, status):
+    tx.execute("UPDATE issuance_approvals SET remaining = %s, status = %s WHERE id = %s",
+               (remaining, status, approval_id))
+
+
+def commitment_by_id(tx, commitment_id, lock=False):
+    return tx.one("SELECT * FROM issuance_commitments WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                  (commitment_id,))
+
+
+def add_released(tx, commitment_id, amount):
+    tx.execute("UPDATE issuance_commitments SET released = released + %s WHERE id = %s", (amount, commitment_id))
+
+
+def insert_commitment(tx, commitment):
+    """False when the reference was taken meanwhile (the caller's whole transaction then rolls back)."""
+    return tx.execute(
+        "INSERT INTO issuance_commitments (id, merchant_id, campaign_id, agreement_id, approval_id, currency, "
+        "voucher_value, count, total, actor) VALUES (%(id)s, %(merchant_id)s, %(campaign_id)s, %(agreement_id)s, "
+        "%(approval_id)s, %(currency)s, %(voucher_value)s, %(count)s, %(total)s, %(actor)s) ON CONFLICT DO NOTHING",
+        dict(commitment, actor=json.dumps(commitment["actor"]))) == 1
+
+
+# -- merchant limits ----------------------------------------------------------------------------
+def merchant_limits(tx, merchant_id):
+    return tx.one("SELECT * FROM merchant_limits WHERE merchant_id = %s", (merchant_id,))
+
+
+def set_merchant_limits(tx, merchant_id, limits, actor, reason):
+    tx.execute("INSERT INTO merchant_limits (merchant_id, voucher_value_ceiling, daily_points_credit_limit, "
+               "updated_by, updated_at) VALUES (%s, %s, %s, %s, now()) ON CONFLICT (merchant_id) DO UPDATE SET "
+               "voucher_value_ceiling = EXCLUDED.voucher_value_ceiling, "
+               "daily_points_credit_limit = EXCLUDED.daily_points_credit_limit, "
+               "updated_by = EXCLUDED.updated_by, updated_at = now()",
+               (merchant_id, limits["voucher_value_ceiling"], limits["daily_points_credit_limit"],
+                json.dumps(actor)))
+    tx.execute("INSERT INTO merchant_limit_history (merchant_id, voucher_value_ceiling, daily_points_credit_limit, "
+               "reason, actor) VALUES (%s, %s, %s, %s, %s)",
+               (merchant_id, limits["voucher_value_ceiling"], limits["daily_points_credit_limit"], reason,
+                json.dumps(actor)))

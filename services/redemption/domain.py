@@ -44,6 +44,16 @@ def remaining_value(voucher):
     return voucher.get("cap")  # percentage: at most the cap (None: uncapped)
 
 
+def unused_value(voucher):
+    """What the voucher could still give over all its remaining uses (None: an uncapped percentage)."""
+    if voucher["kind"] == STORED_VALUE:
+        return voucher["balance"]
+    per_use = voucher["face_value"] if voucher["kind"] == DISCOUNT_FIXED else voucher.get("cap")
+    if per_use is None:
+        return None
+    return per_use * max(voucher["uses_allowed"] - voucher["uses"], 0)
+
+
 def discount_for(voucher, purchase_amount):
     """The discount a percentage or fixed voucher gives on a purchase of this size."""
     if voucher["kind"] == DISCOUNT_PERCENT:

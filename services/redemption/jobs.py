@@ -18,9 +18,10 @@ WORK_SECONDS = 5       # a timer worker hands the job back after this long
 
 
 def template_for(request, funding):
-    """What every voucher of the batch shares (the validated request as sent)."""
+    """What every voucher of the batch shares (the validated request as sent, and who funds it)."""
     request = {k: v for k, v in request.items() if k not in ("count", "merchant_id")}
-    return {"request": request, "funding": funding}
+    return {"request": request, "funding": funding["funding"],
+            "funding_agreement_id": funding["funding_agreement_id"], "approval_id": funding["approval_id"]}
 
 
 def voucher_rows(job, count, now):
@@ -31,7 +32,8 @@ def voucher_rows(job, count, now):
     shared = {
         "merchant_id": str(job["merchant_id"]), "store_ids": data.get("store_ids"),
         "campaign_id": data.get("campaign_id"), "batch_id": str(job["id"]),
-        "funding": job["template"]["funding"], "customer_id": None, "kind": data["kind"],
+        "funding": job["template"]["funding"],
+        "funding_agreement_id": job["template"].get("funding_agreement_id"), "customer_id": None, "kind": data["kind"],
         "currency": data["currency"], "face_value": value, "balance": state["balance"],
         "percent_bp": data.get("percent_bp"), "cap": data.get("cap"), "min_purchase": data.get("min_purchase"),
         "hybrid": data["hybrid"], "point_value": data["point_value"], "uses_allowed": data["uses_allowed"],

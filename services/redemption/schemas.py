@@ -31,6 +31,8 @@ class IssueVoucherSchema(Schema):
     store_ids = fields.List(Id(), load_default=None, validate=validate.Length(min=1, max=500),
                             metadata={"description": "Stores where it may be redeemed; all when absent"})
     campaign_id = Id(load_default=None)
+    approval_id = Id(load_default=None, metadata={
+        "description": "An issuance approval the platform gave, for vouchers above the merchant's value ceiling"})
     customer_id = Id(load_default=None)
     valid_from = AwareDateTime(load_default=None)
     valid_until = AwareDateTime(load_default=None)
@@ -108,6 +110,7 @@ class VoucherSchema(Schema):
     store_ids = fields.List(Id(), allow_none=True)
     campaign_id = Id(allow_none=True)
     funding = fields.String()
+    funding_agreement_id = Id(allow_none=True)
     customer_id = Id(allow_none=True)
     has_pin = fields.Boolean()
     valid_from = AwareDateTime()

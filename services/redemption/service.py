@@ -52,6 +52,16 @@ def dump_redemption(row):
     return REDEMPTION.dump(dict(row, voucher_code=format_code(row["voucher_code"])))
 
 
+def unused_voucher_payload(voucher):
+    """What a cancelled or expired voucher had left, and whose money that was (its agreement gets it back)."""
+    def text(value):
+        return str(value) if value else None
+    return {"voucher_id": str(voucher["id"]), "merchant_id": str(voucher["merchant_id"]),
+            "campaign_id": text(voucher["campaign_id"]), "batch_id": text(voucher["batch_id"]),
+            "funding_agreement_id": text(voucher["funding_agreement_id"]),
+            "unused_balance": voucher["balance"], "unused_value": domain.unused_value(voucher)}
+
+
 def new_reference():
     return "RD-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
 
@@ -81,12 +91,15 @@ class RedemptionService(ServiceBase):
         identity = self.caller.require(OWNER, ADMIN)
         data = load(IssueVoucherSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        funding = self._campaign_funding(data, merchant_id)
+        voucher_id = new_id()
+        funding = self._authorize_issue(data, merchant_id, voucher_id)
         now = utcnow()
         pin = data.pop("pin", None)
         value = data.pop("value")
+        data.pop("approval_id")
         state = domain.initial_state(data["kind"], value)
-        voucher = dict(data, id=new_id(), merchant_id=merchant_id, batch_id=None, funding=funding,
+        voucher = dict(data, id=voucher_id, merchant_id=merchant_id, batch_id=None, funding=funding["funding"],
+                       funding_agreement_id=funding["funding_agreement_id"],
                        face_value=value, balance=state["balance"], uses=0, status=state["status"],
                        valid_from=data.get("valid_from") or now, created_by=identity.actor(), created_at=now,
                        pin_hash=None if pin is None else hash_pin(pin), locked_until=None)
@@ -95,7 +108,9 @@ class RedemptionService(ServiceBase):
         self.events.emit("voucher_issued", {
             "voucher_id": voucher["id"], "merchant_id": merchant_id, "kind": voucher["kind"],
             "currency": voucher["currency"], "value": voucher["face_value"], "campaign_id": voucher["campaign_id"],
-            "customer_id": voucher["customer_id"], "funding": funding, "issued_at": now.isoformat()})
+            "customer_id": voucher["customer_id"], "funding": voucher["funding"],
+            "funding_agreement_id": voucher["funding_agreement_id"], "approval_id": funding["approval_id"],
+            "issued_at": now.isoformat()})
         self.metrics.count("vowrewards_vouchers_issued_total", "Vouchers issued", kind=voucher["kind"])
         return dump_voucher(voucher, now)
 
@@ -111,18 +126,19 @@ class RedemptionService(ServiceBase):
                 self.db.execute("ROLLBACK TO SAVEPOINT issue")
         raise Conflict("Could not find a free voucher code; try again", code="code_space_exhausted")
 
-    def _campaign_funding(self, data, merchant_id):
-        """Who funds vouchers of this campaign (checked once, at issue, off the till's path)."""
-        if not data.get("campaign_id"):
-            return "merchant"
-        campaign = self.campaign.get_campaign(data["campaign_id"], merchant_id)
-        if campaign["status"] != "active":
-            raise Conflict("Campaign %s is %s" % (campaign["name"], campaign["status"]),
-                           code="campaign_not_active", fields={"campaign_id": ["Not active."]})
-        if campaign["currency"] != data["currency"]:
-            raise ValidationFailed("The campaign runs in %s" % campaign["currency"], code="currency_mismatch",
-                                   fields={"currency": ["Must be %s, the campaign's." % campaign["currency"]]})
-        return campaign["funding"]
+    def _authorize_issue(self, data, merchant_id, reference, count=1):
+        """Who funds these vouchers, asked of the campaign service (off the till's path).
+
+        It checks the campaign, commits the vouchers' value against the funding agreement that
+        pays for them (never past its budget), and uses up a platform approval for vouchers above
+        the merchant's ceiling; the vouchers then carry the agreement. Should this issue fail
+        after that, the commitment stays: an agreement is under-used, never overdrawn.
+        """
+        return self.campaign.authorize_issuance({
+            "reference": reference, "merchant_id": merchant_id, "campaign_id": data.get("campaign_id"),
+            "approval_id": data.get("approval_id"), "kind": data["kind"], "currency": data["currency"],
+            "value": data.get("value"), "cap": data.get("cap"), "uses_allowed": data["uses_allowed"],
+            "count": count})
 
     @rpc
     def issue_batch(self, data):
@@ -130,8 +146,9 @@ class RedemptionService(ServiceBase):
         identity = self.caller.require(OWNER, ADMIN)
         loaded = load(IssueBatchSchema, data)
         merchant_id = identity.merchant_scope(loaded["merchant_id"])
-        funding = self._campaign_funding(loaded, merchant_id)
-        job = {"id": new_id(), "merchant_id": merchant_id, "requested": loaded["count"],
+        job_id = new_id()
+        funding = self._authorize_issue(loaded, merchant_id, job_id, count=loaded["count"])
+        job = {"id": job_id, "merchant_id": merchant_id, "requested": loaded["count"],
                "template": jobs.template_for(data, funding), "created_by": identity.actor()}
         storage.insert_job(self.db, job)
         return IssueJobSchema().dump(storage.job_by_id(self.db, job["id"]))
@@ -187,7 +204,8 @@ class RedemptionService(ServiceBase):
                     self.events.emit("voucher_batch_issued", {
                         "batch_id": str(job["id"]), "merchant_id": str(job["merchant_id"]), "count": issued,
                         "campaign_id": job["template"]["request"].get("campaign_id"),
-                        "funding": job["template"]["funding"]})
+                        "funding": job["template"]["funding"],
+                        "funding_agreement_id": job["template"].get("funding_agreement_id")})
                 self.db.commit()  # each chunk is durable on its own
                 eventlet.sleep(0)  # let the tills in
                 if out_of_time:
@@ -199,9 +217,7 @@ class RedemptionService(ServiceBase):
         rows = storage.expire_due_vouchers(self.db)
         storage.record_expiries(self.db, rows, SYSTEM_ACTOR)
         for row in rows:
-            self.events.emit("voucher_expired", {"voucher_id": str(row["id"]),
-                                                 "merchant_id": str(row["merchant_id"]),
-                                                 "unused_balance": row["balance"]})
+            self.events.emit("voucher_expired", unused_voucher_payload(row))
 
     # -- looking vouchers up -------------------------------------------------------------
     @rpc
@@ -270,9 +286,7 @@ class RedemptionService(ServiceBase):
         storage.set_voucher_status(self.db, voucher["id"], domain.CANCELLED)
         storage.record_status_change(self.db, voucher["id"], voucher["status"], domain.CANCELLED,
                                      identity.actor(), data["reason"])
-        self.events.emit("voucher_cancelled", {"voucher_id": str(voucher["id"]),
-                                               "merchant_id": str(voucher["merchant_id"]),
-                                               "unused_balance": voucher["balance"], "reason": data["reason"]})
+        self.events.emit("voucher_cancelled", dict(unused_voucher_payload(voucher), reason=data["reason"]))
         return self.get_voucher(voucher["code"], merchant_id)
 
     # -- the redemption panel --------------------------------------------------------------
@@ -456,7 +470,9 @@ class RedemptionService(ServiceBase):
             "amount": plan.amount, "currency": redemption["currency"], "points": plan.points,
             "points_value": plan.points_value, "points_reservation_id": redemption["points_reservation_id"],
             "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "funding": voucher["funding"], "customer_id": customer_id, "channel": redemption["channel"],
+            "funding": voucher["funding"],
+            "funding_agreement_id": str(voucher["funding_agreement_id"]) if voucher["funding_agreement_id"] else None,
+            "customer_id": customer_id, "channel": redemption["channel"],
             "method": method, "processed_by": redemption["processed_by"], "redeemed_at": now.isoformat()})
         self.metrics.count("vowrewards_redemptions_total", "Redemptions confirmed", channel=data["channel"],
                            method=method)

@@ -6,9 +6,9 @@ from plumbing.pagination import fetch_page
 
 VOUCHER_FIELDS = (
     "id", "code", "merchant_id", "store_ids::text[] AS store_ids", "campaign_id", "batch_id", "funding",
-    "customer_id", "kind", "currency", "face_value", "balance", "percent_bp", "cap", "min_purchase", "hybrid",
-    "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from", "valid_until", "status", "pin_hash",
-    "locked_until", "created_at")
+    "funding_agreement_id", "customer_id", "kind", "currency", "face_value", "balance", "percent_bp", "cap",
+    "min_purchase", "hybrid", "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from",
+    "valid_until", "status", "pin_hash", "locked_until", "created_at")
 VOUCHER_COLUMNS = ", ".join(VOUCHER_FIELDS)
 TILL_VOUCHER_COLUMNS = ", ".join("v." + field for field in VOUCHER_FIELDS)
 
@@ -24,10 +24,11 @@ REDEMPTION_COLUMNS = (
 def insert_voucher(tx, voucher):
     tx.execute(
         "INSERT INTO vouchers (id, code, merchant_id, store_ids, campaign_id, batch_id, funding, "
-        "customer_id, kind, currency, face_value, balance, percent_bp, cap, min_purchase, hybrid, "
-        "point_value, uses_allowed, uses, per_customer_limit, valid_from, valid_until, status, "
+        "funding_agreement_id, customer_id, kind, currency, face_value, balance, percent_bp, cap, min_purchase, "
+        "hybrid, point_value, uses_allowed, uses, per_customer_limit, valid_from, valid_until, status, "
         "pin_hash, created_by) VALUES (%(id)s, %(code)s, %(merchant_id)s, %(store_ids)s::uuid[], "
-        "%(campaign_id)s, %(batch_id)s, %(funding)s, %(customer_id)s, %(kind)s, %(currency)s, "
+        "%(campaign_id)s, %(batch_id)s, %(funding)s, %(funding_agreement_id)s, %(customer_id)s, %(kind)s, "
+        "%(currency)s, "
         "%(face_value)s, %(balance)s, %(percent_bp)s, %(cap)s, %(min_purchase)s, %(hybrid)s, "
         "%(point_value)s, %(uses_allowed)s, %(uses)s, %(per_customer_limit)s, %(valid_from)s, "
         "%(valid_until)s, %(status)s, %(pin_hash)s, %(created_by)s)",
@@ -191,7 +192,8 @@ def expire_due_vouchers(tx, limit=500):
     return tx.all("UPDATE vouchers SET status = 'expired', updated_at = now() WHERE id IN ("
                   "SELECT id FROM vouchers WHERE status IN ('active', 'partially_redeemed') "
                   "AND valid_until IS NOT NULL AND valid_until <= now() LIMIT %s FOR UPDATE SKIP LOCKED) "
-                  "RETURNING id, merchant_id, balance, currency", (limit,))
+                  "RETURNING id, merchant_id, campaign_id, batch_id, funding_agreement_id, kind, face_value, balance, "
+                  "cap, uses, uses_allowed, currency", (limit,))
 
 
 def record_expiries(tx, rows, actor):
@@ -237,9 +239,9 @@ def job_progress(tx, job_id, issued, status):
 
 def insert_vouchers(tx, vouchers):
     """Insert many vouchers; codes that collide are skipped. Returns the codes inserted."""
-    columns = ("id", "code", "merchant_id", "store_ids", "campaign_id", "batch_id", "funding", "customer_id",
-               "kind", "currency", "face_value", "balance", "percent_bp", "cap", "min_purchase", "hybrid",
-               "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from", "valid_until",
+    columns = ("id", "code", "merchant_id", "store_ids", "campaign_id", "batch_id", "funding", "funding_agreement_id",
+               "customer_id", "kind", "currency", "face_value", "balance", "percent_bp", "cap", "min_purchase",
+               "hybrid", "point_value", "uses_allowed", "uses", "per_customer_limit", "valid_from", "valid_until",
                "status", "created_by")
     rows = [tuple(json.dumps(v[c]) if c == "created_by" else v[c] for c in columns) for v in vouchers]
     template = "(" + ", ".join("%s::uuid[]" if c == "store_ids" else "%s" for c in columns) + ")"

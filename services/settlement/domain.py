@@ -48,10 +48,13 @@ def merchant_payable(merchant_id):
     return "merchant_payable:%s" % merchant_id
 
 
-def funding_account(funding, merchant_id, campaign_id=None):
-    """Who pays for a voucher: the merchant's own funds, the platform, or a partner campaign."""
+def funding_account(funding, merchant_id, campaign_id=None, agreement_id=None):
+    """Who pays for a voucher: the merchant's own funds, or the funding agreement the platform granted."""
     if funding == "merchant" or not funding:
         return "merchant_funding:%s" % merchant_id
+    if agreement_id:
+        return "agreement:%s" % agreement_id
+    # vouchers issued before funding agreements existed
     if campaign_id:
         return "campaign_funding:%s:%s" % (funding, campaign_id)
     return "%s_funding" % funding
@@ -66,8 +69,8 @@ def redemption_postings(event):
     merchant = event["merchant_id"]
     postings = []
     if event["amount"]:
-        postings.append((funding_account(event.get("funding"), merchant, event.get("campaign_id")),
-                         event["amount"]))
+        postings.append((funding_account(event.get("funding"), merchant, event.get("campaign_id"),
+                                         event.get("funding_agreement_id")), event["amount"]))
     if event.get("points_value"):
         postings.append((points_liability(merchant), event["points_value"]))
     total = sum(amount for _, amount in postings)

@@ -241,7 +241,7 @@ def test_hybrid_voucher_and_points(system, shop):
     owner = shop["tokens"]["owner"]
     customer = ok(system.post("/api/v1/customers", owner, json={"name": "Sipho", "external_ref": uuid.uuid4().hex}), 201)
     ok(system.post("/api/v1/customers/%s/points" % customer["id"], owner,
-                   json={"points": 500, "reference": "purchase-" + uuid.uuid4().hex}))
+                   json={"points": 500, "reference": "welcome-" + uuid.uuid4().hex, "reason": "welcome bonus"}))
     voucher = issue(system, shop, kind="stored_value", value=3000, hybrid=True, point_value=2,
                     customer_id=customer["id"])
     too_many = redeem(system, shop, code=voucher["code"], purchase_amount=5000, points=600)
@@ -254,7 +254,7 @@ def test_hybrid_voucher_and_points(system, shop):
         ok(system.get("/api/v1/customers/%s" % customer["id"], owner))["points"]))
     assert (points["balance"], points["available"]) == (100, 100)  # committed once, from the event
     ledger = ok(system.get("/api/v1/customers/%s" % customer["id"], owner))["points"]["recent"]
-    assert [(line["kind"], line["points"]) for line in ledger] == [("spend", -400), ("earn", 500)]
+    assert [(line["kind"], line["points"]) for line in ledger] == [("spend", -400), ("adjust", 500)]
 
 
 # -- money moves once ----------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def merchant(campaign, as_user):
         return call(campaign, method, as_user(role, merchant_id=merchant_id, store_id=new_id()), *args, **kwargs)
 
     customer = rpc("create_customer", "owner", {"name": "Naledi"})
-    rpc("earn_points", "owner", customer["id"], {"points": 1000, "reference": "purchase-1"})
+    rpc("adjust_points", "owner", customer["id"], {"points": 1000, "reference": "welcome-1", "reason": "welcome bonus"})
     return {"id": merchant_id, "rpc": rpc, "customer": customer["id"]}
 
 
@@ -43,10 +43,11 @@ def redeemed(campaign, dispatch, merchant, **payload):
     return event_id, body
 
 
-def test_earning_is_once_per_reference(merchant):
+def test_an_adjustment_is_once_per_reference(merchant):
     with pytest.raises(Conflict) as raised:
-        merchant["rpc"]("earn_points", "owner", merchant["customer"], {"points": 5, "reference": "purchase-1"})
-    assert raised.value.code == "already_earned"
+        merchant["rpc"]("adjust_points", "owner", merchant["customer"],
+                        {"points": 5, "reference": "welcome-1", "reason": "again"})
+    assert raised.value.code == "reference_already_used"
     assert points(merchant)["balance"] == 1000
 
 
@@ -91,13 +92,17 @@ def test_a_late_commit_after_expiry_still_spends_once(campaign, dispatch, mercha
     redeemed(campaign, dispatch, merchant, points=100, points_reservation_id=reservation["reservation_id"])
     after = points(merchant)
     assert (after["balance"], after["reserved"]) == (900, 0)
-    assert [line["kind"] for line in after["recent"]] == ["spend", "earn"]
+    assert [line["kind"] for line in after["recent"]] == ["spend", "adjust"]
 
 
-def test_a_campaign_budget_is_spent_and_exhausted(campaign, dispatch, merchant, emitted):
+def test_a_campaign_budget_is_spent_and_exhausted(campaign, dispatch, merchant, emitted, as_user):
     rpc = merchant["rpc"]
+    agreement = call(campaign, "create_agreement", as_user("platform_finance"), {
+        "merchant_id": merchant["id"], "funder_kind": "partner", "funder_name": "Acme", "currency": "ZAR",
+        "budget": 100000, "max_voucher_value": 5000})
     created = rpc("create_campaign", "owner", {"name": "Winter", "currency": "ZAR", "budget": 1000,
-                                                "funding": "partner", "funder_name": "Acme"})
+                                                "funding_agreement_id": agreement["id"]})
+    assert (created["funding"], created["funder_name"]) == ("partner", "Acme")
     redeemed(campaign, dispatch, merchant, campaign_id=created["id"], amount=600)
     assert rpc("get_campaign", "owner", created["id"])["spent"] == 600
     redeemed(campaign, dispatch, merchant, campaign_id=created["id"], amount=500)

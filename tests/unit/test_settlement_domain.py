@@ -71,11 +71,13 @@ def test_batch_references_are_numbered_per_period_with_three_digits():
 
 FUNDINGS = [(None, None), ("merchant", None), ("merchant", CAMPAIGN), ("platform", None),
             ("platform", CAMPAIGN), ("partner", None), ("partner", CAMPAIGN)]
+AGREEMENT = "7d0c2f43-52a5-4c1e-9a3e-1f0b6a8e9c21"
 
 
-def redemption(amount, points_value=None, funding="merchant", campaign_id=None):
+def redemption(amount, points_value=None, funding="merchant", campaign_id=None, agreement_id=None):
     return {"merchant_id": MERCHANT, "amount": amount, "points_value": points_value,
-            "funding": funding, "campaign_id": campaign_id, "currency": "ZAR"}
+            "funding": funding, "campaign_id": campaign_id, "funding_agreement_id": agreement_id,
+            "currency": "ZAR"}
 
 
 @pytest.mark.parametrize("funding,campaign_id", FUNDINGS)
@@ -101,6 +103,16 @@ def test_funding_accounts_name_who_pays():
     assert domain.funding_account(None, MERCHANT, CAMPAIGN) == "merchant_funding:%s" % MERCHANT
     assert domain.funding_account("platform", MERCHANT) == "platform_funding"
     assert domain.funding_account("platform", MERCHANT, CAMPAIGN) == "campaign_funding:platform:%s" % CAMPAIGN
+
+
+def test_platform_and_partner_money_is_booked_against_its_funding_agreement():
+    assert domain.funding_account("platform", MERCHANT, CAMPAIGN, AGREEMENT) == "agreement:%s" % AGREEMENT
+    assert domain.funding_account("partner", MERCHANT, CAMPAIGN, AGREEMENT) == "agreement:%s" % AGREEMENT
+    # a merchant's own money stays the merchant's, whatever else the event says
+    assert domain.funding_account("merchant", MERCHANT, CAMPAIGN, AGREEMENT) == "merchant_funding:%s" % MERCHANT
+    postings, total = domain.redemption_postings(redemption(2500, 700, "platform", CAMPAIGN, AGREEMENT))
+    assert postings == [("agreement:%s" % AGREEMENT, 2500), ("points_liability:%s" % MERCHANT, 700),
+                        ("merchant_payable:%s" % MERCHANT, -3200)]
 
 
 def test_a_redemption_worth_nothing_posts_nothing():

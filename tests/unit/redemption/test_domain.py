@@ -95,6 +95,15 @@ def test_the_status_a_user_sees():
     assert domain.effective_status(voucher(valid_until=NOW + timedelta(days=1)), NOW) == domain.ACTIVE
 
 
+def test_what_a_voucher_has_left_for_its_funder_to_take_back():
+    assert domain.unused_value(voucher(kind=domain.STORED_VALUE, face_value=5000, balance=1200)) == 1200
+    assert domain.unused_value(voucher(uses_allowed=3, uses=1)) == 2000  # two uses of 1000 left
+    assert domain.unused_value(voucher(uses_allowed=3, uses=3)) == 0
+    capped = voucher(kind=domain.DISCOUNT_PERCENT, face_value=None, percent_bp=1500, cap=800, uses_allowed=2)
+    assert domain.unused_value(capped) == 1600
+    assert domain.unused_value(dict(capped, cap=None)) is None
+
+
 def test_reversal_gives_back_the_value_or_the_use():
     card = voucher(kind=domain.STORED_VALUE, face_value=5000, balance=1000, uses=2, status=domain.PARTIALLY_REDEEMED)
     redemption = {"status": "completed", "created_at": NOW - timedelta(hours=1), "amount": 4000, "points": 0,
