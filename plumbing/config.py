@@ -120,7 +120,8 @@ def service_config(component, **overrides):
         "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 30000),
         "max_workers": env_int("MAX_WORKERS", 10),
         "RPC_TIMEOUT": env_float("RPC_TIMEOUT", 5.0),
-        "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "0.0.0.0"),
+        # loopback unless told otherwise (Kubernetes sets 0.0.0.0; its NetworkPolicy admits Prometheus only)
+        "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "127.0.0.1"),
         "HEALTH_PORT": health_port(component),
         "JWT_PUBLIC_KEY": read_key("JWT_PUBLIC_KEY"),
         "EVENT_RETRY_DELAYS": env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600)),
