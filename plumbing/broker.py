@@ -203,17 +203,24 @@ def topology_declared(amqp_uri):
 
 
 def wait_for_topology(amqp_uri, timeout=60.0, interval=2.0):
-    """Wait until the bootstrap has declared the topology; False if it never did within ``timeout``."""
+    """Wait until the bootstrap has declared the topology (the broker may still be starting).
+
+    Returns None once it has; otherwise, after ``timeout``, why not (a sentence).
+    """
     deadline = time.monotonic() + timeout
     said = False
     while True:
-        if topology_declared(amqp_uri):
-            return True
+        try:
+            if topology_declared(amqp_uri):
+                return None
+            why = "the event topology was never declared on this vhost"
+        except Exception as exc:
+            why = "the broker refused or did not answer (%s: %s)" % (type(exc).__name__, exc)
         if time.monotonic() >= deadline:
-            return False
+            return why
         if not said:
             log.warning("waiting for the event topology (declared by `make migrate`, `make run` "
-                        "or the Kubernetes topology Job)")
+                        "or the Kubernetes topology Job): %s", why)
             said = True
         time.sleep(interval)
 

@@ -53,9 +53,10 @@ def check_broker_user(component, config):
 
 def await_topology(config):
     from plumbing.broker import wait_for_topology
-    if not wait_for_topology(config["AMQP_URI"], timeout=cfg.env_float("TOPOLOGY_WAIT_SECONDS", 60)):
-        raise cfg.ConfigError("the event topology was never declared on this vhost: run `make migrate` "
-                              "(or `python -m plumbing.migrate --topology` with the admin AMQP_URI)")
+    why = wait_for_topology(config["AMQP_URI"], timeout=cfg.env_float("TOPOLOGY_WAIT_SECONDS", 60))
+    if why is not None:
+        raise cfg.ConfigError("%s: run `make migrate` (or `python -m plumbing.migrate --topology` "
+                              "with the admin AMQP_URI)" % why)
 
 
 def main(component, service_path, **config_overrides):
