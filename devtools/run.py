@@ -2,9 +2,11 @@
 
 1. reuse (or start project-local) PostgreSQL and RabbitMQ;
 2. create the local keys, the database, roles and schemas, and migrate;
-3. start the five services and the gateway with honcho (Procfile);
-4. once every process is ready, seed the demo merchant and print how to sign in;
-5. on Ctrl-C stop the processes, then any server started in step 1.
+3. create one broker user per component with its permissions (passwords under
+   ``.local/keys``) and declare the whole event topology as the admin;
+4. start the five services and the gateway with honcho (Procfile);
+5. once every process is ready, seed the demo merchant and print how to sign in;
+6. on Ctrl-C stop the processes, then any server started in step 1.
 
 ``Stack`` is those steps as one object, which the benchmark and the end-to-end
 test start too (with their own database, vhost and ports when they like).
@@ -54,6 +56,47 @@ def migrate(env):
     env["DB_ROLE_PER_SERVICE"] = "1" if roles else "0"
     for component in cfg.ALL_COMPONENTS:
         upgrade(component, component_url(env, component))
+
+
+# -- the broker: a user per component, its permissions, the topology --------------------
+def broker_credentials(env):
+    """component -> (user, password): the password from ``<COMPONENT>_AMQP_PASSWORD``, else the
+    file under ``.local/keys`` (created once, never in git), where the component reads it."""
+    credentials = {}
+    for component in cfg.ALL_COMPONENTS:
+        user = cfg.broker_user(component, env)
+        password = env.get(component.upper() + "_AMQP_PASSWORD")
+        if not password:
+            path = cfg.broker_password_file(user)
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(secrets.token_hex(24))
+            password = path.read_text().strip()
+        credentials[component] = (user, password)
+    return credentials
+
+
+def bootstrap_broker(env):
+    """Create the broker users (rabbitmqctl, else the management API) and declare the topology.
+
+    Where no user can be created, says so in one line and falls back to every component
+    sharing ``AMQP_URI`` (``BROKER_USER_PER_SERVICE=0``, recorded in ``env``).
+    """
+    from plumbing.broker import declare_topology
+    admin = env["AMQP_URI"]
+    if cfg.broker_user_per_service(env):
+        credentials = broker_credentials(env)
+        try:
+            servers.provision_broker_users(admin, credentials)
+            servers.say("broker: one user per component (%s)" % ", ".join(
+                user for user, _ in credentials.values()))
+        except servers.SetupError as exc:
+            servers.say("%s; falling back to one shared broker user (BROKER_USER_PER_SERVICE=0): "
+                        "events are NOT checked for their publisher" % str(exc).replace("vowrewards: ", ""))
+            env["BROKER_USER_PER_SERVICE"] = "0"
+    declare_topology(admin)
 
 
 def health_ports(env):
@@ -107,6 +150,7 @@ class Stack:
             self.env = component_env(overrides)
             self.mail = mail.start(self.env)  # unless SMTP_HOST names a real mail server
             migrate(self.env)
+            bootstrap_broker(self.env)
             self.processes = subprocess.Popen(
                 [sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
                 env=self.env, cwd=str(cfg.REPO_ROOT), stdout=stdout,

@@ -269,8 +269,7 @@ def ensure_rabbitmq(uri):
 
 
 # -- RabbitMQ virtual hosts (test isolation) --------------------------------------
-def rabbitmqctl(*args):
-    """Run rabbitmqctl against the broker in use (ours if we started one)."""
+def _rabbitmqctl_command():
     ctl = shutil.which("rabbitmqctl") or "/usr/sbin/rabbitmqctl"
     argv = [ctl]
     node = os.environ.get("VOWREWARDS_RABBITMQ_NODE")
@@ -279,15 +278,27 @@ def rabbitmqctl(*args):
         server = find_rabbitmq_server()
         argv = [os.path.join(os.path.dirname(server), "rabbitmqctl"), "-n", node]
         env = rabbit_env(int(urlsplit(cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI)).port or 5672))
+    return argv, env
+
+
+def rabbitmqctl(*args):
+    """Run rabbitmqctl against the broker in use (ours if we started one)."""
+    argv, env = _rabbitmqctl_command()
     return subprocess.run(argv + list(args), env=env, capture_output=True, text=True)
 
 
-def _management_api(method, path, uri):
+def have_rabbitmqctl():
+    return bool(shutil.which("rabbitmqctl") or os.environ.get("VOWREWARDS_RABBITMQ_NODE"))
+
+
+def _management_api(method, path, uri, **kwargs):
     import requests
+    from urllib.parse import unquote
     parts = urlsplit(uri)
     api = cfg.env("RABBITMQ_API_URL", "http://%s:15672" % (parts.hostname or "127.0.0.1"))
-    return requests.request(method, api + path, auth=(parts.username or "guest",
-                                                      parts.password or "guest"), timeout=10)
+    return requests.request(method, api + path, auth=(unquote(parts.username or "guest"),
+                                                      unquote(parts.password or "guest")),
+                            timeout=10, **kwargs)
 
 
 def create_vhost(uri, vhost):
@@ -321,6 +332,89 @@ def delete_vhost(uri, vhost):
         _management_api("DELETE", "/api/vhosts/" + quote(vhost, safe=""), uri)
     except Exception:
         pass
+
+
+# -- RabbitMQ users: one per component -------------------------------------------------
+def _broker_is_local(uri):
+    return (urlsplit(uri).hostname or "127.0.0.1") in LOCAL_HOSTS
+
+
+def provision_broker_users(uri, users):
+    """Create (or update) ``users`` (component -> (user, password)) with their permissions in the
+    vhost of ``uri`` (``plumbing.broker.permissions`` and ``topic_permissions``): one ``rabbitmqctl import_definitions`` for
+    a local broker, else the management HTTP API. Raises ``SetupError`` when neither can."""
+    import json
+    from urllib.parse import quote
+    from plumbing import broker
+    vhost = broker.vhost_of(uri)
+    detail = ""
+    if have_rabbitmqctl() and _broker_is_local(uri):
+        # on standard input: the file would have to be readable by the broker's own user
+        argv, env = _rabbitmqctl_command()
+        result = subprocess.run(argv + ["import_definitions", "--format", "json"], env=env,
+                                input=json.dumps(broker.definitions(vhost, users)),
+                                capture_output=True, text=True)
+        if result.returncode == 0:
+            return _await_users(uri, users)
+        detail = (result.stderr or result.stdout).strip().splitlines()[-1:] or [""]
+        detail = detail[0]
+    try:
+        for component, (user, password) in users.items():
+            created = _management_api("PUT", "/api/users/" + quote(user, safe=""), uri,
+                                      json={"password": password, "tags": ""})
+            granted = _management_api("PUT", "/api/permissions/%s/%s" % (quote(vhost, safe=""),
+                                                                          quote(user, safe="")),
+                                      uri, json=broker.permissions(component))
+            statuses = [created.status_code, granted.status_code]
+            for grant in broker.topic_permissions(component):
+                statuses.append(_management_api(
+                    "PUT", "/api/topic-permissions/%s/%s" % (quote(vhost, safe=""), quote(user, safe="")),
+                    uri, json=grant).status_code)
+            if any(status not in (201, 204) for status in statuses):
+                raise SetupError("the management API refused user %s: HTTP %s" % (
+                    user, "/".join(map(str, statuses))))
+        return _await_users(uri, users)
+    except SetupError:
+        raise
+    except Exception as exc:
+        detail = detail or str(exc)
+    raise SetupError("could not create the broker users (needs rabbitmqctl for a local broker, "
+                     "or the management plugin) %s" % detail)
+
+
+def _await_users(uri, users, timeout=15.0):
+    """Definitions are imported asynchronously: wait until each user can open the vhost."""
+    from kombu import Connection
+    from urllib.parse import quote
+    deadline = time.monotonic() + timeout
+    for user, password in users.values():
+        url = cfg.with_user(uri, quote(user, safe=""), quote(password, safe=""))
+        while True:
+            try:
+                with Connection(url, connect_timeout=5) as conn:
+                    conn.ensure_connection(max_retries=1)
+                break
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise SetupError("broker user %s cannot connect after being created: %s" % (user, exc))
+                time.sleep(0.2)
+
+
+def delete_broker_users(uri, names):
+    """Delete broker users (they are global, not per vhost); best effort."""
+    from urllib.parse import quote
+    names = list(names)
+    if have_rabbitmqctl() and _broker_is_local(uri):
+        argv, env = _rabbitmqctl_command()
+        running = [subprocess.Popen(argv + ["delete_user", name], env=env, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL) for name in names]
+        if all(process.wait() == 0 for process in running):
+            return
+    for name in names:
+        try:
+            _management_api("DELETE", "/api/users/" + quote(name, safe=""), uri)
+        except Exception:
+            pass
 
 
 def ensure_all():

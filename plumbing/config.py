@@ -5,7 +5,7 @@ process needs to know comes from here.
 """
 import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_DIR = Path(os.environ.get("VOWREWARDS_LOCAL_DIR", REPO_ROOT / ".local"))
@@ -27,8 +27,12 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/vowrewards"
 
 
-def env(name, default=None):
-    value = os.environ.get(name)
+class ConfigError(RuntimeError):
+    """A setting that is missing or contradicts another; the message says which."""
+
+
+def env(name, default=None, environ=None):
+    value = (os.environ if environ is None else environ).get(name)
     return default if value in (None, "") else value
 
 
@@ -69,6 +73,58 @@ def service_database_url(service_name):
     if not role_per_service():
         return admin
     return with_user(admin, service_role(service_name))
+
+
+# -- the broker: one user per component ---------------------------------------------------
+def broker_user_per_service(environ=None):
+    """Each component connects to RabbitMQ as its own user unless turned off (``0``: all share
+    ``AMQP_URI`` and nobody checks who published an event)."""
+    return env("BROKER_USER_PER_SERVICE", "1", environ) not in ("0", "false", "no")
+
+
+def broker_user(component, environ=None):
+    """``<COMPONENT>_BROKER_USER``, else ``BROKER_USER_PREFIX`` (``vow_``) + the component."""
+    return env(component.upper() + "_BROKER_USER", None, environ) or \
+        env("BROKER_USER_PREFIX", "vow_", environ) + component
+
+
+def broker_users(environ=None):
+    """component -> broker user (``BROKER_USERS``): who alone may publish that component's
+    events; empty where every component shares one user (then nothing is checked)."""
+    if not broker_user_per_service(environ):
+        return {}
+    return {component: broker_user(component, environ) for component in ALL_COMPONENTS}
+
+
+def broker_password_file(user):
+    return LOCAL_DIR / "keys" / ("amqp-%s.password" % user)
+
+
+def admin_amqp_uri(environ=None):
+    return env("AMQP_URI", DEFAULT_AMQP_URI, environ)
+
+
+def service_amqp_uri(component, environ=None):
+    """The URI a component connects to RabbitMQ with (mirrors ``service_database_url``):
+    ``<COMPONENT>_AMQP_URI``; else ``AMQP_URI`` as the component's own broker user, its password
+    from ``<COMPONENT>_AMQP_PASSWORD`` or the file ``make run`` wrote under ``.local/keys``;
+    else, with ``BROKER_USER_PER_SERVICE=0``, ``AMQP_URI`` itself."""
+    explicit = env(component.upper() + "_AMQP_URI", None, environ)
+    if explicit:
+        return explicit
+    admin = admin_amqp_uri(environ)
+    if not broker_user_per_service(environ):
+        return admin
+    user = broker_user(component, environ)
+    password = env(component.upper() + "_AMQP_PASSWORD", None, environ)
+    if password is None and broker_password_file(user).exists():
+        password = broker_password_file(user).read_text().strip()
+    if not password:
+        raise ConfigError(
+            "no broker credentials for %s: set %s_AMQP_URI (or %s_AMQP_PASSWORD for user %s), "
+            "run `make run` once to create the users, or set BROKER_USER_PER_SERVICE=0 to share AMQP_URI"
+            % (component, component.upper(), component.upper(), user))
+    return with_user(admin, quote(user, safe=""), quote(password, safe=""))
 
 
 def with_user(url, user, password=None):
@@ -113,14 +169,14 @@ def health_port(component):
 def service_config(component, **overrides):
     """The nameko config dict for one component (a service or the gateway)."""
     config = {
-        "AMQP_URI": env("AMQP_URI", DEFAULT_AMQP_URI),
         "DATABASE_URL": service_database_url(component),
         "DB_SCHEMA": component,
         "DB_POOL_SIZE": env_int("DB_POOL_SIZE", 12),
         "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 30000),
         "max_workers": env_int("MAX_WORKERS", 10),
         "RPC_TIMEOUT": env_float("RPC_TIMEOUT", 5.0),
-        "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "0.0.0.0"),
+        # loopback unless told otherwise (Kubernetes sets 0.0.0.0; its NetworkPolicy admits Prometheus only)
+        "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "127.0.0.1"),
         "HEALTH_PORT": health_port(component),
         "JWT_PUBLIC_KEY": read_key("JWT_PUBLIC_KEY"),
         "EVENT_RETRY_DELAYS": env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600)),
@@ -130,4 +186,8 @@ def service_config(component, **overrides):
         "LOG_WORKERS": env("LOG_WORKERS", "0"),
     }
     config.update(overrides)
+    if "AMQP_URI" not in config:
+        config["AMQP_URI"] = service_amqp_uri(component)
+    if "BROKER_USERS" not in config:
+        config["BROKER_USERS"] = broker_users()
     return config

@@ -13,6 +13,7 @@ Events, which nobody can ask for again, are always persistent and confirmed.
 """
 from nameko.rpc import Responder, Rpc as NamekoRpc, RpcConsumer, get_rpc_exchange
 
+from plumbing.broker import operator_declares_exchanges
 from plumbing.errors import EXPECTED_ERRORS
 from plumbing.publishers import MessagePublisher
 
@@ -38,6 +39,11 @@ class ReplyResponder(Responder):
 
 
 class ReplyingRpcConsumer(RpcConsumer):
+    def setup(self):
+        super().setup()
+        if operator_declares_exchanges(self.container.config):
+            self.queue.exchange.no_declare = True  # the bootstrap declared nameko-rpc
+
     def handle_result(self, message, result, exc_info):
         # nameko's, with a reply that is neither confirmed nor persisted
         config = self.container.config

@@ -14,20 +14,31 @@ with three guarantees added:
 * **Never dropped.** After the last retry the message is parked in the
   service's ``parked_events`` table, where an operator lists and replays it
   (``list_parked_events`` / ``replay_parked_event`` RPC, gateway admin API).
+* **Only from its owner.** Every event carries ``user_id``, the broker user that
+  published it, which RabbitMQ checks against the publishing connection. Where
+  each component has its own broker user (``BROKER_USERS``), an event whose
+  publisher is not the user of the service that owns the event type is refused
+  before the handler runs and parked with the reason (``forged_publisher: ...``).
+  Retries and replays are re-published by the consumer itself, so they carry the
+  original publisher in a header, believed only when the message's own
+  ``user_id`` is the consuming service.
 
 The service's ``Database`` dependency must be called ``db``.
 """
 import functools
 import json
 import logging
+import uuid
 from datetime import datetime, timezone
 
 import eventlet
 from kombu import Exchange, Queue, binding
 from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
+from nameko.rpc import get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 
+from plumbing.broker import operator_declares_exchanges
 from plumbing.db import Database, find_dependency
 from plumbing.entrypoints import finish_dependencies
 from plumbing.metrics import MetricsRegistry
@@ -36,13 +47,28 @@ from plumbing.publishers import EventPublisher
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-vow-attempts"
+PUBLISHER_HEADER = "x-vow-publisher"  # the original publisher of a retried or replayed event
+FORGED_PUBLISHER = "forged_publisher"
 DUPLICATE = "duplicate-event"
 NOT_MINE = "not-mine"
 HEADER_PREFIX = "nameko."
 NOT_ACCEPTED_FROM_EVENTS = ("auth_token",)
 
 
+def event_exchange(service_name, config, declare=None):
+    """``<service>.events``. Where each component has its own broker user no process declares it
+    (configure would also let it delete it, and with it every subscriber's binding): the
+    operator's bootstrap does (``plumbing.broker``)."""
+    exchange = get_event_exchange(service_name, config)
+    if declare is None:
+        declare = not operator_declares_exchanges(config or {})
+    if not declare:
+        exchange.no_declare = True
+    return exchange
+
+
 def redeliver_exchange(service_name):
+    """The service's own: retries and replays come back to a handler's queue through it."""
     return Exchange(service_name + ".redeliver", type="direct", durable=True)
 
 
@@ -84,26 +110,67 @@ class ReliableEventHandler(EventHandler):
     # read by Database.get_dependency to key this worker's claim in handled_events
     dedupe_handler_name = handler_name
 
-    def declarations(self):
+    def declarations(self, declare_exchanges=None):
         """The queue, its two bindings and the service's retry queues."""
         service = self.container.service_name
         config = self.container.config
         queue = Queue(
             self.queue_name, durable=True,
             bindings=[
-                binding(get_event_exchange(self.source_service, config), routing_key=self.event_type),
+                binding(event_exchange(self.source_service, config, declare_exchanges),
+                        routing_key=self.event_type),
                 binding(redeliver_exchange(service), routing_key=self.queue_name),
             ])
         retries = [retry_queue(service, delay) for delay in retry_delays_ms(config)]
         return queue, retries
 
     def setup(self):
+        config = self.container.config
         self.queue, self.retry_queues = self.declarations()
-        self.delays_ms = retry_delays_ms(self.container.config)
-        self.publisher = EventPublisher(self.container.config["AMQP_URI"], declare=self.retry_queues)
+        self.delays_ms = retry_delays_ms(config)
+        self.publisher = EventPublisher(config["AMQP_URI"], declare=self.retry_queues)
         self.database = find_dependency(self.container, Database)
+        # with a broker user per component, fail closed: a source nobody named is refused too
+        self.checks_publisher = bool(config.get("BROKER_USERS"))
+        self.expected_publisher = expected_publisher(self.source_service, config)
+        self.own_user = self.publisher.user_id
         # skip EventHandler.setup (it builds a one-binding queue); register as a consumer
         self.queue_consumer.register_provider(self)
+
+    # -- who published it ------------------------------------------------------------
+    def publisher_of(self, message):
+        """The broker user that published this event. A retry or replay was re-published by
+        this service itself, with the original publisher in a header: that header is believed
+        only when the broker vouches that this service sent the message."""
+        user_id = publisher_of(message)
+        carried = (message.headers or {}).get(PUBLISHER_HEADER)
+        if carried is not None and user_id is not None and user_id == self.own_user:
+            return carried
+        return user_id
+
+    def refusal(self, publisher):
+        """Why this event must not be handled (its publisher does not own it), or None."""
+        if not self.checks_publisher or (publisher is not None and publisher == self.expected_publisher):
+            return None
+        return "%s: user_id %s is not %s's" % (FORGED_PUBLISHER, publisher or "(none)",
+                                               self.source_service)
+
+    def refuse(self, message, reason):
+        """Park an event from the wrong publisher without running the handler."""
+        try:
+            self.park(message, reason, int((message.headers or {}).get(ATTEMPTS_HEADER, 0)))
+            self.queue_consumer.ack_message(message)
+            outcome = "refused"
+        except Exception:
+            log.exception("could not park a refused event from %s; returning it to its queue",
+                          self.queue_name)
+            eventlet.sleep(1)
+            self.queue_consumer.requeue_message(message)
+            outcome = "requeued"
+        self.registry.events_handled.labels(self.container.service_name, self.handler_name,
+                                            outcome).inc()
+        log.error("refused %s.%s for handler %s: %s", self.source_service, self.event_type,
+                  self.handler_name, reason)
 
     def unpack_message_headers(self, message):
         context = {}
@@ -115,6 +182,9 @@ class ReliableEventHandler(EventHandler):
         return context
 
     def handle_message(self, body, message):
+        reason = self.refusal(self.publisher_of(message))
+        if reason is not None:
+            return self.refuse(message, reason)
         occurred_at = (message.headers or {}).get(HEADER_PREFIX + "occurred_at")
         if occurred_at:
             try:
@@ -144,7 +214,8 @@ class ReliableEventHandler(EventHandler):
                 self._send_to_retry(message, attempts, self.delays_ms[attempts - 1])
                 outcome = "retried"
             else:
-                self.park(message, exc_info[1], attempts)
+                error = exc_info[1]
+                self.park(message, "%s: %s" % (type(error).__name__, error), attempts)
                 outcome = "parked"
             self.queue_consumer.ack_message(message)
             return outcome
@@ -157,6 +228,7 @@ class ReliableEventHandler(EventHandler):
     def _send_to_retry(self, message, attempts, delay_ms):
         headers = {k: v for k, v in (message.headers or {}).items() if k != "x-death"}
         headers[ATTEMPTS_HEADER] = attempts
+        headers[PUBLISHER_HEADER] = self.publisher_of(message)
         self.publisher.publish(
             message.payload, exchange=retry_exchange(self.container.service_name, delay_ms),
             routing_key=self.queue_name, headers=headers,
@@ -166,19 +238,29 @@ class ReliableEventHandler(EventHandler):
 
     def park(self, message, error, attempts):
         headers = {k: v for k, v in (message.headers or {}).items() if isinstance(v, (str, int, float))}
+        # a replay carries who really published it (a replayed forgery is refused again)
+        headers[PUBLISHER_HEADER] = self.publisher_of(message)
         self.database.pool.run(lambda tx: tx.execute(
             "INSERT INTO parked_events (event_id, handler, queue, source, event_type, payload, "
             "headers, error, attempts) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (headers.get(HEADER_PREFIX + "event_id"), self.handler_name, self.queue_name,
-             self.source_service, self.event_type, json.dumps(message.payload), json.dumps(headers),
-             "%s: %s" % (type(error).__name__, error), attempts)))
-        log.error("handler %s failed %d times; event parked for an operator",
-                  self.handler_name, attempts)
+            (_uuid_or_none(headers.get(HEADER_PREFIX + "event_id")), self.handler_name,
+             self.queue_name, self.source_service, self.event_type,
+             json.dumps(message.payload, default=str), json.dumps(headers), error, attempts)))
+        log.error("handler %s: event parked for an operator after %d attempt(s): %s",
+                  self.handler_name, attempts, error)
+
+
+def _uuid_or_none(value):
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError):
+        return None  # a malformed id stays in the stored headers; the row must still be written
 
 
 def publisher_of(message):
     """The broker user that published ``message`` (RabbitMQ validates ``user_id``)."""
-    return (message.properties or {}).get("user_id")
+    user_id = (message.properties or {}).get("user_id")
+    return user_id.decode() if isinstance(user_id, bytes) else user_id
 
 
 def expected_publisher(source_service, config):
@@ -221,19 +303,31 @@ def replay_parked(tx, service_name, amqp_uri, parked_id):
     return row
 
 
-def declare_topology(service_classes, config, connection):
-    """Declare every subscriber's queue (and retry queues) before anything publishes.
+def declare_topology(service_classes, config, channel, components=()):
+    """Declare every exchange and every subscriber's queue (and retry queues), as the operator.
 
     An event published before its subscriber's queue exists is dropped by the
-    broker, so each process declares the whole system's topology at start.
+    broker, so this runs (with the admin credentials, ``plumbing.broker``) before
+    any component starts; each process then declares only its own queues.
+    ``components`` are the publishers whose events exchanges exist even with no
+    subscriber yet. Returns the subscriber queues' names.
     """
-    declared = []
+    exchanges, queues = {}, []
+    for name in components:
+        exchanges[name + ".events"] = event_exchange(name, config, declare=True)
     for service_cls in service_classes:
         container = ServiceContainer(service_cls, config)
         for entrypoint in container.entrypoints:
             if isinstance(entrypoint, ReliableEventHandler):
-                queue, retries = entrypoint.declarations()
-                for entity in [queue] + retries:
-                    entity(connection.default_channel).declare()
-                declared.append(queue.name)
-    return declared
+                queue, retries = entrypoint.declarations(declare_exchanges=True)
+                for entity in [b.exchange for b in queue.bindings] + [r.exchange for r in retries]:
+                    exchanges[entity.name] = entity
+                queues.append(queue)
+                queues.extend(r for r in retries if r.name not in {q.name for q in queues})
+    rpc = get_rpc_exchange(config)
+    exchanges[rpc.name] = rpc
+    for exchange in exchanges.values():
+        exchange(channel).declare()
+    for queue in queues:
+        queue(channel).declare()
+    return [q.name for q in queues if q.name.startswith("evt-")]

@@ -39,7 +39,8 @@ class HealthServer(SharedExtension):
     def setup(self):
         config = self.container.config
         port = config.get("HEALTH_PORT")
-        self.address = None if port is None else (config.get("HEALTH_ADDRESS", "0.0.0.0"), int(port))
+        # loopback by default; Kubernetes sets HEALTH_ADDRESS=0.0.0.0 behind a NetworkPolicy
+        self.address = None if port is None else (config.get("HEALTH_ADDRESS", "127.0.0.1"), int(port))
         self.port = None
         self._sock = None
         self._gt = None

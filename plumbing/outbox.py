@@ -4,7 +4,7 @@
 service's ``outbox`` table inside the worker's transaction. Once that
 transaction commits, and after the caller has its answer, the rows are
 published to the service's topic exchange (``<service>.events``) with
-publisher confirms; a background green thread marks what was published in
+publisher confirms, stamped with the service's broker user (``user_id``); a background green thread marks what was published in
 batches (one UPDATE for many rows, not a transaction per event). If the process dies in between, the
 sweep (a green thread of the same service) publishes rows that have waited
 longer than ``OUTBOX_SWEEP_MIN_AGE`` seconds; claims use ``FOR UPDATE SKIP
@@ -19,9 +19,8 @@ from datetime import datetime, timezone
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from nameko.standalone.events import get_event_exchange
-
 from plumbing.db import Database, find_dependency
+from plumbing.events import event_exchange
 from plumbing.health import HealthServer
 from plumbing.logs import CORRELATION_KEY, current_correlation_id
 from plumbing.metrics import MetricsRegistry
@@ -98,10 +97,11 @@ class Outbox(DependencyProvider):
         if self.database is None:
             raise RuntimeError("Outbox needs a Database dependency on %s" % self.service)
         self.amqp_uri = config["AMQP_URI"]
-        self.exchange = get_event_exchange(self.service, config)
-        # Not mandatory: every process declares every subscriber's queue before it starts
-        # (plumbing.events.declare_topology), so an event nobody routes is one nobody
-        # subscribes to, and returns would only cost a channel each.
+        # declared by the operator's bootstrap where each component has its own broker user
+        self.exchange = event_exchange(self.service, config)
+        # Not mandatory: the bootstrap declares every subscriber's queue before any process
+        # starts (plumbing.broker.declare_topology), so an event nobody routes is one nobody
+        # subscribes to, and returns would only cost a channel each. Stamped with user_id.
         self.publisher = EventPublisher(config["AMQP_URI"], declare=[self.exchange], serializer="json")
         self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))
         self.sweep_min_age = float(config.get("OUTBOX_SWEEP_MIN_AGE", 5.0))

@@ -10,9 +10,10 @@ import eventlet
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import UndeliverableMessage
 from nameko.exceptions import UnknownService
-from nameko.rpc import (MethodProxy, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy,
-                        get_rpc_exchange)
+from nameko.rpc import (MethodProxy, ReplyListener as NamekoReplyListener, RpcProxy as NamekoRpcProxy,
+                        RpcReply, ServiceProxy, get_rpc_exchange)
 
+from plumbing.broker import operator_declares_exchanges
 from plumbing.errors import ServiceUnavailable
 from plumbing.publishers import MessagePublisher
 
@@ -76,6 +77,13 @@ class TimedServiceProxy(ServiceProxy):
                                 self.timeout, **self.options)
 
 
+class ReplyListener(NamekoReplyListener):
+    def setup(self):
+        super().setup()
+        if operator_declares_exchanges(self.container.config):
+            self.queue.exchange.no_declare = True  # the bootstrap declared nameko-rpc
+
+
 class RpcProxy(NamekoRpcProxy):
     """``RpcProxy("redemption")``: calls time out after ``RPC_TIMEOUT`` seconds.
 
@@ -84,6 +92,8 @@ class RpcProxy(NamekoRpcProxy):
     Idempotency-Key). A confirm would only speed up the answer for a service
     whose queue never existed, at the price of a round trip on every call.
     """
+
+    rpc_reply_listener = ReplyListener()
 
     def __init__(self, target_service, timeout=None, **options):
         self.timeout = timeout

@@ -2,7 +2,9 @@
 
 Patches the standard library for eventlet before anything opens a socket,
 applies the component's migrations (unless ``MIGRATE_ON_START=0``, as on
-Kubernetes where a Job does it), declares the whole event topology, then runs
+Kubernetes where an init container does it), waits until the operator's
+bootstrap has declared the event topology (``plumbing.broker``: the process
+itself, as its own broker user, may declare only its own queues), then runs
 the nameko container until SIGTERM or Ctrl-C, stopping gracefully (in-flight
 workers finish, unacknowledged messages return to their queues).
 """
@@ -21,7 +23,6 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import warnings  # noqa: E402
 
-from kombu import Connection  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from plumbing import config as cfg  # noqa: E402
@@ -35,25 +36,49 @@ def load(path):
     return getattr(importlib.import_module(module_name), attr)
 
 
-def declare_all(config, topology):
-    from plumbing.events import declare_topology
-    with Connection(config["AMQP_URI"], connect_timeout=10) as connection:
-        connection.ensure_connection(max_retries=5)
-        return declare_topology(topology(), config, connection)
+def check_broker_user(component, config):
+    """Say which broker user this process is, and refuse to run as one whose events would be refused."""
+    from plumbing.broker import user_of
+    user = user_of(config["AMQP_URI"])
+    expected = (config.get("BROKER_USERS") or {}).get(component)
+    if expected is None:
+        log.warning("broker: every component shares the user %s (BROKER_USER_PER_SERVICE=0): "
+                    "events are not checked for their publisher", user)
+    elif user != expected:
+        raise cfg.ConfigError("%s connects to RabbitMQ as %s but BROKER_USERS says %s: every consumer "
+                              "would refuse its events" % (component, user, expected))
+    else:
+        log.info("broker: connecting as %s (publishes only on %s.events)", user, component)
 
 
-def main(component, service_path, topology, **config_overrides):
+def await_topology(config):
+    from plumbing.broker import wait_for_topology
+    why = wait_for_topology(config["AMQP_URI"], timeout=cfg.env_float("TOPOLOGY_WAIT_SECONDS", 60))
+    if why is not None:
+        raise cfg.ConfigError("%s: run `make migrate` (or `python -m plumbing.migrate --topology` "
+                              "with the admin AMQP_URI)" % why)
+
+
+def main(component, service_path, **config_overrides):
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     configure_logging(component, level=cfg.env("LOG_LEVEL", "INFO"),
                       fmt=cfg.env("LOG_FORMAT", "json"))
-    config = cfg.service_config(component, **config_overrides)
+    try:
+        config = cfg.service_config(component, **config_overrides)
+        check_broker_user(component, config)
+    except cfg.ConfigError as exc:
+        log.error("%s", exc)
+        return 2
     service_cls = load(service_path)
 
     if cfg.env("MIGRATE_ON_START", "1") not in ("0", "false", "no"):
         from plumbing.migrations import upgrade
         upgrade(component, config["DATABASE_URL"])
-    queues = declare_all(config, topology)
-    log.info("declared %d subscriber queues", len(queues))
+    try:
+        await_topology(config)
+    except cfg.ConfigError as exc:
+        log.error("%s", exc)
+        return 2
 
     runner = ServiceRunner(config)
     runner.add_service(service_cls)
@@ -64,7 +89,7 @@ def main(component, service_path, topology, **config_overrides):
 
     signal.signal(signal.SIGTERM, shutdown)
     runner.start()
-    log.info("%s started (health on port %s)", component, config.get("HEALTH_PORT"))
+    log.info("%s started (health on %s:%s)", component, config.get("HEALTH_ADDRESS"), config.get("HEALTH_PORT"))
     runnlet = eventlet.spawn(runner.wait)
     while True:
         try:

@@ -1,4 +1,6 @@
-"""Every service class, for declaring the whole event topology at start-up."""
+"""Every service class: what the operator's bootstrap reads to declare the whole event topology
+(``plumbing.broker.declare_topology``) and the tests start. A running component never imports
+it: it loads only its own service's code."""
 
 
 def service_classes():

@@ -1,8 +1,11 @@
 """Test fixtures: a real PostgreSQL database and a real RabbitMQ vhost per test run.
 
 Each run (and each xdist worker) gets its own database ``vowtest_<id>`` with
-every component's roles, schemas and migrations, and its own vhost
-``vowtest-<id>``; both are removed at the end. Nothing here mocks the servers.
+every component's roles, schemas and migrations, its own vhost ``vowtest-<id>``
+with the whole event topology declared by the admin (as ``make run`` does), and
+its own broker user per component (``vowtest-<id>-<component>``; users are
+global in RabbitMQ, hence the prefix) with the permissions ``make run`` grants;
+all are removed at the end. Nothing here mocks the servers.
 """
 import warnings
 
@@ -13,7 +16,9 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()  # noqa: E402 - before anything opens a socket
 
 import os  # noqa: E402
+import secrets  # noqa: E402
 import uuid  # noqa: E402
+from urllib.parse import quote  # noqa: E402
 import warnings  # noqa: E402
 
 import pytest  # noqa: E402
@@ -67,13 +72,37 @@ def component_database_url(admin_url, component):
 
 @pytest.fixture(scope="session")
 def amqp_uri():
-    """This run's own RabbitMQ vhost."""
+    """This run's own RabbitMQ vhost, as the admin, with the event topology declared."""
     from devtools.servers import create_vhost, delete_vhost
+    from plumbing.broker import declare_topology
     base = cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI)
     vhost = "vowtest-" + RUN_ID
     create_vhost(base, vhost)
-    yield cfg.with_vhost(base, vhost)
-    delete_vhost(base, vhost)
+    uri = cfg.with_vhost(base, vhost)
+    try:
+        declare_topology(uri)
+        yield uri
+    finally:
+        delete_vhost(base, vhost)
+
+
+@pytest.fixture(scope="session")
+def broker_users(amqp_uri):
+    """component -> {"user", "uri"}: this run's broker user per component, with the permissions
+    ``make run`` gives, in this run's vhost; ``{}`` (one line says why) where none can be made."""
+    from devtools.servers import SetupError, delete_broker_users, provision_broker_users
+    credentials = {c: ("vowtest-%s-%s" % (RUN_ID, c), secrets.token_hex(16)) for c in cfg.ALL_COMPONENTS}
+    try:
+        provision_broker_users(amqp_uri, credentials)
+    except SetupError as exc:
+        print("\n%s: the tests run with one shared broker user" % exc)
+        yield {}
+        return
+    try:
+        yield {c: {"user": user, "uri": cfg.with_user(amqp_uri, quote(user, safe=""), password)}
+               for c, (user, password) in credentials.items()}
+    finally:
+        delete_broker_users(amqp_uri, [user for user, _ in credentials.values()])
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +116,15 @@ def signer(jwt_keys):
 
 
 @pytest.fixture(scope="session")
-def make_config(database_url, amqp_uri, jwt_keys):
-    """``make_config("redemption", **overrides)``: a component's config for this run."""
+def make_config(database_url, amqp_uri, broker_users, jwt_keys):
+    """``make_config("redemption", **overrides)``: a component's config for this run, connecting
+    to RabbitMQ as that component's own broker user."""
     def make(component, **overrides):
-        config = cfg.service_config(component)
+        own = broker_users.get(component)
+        config = cfg.service_config(
+            component, AMQP_URI=own["uri"] if own else amqp_uri,
+            BROKER_USERS={c: u["user"] for c, u in broker_users.items()})
         config.update({
-            "AMQP_URI": amqp_uri,
             "DATABASE_URL": component_database_url(database_url, component),
             "DB_SCHEMA": component,
             "DB_POOL_SIZE": 8,

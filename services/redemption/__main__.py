@@ -1,7 +1,6 @@
 """``python -m services.redemption``"""
 from plumbing.runner import main  # first: it patches the standard library for eventlet
 from plumbing import config as cfg
-from services.catalog import service_classes
 
 
 def qr_signing_keys():
@@ -12,6 +11,6 @@ def qr_signing_keys():
 
 
 if __name__ == "__main__":
-    raise SystemExit(main("redemption", "services.redemption.service:RedemptionService", service_classes,
+    raise SystemExit(main("redemption", "services.redemption.service:RedemptionService",
                           QR_SIGNING_KEYS=qr_signing_keys(),
                           REVERSAL_WINDOW_HOURS=cfg.env_float("REVERSAL_WINDOW_HOURS", 72)))

@@ -1,6 +1,5 @@
 """``python -m services.support``"""
 from plumbing.runner import main  # first: it patches the standard library for eventlet
-from services.catalog import service_classes
 
 if __name__ == "__main__":
-    raise SystemExit(main("support", "services.support.service:SupportService", service_classes))
+    raise SystemExit(main("support", "services.support.service:SupportService"))

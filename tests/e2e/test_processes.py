@@ -1,6 +1,7 @@
 """End to end: every component as its own process, started as ``make run`` starts them
-(migrations through the CLI, honcho and the Procfile, the demo seed), on a database,
-vhost and ports of this test's own; the chain is driven over HTTP."""
+(migrations through the CLI, a broker user per component and the topology, honcho and the
+Procfile, the demo seed), on a database, vhost, broker users and ports of this test's own; the
+chain is driven over HTTP."""
 import socket
 import time
 import uuid
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from devtools import run
-from devtools.servers import create_vhost, delete_vhost
+from devtools.servers import create_vhost, delete_broker_users, delete_vhost
 from plumbing import config as cfg
 from plumbing.migrations import drop_database
 
@@ -31,7 +32,10 @@ def stack(tmp_path_factory, run_id):
     create_vhost(base_amqp, vhost)
     overrides = {"DATABASE_URL": cfg.with_database(cfg.admin_database_url(), name),
                  "AMQP_URI": cfg.with_vhost(base_amqp, vhost), "GATEWAY_PORT": str(free_port()),
-                 "LOG_FORMAT": "json", "LOG_WORKERS": "1", "HEALTH_PORT": ""}
+                 "LOG_FORMAT": "json", "LOG_WORKERS": "1", "HEALTH_PORT": "",
+                 # broker users are global: this run's own (passwords under .local/keys, as make run)
+                 "BROKER_USER_PREFIX": "vowtest-%s-e2e-" % run_id, "BROKER_USER_PER_SERVICE": "1"}
+    users = list(cfg.broker_users(overrides).values())
     overrides.update({component.upper() + "_HEALTH_PORT": str(free_port()) for component in cfg.HEALTH_PORTS})
     # make run's development mail server, on a port and in a folder of this test's own
     mail_dir = tmp_path_factory.mktemp("mail")
@@ -45,6 +49,9 @@ def stack(tmp_path_factory, run_id):
         finally:
             if running is not None:
                 running.stop()
+            delete_broker_users(base_amqp, users)
+            for user in users:
+                cfg.broker_password_file(user).unlink(missing_ok=True)
             delete_vhost(base_amqp, vhost)
             drop_database(cfg.admin_database_url(), name)
 
@@ -119,3 +126,20 @@ def test_the_chain_across_real_processes(stack):
     assert 'vowrewards_redemptions_total{channel="pos",method="code",service="redemption"}' in metrics
     ready = requests.get("http://127.0.0.1:%s/readyz" % env["SETTLEMENT_HEALTH_PORT"], timeout=10)
     assert ready.json() == {"status": "ready", "service": "settlement", "checks": {"database": "ok", "broker": "ok"}}
+
+
+def test_each_process_is_its_own_broker_user_and_health_is_on_loopback_only(stack):
+    env = stack["env"]
+    assert env.get("BROKER_USER_PER_SERVICE") == "1", "make run fell back to one shared broker user"
+    log = stack["log"].read_text()
+    for component in cfg.ALL_COMPONENTS:
+        user = cfg.broker_user(component, env)
+        assert any("broker: connecting as %s" % user in line for line in log.splitlines()
+                   if ("%s.1" % component) in line.split("|", 1)[0]), component
+    # bound to 127.0.0.1 only: another local address (all of 127/8 reaches this host on Linux,
+    # as any interface's address would reach a socket bound to 0.0.0.0) is refused
+    for component in cfg.ALL_COMPONENTS:
+        port = int(env[component.upper() + "_HEALTH_PORT"])
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.2", port), timeout=2).close()

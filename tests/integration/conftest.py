@@ -11,12 +11,10 @@ import psycopg2
 import pytest
 import requests
 from argon2 import PasswordHasher
-from kombu import Connection
 from nameko.runners import ServiceRunner
 
 from gateway.http import ApiServer
 from gateway.service import GatewayService
-from plumbing.events import declare_topology
 from services.catalog import service_classes
 from tests.conftest import component_database_url
 
@@ -91,8 +89,8 @@ def system(make_config, database_url, jwt_keys, system_config):
     gateway_runner = ServiceRunner(gateway_config)
     gateway_runner.add_service(GatewayService)
     runners.append(gateway_runner)
-    with Connection(gateway_config["AMQP_URI"]) as connection:
-        declare_topology(service_classes(), gateway_config, connection)
+    # the event topology was declared by the admin with the run's vhost (tests/conftest.py);
+    # each component connects as its own broker user
     for each in runners:
         each.start()
     container = next(iter(gateway_runner.containers))

@@ -160,12 +160,14 @@ def test_the_openapi_document_describes_every_route(system):
 
 # -- a broken downstream -------------------------------------------------------------------------
 @pytest.fixture
-def gateway_without_services(make_config, jwt_keys):
+def gateway_without_services(make_config, jwt_keys, amqp_uri):
     """A second gateway whose RPC calls go to a service that does not answer."""
     from gateway.http import ApiServer
     from gateway.service import GatewayService
+    # an RPC exchange of its own, which only the admin may declare
     config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0", JWT_PRIVATE_KEY=jwt_keys[0],
-                         RPC_TIMEOUT=1.0, rpc_exchange="nobody-home-" + uuid.uuid4().hex[:6])
+                         RPC_TIMEOUT=1.0, rpc_exchange="nobody-home-" + uuid.uuid4().hex[:6],
+                         AMQP_URI=amqp_uri, BROKER_USERS={})
     runner = ServiceRunner(config)
     runner.add_service(GatewayService)
     runner.start()

@@ -1,7 +1,9 @@
 """Service tests: one real nameko container per service, on this run's database and vhost.
 
-Events are dispatched as the outbox relay dispatches them (persistent, with the
-``nameko.event_id`` header the idempotent handlers key on), and what a service
+Events are dispatched as the outbox relay dispatches them (persistent, confirmed,
+with the ``nameko.event_id`` header the idempotent handlers key on, over a
+connection of the source service's own broker user, which stamps ``user_id``;
+``publish_as`` publishes as anyone else, for forgeries), and what a service
 emits is read back from its own outbox table, so no test needs another service
 running. Every test makes its own merchants (``new_id()``), so tests never see
 each other's rows and never count anything global.
@@ -16,11 +18,11 @@ import eventlet
 import psycopg2
 import psycopg2.extras
 import pytest
-from nameko.amqp.publish import Publisher
-from nameko.constants import PERSISTENT
 from nameko.containers import ServiceContainer
-from nameko.standalone.events import get_event_exchange
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+
+from plumbing.events import event_exchange
+from plumbing.publishers import EventPublisher
 
 
 def new_id():
@@ -64,18 +66,31 @@ def emitted(query):
 
 
 @pytest.fixture(scope="session")
-def dispatch(amqp_uri, make_config):
-    """``dispatch(source, event_type, payload, event_id=None)``: publish as the outbox relay does."""
-    publisher = Publisher(amqp_uri, use_confirms=True, delivery_mode=PERSISTENT, serializer="json")
+def publish_as():
+    """``publish_as(amqp_uri, source, event_type, payload, event_id=None, headers=None)``: publish
+    on ``source``'s events exchange as the outbox relay does, but over a connection of whichever
+    user ``amqp_uri`` names (the message's ``user_id`` is that user); returns the event id."""
+    publishers = {}
 
-    def publish(source, event_type, payload, event_id=None):
+    def publish(amqp_uri, source, event_type, payload, event_id=None, headers=None):
         event_id = event_id or new_id()
+        publisher = publishers.setdefault(amqp_uri, EventPublisher(amqp_uri, serializer="json"))
         publisher.publish(
-            payload, exchange=get_event_exchange(source, make_config(source)), routing_key=event_type,
+            payload, exchange=event_exchange(source, {}, declare=False), routing_key=event_type,
             message_id=event_id,
-            headers={"nameko.event_id": event_id, "nameko.event_source": source,
-                     "nameko.occurred_at": datetime.now(timezone.utc).isoformat()})
+            headers=dict({"nameko.event_id": event_id, "nameko.event_source": source,
+                          "nameko.occurred_at": datetime.now(timezone.utc).isoformat()}, **(headers or {})))
         return event_id
+    return publish
+
+
+@pytest.fixture(scope="session")
+def dispatch(publish_as, broker_users, amqp_uri):
+    """``dispatch(source, event_type, payload, event_id=None)``: publish as the outbox relay of
+    ``source`` does, as ``source``'s own broker user."""
+    def publish(source, event_type, payload, event_id=None):
+        own = broker_users.get(source)
+        return publish_as(own["uri"] if own else amqp_uri, source, event_type, payload, event_id)
     return publish
 
 

@@ -107,12 +107,12 @@ def test_numbers_are_per_merchant_and_start_at_sup_101(support, merchant, as_use
     assert create(support, merchant["store_user"])["reference"] == "SUP-104"
 
 
-def test_tickets_created_at_the_same_moment_never_share_a_number(support, merchant, make_config):
+def test_tickets_created_at_the_same_moment_never_share_a_number(support, merchant, make_config, amqp_uri):
     # real RPC, one proxy per green thread: entrypoint_hook's waiter cannot tell concurrent
-    # workers of one method apart
+    # workers of one method apart; a standalone client, so as the broker admin
     def create_over_rpc(n):
-        with ServiceRpcProxy("support", make_config("support"), context_data=merchant["owner"],
-                             timeout=20) as proxy:
+        with ServiceRpcProxy("support", make_config("support", AMQP_URI=amqp_uri),
+                             context_data=merchant["owner"], timeout=20) as proxy:
             return proxy.create_ticket(ticket(subject="Concurrent %d" % n))
 
     count = 8

@@ -49,6 +49,9 @@ EXPECTED_API_VERSION = {
     "Job": "batch/v1",
     "CronJob": "batch/v1",
     "RabbitmqCluster": "rabbitmq.com/v1beta1",
+    "User": "rabbitmq.com/v1beta1",
+    "Permission": "rabbitmq.com/v1beta1",
+    "TopicPermission": "rabbitmq.com/v1beta1",
     "Cluster": "postgresql.cnpg.io/v1",
     "ServiceMonitor": "monitoring.coreos.com/v1",
     "PodMonitor": "monitoring.coreos.com/v1",
@@ -378,8 +381,25 @@ def test_deployments_run_their_component_and_migrate_first():
             assert c.upper() + "_DATABASE_URL" in env, "%s/%s" % (c, container["name"])
             config_refs = [s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s]
             assert config_refs == ["vowrewards-config"], "%s/%s" % (c, container["name"])
-        assert "AMQP_URI" in {e["name"] for e in app["env"]}
-        assert "AMQP_URI" not in {e["name"] for e in migrate.get("env", [])}
+        # its own broker user's URI, never the shared AMQP_URI (that is the topology Job's admin)
+        app_env = {e["name"] for e in app["env"]}
+        assert c.upper() + "_AMQP_URI" in app_env and "AMQP_URI" not in app_env
+        assert not {n for n in (e["name"] for e in migrate.get("env", [])) if "AMQP" in n}
+
+
+def test_each_component_connects_as_its_own_broker_user_and_serves_health_on_the_pod_network():
+    for dep in deployments_everywhere():
+        c = component_of(dep)
+        amqp_secrets = {s for s in secret_names_used(dep) if s.startswith("vowrewards-amqp")
+                        or s.endswith("-default-user")}
+        assert amqp_secrets == {"vowrewards-amqp-" + c}, "%s reads %s" % (c, amqp_secrets)
+        (app,) = pod_spec(dep)["containers"]
+        env = {e["name"]: e for e in app["env"]}
+        assert env[c.upper() + "_AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
+        # set explicitly: the default is loopback; the NetworkPolicy admits only Prometheus
+        assert env["HEALTH_ADDRESS"]["value"] == "0.0.0.0", c
+    config = base_config()
+    assert config["BROKER_USER_PER_SERVICE"] == "1" and config["BROKER_USER_PREFIX"] == "vow_"
 
 
 def test_each_component_reads_only_its_own_database_role():
@@ -459,13 +479,65 @@ def test_rabbitmq_cluster():
     assert config["AMQP_HOST"] == rmq["metadata"]["name"]
 
 
-def test_data_services_point_the_apps_at_the_operator_secret():
+def test_only_the_topology_job_holds_the_broker_admin():
+    """The operator's default user declares the topology; no Deployment ever reads it."""
     kust = load_docs(COMPONENTS_DIR / "data-services" / "kustomization.yaml")[0]
     (rmq,) = of_kind(resources_in(COMPONENTS_DIR / "data-services"), "RabbitmqCluster")
     (patch,) = [p for p in kust["patches"] if "amqp" in p["path"]]
-    assert patch["target"]["kind"] == "Deployment"
+    assert (patch["target"]["kind"], patch["target"]["name"]) == ("Job", "vowrewards-topology")
     names = secret_names_used(load_docs(COMPONENTS_DIR / "data-services" / patch["path"])[0])
     assert names == {rmq["metadata"]["name"] + "-default-user"}
+    for path in all_yaml_files():
+        for doc in load_docs(path):
+            used = secret_names_used(doc)
+            if "vowrewards-amqp" in used or any(s.endswith("-default-user") for s in used):
+                assert doc["kind"] == "Job" and doc["metadata"]["name"] == "vowrewards-topology", (
+                    "%s: %s %s reads the broker admin" % (path, doc["kind"], doc["metadata"]["name"]))
+
+
+def test_the_topology_job_declares_it_hardened():
+    (job,) = [d for d in of_kind(resources_in(BASE), "Job") if d["metadata"]["name"] == "vowrewards-topology"]
+    spec = job["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    assert container["args"] == ["plumbing.migrate", "--topology"]
+    assert spec["restartPolicy"] in ("OnFailure", "Never") and job["spec"].get("ttlSecondsAfterFinished")
+    assert spec["automountServiceAccountToken"] is False and spec["securityContext"]["runAsNonRoot"] is True
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+    assert "ALL" in sc["capabilities"]["drop"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
+    assert secret_names_used(job) == {"vowrewards-amqp"}  # data-services swaps in the operator's admin
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    (policy,) = [p for p in network_policies() if p["spec"]["podSelector"].get("matchLabels") == {
+        k: v for k, v in labels.items() if k != "app.kubernetes.io/part-of"}]
+    assert not policy["spec"].get("ingress") and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert _ports(policy["spec"]["egress"]) == {("UDP", 53), ("TCP", 53), ("TCP", 5672)}
+
+
+def test_broker_users_and_permissions_are_the_codes():
+    """One User and Permission per component (messaging-topology operator), exactly the
+    permissions plumbing/broker.py gives (and make run grants), importing the Deployment's Secret."""
+    from plumbing.broker import permissions, topic_permissions
+    docs = resources_in(COMPONENTS_DIR / "data-services")
+    users = {component_of(u): u for u in of_kind(docs, "User")}
+    grants = {component_of(p): p for p in of_kind(docs, "Permission")}
+    topics = {component_of(p): p for p in of_kind(docs, "TopicPermission")}
+    (rmq,) = of_kind(docs, "RabbitmqCluster")
+    assert set(users) == set(grants) == set(topics) == set(COMPONENTS)
+    vhost = base_config()["AMQP_VHOST"] or "/"
+    for c in COMPONENTS:
+        user, grant = users[c]["spec"], grants[c]["spec"]
+        assert user["importCredentialsSecret"]["name"] == "vowrewards-amqp-" + c
+        assert not user.get("tags"), "%s's broker user must have no management tags" % c
+        assert user["rabbitmqClusterReference"]["name"] == grant["rabbitmqClusterReference"]["name"] == \
+            rmq["metadata"]["name"]
+        assert grant["userReference"]["name"] == users[c]["metadata"]["name"]
+        assert grant["vhost"] == vhost
+        assert grant["permissions"] == permissions(c), c
+        topic = topics[c]["spec"]
+        assert (topic["userReference"], topic["vhost"]) == (grant["userReference"], vhost)
+        assert [topic["permissions"]] == topic_permissions(c), c
 
 
 def test_postgres_cluster_roles_and_schemas():
@@ -537,7 +609,8 @@ def test_monitoring_scrapes_every_component_and_alerts():
     (rule,) = of_kind(docs, "PrometheusRule")
     exprs = " ".join(str(r["expr"]) for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r)
     for needle in ("vowrewards_outbox_oldest_age_seconds", "vowrewards_parked_events",
-                   'vowrewards_entrypoint_duration_seconds_count{outcome="error"}', "kube_pod_status_ready"):
+                   'vowrewards_entrypoint_duration_seconds_count{outcome="error"}', "kube_pod_status_ready",
+                   'vowrewards_events_handled_total{outcome="refused"}'):
         assert needle in exprs, needle
     for group in rule["spec"]["groups"]:
         for r in group["rules"]:
@@ -588,8 +661,13 @@ def test_dev_overlay_is_small_and_marks_its_fake_secrets():
                 assert "dev-only" in value, "%s=%s does not look like a placeholder" % (key, value)
     generated = {g["name"] for g in dev["secretGenerator"]}
     needed = set().union(*(secret_names_used(d) for d in of_kind(resources_in(BASE), "Deployment")))
-    needed.discard("vowrewards-amqp")  # the data-services component swaps in the operator's Secret
     assert needed <= generated, "dev does not generate %s" % (needed - generated)
+    for gen in dev["secretGenerator"]:
+        if gen["name"].startswith("vowrewards-amqp-"):
+            component = gen["name"][len("vowrewards-amqp-"):]
+            literals = dict(item.split("=", 1) for item in gen["literals"])
+            assert literals["username"] == base_config()["BROKER_USER_PREFIX"] + component
+            assert gen["options"]["disableNameSuffixHash"] is True  # the User imports it by name
     hpa_patch = [p for p in dev["patches"] if p.get("target", {}).get("kind") == "HorizontalPodAutoscaler"]
     assert hpa_patch and "value: 1" in hpa_patch[0]["patch"]
 
@@ -600,9 +678,13 @@ def test_readme_documents_every_secret():
     for name in names:
         if name.startswith("vowrewards-db-"):
             name = "vowrewards-db-<component>"
+        if name.startswith("vowrewards-amqp-"):
+            name = "vowrewards-amqp-<component>"
         assert name in readme, "README does not document the Secret " + name
+    assert "vowrewards-amqp`" in readme  # the topology Job's admin
     for needle in ("kubectl apply -k deploy/k8s/overlays/dev", "openssl genpkey -algorithm ed25519",
-                   "CloudNativePG", "RabbitMQ Cluster Operator", "prometheus-operator"):
+                   "CloudNativePG", "RabbitMQ Cluster Operator", "Messaging Topology Operator",
+                   "prometheus-operator"):
         assert needle in readme, needle
 
 
