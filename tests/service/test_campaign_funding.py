@@ -176,13 +176,15 @@ def test_issuing_commits_value_and_never_passes_the_budget(platform, merchant):
     assert agreement_now(platform, agreement)["remaining"] == 0
 
 
-def test_concurrent_issues_commit_exactly_what_the_budget_allows(platform, merchant, make_config, as_user):
+def test_concurrent_issues_commit_exactly_what_the_budget_allows(platform, merchant, make_config, amqp_uri, as_user):
     agreement, created = funded_campaign(platform, merchant, budget=5500, max_voucher_value=1000)
     owner = as_user("owner", merchant_id=merchant["id"])
 
     def issue(_):
-        # real RPC, one proxy per green thread: entrypoint_hook cannot tell concurrent workers apart
-        with ServiceRpcProxy("campaign", make_config("campaign"), context_data=owner, timeout=20) as proxy:
+        # real RPC, one proxy per green thread: entrypoint_hook cannot tell concurrent workers apart;
+        # a standalone client, so as the broker admin
+        with ServiceRpcProxy("campaign", make_config("campaign", AMQP_URI=amqp_uri), context_data=owner,
+                             timeout=20) as proxy:
             try:
                 return proxy.authorize_issuance({"reference": new_id(), "campaign_id": created["id"],
                                                  "kind": "stored_value", "currency": "ZAR", "value": 1000})["committed"]
