@@ -90,8 +90,10 @@ class RedeemSchema(PresentationSchema):
 
 class VoucherSchema(Schema):
     id = Id()
-    code = fields.String()
+    code = fields.String(metadata={"description": "Whole to the issuers (owners, platform admins); "
+                                                  "everyone else sees only the last four"})
     display_code = fields.String()
+    code_masked = fields.Boolean(metadata={"description": "true when code shows only its last four"})
     merchant_id = Id()
     kind = fields.String()
     currency = fields.String()
@@ -120,7 +122,9 @@ class RedemptionSchema(Schema):
     id = Id()
     reference = fields.String()
     voucher_id = Id()
-    voucher_code = fields.String()
+    voucher_code = fields.String(metadata={"description": "Whole to the issuers (and to the till in its own "
+                                                          "answer); everyone else sees only the last four"})
+    voucher_code_masked = fields.Boolean()
     merchant_id = Id()
     store_id = Id()
     processed_by = fields.Dict()
