@@ -177,12 +177,15 @@ class VoucherRoutes(Routes):
         return 201, self.redemption.redeem(data)
 
     @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
-           summary="Reverse a redemption (owners, within the policy window)", tags=[TAG_REDEMPTIONS],
-           body=ReversalSchema, response=RedemptionSchema)
+           summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
+                   "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuerySchema, body=ReversalSchema,
+           response=RedemptionSchema)
     def reverse_redemption(self, request, redemption_id):
         self.identity
         data = self.checked_body(request, ReversalSchema)
-        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data)))
+        merchant_id = self.checked_query(request, MerchantQuerySchema).get("merchant_id")
+        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data,
+                                                                              merchant_id)))
 
     # -- records ------------------------------------------------------------------------------
     @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered (store, user, channel, period, status)",

@@ -141,6 +141,10 @@ class RedemptionSchema(Schema):
     created_at = AwareDateTime()
     voucher_status = fields.String()
     voucher_balance = fields.Integer(allow_none=True)
+    reversed_at = AwareDateTime(allow_none=True)
+    reversed_by = fields.Dict(allow_none=True, metadata={"description": "Who reversed it: user, role (and the "
+                                                                         "merchant a platform admin acted for)"})
+    reversal_reason = fields.String(allow_none=True)
 
 
 class IssueBatchSchema(IssueVoucherSchema):

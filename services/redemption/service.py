@@ -504,20 +504,27 @@ class RedemptionService(ServiceBase):
         return dump_redemption(storage.redemption_by_id(self.db, prior["id"]))
 
     @rpc
-    def reverse(self, redemption_id, data):
-        """Undo a redemption within the policy window: the voucher gets its value or use back."""
+    def reverse(self, redemption_id, data, merchant_id=None):
+        """Undo a redemption within the policy window: the voucher gets its value or use back.
+
+        Owners reverse their own merchant's; a platform admin names the merchant it acts for,
+        and the record and the voucher's history say the admin did it."""
         identity = self.caller.require(OWNER, ADMIN)
         data = load(ReversalSchema, data)
-        redemption = self._redemption_for(identity, redemption_id, lock=True)
+        redemption = self._redemption_for(identity, redemption_id, merchant_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
         window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))
         now = utcnow()
         plan = domain.plan_reversal(redemption, voucher, now, window)
         storage.apply_plan(self.db, voucher["id"], plan)
-        if plan.status != voucher["status"]:
-            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, identity.actor(),
-                                         "reversal of %s: %s" % (redemption["reference"], data["reason"]))
-        storage.mark_reversed(self.db, redemption["id"], identity.actor(), data["reason"])
+        actor = identity.actor()
+        reason = "reversal of %s: %s" % (redemption["reference"], data["reason"])
+        if identity.is_platform:
+            actor["acting_for_merchant"] = str(redemption["merchant_id"])
+            reason += " (by platform %s %s)" % (identity.role, identity.username)
+        # always a history line, even when the status stays (a partial reversal): who undid what, and why
+        storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, actor, reason)
+        storage.mark_reversed(self.db, redemption["id"], actor, data["reason"])
         self.events.emit("redemption_reversed", {
             "redemption_id": str(redemption["id"]), "reference": redemption["reference"],
             "voucher_id": str(voucher["id"]), "merchant_id": str(redemption["merchant_id"]),
@@ -526,7 +533,7 @@ class RedemptionService(ServiceBase):
             "points_value": redemption["points_value"],
             "customer_id": str(redemption["customer_id"]) if redemption["customer_id"] else None,
             "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "reason": data["reason"], "reversed_by": identity.actor(), "reversed_at": now.isoformat()})
+            "reason": data["reason"], "reversed_by": actor, "reversed_at": now.isoformat()})
         return dump_redemption(storage.redemption_by_id(self.db, redemption["id"]))
 
     def _redemption_for(self, identity, redemption_id, merchant_id=None, lock=False):
