@@ -3,12 +3,13 @@ import functools
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.auth import MERCHANT_ROLES
+from plumbing.auth import MERCHANT_ROLES, PLATFORM_ROLES, ROLES
 from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Page
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$",
                            error="3 to 64 letters, digits or . _ @ - (starting with a letter or digit)")
 STORE_KINDS = ("store", "kiosk", "outlet", "online")
+PASSWORD = validate.Length(min=10, max=256)
 
 
 class LoginSchema(Schema):
@@ -77,7 +78,7 @@ class MerchantSchema(Schema):
 
 class UserCreateSchema(Schema):
     username = fields.String(required=True, validate=USERNAME)
-    password = fields.String(required=True, validate=validate.Length(min=10, max=256), load_only=True)
+    password = fields.String(required=True, validate=PASSWORD, load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(MERCHANT_ROLES))
     store_id = Id(load_default=None)
     display_name = fields.String(load_default=None, validate=validate.Length(max=120))
@@ -89,6 +90,54 @@ class UserCreateSchema(Schema):
             raise ValidationError("A store user is bound to one store.", "store_id")
         if data.get("role") != "store_user" and data.get("store_id"):
             raise ValidationError("Only store users are bound to a store.", "store_id")
+
+
+class PlatformUserCreateSchema(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=PASSWORD, load_only=True)
+    role = fields.String(required=True, validate=validate.OneOf(PLATFORM_ROLES))
+    display_name = fields.String(load_default=None, validate=validate.Length(max=120))
+    email = fields.Email(load_default=None)
+
+
+class UserUpdateSchema(Schema):
+    """Only the fields sent change. Disabling, or changing the role or store, ends the user's sessions."""
+    active = fields.Boolean(metadata={"description": "false disables the user, true enables them again"})
+    role = fields.String(validate=validate.OneOf(ROLES),
+                         metadata={"description": "Merchant roles for merchant users, platform roles for "
+                                                  "platform users"})
+    store_id = Id(allow_none=True, metadata={"description": "The store of a store user"})
+    display_name = fields.String(allow_none=True, validate=validate.Length(max=120))
+    email = fields.Email(allow_none=True)
+
+    @validates_schema
+    def something_to_change(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.", "_schema")
+
+
+class PasswordSetSchema(Schema):
+    new_password = fields.String(required=True, validate=PASSWORD, load_only=True)
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    new_password = fields.String(required=True, validate=PASSWORD, load_only=True)
+
+
+class UserAuditSchema(Schema):
+    id = Id()
+    merchant_id = Id(allow_none=True)
+    user_id = Id()
+    username = fields.String(metadata={"description": "The user changed"})
+    action = fields.String(metadata={"description": "created, updated, password_set or password_changed"})
+    changes = fields.Dict(metadata={"description": "Each field changed: [before, after] (passwords: never)"})
+    actor = fields.Dict(metadata={"description": "Who did it: user_id, username, role"})
+    at = AwareDateTime()
+
+
+class AuditQuerySchema(Page):
+    user_id = Id(load_default=None)
 
 
 class UserSchema(Schema):

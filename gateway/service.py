@@ -8,9 +8,11 @@ from gateway.routes.merchants import MerchantRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.settlements import SettlementRoutes
 from gateway.routes.support import SupportRoutes
+from gateway.routes.users import UserRoutes
 from gateway.routes.vouchers import VoucherRoutes
 
 
-class GatewayService(AuthRoutes, MerchantRoutes, VoucherRoutes, CampaignRoutes, FundingRoutes, SettlementRoutes,
+class GatewayService(AuthRoutes, MerchantRoutes, UserRoutes, VoucherRoutes, CampaignRoutes, FundingRoutes,
+                     SettlementRoutes,
                      SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes):
     name = "gateway"

@@ -1,5 +1,8 @@
-"""SQL for merchants, stores, users, refresh tokens and idempotency keys (schema ``gateway``)."""
+"""SQL for merchants, stores, users, sessions, refresh tokens, the user audit and idempotency keys
+(schema ``gateway``)."""
 import json
+
+import psycopg2
 
 from plumbing.pagination import fetch_page
 
@@ -45,6 +48,18 @@ def insert_user(tx, user):
                dict(user, created_by=json.dumps(user["created_by"])))
 
 
+def insert_new_user(tx, user):
+    """Insert a user; False (and the transaction still usable) if the username is taken."""
+    tx.execute("SAVEPOINT new_user")
+    try:
+        insert_user(tx, user)
+    except psycopg2.errors.UniqueViolation:
+        tx.execute("ROLLBACK TO SAVEPOINT new_user")
+        return False
+    tx.execute("RELEASE SAVEPOINT new_user")
+    return True
+
+
 def user_for_login(tx, username):
     return tx.one("SELECT * FROM users WHERE lower(username) = lower(%s) FOR UPDATE", (username,))
 
@@ -62,6 +77,35 @@ def list_users(tx, merchant_id, filters, dump):
                       dump)
 
 
+def list_platform_users(tx, filters, dump):
+    return fetch_page(tx, "SELECT " + USER_COLUMNS + " FROM users", ["merchant_id IS NULL"], [], filters, dump)
+
+
+def user_for_update(tx, user_id):
+    """The user (with its secret), locked: sign-ins and other changes of it wait."""
+    return tx.one("SELECT * FROM users WHERE id = %s FOR UPDATE", (user_id,))
+
+
+def update_user(tx, user_id, changes):
+    columns = sorted(changes)
+    tx.execute("UPDATE users SET " + ", ".join("%s = %%s" % column for column in columns)
+               + ", updated_at = now() WHERE id = %s", [changes[column] for column in columns] + [user_id])
+
+
+def lock_user_changes(tx, merchant_id):
+    """One change at a time to a merchant's users (or the platform's), so two owners cannot each
+    demote the other and leave the merchant with none."""
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("users:%s" % (merchant_id or "platform"),))
+
+
+def active_users_with_role(tx, role, merchant_id=None):
+    """Ids of the active users with ``role``, of one merchant or of the platform."""
+    where = "merchant_id = %s" if merchant_id else "merchant_id IS NULL"
+    rows = tx.all("SELECT id FROM users WHERE role = %s AND active AND " + where,
+                  (role, merchant_id) if merchant_id else (role,))
+    return [str(row["id"]) for row in rows]
+
+
 def record_login(tx, user_id, succeeded, lock_after, lock_minutes):
     if succeeded:
         tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = now() "
@@ -72,23 +116,81 @@ def record_login(tx, user_id, succeeded, lock_after, lock_minutes):
                    "WHERE id = %s", (lock_after, lock_minutes, user_id))
 
 
+# -- sessions and refresh tokens ------------------------------------------------------------
+def insert_session(tx, session_id, user_id):
+    tx.execute("INSERT INTO sessions (id, user_id) VALUES (%s, %s)", (session_id, user_id))
+
+
+def session_for_update(tx, session_id):
+    return tx.one("SELECT * FROM sessions WHERE id = %s FOR UPDATE", (session_id,))
+
+
+def touch_session(tx, session_id):
+    tx.execute("UPDATE sessions SET last_issued_at = now() WHERE id = %s", (session_id,))
+
+
+def revoke_session(tx, session_id, reason, at):
+    """End one session and its refresh tokens; True if it was live."""
+    ended = tx.execute("UPDATE sessions SET revoked_at = %s, revoked_reason = %s "
+                       "WHERE id = %s AND revoked_at IS NULL", (at, reason, session_id))
+    tx.execute("UPDATE refresh_tokens SET revoked_at = %s, revoked_reason = %s "
+               "WHERE session_id = %s AND revoked_at IS NULL", (at, reason, session_id))
+    return ended == 1
+
+
+def revoke_user_sessions(tx, user_id, reason, at, live_since):
+    """End every session and refresh token of a user; returns the ids of the sessions that may
+    still have a live access token (issued since ``live_since``)."""
+    rows = tx.all("UPDATE sessions SET revoked_at = %s, revoked_reason = %s WHERE user_id = %s "
+                  "AND revoked_at IS NULL RETURNING id, last_issued_at", (at, reason, user_id))
+    tx.execute("UPDATE refresh_tokens SET revoked_at = %s, revoked_reason = %s "
+               "WHERE user_id = %s AND revoked_at IS NULL", (at, reason, user_id))
+    tx.execute("UPDATE users SET tokens_not_before = %s WHERE id = %s", (at, user_id))
+    return [str(row["id"]) for row in rows if row["last_issued_at"] >= live_since]
+
+
+def recent_revocations(tx, since):
+    """Sessions revoked since ``since`` that issued a token since then, and users whose every
+    session was revoked since then."""
+    sessions = tx.all("SELECT id, user_id, revoked_at FROM sessions WHERE revoked_at >= %s "
+                      "AND last_issued_at >= %s ORDER BY revoked_at", (since, since))
+    users = tx.all("SELECT id, tokens_not_before FROM users WHERE tokens_not_before >= %s", (since,))
+    return sessions, users
+
+
 def insert_refresh_token(tx, token):
-    tx.execute("INSERT INTO refresh_tokens (id, user_id, token_hash, expires_at) VALUES "
-               "(%(id)s, %(user_id)s, %(token_hash)s, %(expires_at)s)", token)
+    tx.execute("INSERT INTO refresh_tokens (id, user_id, session_id, token_hash, expires_at) VALUES "
+               "(%(id)s, %(user_id)s, %(session_id)s, %(token_hash)s, %(expires_at)s)", token)
 
 
 def refresh_token(tx, token_hash):
     return tx.one("SELECT * FROM refresh_tokens WHERE token_hash = %s FOR UPDATE", (token_hash,))
 
 
-def revoke_refresh_token(tx, token_id):
-    tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL",
-               (token_id,))
+def revoke_refresh_token(tx, token_id, reason):
+    tx.execute("UPDATE refresh_tokens SET revoked_at = now(), revoked_reason = %s "
+               "WHERE id = %s AND revoked_at IS NULL", (reason, token_id))
 
 
-def revoke_all_refresh_tokens(tx, user_id):
-    tx.execute("UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = %s AND revoked_at IS NULL",
-               (user_id,))
+# -- the user audit -------------------------------------------------------------------------
+AUDIT_SELECT = ("SELECT a.id, a.merchant_id, a.user_id, u.username, a.action, a.changes, a.actor, a.at "
+                "FROM user_audit a JOIN users u ON u.id = a.user_id")
+
+
+def insert_audit(tx, record):
+    tx.execute("INSERT INTO user_audit (id, merchant_id, user_id, action, changes, actor) VALUES "
+               "(%(id)s, %(merchant_id)s, %(user_id)s, %(action)s, %(changes)s, %(actor)s)",
+               dict(record, changes=json.dumps(record["changes"], default=str),
+                    actor=json.dumps(record["actor"])))
+
+
+def list_audit(tx, merchant_id, filters, dump):
+    """A merchant's user audit, or the platform users' (``merchant_id`` None), newest first."""
+    where, params = (["a.merchant_id = %s"], [merchant_id]) if merchant_id else (["a.merchant_id IS NULL"], [])
+    if filters.get("user_id"):
+        where.append("a.user_id = %s")
+        params.append(filters["user_id"])
+    return fetch_page(tx, AUDIT_SELECT, where, params, filters, dump, time_column="a.at", id_column="a.id")
 
 
 def claim_idempotency_key(tx, user_id, key, method, path, request_hash):

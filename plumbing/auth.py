@@ -5,6 +5,9 @@ only it holds. It passes the token itself in the RPC context (``auth_token``),
 and every service verifies it with the public key, so a message on the bus
 cannot claim an identity it was never given. Work a service starts on its own
 (event handlers, timers) runs as that service (``Identity.system``).
+
+Each sign-in is a session (the ``ses`` claim); a token whose session the gateway
+has revoked is refused by every process within moments (``plumbing.revocation``).
 """
 import time
 import uuid
@@ -17,7 +20,8 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 
-from plumbing.errors import Forbidden, Unauthenticated
+from plumbing.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from plumbing.revocation import DEFAULT_SYNC_WAIT, RevocationFeed
 from plumbing.validation import require_id
 
 ISSUER = "vowrewards-gateway"
@@ -59,6 +63,7 @@ class Identity:
     merchant_id: str = None
     store_id: str = None
     token_id: str = None
+    session_id: str = None
     claims: dict = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -111,7 +116,7 @@ class TokenSigner:
         self.key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
         self.ttl_seconds = ttl_seconds
 
-    def sign(self, user_id, username, role, merchant_id=None, store_id=None, now=None):
+    def sign(self, user_id, username, role, merchant_id=None, store_id=None, now=None, session_id=None):
         now = int(now if now is not None else time.time())
         claims = {
             "iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "name": username,
@@ -119,6 +124,8 @@ class TokenSigner:
             "sid": str(store_id) if store_id else None,
             "iat": now, "exp": now + self.ttl_seconds, "jti": uuid.uuid4().hex,
         }
+        if session_id:
+            claims["ses"] = str(session_id)  # "sid" is the store
         return jwt.encode(claims, self.key, algorithm=ALGORITHM), claims
 
 
@@ -126,29 +133,43 @@ class TokenVerifier:
     """Verifies access tokens; a token already verified is remembered until it expires.
 
     A till sends the same token with every request for its whole life, so the
-    signature check (and claim parsing) is done once per token and process.
+    signature check (and claim parsing) is done once per token and process. Whether
+    its session was revoked is asked every time (a dictionary lookup).
     """
 
     CACHE_SIZE = 10000
 
-    def __init__(self, public_key_pem, leeway=5):
+    def __init__(self, public_key_pem, leeway=5, revocations=None, sync_wait=DEFAULT_SYNC_WAIT):
         if not public_key_pem:
             raise RuntimeError("JWT_PUBLIC_KEY is not configured")
         self.key = serialization.load_pem_public_key(public_key_pem.encode())
         self.leeway = leeway
+        self.revocations = revocations
+        self.sync_wait = sync_wait
         self._verified = {}  # token -> Identity
 
     def verify(self, token):
+        identity = self._known(token)
+        if identity is None:
+            identity = self._verify(token)
+            if len(self._verified) >= self.CACHE_SIZE:
+                self._verified.clear()  # simple and bounded; tokens are re-verified once after this
+            self._verified[token] = identity
+        if self.revocations is not None:
+            if not self.revocations.wait_synced(self.sync_wait):
+                raise ServiceUnavailable("This service has not yet learned which sessions were signed out; "
+                                         "try again in a moment", code="revocations_unknown")
+            if self.revocations.refuses(identity):
+                raise Unauthenticated("This session was signed out: sign in again", code="token_revoked")
+        return identity
+
+    def _known(self, token):
         known = self._verified.get(token) if token else None
         if known is not None:
             if known.claims["exp"] + self.leeway > time.time():
                 return known
             del self._verified[token]
-        identity = self._verify(token)
-        if len(self._verified) >= self.CACHE_SIZE:
-            self._verified.clear()  # simple and bounded; tokens are re-verified once after this
-        self._verified[token] = identity
-        return identity
+        return None
 
     def _verify(self, token):
         if not token:
@@ -165,7 +186,7 @@ class TokenVerifier:
             raise Unauthenticated("The bearer token names no known role", code="token_invalid")
         return Identity(user_id=claims["sub"], username=claims.get("name"), role=claims["role"],
                         merchant_id=claims.get("mid"), store_id=claims.get("sid"),
-                        token_id=claims.get("jti"), claims=claims)
+                        token_id=claims.get("jti"), session_id=claims.get("ses"), claims=claims)
 
 
 class CallerContext:
@@ -194,11 +215,17 @@ class Caller(DependencyProvider):
 
     RPC and HTTP workers act for the user whose token came with the call;
     anything else (events, timers) acts as the service itself, and a token
-    smuggled into an event's headers is ignored.
+    smuggled into an event's headers is ignored. A token of a revoked session is
+    refused (``plumbing.revocation``).
     """
 
+    feed = RevocationFeed()
+
     def setup(self):
-        self.verifier = TokenVerifier(self.container.config.get("JWT_PUBLIC_KEY"))
+        config = self.container.config
+        self.verifier = TokenVerifier(
+            config.get("JWT_PUBLIC_KEY"), revocations=self.feed.revocations,
+            sync_wait=float(config.get("REVOCATION_SYNC_WAIT", DEFAULT_SYNC_WAIT)))
 
     def get_dependency(self, worker_ctx):
         acts_as_user = isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler))

@@ -135,6 +135,9 @@ def make_config(database_url, amqp_uri, broker_users, jwt_keys):
             "OUTBOX_SWEEP_INTERVAL": 0.3,
             "OUTBOX_SWEEP_MIN_AGE": 0.5,
             "QR_SIGNING_KEYS": [QR_TEST_KEY],
+            # a lone container (no gateway to ask) knows no past revocations and does not wait
+            # for them; the whole system (tests/integration's ``system``) turns this on
+            "REVOCATIONS_CATCH_UP": False,
         })
         config.update(overrides)
         return config

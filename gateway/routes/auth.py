@@ -1,8 +1,9 @@
-"""Signing in and out, and who am I."""
+"""Signing in and out, and who am I; and, over RPC, what was revoked lately."""
 from gateway import storage
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import LoginSchema, RefreshSchema, TokenSchema, UserSchema
+from plumbing.entrypoints import rpc
 from plumbing.errors import NotFound
 
 TAG = "Authentication"
@@ -15,13 +16,16 @@ class AuthRoutes(Routes):
         data = self.body(request, LoginSchema)
         return self.sessions.login(self.db, data["username"], data["password"])
 
-    @route("POST", "/api/v1/auth/refresh", summary="Trade a refresh token for a new session",
+    @route("POST", "/api/v1/auth/refresh",
+           summary="Trade a refresh token for new tokens of the same session (a token used twice ends "
+                   "every session of its user)",
            tags=[TAG], body=RefreshSchema, response=TokenSchema, public=True)
     def refresh_session(self, request):
         data = self.body(request, RefreshSchema)
         return self.sessions.refresh(self.db, data["refresh_token"])
 
-    @route("POST", "/api/v1/auth/logout", summary="End a session (revoke its refresh token)",
+    @route("POST", "/api/v1/auth/logout",
+           summary="End a session: its refresh tokens stop working and its access tokens are refused",
            tags=[TAG], body=RefreshSchema, status=204, public=True)
     def sign_out(self, request):
         data = self.body(request, RefreshSchema)
@@ -35,3 +39,9 @@ class AuthRoutes(Routes):
         if user is None:
             raise NotFound("Your user no longer exists", code="user_not_found")
         return UserSchema().dump(user)
+
+    @rpc
+    def recent_revocations(self):
+        """Sessions revoked within the last token lifetime: what a process starting late asks
+        for (``plumbing.revocation``). Ids and times only, nothing that signs anyone in."""
+        return self.sessions.recent_revocations(self.db)

@@ -8,6 +8,7 @@ from plumbing.errors import (AppError, BadRequest, Conflict, NotFound, Unsupport
                              ValidationFailed)
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
+from plumbing.outbox import Outbox
 from plumbing.rpc import RpcProxy
 from plumbing.validation import load
 from gateway import storage
@@ -18,6 +19,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 class Routes:
     db = Database()
+    events = Outbox()  # gateway.events (session_revoked), written with the change it announces
     caller = Caller()
     metrics = Metrics()
     log_context = LogContext()

@@ -5,8 +5,10 @@ from gateway import storage
 from gateway.auth import hash_password
 from gateway.http import route
 from gateway.routes.base import Routes
-from gateway.schemas import (MerchantCreateSchema, MerchantSchema, PageQuerySchema, StoreCreateSchema,
-                             StoreSchema, UserCreateSchema, UserSchema, page_of)
+from gateway.routes.users import add_user
+from gateway.schemas import (AuditQuerySchema, MerchantCreateSchema, MerchantSchema, PageQuerySchema,
+                             StoreCreateSchema, StoreSchema, UserAuditSchema, UserCreateSchema, UserSchema,
+                             page_of)
 from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
 from plumbing.errors import Conflict, Forbidden, NotFound
 from plumbing.fields import new_id
@@ -102,12 +104,7 @@ class MerchantRoutes(Routes):
         password_hash = hash_password(data.pop("password"))
         user = dict(data, id=new_id(), merchant_id=merchant["id"], created_by=identity.actor(),
                     password_hash=password_hash)
-        try:
-            storage.insert_user(self.db, user)
-        except UniqueViolation:
-            raise Conflict("The username %s is taken" % data["username"], code="username_taken",
-                           fields={"username": ["Already taken."]})
-        return UserSchema().dump(storage.user_by_id(self.db, user["id"]))
+        return add_user(self.db, identity, user)
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/users", summary="A merchant's users",
            tags=[TAG], query=PageQuerySchema, response=page_of(UserSchema))
@@ -115,3 +112,11 @@ class MerchantRoutes(Routes):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
         return storage.list_users(self.db, merchant["id"], self.query(request, PageQuerySchema),
                                   UserSchema().dump)
+
+    @route("GET", "/api/v1/merchants/<uuid:merchant_id>/user-audit",
+           summary="Who changed which of a merchant's users, when, as what role, and what changed",
+           tags=[TAG], query=AuditQuerySchema, response=page_of(UserAuditSchema))
+    def user_audit(self, request, merchant_id):
+        _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
+        return storage.list_audit(self.db, merchant["id"], self.query(request, AuditQuerySchema),
+                                  UserAuditSchema().dump)

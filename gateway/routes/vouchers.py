@@ -116,14 +116,19 @@ class VoucherRoutes(Routes):
     @route("GET", "/api/v1/vouchers/<string:code>/barcode.svg", summary="The voucher code as a Code 128 barcode (SVG)",
            tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/svg+xml")
     def voucher_barcode_svg(self, request, code):
-        voucher = self.redemption.get_voucher(code, request.args.get("merchant_id"))
+        voucher = self._code_for_image(request, code)
         return image_response(images.barcode_svg(voucher["code"]), "image/svg+xml", False)
 
     @route("GET", "/api/v1/vouchers/<string:code>/barcode.png", summary="The voucher code as a Code 128 barcode (PNG)",
            tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/png")
     def voucher_barcode_png(self, request, code):
-        voucher = self.redemption.get_voucher(code, request.args.get("merchant_id"))
+        voucher = self._code_for_image(request, code)
         return image_response(tpool.execute(images.barcode_png, voucher["code"]), "image/png", False)
+
+    def _code_for_image(self, request, code):
+        # the whole code, which only its issuers may have (the service decides who that is)
+        self.identity
+        return self.redemption.qr_payload(code, self.checked_query(request, MerchantQuerySchema))
 
     @route("POST", "/api/v1/vouchers/<string:code>/cancellation", summary="Cancel a voucher",
            tags=[TAG_VOUCHERS], query=MerchantQuerySchema, body=CancelSchema, response=VoucherSchema)
@@ -172,12 +177,15 @@ class VoucherRoutes(Routes):
         return 201, self.redemption.redeem(data)
 
     @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
-           summary="Reverse a redemption (owners, within the policy window)", tags=[TAG_REDEMPTIONS],
-           body=ReversalSchema, response=RedemptionSchema)
+           summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
+                   "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuerySchema, body=ReversalSchema,
+           response=RedemptionSchema)
     def reverse_redemption(self, request, redemption_id):
         self.identity
         data = self.checked_body(request, ReversalSchema)
-        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data)))
+        merchant_id = self.checked_query(request, MerchantQuerySchema).get("merchant_id")
+        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data,
+                                                                              merchant_id)))
 
     # -- records ------------------------------------------------------------------------------
     @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered (store, user, channel, period, status)",

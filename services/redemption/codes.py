@@ -116,3 +116,26 @@ def is_valid_code(text):
 
 def _malformed(message):
     raise ValidationFailed(message, code="code_malformed", fields={"code": [message]})
+
+
+MASK_SYMBOL = "\u2022"
+SHOWN_WHEN_MASKED = 4
+
+
+def mask_code(code):
+    """The code as shown to those who may not redeem it: ``••••-••••-••••-PQR7``.
+
+    The last four tell vouchers apart on a call or a statement; the other twelve
+    symbols (60 random bits) stay secret.
+    """
+    code = normalize_code(code)
+    hidden = len(code) - SHOWN_WHEN_MASKED
+    masked = MASK_SYMBOL * hidden + code[hidden:]
+    return "-".join(masked[i:i + GROUP] for i in range(0, len(masked), GROUP))
+
+
+def mask_text(text):
+    """Any other bearer text (a partner's code): all but its last four symbols hidden."""
+    text = text or ""
+    shown = text[-SHOWN_WHEN_MASKED:] if len(text) > SHOWN_WHEN_MASKED * 2 else ""
+    return MASK_SYMBOL * max(len(text) - len(shown), SHOWN_WHEN_MASKED) + shown

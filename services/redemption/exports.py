@@ -2,7 +2,7 @@
 import csv
 import io
 
-from services.redemption.codes import format_code
+from services.redemption.codes import format_code, mask_code
 
 REDEMPTION_COLUMNS = ("reference", "created_at", "status", "store_id", "processed_by", "channel", "method",
                       "voucher_code", "amount", "points", "points_value", "purchase_amount", "currency",
@@ -24,12 +24,14 @@ def _safe(value):
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def redemptions_csv(rows):
+def redemptions_csv(rows, masked=False):
+    """Redemption records; ``masked``: voucher codes show only their last four."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(REDEMPTION_COLUMNS)
+    show = mask_code if masked else format_code
     for row in rows:
-        values = dict(row, voucher_code=format_code(row["voucher_code"]),
+        values = dict(row, voucher_code=show(row["voucher_code"]),
                       processed_by=(row["processed_by"] or {}).get("username"))
         writer.writerow([_safe(values.get(column)) for column in REDEMPTION_COLUMNS])
     return out.getvalue()

@@ -92,8 +92,10 @@ class RedeemSchema(PresentationSchema):
 
 class VoucherSchema(Schema):
     id = Id()
-    code = fields.String()
+    code = fields.String(metadata={"description": "Whole to the issuers (owners, platform admins); "
+                                                  "everyone else sees only the last four"})
     display_code = fields.String()
+    code_masked = fields.Boolean(metadata={"description": "true when code shows only its last four"})
     merchant_id = Id()
     kind = fields.String()
     currency = fields.String()
@@ -123,7 +125,9 @@ class RedemptionSchema(Schema):
     id = Id()
     reference = fields.String()
     voucher_id = Id()
-    voucher_code = fields.String()
+    voucher_code = fields.String(metadata={"description": "Whole to the issuers (and to the till in its own "
+                                                          "answer); everyone else sees only the last four"})
+    voucher_code_masked = fields.Boolean()
     merchant_id = Id()
     store_id = Id()
     processed_by = fields.Dict()
@@ -140,6 +144,10 @@ class RedemptionSchema(Schema):
     created_at = AwareDateTime()
     voucher_status = fields.String()
     voucher_balance = fields.Integer(allow_none=True)
+    reversed_at = AwareDateTime(allow_none=True)
+    reversed_by = fields.Dict(allow_none=True, metadata={"description": "Who reversed it: user, role (and the "
+                                                                         "merchant a platform admin acted for)"})
+    reversal_reason = fields.String(allow_none=True)
 
 
 class IssueBatchSchema(IssueVoucherSchema):

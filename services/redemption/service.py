@@ -18,7 +18,8 @@ from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.redemption import attempts, domain, exports, jobs, storage
-from services.redemption.codes import format_code, generate_code, is_valid_code, normalize_code
+from services.redemption.codes import (format_code, generate_code, is_valid_code, mask_code, mask_text,
+                                      normalize_code)
 from services.redemption.keys import QrSigning
 from services.redemption.pins import hash_pin, pin_matches
 from services.redemption.qr_signing import looks_like_signed_payload
@@ -30,6 +31,11 @@ from services.redemption.schemas import (CancelSchema, ExternalCodeSchema, Issue
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STAFF = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 TILLS = (STORE_USER, OWNER)
+# who sees whole voucher codes (and QR payloads, barcodes, batch exports): those who issue them.
+# Everyone else reads the last four: a code is a bearer instrument, and support, finance and
+# tills never need one after issue (a till is told back only the code it was just shown).
+ISSUERS = (OWNER, ADMIN)
+PRESENTED_CODE = ("code", "pin", "qr", "barcode")  # presentations that carry the code itself
 EXPORT_LIMIT = 50_000
 SYSTEM_ACTOR = {"user_id": "service:redemption", "username": "redemption", "role": "system"}
 
@@ -42,14 +48,22 @@ VOUCHER = VoucherSchema()
 REDEMPTION = RedemptionSchema()
 
 
-def dump_voucher(row, now=None):
+def sees_codes(identity):
+    return identity.role in ISSUERS
+
+
+def dump_voucher(row, now=None, masked=False):
     data = dict(row, display_code=format_code(row["code"]), has_pin=bool(row.get("pin_hash")),
-                status=domain.effective_status(row, now or utcnow()))
+                status=domain.effective_status(row, now or utcnow()), code_masked=masked)
+    if masked:
+        data["code"] = data["display_code"] = mask_code(row["code"])
     return VOUCHER.dump(data)
 
 
-def dump_redemption(row):
-    return REDEMPTION.dump(dict(row, voucher_code=format_code(row["voucher_code"])))
+def dump_redemption(row, masked=False):
+    code = row["voucher_code"]
+    return REDEMPTION.dump(dict(row, voucher_code=mask_code(code) if masked else format_code(code),
+                                voucher_code_masked=masked))
 
 
 def unused_voucher_payload(voucher):
@@ -224,13 +238,15 @@ class RedemptionService(ServiceBase):
     def get_voucher(self, code, merchant_id=None):
         identity = self.caller.require(*STAFF)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
-        result = dump_voucher(voucher)
+        masked = not sees_codes(identity)
+        result = dump_voucher(voucher, masked=masked)
         result["history"] = [
             {"from_status": h["from_status"], "to_status": h["to_status"], "actor": h["actor"],
              "reason": h["reason"], "at": h["at"].isoformat()}
             for h in storage.voucher_history(self.db, voucher["id"])]
         result["external_codes"] = [
-            {"format": e["format"], "value": e["value"], "issuer": e["issuer"], "created_at": e["created_at"].isoformat()}
+            {"format": e["format"], "value": mask_text(e["value"]) if masked else e["value"], "issuer": e["issuer"],
+             "created_at": e["created_at"].isoformat()}
             for e in storage.external_codes_of(self.db, voucher["id"])]
         return result
 
@@ -238,7 +254,8 @@ class RedemptionService(ServiceBase):
     def list_vouchers(self, filters=None):
         identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
         merchant_id, filters = self.scoped(identity, VoucherFilterSchema, filters)
-        return storage.list_vouchers(self.db, merchant_id, filters, dump_voucher)
+        masked = not sees_codes(identity)
+        return storage.list_vouchers(self.db, merchant_id, filters, lambda row: dump_voucher(row, masked=masked))
 
     def _voucher_for(self, identity, code, merchant_id=None, lock=False):
         voucher = storage.voucher_by_code(self.db, code, lock=lock)
@@ -250,8 +267,9 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def qr_payload(self, code, options=None):
-        """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given)."""
-        identity = self.caller.require(*STAFF)
+        """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given): issuers only,
+        like the code itself (the barcode images are drawn from this answer's ``code``)."""
+        identity = self.caller.require(*ISSUERS)
         options = load(QrRequestSchema, options or {})
         voucher = self._voucher_for(identity, normalize_code(code), options.get("merchant_id"))
         expires_at = utcnow() + timedelta(seconds=options["ttl"]) if options.get("ttl") else None
@@ -366,7 +384,8 @@ class RedemptionService(ServiceBase):
         store_id = self._store_for(identity, data)
         now = utcnow()
         voucher, method = self._present(identity, data, store_id, now)
-        result = {"voucher": dump_voucher(voucher, now), "method": method, "store_id": store_id}
+        result = {"voucher": dump_voucher(voucher, now, masked=not self._told_code(identity, method)),
+                  "method": method, "store_id": store_id}
         try:
             result["redeemable"] = domain.redeemable_summary(voucher, now, store_id)
             if data.get("purchase_amount") is not None and voucher["kind"] != domain.STORED_VALUE:
@@ -403,9 +422,23 @@ class RedemptionService(ServiceBase):
             raise Conflict("This customer has reached the limit of %d for this offer" % limit, code="limit_reached")
         return customer_id
 
+    def _told_code(self, identity, method):
+        """Whether an answer at the till may show the whole code: to issuers, and to a till that
+        was just shown the code itself (typed, scanned or our QR; not a partner's code or a photo)."""
+        return sees_codes(identity) or method in PRESENTED_CODE
+
     @rpc
     def redeem(self, request):
-        """Confirm a redemption: the voucher row is locked, so money moves once."""
+        """Confirm a redemption: the voucher row is locked, so money moves once.
+
+        The answer shows the code as the till presented it; the record read later is masked."""
+        identity = self.caller.require(*TILLS)
+        answer = self._redeem(request)
+        if not self._told_code(identity, answer["method"]):
+            answer = dict(answer, voucher_code=mask_code(answer["voucher_code"]), voucher_code_masked=True)
+        return answer
+
+    def _redeem(self, request):
         identity = self.caller.require(*TILLS)
         data = load(RedeemSchema, request)
         store_id = self._store_for(identity, data)
@@ -487,20 +520,27 @@ class RedemptionService(ServiceBase):
         return dump_redemption(storage.redemption_by_id(self.db, prior["id"]))
 
     @rpc
-    def reverse(self, redemption_id, data):
-        """Undo a redemption within the policy window: the voucher gets its value or use back."""
+    def reverse(self, redemption_id, data, merchant_id=None):
+        """Undo a redemption within the policy window: the voucher gets its value or use back.
+
+        Owners reverse their own merchant's; a platform admin names the merchant it acts for,
+        and the record and the voucher's history say the admin did it."""
         identity = self.caller.require(OWNER, ADMIN)
         data = load(ReversalSchema, data)
-        redemption = self._redemption_for(identity, redemption_id, lock=True)
+        redemption = self._redemption_for(identity, redemption_id, merchant_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
         window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))
         now = utcnow()
         plan = domain.plan_reversal(redemption, voucher, now, window)
         storage.apply_plan(self.db, voucher["id"], plan)
-        if plan.status != voucher["status"]:
-            storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, identity.actor(),
-                                         "reversal of %s: %s" % (redemption["reference"], data["reason"]))
-        storage.mark_reversed(self.db, redemption["id"], identity.actor(), data["reason"])
+        actor = identity.actor()
+        reason = "reversal of %s: %s" % (redemption["reference"], data["reason"])
+        if identity.is_platform:
+            actor["acting_for_merchant"] = str(redemption["merchant_id"])
+            reason += " (by platform %s %s)" % (identity.role, identity.username)
+        # always a history line, even when the status stays (a partial reversal): who undid what, and why
+        storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, actor, reason)
+        storage.mark_reversed(self.db, redemption["id"], actor, data["reason"])
         self.events.emit("redemption_reversed", {
             "redemption_id": str(redemption["id"]), "reference": redemption["reference"],
             "voucher_id": str(voucher["id"]), "merchant_id": str(redemption["merchant_id"]),
@@ -509,7 +549,7 @@ class RedemptionService(ServiceBase):
             "points_value": redemption["points_value"],
             "customer_id": str(redemption["customer_id"]) if redemption["customer_id"] else None,
             "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "reason": data["reason"], "reversed_by": identity.actor(), "reversed_at": now.isoformat()})
+            "reason": data["reason"], "reversed_by": actor, "reversed_at": now.isoformat()})
         return dump_redemption(storage.redemption_by_id(self.db, redemption["id"]))
 
     def _redemption_for(self, identity, redemption_id, merchant_id=None, lock=False):
@@ -523,7 +563,8 @@ class RedemptionService(ServiceBase):
     @rpc
     def get_redemption(self, redemption_id, merchant_id=None):
         identity = self.caller.require(*STAFF)
-        return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id))
+        return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id),
+                               masked=not sees_codes(identity))
 
     def _record_filters(self, identity, schema, filters):
         merchant_id, filters = self.scoped(identity, schema, filters)
@@ -535,7 +576,8 @@ class RedemptionService(ServiceBase):
     def list_redemptions(self, filters=None):
         identity = self.caller.require(*STAFF)
         merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema, filters)
-        return storage.list_redemptions(self.db, merchant_id, filters, dump_redemption)
+        masked = not sees_codes(identity)
+        return storage.list_redemptions(self.db, merchant_id, filters, lambda row: dump_redemption(row, masked))
 
     @rpc
     def redemption_totals(self, filters=None):
@@ -554,4 +596,4 @@ class RedemptionService(ServiceBase):
         if len(rows) > EXPORT_LIMIT:
             raise ValidationFailed("More than %d redemptions: narrow the period (since/until)" % EXPORT_LIMIT,
                                    code="export_too_large", fields={"since": ["Narrow the period."]})
-        return exports.redemptions_csv(rows)
+        return exports.redemptions_csv(rows, masked=not sees_codes(identity))

@@ -79,16 +79,17 @@ def system_config():
 
 @pytest.fixture(scope="module")
 def system(make_config, database_url, jwt_keys, system_config):
-    runners = []
-    for service_cls in service_classes():
-        service_runner = ServiceRunner(make_config(service_cls.name, **system_config.get(service_cls.name, {})))
-        service_runner.add_service(service_cls)
-        runners.append(service_runner)
-    gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0",
-                                 JWT_PRIVATE_KEY=jwt_keys[0], ACCESS_TOKEN_SECONDS=3600)
+    # the gateway first: every process asks it for recent revocations as it starts
+    gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0", JWT_PRIVATE_KEY=jwt_keys[0],
+                                 ACCESS_TOKEN_SECONDS=3600, REVOCATIONS_CATCH_UP=True)
     gateway_runner = ServiceRunner(gateway_config)
     gateway_runner.add_service(GatewayService)
-    runners.append(gateway_runner)
+    runners = [gateway_runner]
+    for service_cls in service_classes():
+        service_runner = ServiceRunner(make_config(service_cls.name, REVOCATIONS_CATCH_UP=True,
+                                                   **system_config.get(service_cls.name, {})))
+        service_runner.add_service(service_cls)
+        runners.append(service_runner)
     # the event topology was declared by the admin with the run's vhost (tests/conftest.py);
     # each component connects as its own broker user
     for each in runners:

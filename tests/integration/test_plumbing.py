@@ -104,6 +104,7 @@ def toy_config(toy_schemas, amqp_uri, jwt_keys):
             "DB_POOL_SIZE": 6, "JWT_PUBLIC_KEY": jwt_keys[1], "HEALTH_PORT": None,
             "EVENT_RETRY_DELAYS": [0.2, 0.3], "OUTBOX_SWEEP_INTERVAL": 0.2,
             "OUTBOX_SWEEP_MIN_AGE": 0.5, "RPC_TIMEOUT": 5,
+            "REVOCATIONS_CATCH_UP": False,  # no gateway here to ask for past revocations
         }
         config.update(overrides)
         return config
