@@ -11,13 +11,13 @@ import jwt
 import pytest
 import requests
 from nameko.containers import ServiceContainer
-from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from plumbing import config as cfg
 from plumbing.auth import Caller
 from plumbing.entrypoints import rpc
 from plumbing.errors import Unauthenticated
+from plumbing.events import event_exchange
 from plumbing.publishers import EventPublisher
 from plumbing.revocation import EVENT_TYPE, revocation
 from tests.integration.conftest import PASSWORD, ok, wait_for
@@ -36,12 +36,28 @@ def username_of(system, token):
     return ok(system.get("/api/v1/me", token))["username"]
 
 
+_admin = {}
+
+
+@pytest.fixture(autouse=True)
+def _remember_admin_uri(amqp_uri):
+    _admin["uri"] = amqp_uri
+
+
+def admin_amqp(make_config):
+    """This run's vhost as the broker admin: standalone clients and probe services declare queues
+    of their own, which no component's broker user may."""
+    return _admin["uri"]
+
+
 @contextmanager
 def service(make_config, name="redemption"):
     """``call(token)``: the service itself, over RPC with that token, as the gateway calls it;
     answers "ok" or the code it refused the token with."""
     context = {}  # nameko reads it at each call
-    with ServiceRpcProxy(name, make_config(name), context_data=context, timeout=10) as proxy:
+    # a standalone client declares a reply queue of its own: as the broker admin
+    with ServiceRpcProxy(name, make_config(name, AMQP_URI=admin_amqp(make_config)), context_data=context,
+                         timeout=10) as proxy:
         def call(token):
             context["auth_token"] = token
             try:
@@ -187,11 +203,13 @@ def probe(make_config, **config):
     """A probe process of its own name, started now; ``call(token)`` answers the user id or the refusal."""
     name = "revocation_probe_" + uuid.uuid4().hex[:8]
     cls = type("Probe", (RevocationProbe,), {"name": name})
-    container = ServiceContainer(cls, make_config("redemption", **config))
+    # a service of its own name declares its own RPC queue: as the broker admin
+    container = ServiceContainer(cls, make_config("redemption", **dict(config, AMQP_URI=admin_amqp(make_config))))
     container.start()
     try:
         context = {}
-        with ServiceRpcProxy(name, make_config("redemption"), context_data=context, timeout=20) as proxy:
+        with ServiceRpcProxy(name, make_config("redemption", AMQP_URI=admin_amqp(make_config)),
+                             context_data=context, timeout=20) as proxy:
             def call(token):
                 context["auth_token"] = token
                 try:
@@ -242,28 +260,27 @@ def broker_user(amqp_uri):
     requests.delete(api + "/api/users/" + name, auth=auth, timeout=10)
 
 
-def publish_revocation(amqp_uri, payload, user_id=None, make_config=None):
-    properties = {"user_id": user_id} if user_id else {}
-    exchange = get_event_exchange("gateway", make_config("gateway"))
-    EventPublisher(amqp_uri, serializer="json", declare=[exchange]).publish(  # confirmed: queued before the next
-        payload, exchange=exchange, routing_key=EVENT_TYPE, **properties)
+def publish_revocation(amqp_uri, payload):
+    """Publish a ``session_revoked`` over a connection of whichever user ``amqp_uri`` names (the
+    broker stamps and checks ``user_id``); confirmed, so it is queued before the next."""
+    EventPublisher(amqp_uri, serializer="json").publish(
+        payload, exchange=event_exchange("gateway", {}, declare=False), routing_key=EVENT_TYPE)
 
 
 def test_a_revocation_from_another_broker_user_is_ignored(system, onboard, make_config, amqp_uri, broker_user):
     shop = onboard()
     victim = sign_in(system, username_of(system, shop["tokens"]["owner"]))
     target = sign_in(system, username_of(system, shop["tokens"]["finance"]))
-    gateway_user = urlsplit(amqp_uri).username or "guest"
     forger, forger_uri = broker_user
     claims = {name: jwt.decode(session["access_token"], options={"verify_signature": False})
               for name, session in (("victim", victim), ("target", target))}
-    with probe(make_config, BROKER_USERS={"gateway": gateway_user}) as call:
+    with probe(make_config) as call:  # it trusts the gateway's own broker user only
         assert call(victim["access_token"]) == victim["user"]["id"]
         forged = revocation(victim["user"]["id"], [claims["victim"].get("ses", "-")], 3600, "forged")
-        publish_revocation(forger_uri, forged, user_id=forger, make_config=make_config)
-        publish_revocation(amqp_uri, forged, make_config=make_config)  # no publisher at all: just as forged
+        publish_revocation(forger_uri, forged)
+        publish_revocation(amqp_uri, forged)  # the broker's admin is not the gateway either
         genuine = revocation(target["user"]["id"], [claims["target"].get("ses", "-")], 3600, "logout")
-        publish_revocation(amqp_uri, genuine, user_id=gateway_user, make_config=make_config)
+        publish_revocation(make_config("gateway")["AMQP_URI"], genuine)
         # the genuine one, published last on the same queue, arrives: the earlier ones were seen and ignored
         wait_for(lambda: call(target["access_token"]) == "token_revoked")
         assert call(victim["access_token"]) == victim["user"]["id"]
