@@ -1,13 +1,13 @@
 """The campaign service's contract."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money, Name
 from services.campaign.domain import FUNDING
 
 
 class CampaignCreateSchema(Schema):
     merchant_id = Id(load_default=None)
-    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    name = Name(required=True, min_length=2, max_length=120)
     funding = fields.String(load_default="merchant", validate=validate.OneOf(FUNDING))
     funder_name = fields.String(load_default=None, validate=validate.Length(max=120))
     currency = Currency(required=True)
@@ -40,7 +40,7 @@ class CampaignSchema(Schema):
 
 class CustomerCreateSchema(Schema):
     merchant_id = Id(load_default=None)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    name = Name(required=True, min_length=1, max_length=120)
     email = fields.Email(load_default=None)
     external_ref = fields.String(load_default=None, validate=validate.Length(max=120))
 
