@@ -1,9 +1,11 @@
 """Signing in and out, and who am I."""
-from gateway import storage
+from nameko.timer import timer
+
+from gateway import storage, throttle
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import LoginSchema, RefreshSchema, TokenSchema, UserSchema
-from plumbing.errors import NotFound
+from plumbing.errors import NotFound, Unauthenticated
 
 TAG = "Authentication"
 
@@ -13,13 +15,22 @@ class AuthRoutes(Routes):
            tags=[TAG], body=LoginSchema, response=TokenSchema, public=True)
     def sign_in(self, request):
         data = self.body(request, LoginSchema)
-        return self.sessions.login(self.db, data["username"], data["password"])
+        return self.sessions.login(self.db, data["username"], data["password"],
+                                   self.throttle.guard(request.client_address, data["username"]))
 
     @route("POST", "/api/v1/auth/refresh", summary="Trade a refresh token for a new session",
            tags=[TAG], body=RefreshSchema, response=TokenSchema, public=True)
     def refresh_session(self, request):
         data = self.body(request, RefreshSchema)
-        return self.sessions.refresh(self.db, data["refresh_token"])
+        guard = self.throttle.guard(request.client_address)  # an address that keeps failing slows down
+        guard.check(self.db)
+        try:
+            return self.sessions.refresh(self.db, data["refresh_token"])
+        except Unauthenticated:
+            self.db.rollback()
+            guard.failed(self.db)
+            self.db.commit()
+            raise
 
     @route("POST", "/api/v1/auth/logout", summary="End a session (revoke its refresh token)",
            tags=[TAG], body=RefreshSchema, status=204, public=True)
@@ -35,3 +46,7 @@ class AuthRoutes(Routes):
         if user is None:
             raise NotFound("Your user no longer exists", code="user_not_found")
         return UserSchema().dump(user)
+
+    @timer(interval=600)
+    def forget_old_sign_in_failures(self):
+        storage.forget_sign_in_failures(self.db, throttle.FORGET_AFTER.total_seconds())
