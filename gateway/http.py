@@ -236,9 +236,9 @@ class ApiApp(WsgiApp):
 
 
 class ApiProtocol(HttpOnlyProtocol):
-    """One connection: waits ``keepalive`` seconds for the next request, then gives that
-    request ``read_timeout`` seconds to arrive whole (line, headers and body), however
-    slowly its bytes trickle in."""
+    """One connection: waits ``keepalive`` seconds for the next request (``read_timeout``
+    for the first), then gives its line and headers ``read_timeout`` seconds in all, however
+    slowly the bytes trickle in (ApiApp gives the body its own deadline)."""
 
     _deadline = None
     _requests = 0
