@@ -3,7 +3,9 @@
 Hashing is slow on purpose, so it runs in eventlet's OS thread pool (argon2
 releases the GIL) and never stalls other requests. An unknown username costs
 the same hash check as a wrong password, so timing does not tell which usernames
-exist. Ten wrong passwords in a row lock the account for fifteen minutes.
+exist. Failed sign-ins slow down further tries from that address, for that
+account and for both (``gateway/throttle.py``); nothing an outsider does locks an
+account.
 
 Each sign-in is a session: its access tokens carry its id (``ses``) and its refresh
 tokens belong to it. Ending a session, or every session of a user, is written
@@ -23,14 +25,12 @@ from nameko.extensions import DependencyProvider
 
 from plumbing.auth import TokenSigner
 from plumbing.db import find_dependency
-from plumbing.errors import Locked, Unauthenticated
+from plumbing.errors import Unauthenticated
 from plumbing.fields import new_id
 from plumbing.outbox import Outbox
 from plumbing.revocation import EVENT_TYPE, LEEWAY_SECONDS, RevocationFeed, revocation
 from gateway import storage
 
-LOCK_AFTER_FAILURES = 10
-LOCK_MINUTES = 15
 REFRESH_TOKEN_DAYS = 14
 ROTATED = "rotated"  # a refresh token traded for a new one: seeing it again means it leaked
 REUSED = "refresh_token_reused"
@@ -66,20 +66,23 @@ class Sessions:
         self.events = events
         self.revocations = revocations
 
-    def login(self, tx, username, password):
-        user = storage.user_for_login(tx, username)
-        if user is None:
-            password_matches(_DUMMY_HASH, password)
-            raise Unauthenticated("Wrong username or password", code="invalid_credentials")
-        now = datetime.now(timezone.utc)
-        if user["locked_until"] and user["locked_until"] > now:
-            raise Locked("Too many failed sign-ins: try again after %s UTC"
-                         % user["locked_until"].strftime("%H:%M"), code="account_locked")
-        if not user["active"] or not password_matches(user["password_hash"], password):
-            storage.record_login(tx, user["id"], False, LOCK_AFTER_FAILURES, LOCK_MINUTES)
-            tx.commit()  # the failure must count even though this request fails
-            raise Unauthenticated("Wrong username or password", code="invalid_credentials")
-        storage.record_login(tx, user["id"], True, LOCK_AFTER_FAILURES, LOCK_MINUTES)
+    def login(self, tx, username, password, guard):
+        """A new session for ``username``, or the same refusal whether or not it exists.
+
+        ``guard`` (gateway/throttle.py) refuses a try that must wait before any hash
+        is computed, and counts each failure against the address and the account.
+        """
+        with guard.hashing_slot():
+            guard.check(tx)
+            user = storage.user_for_login(tx, username)
+            matches = password_matches(_DUMMY_HASH if user is None else user["password_hash"], password)
+            if user is None or not matches or not user["active"]:
+                tx.rollback()
+                guard.failed(tx)
+                tx.commit()  # the failure must count even though this request fails
+                raise Unauthenticated("Wrong username or password", code="invalid_credentials")
+        guard.succeeded(tx)
+        storage.record_login(tx, user["id"])
         return self._issue(tx, user)
 
     def refresh(self, tx, refresh_token):

@@ -4,40 +4,78 @@
 the API promises its callers:
 
 * answers are JSON; errors are ``{"error": {"code", "message", "fields"}}``
-  with the right status, never an HTML page or a stack trace;
+  with the right status, never an HTML page or a stack trace, and bounded in
+  size whatever was sent;
 * a downstream service that is down or too slow is a 503 naming it;
 * the bearer token and a correlation id (``X-Request-ID``, kept when the
-  caller sends one) go into the worker's context data, so they follow the
-  request through every RPC call and event;
+  caller sends a well-formed one) go into the worker's context data, so they
+  follow the request through every RPC call and event;
 * each route carries the schemas and words the OpenAPI document is built from.
+
+Before any route runs, the server makes sure a request is whole, on time and
+clean: it has ``GATEWAY_READ_TIMEOUT`` seconds from its first byte to the end of
+its headers, and as long again for its body plus a second per 32 KB of it (a
+photo from a slow phone), an idle keep-alive connection is closed after
+``GATEWAY_IDLE_TIMEOUT`` seconds, at most ``GATEWAY_MAX_CONNECTIONS`` are open
+at once, a JSON body is at most ``GATEWAY_MAX_JSON_BYTES`` (uploads 8 MB), and
+headers, path and query carry no NUL or line break.
 """
+import ipaddress
 import json
 import logging
+import re
+import socket
 import time
 import uuid
+from functools import partial
 
+import eventlet
+from eventlet import wsgi
+from eventlet.semaphore import Semaphore
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
+from werkzeug.exceptions import ClientDisconnected, HTTPException, LengthRequired
 from werkzeug.wrappers import Request, Response
 
 from plumbing.auth import TOKEN_CONTEXT_KEY
 from plumbing.entrypoints import FinishBeforeResult
-from plumbing.errors import AppError
+from plumbing.errors import AppError, BadRequest, ValidationFailed
 from plumbing.logs import CORRELATION_KEY, bind_correlation_id, reset_correlation_id
-from plumbing.validation import flatten_messages
+from plumbing.validation import FORBIDDEN_TEXT_MESSAGE, bad_text, bounded_fields, flatten_messages
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("vowrewards.access")
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a 5 MB photo of a QR code, as multipart, fits
+MAX_JSON_BYTES = 64 * 1024  # every JSON contract fits; routes with long texts say so (max_body)
+MAX_ERROR_MESSAGE = 500
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+
+DEFAULT_READ_TIMEOUT = 15.0
+MIN_BODY_RATE = 32 * 1024  # bytes/s a body must at least arrive at (beyond the read timeout)
+DEFAULT_IDLE_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000
+
+_DEADLINE_KEY = "vowrewards.read_deadline"
+_CLOSE_KEY = "vowrewards.close_connection"
+
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer"}
+# JSON is data, never a page: nothing loads, nothing runs, nobody frames it
+JSON_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# our SVGs (QR, barcode) carry inline styles and nothing else; PNG and CSV get no policy,
+# which would only break a browser showing the image or saving the file
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; sandbox"
 
 
 def error_body(code, message, fields=None):
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    message = str(message)
+    if len(message) > MAX_ERROR_MESSAGE:
+        message = message[:MAX_ERROR_MESSAGE - 1] + "…"
+    return {"error": {"code": code, "message": message, "fields": bounded_fields(fields or {})}}
 
 
 def json_response(status, body, headers=None):
@@ -45,29 +83,23 @@ def json_response(status, body, headers=None):
                     mimetype="application/json")
 
 
-class ApiRequest(Request):
-    max_content_length = MAX_BODY_BYTES
-    max_form_memory_size = MAX_BODY_BYTES
-
-
-class ApiApp(WsgiApp):
-    """nameko's WSGI app, answering unknown paths and methods in JSON too."""
-
-    def __call__(self, environ, start_response):
-        request = ApiRequest(environ, shallow=True)
-        adapter = self.url_map.bind_to_environ(environ)
-        try:
-            provider, values = adapter.match()
-            request.path_values = values
-            response = provider.handle_request(request)
-        except HTTPException as exc:
-            response = http_error_response(exc)
-        return response(environ, start_response)
+def app_error_response(error):
+    """An AppError as its status and error body; a 429 or 503 says when to come back."""
+    headers = {}
+    if error.status in (429, 503):
+        retry_after = (error.fields or {}).get("retry_after")
+        if isinstance(retry_after, (list, tuple)) and retry_after:
+            retry_after = retry_after[0]
+        if retry_after is not None and str(retry_after).isdigit() and str(retry_after).isascii():
+            headers["Retry-After"] = str(retry_after)
+        elif error.status == 429:
+            headers["Retry-After"] = "1"
+    return json_response(error.status, error_body(error.code, error.message, error.fields), headers)
 
 
 def http_error_response(exc):
     codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large",
-             415: "unsupported_media_type", 400: "bad_request"}
+             415: "unsupported_media_type", 400: "bad_request", 408: "request_timeout", 411: "length_required"}
     response = json_response(exc.code or 400, error_body(codes.get(exc.code, "http_error"),
                                                          exc.description or exc.name))
     if exc.code == 405 and getattr(exc, "valid_methods", None):
@@ -75,11 +107,217 @@ def http_error_response(exc):
     return response
 
 
+def secure(response, path):
+    """The headers every API answer carries."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    mimetype = response.mimetype or ""
+    if mimetype == "application/json" or mimetype.endswith("+json"):
+        response.headers.setdefault("Content-Security-Policy", JSON_POLICY)
+        response.headers.setdefault("Cache-Control", "no-store")  # answers name people, codes, money
+    elif mimetype == "image/svg+xml":
+        response.headers.setdefault("Content-Security-Policy", SVG_POLICY)
+    if path.startswith("/api/v1/auth/"):
+        response.headers["Cache-Control"] = "no-store"  # tokens are never kept by a cache
+    return response
+
+
+# -- who is calling ---------------------------------------------------------------------
+def parse_networks(text):
+    """``"10.0.0.0/8, 192.168.1.7"`` -> networks (a bad entry is a configuration error)."""
+    if isinstance(text, (list, tuple)):
+        text = ",".join(text)
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in (text or "").split(",") if part.strip())
+
+
+def _ip(text):
+    try:
+        ip = ipaddress.ip_address((text or "").strip())
+    except ValueError:
+        return None
+    return (ip.ipv4_mapped or ip) if ip.version == 6 else ip
+
+
+def client_address(peer, forwarded_for, trusted):
+    """The caller's address: the socket peer, unless that is a trusted proxy.
+
+    Behind trusted proxies the ``X-Forwarded-For`` hops are read from the right
+    (the nearest first); the first hop that is not a trusted proxy is the client.
+    What a client writes into the header itself is never believed: it sits left
+    of the hop our own proxy appended.
+    """
+    address = _ip(peer)
+    if address is None:
+        return peer or "unknown"
+    if not forwarded_for or not any(address in network for network in trusted):
+        return str(address)
+    for hop in reversed(forwarded_for.split(",")):
+        hop_address = _ip(hop)
+        if hop_address is None:
+            break  # garbage from beyond our proxies: the last proxy is who we know
+        address = hop_address
+        if not any(address in network for network in trusted):
+            break
+    return str(address)
+
+
+# -- reading a request ----------------------------------------------------------------------
+def check_request(request):
+    """Refuse, before any work, headers, path or query no handler should have to think about."""
+    request_id = request.headers.get(REQUEST_ID_HEADER)
+    if request_id is not None and not REQUEST_ID.fullmatch(request_id):
+        raise BadRequest("X-Request-ID must be 1 to 128 letters, digits or . _ : / + = @ -",
+                         code="invalid_request_id", fields={REQUEST_ID_HEADER: ["Not a valid request id."]})
+    for name, value in request.headers.items():
+        if "\x00" in value or "\r" in value or "\n" in value:
+            raise BadRequest("The %s header holds a control character" % name[:60], code="invalid_header",
+                             fields={name[:60]: ["Must not contain NUL or line breaks."]})
+    for name, value in (request.path_values or {}).items():
+        if isinstance(value, str) and bad_text(value):
+            raise BadRequest("The path is not valid", code="invalid_path", fields={name: [FORBIDDEN_TEXT_MESSAGE]})
+    for name, value in request.args.items(multi=True):
+        if bad_text(name) or bad_text(value):
+            raise ValidationFailed("Some query parameters are not valid", code="invalid_text",
+                                   fields={name if not bad_text(name) else "_query": [FORBIDDEN_TEXT_MESSAGE]})
+
+
+class ApiRequest(Request):
+    max_content_length = MAX_BODY_BYTES
+    max_form_memory_size = MAX_BODY_BYTES
+    client_address = None
+
+
+class ApiApp(WsgiApp):
+    """nameko's WSGI app: unknown paths and methods, oversized, slow or malformed requests
+    are answered in JSON too, and every answer carries the security headers."""
+
+    def __call__(self, environ, start_response):
+        request = ApiRequest(environ)
+        response = self._respond(request, environ)
+        if response.status_code in (408, 411, 413):
+            close = environ.get(_CLOSE_KEY)
+            if close is not None:
+                close()  # do not read (or wait for) the rest of what was refused
+        return secure(response, request.path)(environ, start_response)
+
+    def _respond(self, request, environ):
+        deadline = environ.get(_DEADLINE_KEY)
+        try:
+            try:
+                provider, values = self.url_map.bind_to_environ(environ).match()
+                request.path_values = values
+                photo = provider.upload and request.mimetype == "multipart/form-data"
+                request.max_content_length = provider.max_body or (
+                    MAX_BODY_BYTES if photo else self.server.max_json_bytes)
+                request.client_address = self.server.client_address(environ)
+                check_request(request)
+                if environ.get("HTTP_TRANSFER_ENCODING"):
+                    # a body of unknown length would be read (or drained) for as long as it is sent
+                    raise LengthRequired("Send the body with a Content-Length")
+                if request.content_length and request.content_length <= request.max_content_length:
+                    # the body gets its own deadline, longer for a big photo on a slow line
+                    if deadline is not None:
+                        deadline.cancel()
+                    deadline = eventlet.Timeout(
+                        self.server.read_timeout + request.content_length / MIN_BODY_RATE,
+                        socket.timeout("the request body did not arrive in time"))
+                request.get_data(cache=True)  # all of it now, within the read deadline
+            finally:
+                if deadline is not None:
+                    deadline.cancel()
+        except (socket.timeout, ClientDisconnected):  # before HTTPException: it is a BadRequest
+            return json_response(408, error_body("request_timeout", "The request did not arrive in time"))
+        except HTTPException as exc:
+            return http_error_response(exc)
+        except AppError as exc:
+            return app_error_response(exc)
+        return provider.handle_request(request)
+
+
+class ApiProtocol(HttpOnlyProtocol):
+    """One connection: waits ``keepalive`` seconds for the next request (``read_timeout``
+    for the first), then gives its line and headers ``read_timeout`` seconds in all, however
+    slowly the bytes trickle in (ApiApp gives the body its own deadline)."""
+
+    _deadline = None
+    _requests = 0
+
+    def _read_request_line(self):
+        if not self.rfile.closed:
+            try:
+                # a new connection owes us its first request at once; a kept-alive one may idle
+                self.connection.settimeout(self.server.keepalive if self._requests else self.server.read_timeout)
+                if not self.rfile.peek(1):
+                    return ""
+            except OSError:  # idle too long, or gone
+                return ""
+            self._requests += 1
+            self._deadline = eventlet.Timeout(self.server.read_timeout,
+                                              socket.timeout("the request did not arrive in time"))
+        return super()._read_request_line()
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[_DEADLINE_KEY] = self._deadline
+        environ[_CLOSE_KEY] = partial(setattr, self, "close_connection", 1)
+        return environ
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+
 class ApiServer(WebServer):
+    def setup(self):
+        config = self.container.config
+        self.read_timeout = float(config.get("GATEWAY_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
+        self.idle_timeout = float(config.get("GATEWAY_IDLE_TIMEOUT") or DEFAULT_IDLE_TIMEOUT)
+        self.max_connections = int(config.get("GATEWAY_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
+        self.max_json_bytes = int(config.get("GATEWAY_MAX_JSON_BYTES") or MAX_JSON_BYTES)
+        self.trusted_proxies = parse_networks(config.get("GATEWAY_TRUSTED_PROXIES") or "")
+        self._connection_slots = Semaphore(self.max_connections)
+        super().setup()
+
     def get_wsgi_app(self):
         return ApiApp(self)
 
+    def get_wsgi_server(self, sock, wsgi_app, protocol=ApiProtocol, debug=False):
+        server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=ApiProtocol, debug=False,
+                             log=logging.getLogger("nameko.web.server"), keepalive=self.idle_timeout,
+                             socket_timeout=self.read_timeout)
+        server.read_timeout = self.read_timeout
+        return server
+
+    def run(self):
+        while self._is_accepting:
+            # at the cap, new connections wait in the listen backlog until one closes
+            self._connection_slots.acquire()
+            try:
+                sock, addr = self._sock.accept()
+            except BaseException:
+                self._connection_slots.release()
+                raise
+            sock.settimeout(self._serv.socket_timeout)
+            self.container.spawn_managed_thread(partial(self._serve, sock, addr))
+
+    def _serve(self, sock, address):
+        try:
+            self.process_request(sock, address)
+        finally:
+            self._connection_slots.release()
+            sock.close()
+
+    def client_address(self, environ):
+        return client_address(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+                              self.trusted_proxies)
+
     def context_data_from_headers(self, request):
+        # check_request vouched for the header's shape
         request.correlation_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         context = {CORRELATION_KEY: request.correlation_id}
         authorization = request.headers.get("Authorization", "")
@@ -93,7 +331,8 @@ class Route(FinishBeforeResult, HttpRequestHandler):
     server = ApiServer()
 
     def __init__(self, method, url, summary="", tags=(), body=None, query=None, response=None,
-                 status=200, public=False, responses=None, content_type=None, upload=False, **kwargs):
+                 status=200, public=False, responses=None, content_type=None, upload=False,
+                 max_body=None, **kwargs):
         # Everything below only describes the route (OpenAPI); behaviour is in the handler.
         self.summary = summary
         self.tags = tuple(tags)
@@ -105,6 +344,7 @@ class Route(FinishBeforeResult, HttpRequestHandler):
         self.responses = responses or {}
         self.content_type = content_type
         self.upload = upload  # also takes multipart/form-data with an 'image' file
+        self.max_body = max_body  # bytes; the server's JSON limit (or 8 MB for uploads) when None
         super().__init__(method, url, expected_exceptions=(AppError,), **kwargs)
 
     def handle_request(self, request):
@@ -136,7 +376,7 @@ class Route(FinishBeforeResult, HttpRequestHandler):
 
     def response_from_exception(self, exc):
         if isinstance(exc, AppError):
-            return json_response(exc.status, {"error": exc.as_dict()})
+            return app_error_response(exc)
         if isinstance(exc, ValidationError):
             return json_response(422, error_body("validation_failed", "Some fields are not valid",
                                                  flatten_messages(exc.messages)))

@@ -1,19 +1,26 @@
 """Schemas the gateway owns: sign-in, merchants, stores, users, errors and pages."""
 import functools
+import unicodedata
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.auth import MERCHANT_ROLES, PLATFORM_ROLES, ROLES
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Page
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Name, Page, Username
 
-USERNAME = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._@-]{2,63}$",
-                           error="3 to 64 letters, digits or . _ @ - (starting with a letter or digit)")
 STORE_KINDS = ("store", "kiosk", "outlet", "online")
 PASSWORD = validate.Length(min=10, max=256)
 
 
+class SignInName(fields.String):
+    """A username as typed at sign-in: NFKC-normalised like the names it is compared with, and
+    otherwise taken as it is (a name that cannot exist is simply a wrong username)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs)).strip()
+
+
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = SignInName(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
 
 
@@ -38,7 +45,7 @@ class TokenSchema(Schema):
 
 
 class StoreCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    name = Name(required=True, min_length=2, max_length=120)
     kind = fields.String(load_default="store", validate=validate.OneOf(STORE_KINDS))
     address = fields.String(load_default=None, validate=validate.Length(max=300))
 
@@ -53,7 +60,7 @@ class StoreSchema(Schema):
 
 
 class MerchantCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    name = Name(required=True, min_length=2, max_length=120)
     currency = Currency(required=True)
     contact_email = fields.Email(load_default=None)
     stores = fields.List(fields.Nested(StoreCreateSchema), load_default=list,
@@ -77,11 +84,11 @@ class MerchantSchema(Schema):
 
 
 class UserCreateSchema(Schema):
-    username = fields.String(required=True, validate=USERNAME)
+    username = Username(required=True)
     password = fields.String(required=True, validate=PASSWORD, load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(MERCHANT_ROLES))
     store_id = Id(load_default=None)
-    display_name = fields.String(load_default=None, validate=validate.Length(max=120))
+    display_name = Name(load_default=None, max_length=120)
     email = fields.Email(load_default=None)
 
     @validates_schema
@@ -93,10 +100,10 @@ class UserCreateSchema(Schema):
 
 
 class PlatformUserCreateSchema(Schema):
-    username = fields.String(required=True, validate=USERNAME)
+    username = Username(required=True)
     password = fields.String(required=True, validate=PASSWORD, load_only=True)
     role = fields.String(required=True, validate=validate.OneOf(PLATFORM_ROLES))
-    display_name = fields.String(load_default=None, validate=validate.Length(max=120))
+    display_name = Name(load_default=None, max_length=120)
     email = fields.Email(load_default=None)
 
 
@@ -107,7 +114,7 @@ class UserUpdateSchema(Schema):
                          metadata={"description": "Merchant roles for merchant users, platform roles for "
                                                   "platform users"})
     store_id = Id(allow_none=True, metadata={"description": "The store of a store user"})
-    display_name = fields.String(allow_none=True, validate=validate.Length(max=120))
+    display_name = Name(allow_none=True, max_length=120)
     email = fields.Email(allow_none=True)
 
     @validates_schema

@@ -10,10 +10,12 @@ USER_COLUMNS = ("id, merchant_id, store_id, username, display_name, email, role,
                 "last_login_at, created_at")
 
 
+# Inserts of what has a unique name answer False when the name is taken: no exception, so
+# the transaction stays usable (an idempotent request still records its answer).
 def insert_merchant(tx, merchant):
-    tx.execute("INSERT INTO merchants (id, name, currency, contact_email, created_by) VALUES "
-               "(%(id)s, %(name)s, %(currency)s, %(contact_email)s, %(created_by)s)",
-               dict(merchant, created_by=json.dumps(merchant["created_by"])))
+    return tx.execute("INSERT INTO merchants (id, name, currency, contact_email, created_by) VALUES "
+                      "(%(id)s, %(name)s, %(currency)s, %(contact_email)s, %(created_by)s) ON CONFLICT DO NOTHING",
+                      dict(merchant, created_by=json.dumps(merchant["created_by"]))) == 1
 
 
 def merchant_by_id(tx, merchant_id):
@@ -29,8 +31,9 @@ def list_merchants(tx, filters, dump):
 
 
 def insert_store(tx, store):
-    tx.execute("INSERT INTO stores (id, merchant_id, name, kind, address) VALUES "
-               "(%(id)s, %(merchant_id)s, %(name)s, %(kind)s, %(address)s)", store)
+    return tx.execute("INSERT INTO stores (id, merchant_id, name, kind, address) VALUES "
+                      "(%(id)s, %(merchant_id)s, %(name)s, %(kind)s, %(address)s) ON CONFLICT DO NOTHING",
+                      store) == 1
 
 
 def store_by_id(tx, store_id):
@@ -42,26 +45,19 @@ def list_stores(tx, merchant_id, filters, dump):
 
 
 def insert_user(tx, user):
-    tx.execute("INSERT INTO users (id, merchant_id, store_id, username, display_name, email, role, "
-               "password_hash, created_by) VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(username)s, "
-               "%(display_name)s, %(email)s, %(role)s, %(password_hash)s, %(created_by)s)",
-               dict(user, created_by=json.dumps(user["created_by"])))
+    return tx.execute("INSERT INTO users (id, merchant_id, store_id, username, display_name, email, role, "
+                      "password_hash, created_by) VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(username)s, "
+                      "%(display_name)s, %(email)s, %(role)s, %(password_hash)s, %(created_by)s) "
+                      "ON CONFLICT DO NOTHING", dict(user, created_by=json.dumps(user["created_by"]))) == 1
 
 
 def insert_new_user(tx, user):
     """Insert a user; False (and the transaction still usable) if the username is taken."""
-    tx.execute("SAVEPOINT new_user")
-    try:
-        insert_user(tx, user)
-    except psycopg2.errors.UniqueViolation:
-        tx.execute("ROLLBACK TO SAVEPOINT new_user")
-        return False
-    tx.execute("RELEASE SAVEPOINT new_user")
-    return True
+    return insert_user(tx, user)
 
 
 def user_for_login(tx, username):
-    return tx.one("SELECT * FROM users WHERE lower(username) = lower(%s) FOR UPDATE", (username,))
+    return tx.one("SELECT * FROM users WHERE lower(username) = lower(%s)", (username,))
 
 
 def user_with_secret(tx, user_id):
@@ -106,14 +102,37 @@ def active_users_with_role(tx, role, merchant_id=None):
     return [str(row["id"]) for row in rows]
 
 
-def record_login(tx, user_id, succeeded, lock_after, lock_minutes):
-    if succeeded:
-        tx.execute("UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = now() "
-                   "WHERE id = %s", (user_id,))
-    else:
-        tx.execute("UPDATE users SET failed_logins = failed_logins + 1, locked_until = CASE "
-                   "WHEN failed_logins + 1 >= %s THEN now() + %s * interval '1 minute' ELSE locked_until END "
-                   "WHERE id = %s", (lock_after, lock_minutes, user_id))
+def record_login(tx, user_id):
+    tx.execute("UPDATE users SET last_login_at = now() WHERE id = %s", (user_id,))
+
+
+# -- the sign-in throttle (gateway/throttle.py) ------------------------------------------------
+def sign_in_failures(tx, keys):
+    """The failure counters of these (scope, key) pairs, in one round trip."""
+    return tx.all("SELECT * FROM sign_in_failures WHERE (scope, key) IN "
+                  "(SELECT * FROM unnest(%s::text[], %s::text[]))", ([s for s, _ in keys], [k for _, k in keys]))
+
+
+def record_sign_in_failure(tx, keys, now, forget_after_seconds):
+    """One more failure on each counter (a counter quiet for ``forget_after_seconds`` starts again)."""
+    tx.execute("INSERT INTO sign_in_failures (scope, key, failures, last_failure_at) "
+               "SELECT scope, key, 1, %(now)s FROM unnest(%(scopes)s::text[], %(keys)s::text[]) AS t(scope, key) "
+               "ON CONFLICT (scope, key) DO UPDATE SET failures = CASE WHEN sign_in_failures.last_failure_at "
+               "< %(now)s - %(forget)s * interval '1 second' THEN 1 ELSE sign_in_failures.failures + 1 END, "
+               "last_failure_at = %(now)s",
+               {"now": now, "scopes": [s for s, _ in keys], "keys": [k for _, k in keys],
+                "forget": forget_after_seconds})
+
+
+def clear_sign_in_failures(tx, keys):
+    if keys:
+        tx.execute("DELETE FROM sign_in_failures WHERE (scope, key) IN "
+                   "(SELECT * FROM unnest(%s::text[], %s::text[]))", ([s for s, _ in keys], [k for _, k in keys]))
+
+
+def forget_sign_in_failures(tx, older_than_seconds):
+    return tx.execute("DELETE FROM sign_in_failures WHERE last_failure_at < now() - %s * interval '1 second'",
+                      (older_than_seconds,))
 
 
 # -- sessions and refresh tokens ------------------------------------------------------------

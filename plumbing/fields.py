@@ -4,8 +4,10 @@ Money is an integer count of minor units with an ISO 4217 currency: never a
 float, never a string, never a boolean. Identifiers travel as UUID strings.
 Times are timezone-aware UTC.
 """
+import re
+import unicodedata
 import uuid
-from datetime import timezone
+from datetime import timedelta, timezone
 
 from marshmallow import Schema, fields, validate
 
@@ -61,16 +63,88 @@ class Id(fields.UUID):
         return None if value is None else str(value)
 
 
+MAX_UTC_OFFSET = timedelta(hours=14)  # the world's clocks run from UTC-12:00 to UTC+14:00
+
+
 class AwareDateTime(fields.AwareDateTime):
-    """ISO 8601 with an offset; naive input is refused, output is UTC."""
+    """ISO 8601 with an offset; naive input is refused, input and output are UTC.
+
+    Python accepts offsets up to 23:59, PostgreSQL only to 15:59: offsets no clock
+    uses are refused, and the rest converted to UTC on the way in.
+    """
+
+    default_error_messages = {"offset": "The UTC offset must be between -14:00 and +14:00."}
 
     def __init__(self, **kwargs):
         super().__init__(format="iso", default_timezone=None, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if abs(moment.utcoffset()) > MAX_UTC_OFFSET:
+            raise self.make_error("offset")
+        try:
+            return moment.astimezone(timezone.utc)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last representable instant
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None
         return super()._serialize(value.astimezone(timezone.utc), attr, obj, **kwargs)
+
+
+# Characters a person cannot see or that reorder what they see: control and format characters
+# (bidi overrides, zero-width joiners), private use, unassigned, line/paragraph separators.
+_HIDDEN_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")  # Hangul fillers, braille blank
+
+
+def identity_text(value):
+    """``value`` NFKC-normalised, or None when it holds a character that hides or reorders text."""
+    text = unicodedata.normalize("NFKC", value)
+    for char in text:
+        category = unicodedata.category(char)
+        if category in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS or (category == "Zs" and char != " "):
+            return None
+    return text
+
+
+class Name(fields.String):
+    """A name people read (user, merchant, store, customer, campaign): NFKC-normalised, runs of
+    spaces collapsed, no control, format (bidi, zero-width) or invisible characters."""
+
+    default_error_messages = {"hidden": "Use visible characters only (no control, bidi or zero-width characters).",
+                              "blank": "Must not be blank."}
+
+    def __init__(self, min_length=1, max_length=120, **kwargs):
+        kwargs.setdefault("validate", validate.Length(min=min_length, max=max_length))
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = identity_text(super()._deserialize(value, attr, data, **kwargs))
+        if text is None:
+            raise self.make_error("hidden")
+        text = re.sub(" {2,}", " ", text).strip()
+        if not text:
+            raise self.make_error("blank")
+        return text
+
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{2,63}")
+
+
+class Username(fields.String):
+    """3 to 64 of ``A-Z a-z 0-9 . _ @ -``, starting with a letter or digit, after NFKC
+    (so full-width look-alikes become the plain name, and collide with it)."""
+
+    default_error_messages = {"invalid_username": "3 to 64 letters, digits or . _ @ - "
+                                                  "(starting with a letter or digit)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = unicodedata.normalize("NFKC", super()._deserialize(value, attr, data, **kwargs))
+        if not USERNAME_PATTERN.fullmatch(text):  # fullmatch: a trailing newline is not a username
+            raise self.make_error("invalid_username")
+        return text
 
 
 class MerchantQuery(Schema):

@@ -1,10 +1,12 @@
 """Signing in and out, and who am I; and, over RPC, what was revoked lately."""
-from gateway import storage
+from nameko.timer import timer
+
+from gateway import storage, throttle
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import LoginSchema, RefreshSchema, TokenSchema, UserSchema
 from plumbing.entrypoints import rpc
-from plumbing.errors import NotFound
+from plumbing.errors import NotFound, Unauthenticated
 
 TAG = "Authentication"
 
@@ -14,7 +16,8 @@ class AuthRoutes(Routes):
            tags=[TAG], body=LoginSchema, response=TokenSchema, public=True)
     def sign_in(self, request):
         data = self.body(request, LoginSchema)
-        return self.sessions.login(self.db, data["username"], data["password"])
+        return self.sessions.login(self.db, data["username"], data["password"],
+                                   self.throttle.guard(request.client_address, data["username"]))
 
     @route("POST", "/api/v1/auth/refresh",
            summary="Trade a refresh token for new tokens of the same session (a token used twice ends "
@@ -22,7 +25,15 @@ class AuthRoutes(Routes):
            tags=[TAG], body=RefreshSchema, response=TokenSchema, public=True)
     def refresh_session(self, request):
         data = self.body(request, RefreshSchema)
-        return self.sessions.refresh(self.db, data["refresh_token"])
+        guard = self.throttle.guard(request.client_address)  # an address that keeps failing slows down
+        guard.check(self.db)
+        try:
+            return self.sessions.refresh(self.db, data["refresh_token"])
+        except Unauthenticated:
+            self.db.rollback()
+            guard.failed(self.db)
+            self.db.commit()
+            raise
 
     @route("POST", "/api/v1/auth/logout",
            summary="End a session: its refresh tokens stop working and its access tokens are refused",
@@ -45,3 +56,7 @@ class AuthRoutes(Routes):
         """Sessions revoked within the last token lifetime: what a process starting late asks
         for (``plumbing.revocation``). Ids and times only, nothing that signs anyone in."""
         return self.sessions.recent_revocations(self.db)
+
+    @timer(interval=600)
+    def forget_old_sign_in_failures(self):
+        storage.forget_sign_in_failures(self.db, throttle.FORGET_AFTER.total_seconds())

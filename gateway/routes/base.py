@@ -10,9 +10,10 @@ from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
 from plumbing.rpc import RpcProxy
-from plumbing.validation import load
+from plumbing.validation import check_structure, load
 from gateway import storage
 from gateway.auth import SessionIssuer
+from gateway.throttle import SignInThrottle
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -24,6 +25,7 @@ class Routes:
     metrics = Metrics()
     log_context = LogContext()
     sessions = SessionIssuer()
+    throttle = SignInThrottle()
     redemption = RpcProxy("redemption")
     settlement = RpcProxy("settlement")
     support = RpcProxy("support")
@@ -44,9 +46,12 @@ class Routes:
                 data = json.loads(raw)
             except ValueError:
                 raise BadRequest("The body is not valid JSON", code="invalid_json")
+            except RecursionError:
+                raise BadRequest("The body is nested too deeply", code="invalid_json")
         if not isinstance(data, dict):
             raise ValidationFailed("The body must be a JSON object", code="invalid_body",
                                    fields={"_schema": ["Expected a JSON object."]})
+        check_structure(data)  # no NUL, no lone surrogate, no absurd nesting: whatever the route does next
         return load(schema, data) if schema is not None else data
 
     def checked_body(self, request, schema):
@@ -85,6 +90,9 @@ class Routes:
         The key is claimed (and committed) before the work, so a concurrent retry
         finds it in progress instead of doing the work twice. A client error is
         remembered like a success; a server-side failure frees the key for a retry.
+        Either way the work's own writes are rolled back first: after a refused
+        insert (a taken name) the transaction is aborted, and the answer must still
+        be recorded.
         """
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if not key:
@@ -102,6 +110,7 @@ class Routes:
         try:
             result = handler()
         except AppError as error:
+            self.db.rollback()
             if error.status >= 500:
                 storage.release_idempotency_key(self.db, identity.user_id, key)
                 self.db.commit()
@@ -111,6 +120,7 @@ class Routes:
             self.db.commit()
             raise
         except Exception:
+            self.db.rollback()
             storage.release_idempotency_key(self.db, identity.user_id, key)
             self.db.commit()
             raise

@@ -1,6 +1,4 @@
 """Onboarding: platform admins create merchants; admins and owners add stores and users."""
-from psycopg2.errors import UniqueViolation
-
 from gateway import storage
 from gateway.auth import hash_password
 from gateway.http import route
@@ -23,7 +21,7 @@ def dump_merchant(row, stores):
 
 class MerchantRoutes(Routes):
     @route("POST", "/api/v1/merchants", summary="Onboard a merchant (platform admins)", tags=[TAG],
-           body=MerchantCreateSchema, response=MerchantSchema, status=201)
+           body=MerchantCreateSchema, response=MerchantSchema, status=201, max_body=1024 * 1024)
     def create_merchant(self, request):
         identity = self.identity.require(ADMIN)
         data = self.body(request, MerchantCreateSchema)
@@ -35,15 +33,15 @@ class MerchantRoutes(Routes):
                            fields={"name": ["Already taken."]})
         merchant = {"id": new_id(), "name": data["name"], "currency": data["currency"],
                     "contact_email": data.get("contact_email"), "created_by": identity.actor()}
-        storage.insert_merchant(self.db, merchant)
+        if not storage.insert_merchant(self.db, merchant):  # named just now by a concurrent request
+            raise Conflict("A merchant named %s already exists" % data["name"], code="merchant_exists",
+                           fields={"name": ["Already taken."]})
         stores = [self._add_store(merchant["id"], store) for store in data["stores"]]
         return dump_merchant(storage.merchant_by_id(self.db, merchant["id"]), stores)
 
     def _add_store(self, merchant_id, data):
         store = dict(data, id=new_id(), merchant_id=merchant_id)
-        try:
-            storage.insert_store(self.db, store)
-        except UniqueViolation:
+        if not storage.insert_store(self.db, store):
             raise Conflict("A store named %s already exists here" % data["name"], code="store_exists",
                            fields={"name": ["Already taken."]})
         return StoreSchema().dump(storage.store_by_id(self.db, store["id"]))

@@ -10,7 +10,7 @@ TAG = "Support"
 
 class SupportRoutes(Routes):
     @route("POST", "/api/v1/support/tickets", summary="Raise a support ticket", tags=[TAG],
-           body=CreateTicketSchema, response=TicketSchema, status=201)
+           body=CreateTicketSchema, response=TicketSchema, status=201, max_body=256 * 1024)
     def create_ticket(self, request):
         identity = self.identity
         data = self.checked_body(request, CreateTicketSchema)

@@ -1,26 +1,35 @@
 """Vouchers and the redemption panel."""
+import re
+
 from eventlet import tpool
+from eventlet.semaphore import Semaphore
+from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from gateway.http import route
 from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
 from gateway.schemas import MerchantQuerySchema, page_of
-from plumbing.auth import OWNER
-from plumbing.errors import ValidationFailed
-from plumbing.validation import load
+from plumbing.auth import OWNER, STORE_USER
+from plumbing.errors import ServiceUnavailable, ValidationFailed
+from plumbing.validation import check_structure, load
 from services.redemption import images
 from services.redemption.schemas import (CancelSchema, DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
-                                         IssueJobSchema, IssueVoucherSchema, PresentationSchema, QrRequestSchema,
-                                         RedeemSchema, RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
+                                         IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
+                                         PhotoRedeemSchema, PresentationSchema, QrRequestSchema, RedeemSchema,
+                                         RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
                                          TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 
 TAG_VOUCHERS = "Vouchers"
 TAG_REDEMPTIONS = "Redemptions"
+TILLS = (STORE_USER, OWNER)
 WHOLE_NUMBER_FIELDS = ("purchase_amount", "amount", "points")
+WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits: '²'.isdigit() is True, int('²') is an error
+DEFAULT_PHOTO_DECODES = 2
+DEFAULT_PHOTO_WAIT_SECONDS = 2.0
 
 
-def form_presentation(request):
-    """A multipart upload (a photo of the QR code or barcode, plus form fields) as a presentation."""
+def form_fields(request):
+    """A multipart upload's form fields and the bytes of its 'image' (a photo of the QR or barcode)."""
     upload = request.files.get("image")
     if upload is None:
         raise ValidationFailed("Attach the photo as the 'image' field", code="image_required",
@@ -28,11 +37,32 @@ def form_presentation(request):
     data = {}
     for key, value in request.form.items():
         # form fields are text; a whole number of minor units is still a whole number
-        data[key] = int(value) if key in WHOLE_NUMBER_FIELDS and value.isdigit() else value
-    content = upload.read(images.MAX_BYTES + 1)
-    found = tpool.execute(images.decode_image, content)  # CPU-heavy: off the event loop
-    data["image_texts"] = [item["text"] for item in found]
-    return data
+        data[key] = int(value) if key in WHOLE_NUMBER_FIELDS and WHOLE_NUMBER.fullmatch(value) else value
+    check_structure(data)
+    return data, upload.read(images.MAX_BYTES + 1)
+
+
+class PhotoDecoder(DependencyProvider):
+    """Reads codes from uploaded photos: up to a second of CPU each, so at most
+    ``GATEWAY_PHOTO_DECODES`` at once; past that (after a short wait) a 503 with Retry-After."""
+
+    def setup(self):
+        config = self.container.config
+        self.slots = Semaphore(int(config.get("GATEWAY_PHOTO_DECODES") or DEFAULT_PHOTO_DECODES))
+        self.wait = float(config.get("GATEWAY_PHOTO_WAIT") or DEFAULT_PHOTO_WAIT_SECONDS)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def texts(self, content):
+        if not self.slots.acquire(timeout=self.wait):
+            raise ServiceUnavailable("Too many photos are being read: try again in a moment",
+                                     code="photo_decoder_busy", fields={"retry_after": ["1"]})
+        try:
+            found = tpool.execute(images.decode_image, content)  # CPU-heavy: off the event loop
+        finally:
+            self.slots.release()
+        return [item["text"] for item in found]
 
 
 def image_response(content, mimetype, short_lived):
@@ -46,6 +76,8 @@ def csv_response(text, filename):
 
 
 class VoucherRoutes(Routes):
+    photos = PhotoDecoder()
+
     # -- issuing ---------------------------------------------------------------------------
     @route("POST", "/api/v1/vouchers", summary="Issue a voucher", tags=[TAG_VOUCHERS],
            body=IssueVoucherSchema, response=VoucherSchema, status=201)
@@ -146,35 +178,49 @@ class VoucherRoutes(Routes):
         return 201, self.redemption.add_external_code(code, data, request.args.get("merchant_id"))
 
     # -- the redemption panel -------------------------------------------------------------------
-    def _presentation(self, request, schema, **extra):
-        identity = self.identity
+    def _presentation(self, request, schema, photo_schema, **extra):
+        """The presentation as sent, and the texts read from its photo (None for JSON).
+
+        Only tills present vouchers, and that is checked before a photo costs a decode.
+        Decoded texts never travel inside the body: a JSON body naming ``image_texts``
+        is refused as an unknown field, and the texts go to the service as an argument
+        of their own.
+        """
+        identity = self.identity.require(*TILLS)
+        texts = None
         if request.mimetype == "multipart/form-data":
-            data = form_presentation(request)
+            data, content = form_fields(request)
+            data.update(extra)
+            texts = self.photos.texts(content)
+            load(photo_schema, dict(data, image_texts=texts))
         else:
             data = self.body(request)
-        data.update(extra)
-        load(schema, data)
+            data.update(extra)
+            load(schema, data)
         if identity.role == OWNER and data.get("store_id"):
             self.check_store(identity, data["store_id"])
-        return data
+        return data, texts
 
     @route("POST", "/api/v1/redemptions/validation",
            summary="Look up and validate a voucher before confirming (JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=PresentationSchema, upload=True)
     def validate_redemption(self, request):
-        return self.redemption.validate(self._presentation(request, PresentationSchema))
+        data, texts = self._presentation(request, PresentationSchema, PhotoPresentationSchema)
+        if texts is None:
+            return self.redemption.validate(data)
+        return self.redemption.validate(data, image_texts=texts)
 
     @route("POST", "/api/v1/redemptions",
            summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201, upload=True)
     def redeem(self, request):
-        data = self._presentation(request, RedeemSchema())
         key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key:
-            # kept with the redemption itself, in the same transaction as the money moving
-            data["idempotency_key"] = key
-            load(RedeemSchema, data)
-        return 201, self.redemption.redeem(data)
+        # kept with the redemption itself, in the same transaction as the money moving
+        extra = {"idempotency_key": key} if key else {}
+        data, texts = self._presentation(request, RedeemSchema, PhotoRedeemSchema, **extra)
+        if texts is None:
+            return 201, self.redemption.redeem(data)
+        return 201, self.redemption.redeem(data, image_texts=texts)
 
     @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
            summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "

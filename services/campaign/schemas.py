@@ -1,7 +1,7 @@
 """The campaign service's contract."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money, Page
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money, Name, Page
 from services.campaign.domain import (AGREEMENT_STATUSES, APPROVAL_STATUSES, DISCOUNT_FIXED, DISCOUNT_PERCENT,
                                       FUNDERS, FUNDING, STORED_VALUE)
 
@@ -17,7 +17,7 @@ def check_window(data):
 
 class CampaignCreateSchema(Schema):
     merchant_id = Id(load_default=None)
-    name = fields.String(required=True, validate=validate.Length(min=2, max=120))
+    name = Name(required=True, min_length=2, max_length=120)
     funding = fields.String(load_default=None, validate=validate.OneOf(FUNDING), metadata={
         "description": "merchant (the default); platform or partner funding comes only from funding_agreement_id"})
     funding_agreement_id = Id(load_default=None, metadata={
@@ -50,7 +50,7 @@ class CampaignSchema(Schema):
 
 class CustomerCreateSchema(Schema):
     merchant_id = Id(load_default=None)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    name = Name(required=True, min_length=1, max_length=120)
     email = fields.Email(load_default=None)
     external_ref = fields.String(load_default=None, validate=validate.Length(max=120))
 
@@ -103,7 +103,7 @@ class ListSchema(MerchantPage):
 class AgreementCreateSchema(Schema):
     merchant_id = Id(required=True, metadata={"description": "The merchant the agreement is granted to"})
     funder_kind = fields.String(required=True, validate=validate.OneOf(FUNDERS))
-    funder_name = fields.String(load_default=None, validate=validate.Length(min=2, max=120),
+    funder_name = Name(load_default=None, min_length=2, max_length=120,
                                 metadata={"description": "The partner that funds (partner agreements only)"})
     currency = Currency(required=True)
     budget = Money(minimum=1, required=True, metadata={"description": "The most vouchers under it may commit"})

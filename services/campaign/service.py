@@ -139,7 +139,9 @@ class CampaignService(ServiceBase):
         data = load(CustomerCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         customer = dict(data, id=new_id(), merchant_id=merchant_id)
-        storage.insert_customer(self.db, customer)
+        if not storage.insert_customer(self.db, customer):
+            raise Conflict("A customer with external_ref %s exists already" % data["external_ref"],
+                           code="customer_exists", fields={"external_ref": ["Already taken."]})
         return self.get_customer(customer["id"], merchant_id if identity.is_platform else None)
 
     @rpc

@@ -29,10 +29,14 @@ def list_rows(tx, table, merchant_id, filters, dump):
 
 
 def insert_customer(tx, customer):
-    tx.execute("INSERT INTO customers (id, merchant_id, external_ref, name, email) VALUES "
-               "(%(id)s, %(merchant_id)s, %(external_ref)s, %(name)s, %(email)s)", customer)
+    """False (and nothing written) when the merchant has a customer with this external_ref already."""
+    if tx.execute("INSERT INTO customers (id, merchant_id, external_ref, name, email) VALUES "
+                  "(%(id)s, %(merchant_id)s, %(external_ref)s, %(name)s, %(email)s) ON CONFLICT DO NOTHING",
+                  customer) != 1:
+        return False
     tx.execute("INSERT INTO points_accounts (customer_id, merchant_id) VALUES (%s, %s)",
                (customer["id"], customer["merchant_id"]))
+    return True
 
 
 def customer_by_id(tx, customer_id):

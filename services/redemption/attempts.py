@@ -16,20 +16,24 @@ def check_allowed(tx, identity, store_id, now):
     domain.check_attempts_allowed(rows, now)
 
 
-def record_failure(tx, events, identity, store_id, now, voucher=None):
-    """Count one failure against the user, the store and (if known) the voucher."""
+def record_failure(tx, events, identity, store_id, now, voucher=None, failures=1):
+    """Count ``failures`` (one per guessed text) against the user, the store and (if known) the voucher."""
     scopes = [("user", identity.user_id), ("store", store_id)]
     if voucher is not None:
         scopes.append(("voucher", str(voucher["id"])))
     for scope, scope_id in scopes:
         row = storage.attempt_counter(tx, scope, scope_id)
-        failures, window_start, locked_until, newly_locked = domain.after_failure(row, scope, now)
-        storage.save_attempt_counter(tx, scope, scope_id, identity.merchant_id, failures, window_start, now,
+        newly_locked = False
+        for _ in range(max(1, failures)):
+            count, window_start, locked_until, locked_now = domain.after_failure(row, scope, now)
+            newly_locked = newly_locked or locked_now
+            row = {"failures": count, "window_start": window_start, "locked_until": locked_until}
+        storage.save_attempt_counter(tx, scope, scope_id, identity.merchant_id, count, window_start, now,
                                      locked_until)
         if scope == "voucher" and newly_locked:
             storage.lock_voucher(tx, voucher["id"], locked_until)
         if newly_locked:
             events.emit("redemption_lockout", {
                 "scope": scope, "scope_id": scope_id, "merchant_id": identity.merchant_id,
-                "store_id": store_id, "user": identity.actor(), "failures": failures,
+                "store_id": store_id, "user": identity.actor(), "failures": count,
                 "locked_until": locked_until.isoformat()})

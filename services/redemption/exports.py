@@ -2,26 +2,13 @@
 import csv
 import io
 
+from plumbing.spreadsheets import safe_cell as _safe, text_of as _text
 from services.redemption.codes import format_code, mask_code
 
 REDEMPTION_COLUMNS = ("reference", "created_at", "status", "store_id", "processed_by", "channel", "method",
                       "voucher_code", "amount", "points", "points_value", "purchase_amount", "currency",
                       "customer_id", "receipt_remarks", "reversed_at", "reversal_reason")
 CODE_COLUMNS = ("code", "display_code", "qr_payload", "kind", "value", "percent_bp", "currency", "valid_until")
-
-
-def _text(value):
-    if value is None:
-        return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
-
-
-def _safe(value):
-    # a cell starting with = + - @ is a formula to a spreadsheet: never run what a user typed
-    text = _text(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def redemptions_csv(rows, masked=False):

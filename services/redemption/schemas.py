@@ -10,7 +10,8 @@ from services.redemption.domain import (CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCE
                                          STORED_VALUE)
 
 MAX_BATCH = 100_000
-PRESENTATIONS = ("code", "qr_payload", "scanned_text", "image_texts")
+PRESENTATIONS = ("code", "qr_payload", "scanned_text")
+MAX_IMAGE_TEXTS = 20
 EXTERNAL_FORMATS = ("qr", "code128", "ean13", "ean8", "upca", "datamatrix", "pdf417", "aztec", "text")
 
 
@@ -57,16 +58,20 @@ class IssueVoucherSchema(Schema):
 
 
 class PresentationSchema(Schema):
-    """How a voucher is presented at the till: exactly one way."""
+    """How a voucher is presented at the till: exactly one way.
+
+    What the gateway read from an uploaded photo is not part of this (a client
+    could otherwise send twenty guesses as 'texts from a photo'): it travels as
+    the RPC's own ``image_texts`` argument and is loaded with ``PhotoPresentationSchema``.
+    """
+    presentations = PRESENTATIONS
+
     code = fields.String(load_default=None, validate=validate.Length(max=64),
                          metadata={"description": "Typed voucher code (dashes and spaces are fine)"})
     qr_payload = fields.String(load_default=None, validate=validate.Length(max=512),
                                metadata={"description": "The text of a scanned VowRewards QR code"})
     scanned_text = fields.String(load_default=None, validate=validate.Length(max=512),
                                  metadata={"description": "Whatever a scanner read: barcode, QR, partner code"})
-    image_texts = fields.List(fields.String(validate=validate.Length(max=512)), load_default=None,
-                              validate=validate.Length(min=1, max=20),
-                              metadata={"description": "Set by the gateway from an uploaded photo"})
     pin = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
                         load_only=True)
     store_id = Id(load_default=None, metadata={"description": "Owners: the store redeeming"})
@@ -79,7 +84,7 @@ class PresentationSchema(Schema):
 
     @validates_schema
     def one_presentation(self, data, **kwargs):
-        given = [k for k in PRESENTATIONS if data.get(k)]
+        given = [k for k in self.presentations if data.get(k)]
         if len(given) != 1:
             raise ValidationError("Give exactly one of code, qr_payload, scanned_text or an image.", "_schema")
 
@@ -88,6 +93,22 @@ class RedeemSchema(PresentationSchema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     receipt_remarks = fields.String(load_default=None, validate=validate.Length(max=500))
     idempotency_key = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+
+
+class _FromPhoto(Schema):
+    """The texts the gateway decoded from an uploaded photo, as the presentation."""
+    presentations = PRESENTATIONS + ("image_texts",)
+
+    image_texts = fields.List(fields.String(validate=validate.Length(max=512)), load_default=None,
+                              validate=validate.Length(min=1, max=MAX_IMAGE_TEXTS))
+
+
+class PhotoPresentationSchema(_FromPhoto, PresentationSchema):
+    """A presentation by photo (gateway-internal: never an HTTP body)."""
+
+
+class PhotoRedeemSchema(_FromPhoto, RedeemSchema):
+    """A redemption by photo (gateway-internal: never an HTTP body)."""
 
 
 class VoucherSchema(Schema):

@@ -24,7 +24,8 @@ from services.redemption.keys import QrSigning
 from services.redemption.pins import hash_pin, pin_matches
 from services.redemption.qr_signing import looks_like_signed_payload
 from services.redemption.schemas import (CancelSchema, ExternalCodeSchema, IssueBatchSchema, IssueJobSchema,
-                                         IssueVoucherSchema, PresentationSchema, QrRequestSchema, RedeemSchema,
+                                         IssueVoucherSchema, PhotoPresentationSchema, PhotoRedeemSchema,
+                                         PresentationSchema, QrRequestSchema, RedeemSchema,
                                          RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
                                          TotalsFilterSchema, VoucherFilterSchema, VoucherSchema, DayTotalSchema)
 
@@ -308,16 +309,31 @@ class RedemptionService(ServiceBase):
         return self.get_voucher(voucher["code"], merchant_id)
 
     # -- the redemption panel --------------------------------------------------------------
+    @staticmethod
+    def _load_presentation(schema, photo_schema, presentation, image_texts):
+        """Texts read from a photo come only as the RPC's own ``image_texts`` argument (the
+        gateway's upload path sets it); inside a presentation they are an unknown field."""
+        if image_texts is None:
+            return load(schema, presentation)
+        return load(photo_schema, dict(presentation or {}, image_texts=image_texts))
+
     def _present(self, identity, data, store_id, now, lock=False, key=None):
         """The voucher a presentation names, checked for its PIN; failures are counted.
 
         Unknown codes, forged QRs and wrong PINs count against the user, the store
         and the voucher; the count is committed even though the request is refused.
-        A user or store that is locked (or must wait) hears that first.
+        Every text of a photo that names no voucher is a guess and counts, even
+        when another text of it names one. A user or store that is locked (or must
+        wait) hears that first.
         """
-        voucher = None
+        voucher, guesses = None, 1
         try:
-            code, method = self._resolve(identity, data)
+            code, method, misses = self._resolve(identity, data)
+            if code is None:
+                guesses = max(misses, 1)
+                raise not_found()
+            if misses:
+                self._count_failures(identity, store_id, now, misses)
             voucher = storage.voucher_at_till(self.db, code, identity.user_id, store_id, key, lock)
             if voucher is None or str(voucher["merchant_id"]) != identity.merchant_id:
                 voucher = None
@@ -339,30 +355,59 @@ class RedemptionService(ServiceBase):
             if error.code in attempts.COUNTED:
                 self.db.rollback()
                 attempts.check_allowed(self.db, identity, store_id, now)  # locked: say so, count nothing
-                attempts.record_failure(self.db, self.events, identity, store_id, now, voucher)
+                attempts.record_failure(self.db, self.events, identity, store_id, now, voucher, failures=guesses)
                 self.db.commit()
                 self.metrics.count("vowrewards_redemption_failed_attempts_total", "Failed code/PIN attempts",
-                                   reason=error.code)
+                                   amount=guesses, reason=error.code)
             raise
 
+    def _count_failures(self, identity, store_id, now, failures):
+        """Count guesses that came beside a real code, whatever happens to this request next."""
+        attempts.check_allowed(self.db, identity, store_id, now)  # locked: say so, count nothing
+        attempts.record_failure(self.db, self.events, identity, store_id, now, None, failures=failures)
+        self.db.commit()
+        self.metrics.count("vowrewards_redemption_failed_attempts_total", "Failed code/PIN attempts",
+                           amount=failures, reason="voucher_not_found")
+
     def _resolve(self, identity, data):
-        """The voucher code a presentation names, and how it was presented."""
+        """``(code, method, misses)``: the voucher code a presentation names (None: none), how it
+        was presented, and how many texts of a photo named no voucher."""
         if data.get("code"):
-            return normalize_code(data["code"]), "pin" if data.get("pin") else "code"
+            return normalize_code(data["code"]), "pin" if data.get("pin") else "code", 0
         if data.get("qr_payload"):
-            return self.qr.verify(data["qr_payload"]), "qr"
-        texts = data.get("image_texts") or [data["scanned_text"]]
-        method = "image" if data.get("image_texts") else None
+            return self.qr.verify(data["qr_payload"]), "qr", 0
+        texts = list(dict.fromkeys(text.strip() for text in data.get("image_texts") or [data["scanned_text"]]))
+        if len(texts) == 1:
+            code, method = self._code_for_text(identity, texts[0])
+            return code, "image" if data.get("image_texts") else method, 0 if code else 1
+        # several codes in one photo: each must name a voucher of this merchant, or it was a guess
+        found, misses = None, 0
         for text in texts:
-            text = text.strip()
-            if looks_like_signed_payload(text):
-                return self.qr.verify(text), method or "qr"
-            if is_valid_code(text):
-                return normalize_code(text), method or "barcode"
-            code = storage.voucher_code_for_external(self.db, identity.merchant_id, text)
-            if code:
-                return code, method or "external_qr"
-        raise not_found()
+            code = self._known_code(identity, text)
+            if code is None:
+                misses += 1
+            elif found is None:
+                found = code
+        return found, "image", misses
+
+    def _code_for_text(self, identity, text):
+        """What one scanned text names: our signed QR, our code, or a partner's registered code."""
+        if looks_like_signed_payload(text):
+            return self.qr.verify(text), "qr"
+        if is_valid_code(text):
+            return normalize_code(text), "barcode"
+        return storage.voucher_code_for_external(self.db, identity.merchant_id, text), "external_qr"
+
+    def _known_code(self, identity, text):
+        """The code of this merchant's voucher that ``text`` names, or None (forged and expired QRs too)."""
+        try:
+            code, _ = self._code_for_text(identity, text)
+        except AppError:
+            return None
+        if code is None:
+            return None
+        voucher = storage.voucher_by_code(self.db, code)
+        return code if voucher is not None and str(voucher["merchant_id"]) == identity.merchant_id else None
 
     def _store_for(self, identity, data):
         if identity.role == STORE_USER:
@@ -377,10 +422,13 @@ class RedemptionService(ServiceBase):
         return data["store_id"]
 
     @rpc
-    def validate(self, presentation):
-        """Look up a presented voucher and say what it can be redeemed for, or why not."""
+    def validate(self, presentation, image_texts=None):
+        """Look up a presented voucher and say what it can be redeemed for, or why not.
+
+        ``image_texts``: what the gateway read from an uploaded photo, instead of a code.
+        """
         identity = self.caller.require(*TILLS)
-        data = load(PresentationSchema, presentation)
+        data = self._load_presentation(PresentationSchema, PhotoPresentationSchema, presentation, image_texts)
         store_id = self._store_for(identity, data)
         now = utcnow()
         voucher, method = self._present(identity, data, store_id, now)
@@ -428,19 +476,20 @@ class RedemptionService(ServiceBase):
         return sees_codes(identity) or method in PRESENTED_CODE
 
     @rpc
-    def redeem(self, request):
+    def redeem(self, request, image_texts=None):
         """Confirm a redemption: the voucher row is locked, so money moves once.
 
+        ``image_texts``: what the gateway read from an uploaded photo, instead of a code.
         The answer shows the code as the till presented it; the record read later is masked."""
         identity = self.caller.require(*TILLS)
-        answer = self._redeem(request)
+        answer = self._redeem(request, image_texts)
         if not self._told_code(identity, answer["method"]):
             answer = dict(answer, voucher_code=mask_code(answer["voucher_code"]), voucher_code_masked=True)
         return answer
 
-    def _redeem(self, request):
+    def _redeem(self, request, image_texts=None):
         identity = self.caller.require(*TILLS)
-        data = load(RedeemSchema, request)
+        data = self._load_presentation(RedeemSchema, PhotoRedeemSchema, request, image_texts)
         store_id = self._store_for(identity, data)
         now = utcnow()
         key = data.get("idempotency_key")
