@@ -1,797 +1,357 @@
-"""Static checks of the Kubernetes deployment in deploy/ (no cluster needed).
+"""What a reviewer checks in the Kubernetes deployment, over what kustomize generates.
 
-Loads every YAML file under deploy/k8s and checks what a reviewer would:
-kustomizations reference files that exist, every Deployment is hardened and
-probed, each component has its Deployment/Service/PDB/HPA, secrets go only
-where they belong, API versions are current, the NetworkPolicies start from a
-default deny. When ``kubectl`` or ``kustomize`` is installed, each overlay is
-also rendered and the rendered output checked again (skipped otherwise).
+The sources under deploy/k8s are checked as files (every kustomization's references exist,
+no Secret is committed outside the dev overlay, the broker users are the code's); the
+invariants (probes, resources, securityContext, own Secrets only, a PDB, HPA and
+NetworkPolicy for every Deployment, every component scraped) are checked on the rendered
+overlays (tests/unit/k8s_render.py; skipped in one line without kubectl or kustomize).
+Schema validation and checkov: test_k8s_validate.py; dashboards and alerts:
+test_k8s_monitoring.py; the image: test_k8s_image.py.
 """
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-DEPLOY = REPO / "deploy"
-K8S = DEPLOY / "k8s"
-BASE = K8S / "base"
-OVERLAYS = K8S / "overlays"
-COMPONENTS_DIR = K8S / "components"
+from tests.unit.k8s_render import (
+    COMPONENTS, K8S, OVERLAYS, REPO, by_name, component_of, configmap, containers, env_of,
+    of_kind, pod_spec, rendered, secret_refs, unhashed)
 
-COMPONENTS = ("gateway", "support", "redemption", "campaign", "settlement", "notification")
 MODULES = {c: ("gateway" if c == "gateway" else "services." + c) for c in COMPONENTS}
 HEALTH_PORT = 9100
-JWT_PRIVATE_SECRET = "vowrewards-jwt-private"
-QR_SECRET = "vowrewards-qr-signing"
+DEPRECATED_KUSTOMIZE_FIELDS = ("bases", "patchesStrategicMerge", "patchesJson6902", "commonLabels", "vars")
 
-REMOVED_API_VERSIONS = {
-    "extensions/v1beta1", "apps/v1beta1", "apps/v1beta2", "policy/v1beta1",
-    "autoscaling/v2beta1", "autoscaling/v2beta2", "batch/v1beta1",
-    "networking.k8s.io/v1beta1", "rbac.authorization.k8s.io/v1beta1",
-    "admissionregistration.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1",
-    "flowcontrol.apiserver.k8s.io/v1beta1", "flowcontrol.apiserver.k8s.io/v1beta2",
-}
-EXPECTED_API_VERSION = {
-    "Deployment": "apps/v1",
-    "StatefulSet": "apps/v1",
-    "Service": "v1",
-    "ConfigMap": "v1",
-    "Secret": "v1",
-    "ServiceAccount": "v1",
-    "Namespace": "v1",
-    "PodDisruptionBudget": "policy/v1",
-    "HorizontalPodAutoscaler": "autoscaling/v2",
-    "NetworkPolicy": "networking.k8s.io/v1",
-    "Job": "batch/v1",
-    "CronJob": "batch/v1",
-    "RabbitmqCluster": "rabbitmq.com/v1beta1",
-    "User": "rabbitmq.com/v1beta1",
-    "Permission": "rabbitmq.com/v1beta1",
-    "TopicPermission": "rabbitmq.com/v1beta1",
-    "Cluster": "postgresql.cnpg.io/v1",
-    "ServiceMonitor": "monitoring.coreos.com/v1",
-    "PodMonitor": "monitoring.coreos.com/v1",
-    "PrometheusRule": "monitoring.coreos.com/v1",
-}
-# Fields kustomize v5 has deprecated in favour of resources/patches/labels.
-DEPRECATED_KUSTOMIZE_FIELDS = ("bases", "patchesStrategicMerge", "patchesJson6902",
-                               "commonLabels", "vars")
-
-
-# --- loading ------------------------------------------------------------------
 
 def load_docs(path):
     with open(path) as fh:
         return [doc for doc in yaml.safe_load_all(fh) if doc]
 
 
-def all_yaml_files():
-    return sorted(p for p in K8S.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-
-
-def kustomization_files():
+def kustomizations():
     return sorted(K8S.rglob("kustomization.yaml"))
 
 
-def local_refs(kustomization_path):
-    """(kind of reference, resolved path) for every local file a kustomization names."""
-    k = load_docs(kustomization_path)[0]
-    here = kustomization_path.parent
-    refs = []
-    for entry in k.get("resources", []):
-        if "://" not in entry and not entry.startswith("github.com/"):
-            refs.append(("resource", here / entry))
-    for entry in k.get("components", []):
-        refs.append(("component", here / entry))
-    for patch in k.get("patches", []):
-        if "path" in patch:
-            refs.append(("patch", here / patch["path"]))
+def local_refs(kustomization):
+    k, here = load_docs(kustomization)[0], kustomization.parent
+    refs = [("resource", here / r) for r in k.get("resources", [])]
+    refs += [("component", here / c) for c in k.get("components", [])]
+    refs += [("patch", here / p["path"]) for p in k.get("patches", []) if "path" in p]
     for gen in k.get("configMapGenerator", []) + k.get("secretGenerator", []):
-        for item in gen.get("files", []):
-            refs.append(("generated-file", here / item.split("=", 1)[-1]))
-        for item in gen.get("envs", []):
-            refs.append(("generated-file", here / item))
+        refs += [("generated-file", here / f.split("=", 1)[-1]) for f in gen.get("files", []) + gen.get("envs", [])]
     return refs
 
 
-def resource_files():
-    """Every YAML file some kustomization lists under `resources` (full objects, not patches)."""
-    files = set()
-    for kust in kustomization_files():
-        for kind, path in local_refs(kust):
-            if kind == "resource" and path.is_file():
-                files.add(path.resolve())
-    return sorted(files)
+# --- the sources ------------------------------------------------------------------------
 
-
-def resources_in(directory):
-    """Objects from the `resources` files of one kustomization directory (not recursive)."""
-    docs = []
-    for kind, path in local_refs(directory / "kustomization.yaml"):
-        if kind == "resource" and path.is_file():
-            docs.extend(load_docs(path))
-    return docs
-
-
-def all_resources():
-    return [doc for path in resource_files() for doc in load_docs(path)]
-
-
-def of_kind(docs, kind):
-    return [d for d in docs if d.get("kind") == kind]
-
-
-def by_name(docs, kind):
-    return {d["metadata"]["name"]: d for d in of_kind(docs, kind)}
-
-
-def component_of(doc):
-    return doc["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-
-
-def pod_spec(deployment):
-    return deployment["spec"]["template"]["spec"]
-
-
-def containers(deployment, init=True):
-    spec = pod_spec(deployment)
-    return spec.get("containers", []) + (spec.get("initContainers", []) if init else [])
-
-
-def secret_names_used(doc):
-    """Every Secret a manifest (or patch) references, wherever it does."""
-    names = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "secretKeyRef" in node:
-                names.add(node["secretKeyRef"]["name"])
-            if "secretRef" in node and isinstance(node["secretRef"], dict):
-                names.add(node["secretRef"].get("name"))
-            if "secret" in node and isinstance(node["secret"], dict):
-                names.add(node["secret"].get("secretName") or node["secret"].get("name"))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(doc)
-    names.discard(None)
-    return names
-
-
-def base_config():
-    """The literals of the base ConfigMap generator as a dict."""
-    kust = load_docs(BASE / "kustomization.yaml")[0]
-    (gen,) = [g for g in kust["configMapGenerator"] if g["name"] == "vowrewards-config"]
-    return dict(item.split("=", 1) for item in gen["literals"])
-
-
-# --- files and kustomizations ---------------------------------------------------
-
-def test_every_yaml_file_parses():
-    files = all_yaml_files()
-    assert files, "no YAML under deploy/k8s"
-    for path in files:
-        for doc in load_docs(path):
-            assert isinstance(doc, dict), "%s: a document is not a mapping" % path
-
-
-@pytest.mark.parametrize("kust", kustomization_files(), ids=lambda p: str(p.relative_to(K8S)))
+@pytest.mark.parametrize("kust", kustomizations(), ids=lambda p: str(p.parent.relative_to(K8S)))
 def test_kustomization_references_exist(kust):
     k = load_docs(kust)[0]
-    for field in DEPRECATED_KUSTOMIZE_FIELDS:
-        assert field not in k, "%s uses deprecated kustomize field %r" % (kust, field)
-    gitignored = _gitignored_dirs(kust.parent)
+    assert not [f for f in DEPRECATED_KUSTOMIZE_FIELDS if f in k], "%s uses deprecated fields" % kust
+    ignored = (kust.parent / ".gitignore").read_text().split() if (kust.parent / ".gitignore").is_file() else []
     for kind, path in local_refs(kust):
-        if kind == "generated-file" and any(part in gitignored for part in path.relative_to(kust.parent).parts):
-            continue  # written by a documented script (dev JWT keys), never committed
+        if kind == "generated-file" and any(part + "/" in ignored for part in path.relative_to(kust.parent).parts):
+            continue  # written by a documented script (the dev JWT keys), never committed
         assert path.exists(), "%s: %s %s does not exist" % (kust, kind, path)
         if kind == "component":
-            sub = load_docs(path / "kustomization.yaml")[0]
-            assert sub["kind"] == "Component", "%s is listed as a component but is a %s" % (path, sub["kind"])
-        if kind == "resource" and path.is_dir():
-            assert (path / "kustomization.yaml").is_file(), "%s has no kustomization.yaml" % path
+            assert load_docs(path / "kustomization.yaml")[0]["kind"] == "Component", path
 
 
-def _gitignored_dirs(directory):
-    ignore = directory / ".gitignore"
-    if not ignore.is_file():
-        return set()
-    return {line.strip().rstrip("/") for line in ignore.read_text().splitlines()
-            if line.strip() and not line.startswith("#")}
+def test_every_file_is_used_by_some_kustomization():
+    used = {p.resolve() for k in kustomizations() for p in [k] + [path for _, path in local_refs(k)]}
+    files = [p for p in K8S.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()]
+    orphans = [str(p.relative_to(K8S)) for p in files if p.resolve() not in used and "jwt-keys" not in p.parts]
+    assert not orphans, "files no kustomization uses: %s" % orphans
 
 
-def test_every_yaml_file_is_used_by_some_kustomization():
-    used = set()
-    for kust in kustomization_files():
-        used.add(kust.resolve())
-        for _kind, path in local_refs(kust):
-            used.add(path.resolve())
-    orphans = [str(p.relative_to(K8S)) for p in all_yaml_files() if p.resolve() not in used]
-    assert not orphans, "YAML files no kustomization references: %s" % orphans
-
-
-def test_api_versions_are_current():
-    for path in all_yaml_files():
-        for doc in load_docs(path):
-            api, kind = doc.get("apiVersion"), doc.get("kind")
-            if api is None:
-                continue
-            assert api not in REMOVED_API_VERSIONS, "%s: %s uses removed %s" % (path, kind, api)
-            if kind in EXPECTED_API_VERSION and not api.startswith("kustomize.config.k8s.io"):
-                assert api == EXPECTED_API_VERSION[kind], "%s: %s should be %s, is %s" % (
-                    path, kind, EXPECTED_API_VERSION[kind], api)
-
-
-def test_every_object_carries_the_recommended_labels():
-    for path in resource_files():
-        for doc in load_docs(path):
-            if doc["kind"] in ("Namespace",):
-                continue
-            labels = doc["metadata"].get("labels", {})
-            assert labels.get("app.kubernetes.io/part-of") == "vowrewards", "%s %s" % (
-                doc["kind"], doc["metadata"]["name"])
-            if doc["kind"] in ("Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"):
-                c = component_of(doc)
-                assert c in COMPONENTS, "%s %s has no component label" % (doc["kind"], doc["metadata"]["name"])
-                assert labels.get("app.kubernetes.io/name") == "vowrewards-" + c
-
-
-def test_no_secret_values_in_base_or_components():
-    for root in (BASE, COMPONENTS_DIR):
-        for path in root.rglob("*.yaml"):
-            for doc in load_docs(path):
-                assert doc.get("kind") != "Secret", "%s commits a Secret" % path
-                if path.name == "kustomization.yaml":
-                    assert "secretGenerator" not in doc, "%s generates secrets" % path
-    production = load_docs(OVERLAYS / "production" / "kustomization.yaml")[0]
-    assert "secretGenerator" not in production, "production must not generate secrets"
-    for path in (OVERLAYS / "production").rglob("*.yaml"):
-        assert not of_kind(load_docs(path), "Secret"), "%s commits a Secret" % path
-
-
-# --- base: one of everything per component --------------------------------------
-
-def test_base_has_deployment_service_pdb_hpa_per_component():
-    docs = resources_in(BASE)
-    deployments = by_name(docs, "Deployment")
-    services = by_name(docs, "Service")
-    pdbs = by_name(docs, "PodDisruptionBudget")
-    hpas = by_name(docs, "HorizontalPodAutoscaler")
-    for c in COMPONENTS:
-        name = "vowrewards-" + c
-        assert name in deployments, "no Deployment for " + c
-        assert name in services, "no Service for " + c
-        assert name in pdbs, "no PodDisruptionBudget for " + c
-        assert name in hpas, "no HorizontalPodAutoscaler for " + c
-        selector = deployments[name]["spec"]["selector"]["matchLabels"]
-        assert pdbs[name]["spec"]["selector"]["matchLabels"] == selector
-        assert services[name]["spec"]["selector"] == selector
-        target = hpas[name]["spec"]["scaleTargetRef"]
-        assert (target["kind"], target["name"], target["apiVersion"]) == ("Deployment", name, "apps/v1")
-        metrics = hpas[name]["spec"]["metrics"]
-        assert any(m["type"] == "Resource" and m["resource"]["name"] == "cpu" for m in metrics)
-        assert "replicas" not in deployments[name]["spec"], "%s: the HPA owns replicas" % name
-    assert set(deployments) == {"vowrewards-" + c for c in COMPONENTS}
-
-
-def test_services_expose_health_and_gateway_http():
-    services = by_name(resources_in(BASE), "Service")
-    for c in COMPONENTS:
-        ports = {p["name"]: p for p in services["vowrewards-" + c]["spec"]["ports"]}
-        assert ports["health"]["port"] == HEALTH_PORT
-        if c == "gateway":
-            assert ports["http"]["port"] == 8000
-        else:
-            assert "http" not in ports
-
-
-def test_service_account_mounts_no_token():
-    (sa,) = of_kind(resources_in(BASE), "ServiceAccount")
-    assert sa["automountServiceAccountToken"] is False
-    for dep in of_kind(resources_in(BASE), "Deployment"):
-        spec = pod_spec(dep)
-        assert spec["serviceAccountName"] == sa["metadata"]["name"]
-        assert spec["automountServiceAccountToken"] is False
-
-
-def test_configmap_holds_the_kubernetes_settings():
-    config = base_config()
-    assert config["HEALTH_PORT"] == str(HEALTH_PORT)
-    assert config["MIGRATE_ON_START"] == "0"
-    assert config["DB_ROLE_PER_SERVICE"] == "1"
-    assert config["LOG_FORMAT"] == "json"
-    assert config["GATEWAY_PORT"] == "8000"
-    for key in ("LOG_LEVEL", "MAX_WORKERS", "DB_POOL_SIZE", "RPC_TIMEOUT", "JWT_PUBLIC_KEY_FILE"):
-        assert config.get(key), key
-    for key, value in config.items():
-        assert not re.search(r"(?i)password|secret|private", key + value), "secret-looking setting " + key
-
-
-# --- every Deployment, wherever it is defined --------------------------------------
-
-def deployments_everywhere():
-    return of_kind(all_resources(), "Deployment")
-
-
-def test_deployments_are_hardened():
-    deployments = deployments_everywhere()
-    assert deployments
-    for dep in deployments:
-        name = dep["metadata"]["name"]
-        spec = pod_spec(dep)
-        pod_sc = spec.get("securityContext", {})
-        assert pod_sc.get("runAsNonRoot") is True, name
-        assert isinstance(pod_sc.get("runAsUser"), int) and pod_sc["runAsUser"] > 0, name
-        assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
-        assert spec.get("enableServiceLinks") is False, name
-        assert 20 <= spec.get("terminationGracePeriodSeconds", 0) <= 60, name
-        for container in containers(dep):
-            where = "%s/%s" % (name, container["name"])
-            sc = container.get("securityContext", {})
-            assert sc.get("allowPrivilegeEscalation") is False, where
-            assert sc.get("readOnlyRootFilesystem") is True, where
-            assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, where
-            assert "ALL" in sc.get("capabilities", {}).get("drop", []), where
-            assert not sc.get("capabilities", {}).get("add"), where
-            assert not sc.get("privileged"), where
-            resources = container.get("resources", {})
-            for section in ("requests", "limits"):
-                for resource in ("cpu", "memory"):
-                    assert resources.get(section, {}).get(resource), "%s: no %s.%s" % (where, section, resource)
-            assert "command" not in container, "%s overrides the image ENTRYPOINT" % where
-            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
-            assert "/tmp" in mounts, "%s: no writable /tmp" % where
-            volumes = {v["name"]: v for v in spec.get("volumes", [])}
-            assert "emptyDir" in volumes[mounts["/tmp"]], "%s: /tmp is not an emptyDir" % where
-
-
-def test_deployments_probe_the_health_port():
-    for dep in deployments_everywhere():
-        (app,) = pod_spec(dep)["containers"]
-        name = dep["metadata"]["name"]
-        ports = {p["name"]: p["containerPort"] for p in app["ports"]}
-        assert ports.get("health") == HEALTH_PORT, name
-        expected = {"livenessProbe": "/healthz", "readinessProbe": "/readyz", "startupProbe": "/healthz"}
-        for probe, path in expected.items():
-            assert probe in app, "%s has no %s" % (name, probe)
-            http = app[probe]["httpGet"]
-            assert http["port"] in ("health", HEALTH_PORT), "%s %s is not on the health port" % (name, probe)
-            assert http["path"] == path, "%s %s path" % (name, probe)
-        assert app["lifecycle"]["preStop"], "%s has no preStop hook" % name
-
-
-def test_deployments_run_their_component_and_migrate_first():
-    for dep in deployments_everywhere():
-        c = component_of(dep)
-        spec = pod_spec(dep)
-        (app,) = spec["containers"]
-        assert app["args"] == [MODULES[c]], dep["metadata"]["name"]
-        (migrate,) = spec["initContainers"]
-        assert migrate["args"] == ["plumbing.migrate", c]
-        assert migrate["image"] == app["image"]
-        for container in (app, migrate):
-            env = {e["name"] for e in container.get("env", [])}
-            assert c.upper() + "_DATABASE_URL" in env, "%s/%s" % (c, container["name"])
-            config_refs = [s["configMapRef"]["name"] for s in container.get("envFrom", []) if "configMapRef" in s]
-            assert config_refs == ["vowrewards-config"], "%s/%s" % (c, container["name"])
-        # its own broker user's URI, never the shared AMQP_URI (that is the topology Job's admin)
-        app_env = {e["name"] for e in app["env"]}
-        assert c.upper() + "_AMQP_URI" in app_env and "AMQP_URI" not in app_env
-        assert not {n for n in (e["name"] for e in migrate.get("env", [])) if "AMQP" in n}
-
-
-def test_each_component_connects_as_its_own_broker_user_and_serves_health_on_the_pod_network():
-    for dep in deployments_everywhere():
-        c = component_of(dep)
-        amqp_secrets = {s for s in secret_names_used(dep) if s.startswith("vowrewards-amqp")
-                        or s.endswith("-default-user")}
-        assert amqp_secrets == {"vowrewards-amqp-" + c}, "%s reads %s" % (c, amqp_secrets)
-        (app,) = pod_spec(dep)["containers"]
-        env = {e["name"]: e for e in app["env"]}
-        assert env[c.upper() + "_AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
-        # set explicitly: the default is loopback; the NetworkPolicy admits only Prometheus
-        assert env["HEALTH_ADDRESS"]["value"] == "0.0.0.0", c
-    config = base_config()
-    assert config["BROKER_USER_PER_SERVICE"] == "1" and config["BROKER_USER_PREFIX"] == "vow_"
-
-
-def test_each_component_reads_only_its_own_database_role():
-    for dep in deployments_everywhere():
-        c = component_of(dep)
-        db_secrets = {s for s in secret_names_used(dep) if s.startswith("vowrewards-db-")}
-        assert db_secrets == {"vowrewards-db-" + c}, "%s reads %s" % (c, db_secrets)
-
-
-def test_jwt_private_key_is_mounted_only_in_the_gateway():
-    """Across every manifest and patch: only the gateway Deployment touches the signing key."""
-    for path in all_yaml_files():
-        if path.name == "kustomization.yaml":
+def test_no_secret_is_committed_outside_the_dev_overlay():
+    for path in K8S.rglob("*.yaml"):
+        if "dev" in path.relative_to(K8S).parts:
             continue
         for doc in load_docs(path):
-            if JWT_PRIVATE_SECRET in secret_names_used(doc) or "JWT_PRIVATE_KEY" in yaml.safe_dump(doc):
-                assert doc["kind"] == "Deployment" and doc["metadata"]["name"] == "vowrewards-gateway", (
-                    "%s: %s %s references the JWT private key" % (path, doc["kind"], doc["metadata"]["name"]))
-    (gateway,) = [d for d in deployments_everywhere() if component_of(d) == "gateway"]
-    (app,) = pod_spec(gateway)["containers"]
-    mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod_spec(gateway)["volumes"]}
-    (private,) = [n for n, v in volumes.items() if v.get("secret", {}).get("secretName") == JWT_PRIVATE_SECRET]
-    key_file = {e["name"]: e.get("value") for e in app["env"]}["JWT_PRIVATE_KEY_FILE"]
-    assert key_file.startswith(mounts[private] + "/")
-    for container in pod_spec(gateway)["initContainers"]:
-        assert private not in {m["name"] for m in container.get("volumeMounts", [])}
+            assert doc.get("kind") != "Secret", "%s commits a Secret" % path
+            assert "secretGenerator" not in doc, "%s generates Secrets" % path
 
 
-def test_every_component_gets_the_jwt_public_key():
-    config = base_config()
-    for dep in deployments_everywhere():
-        (app,) = pod_spec(dep)["containers"]
-        volumes = {v["name"]: v for v in pod_spec(dep)["volumes"]}
-        mounted = {volumes[m["name"]].get("secret", {}).get("secretName"): m["mountPath"]
-                   for m in app["volumeMounts"]}
-        assert "vowrewards-jwt-public" in mounted, dep["metadata"]["name"]
-        assert config["JWT_PUBLIC_KEY_FILE"].startswith(mounted["vowrewards-jwt-public"] + "/")
-
-
-def test_qr_signing_key_only_in_redemption():
-    for path in all_yaml_files():
-        for doc in load_docs(path):
-            if path.name != "kustomization.yaml" and (
-                    QR_SECRET in secret_names_used(doc) or "QR_SIGNING_KEY" in yaml.safe_dump(doc)):
-                assert doc["kind"] == "Deployment" and doc["metadata"]["name"] == "vowrewards-redemption", (
-                    "%s: %s references the QR signing key" % (path, doc["metadata"]["name"]))
-    (redemption,) = [d for d in deployments_everywhere() if component_of(d) == "redemption"]
-    (app,) = pod_spec(redemption)["containers"]
-    env = {e["name"]: e for e in app["env"]}
-    assert env["QR_SIGNING_KEY"]["valueFrom"]["secretKeyRef"]["name"] == QR_SECRET
-
-
-def test_topology_spread_and_disruption_budgets():
-    docs = resources_in(BASE)
-    for dep in of_kind(docs, "Deployment"):
-        constraints = pod_spec(dep)["topologySpreadConstraints"]
-        keys = {tc["topologyKey"] for tc in constraints}
-        assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} <= keys
-        for tc in constraints:
-            assert tc["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
-    for pdb in of_kind(docs, "PodDisruptionBudget"):
-        # maxUnavailable keeps single-replica (dev) installs drainable
-        assert "maxUnavailable" in pdb["spec"] or "minAvailable" in pdb["spec"]
-
-
-# --- data services ----------------------------------------------------------------
-
-def test_rabbitmq_cluster():
-    (rmq,) = of_kind(resources_in(COMPONENTS_DIR / "data-services"), "RabbitmqCluster")
-    spec = rmq["spec"]
-    assert spec["replicas"] == 3
-    assert spec["persistence"]["storage"]
-    assert spec["resources"]["requests"] and spec["resources"]["limits"]
-    assert "rabbitmq_prometheus" in spec["rabbitmq"]["additionalPlugins"]
-    config = base_config()
-    assert config["AMQP_HOST"] == rmq["metadata"]["name"]
-
-
-def test_only_the_topology_job_holds_the_broker_admin():
-    """The operator's default user declares the topology; no Deployment ever reads it."""
-    kust = load_docs(COMPONENTS_DIR / "data-services" / "kustomization.yaml")[0]
-    (rmq,) = of_kind(resources_in(COMPONENTS_DIR / "data-services"), "RabbitmqCluster")
-    (patch,) = [p for p in kust["patches"] if "amqp" in p["path"]]
-    assert (patch["target"]["kind"], patch["target"]["name"]) == ("Job", "vowrewards-topology")
-    names = secret_names_used(load_docs(COMPONENTS_DIR / "data-services" / patch["path"])[0])
-    assert names == {rmq["metadata"]["name"] + "-default-user"}
-    for path in all_yaml_files():
-        for doc in load_docs(path):
-            used = secret_names_used(doc)
-            if "vowrewards-amqp" in used or any(s.endswith("-default-user") for s in used):
-                assert doc["kind"] == "Job" and doc["metadata"]["name"] == "vowrewards-topology", (
-                    "%s: %s %s reads the broker admin" % (path, doc["kind"], doc["metadata"]["name"]))
-
-
-def test_the_topology_job_declares_it_hardened():
-    (job,) = [d for d in of_kind(resources_in(BASE), "Job") if d["metadata"]["name"] == "vowrewards-topology"]
-    spec = job["spec"]["template"]["spec"]
-    (container,) = spec["containers"]
-    assert container["args"] == ["plumbing.migrate", "--topology"]
-    assert spec["restartPolicy"] in ("OnFailure", "Never") and job["spec"].get("ttlSecondsAfterFinished")
-    assert spec["automountServiceAccountToken"] is False and spec["securityContext"]["runAsNonRoot"] is True
-    sc = container["securityContext"]
-    assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
-    assert "ALL" in sc["capabilities"]["drop"]
-    env = {e["name"]: e for e in container["env"]}
-    assert env["AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
-    assert secret_names_used(job) == {"vowrewards-amqp"}  # data-services swaps in the operator's admin
-    labels = job["spec"]["template"]["metadata"]["labels"]
-    (policy,) = [p for p in network_policies() if p["spec"]["podSelector"].get("matchLabels") == {
-        k: v for k, v in labels.items() if k != "app.kubernetes.io/part-of"}]
-    assert not policy["spec"].get("ingress") and set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    assert _ports(policy["spec"]["egress"]) == {("UDP", 53), ("TCP", 53), ("TCP", 5672)}
+def test_one_template_makes_every_component():
+    """Each component directory is its values, the template, and small patches: no copies."""
+    for c in COMPONENTS:
+        k = load_docs(K8S / "base" / c / "kustomization.yaml")[0]
+        assert k["components"] == ["../service"], c
+        (values,) = load_docs(K8S / "base" / c / "values.yaml")
+        assert values["metadata"]["name"] == c and values["data"]["module"] == MODULES[c]
+        assert values["metadata"]["annotations"]["config.kubernetes.io/local-config"] == "true"
+        lines = sum(len((K8S / "base" / c / p["path"]).read_text().splitlines()) for p in k.get("patches", []))
+        assert lines < 80, "%s patches %d lines: move what every component shares into the template" % (c, lines)
 
 
 def test_broker_users_and_permissions_are_the_codes():
-    """One User and Permission per component (messaging-topology operator), exactly the
-    permissions plumbing/broker.py gives (and make run grants), importing the Deployment's Secret."""
+    """One User, Permission and TopicPermission per component (messaging-topology operator):
+    exactly what plumbing/broker.py gives (and make run grants), importing the Deployment's Secret."""
     from plumbing.broker import permissions, topic_permissions
-    docs = resources_in(COMPONENTS_DIR / "data-services")
-    users = {component_of(u): u for u in of_kind(docs, "User")}
-    grants = {component_of(p): p for p in of_kind(docs, "Permission")}
-    topics = {component_of(p): p for p in of_kind(docs, "TopicPermission")}
-    (rmq,) = of_kind(docs, "RabbitmqCluster")
+    docs = load_docs(K8S / "components" / "data-services" / "broker-users.yaml")
+    (rmq,) = load_docs(K8S / "components" / "data-services" / "rabbitmq.yaml")
+    users, grants, topics = ({component_of(d): d for d in of_kind(docs, kind)}
+                             for kind in ("User", "Permission", "TopicPermission"))
     assert set(users) == set(grants) == set(topics) == set(COMPONENTS)
-    vhost = base_config()["AMQP_VHOST"] or "/"
     for c in COMPONENTS:
-        user, grant = users[c]["spec"], grants[c]["spec"]
+        user, grant, topic = users[c]["spec"], grants[c]["spec"], topics[c]["spec"]
         assert user["importCredentialsSecret"]["name"] == "vowrewards-amqp-" + c
         assert not user.get("tags"), "%s's broker user must have no management tags" % c
-        assert user["rabbitmqClusterReference"]["name"] == grant["rabbitmqClusterReference"]["name"] == \
-            rmq["metadata"]["name"]
-        assert grant["userReference"]["name"] == users[c]["metadata"]["name"]
-        assert grant["vhost"] == vhost
+        assert user["rabbitmqClusterReference"]["name"] == rmq["metadata"]["name"]
+        assert grant["userReference"]["name"] == topic["userReference"]["name"] == users[c]["metadata"]["name"]
+        assert grant["vhost"] == topic["vhost"] == "/"
         assert grant["permissions"] == permissions(c), c
-        topic = topics[c]["spec"]
-        assert (topic["userReference"], topic["vhost"]) == (grant["userReference"], vhost)
         assert [topic["permissions"]] == topic_permissions(c), c
 
 
-def test_postgres_cluster_roles_and_schemas():
-    (pg,) = of_kind(resources_in(COMPONENTS_DIR / "data-services"), "Cluster")
-    spec = pg["spec"]
-    assert spec["instances"] == 3
-    assert spec["bootstrap"]["initdb"]["database"] == "vowrewards"
-    roles = {r["name"]: r for r in spec["managed"]["roles"]}
+def test_deployed_modules_exist_in_the_repository():
+    for module in list(MODULES.values()) + ["plumbing.migrate"]:
+        path = REPO / module.replace(".", "/")
+        assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), module
+
+
+# --- every overlay, rendered -------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def overlay(request):
+    return request.param, rendered(request.param)
+
+
+def deployments(docs):
+    found = {component_of(d): d for d in of_kind(docs, "Deployment")}
+    assert set(found) == set(COMPONENTS)
+    return found
+
+
+def test_namespaced_images_pinned_and_nothing_removed(overlay):
+    _, docs = overlay
+    (namespace,) = of_kind(docs, "Namespace")
+    for doc in docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"].get("namespace") == namespace["metadata"]["name"], doc["metadata"]["name"]
+            assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "vowrewards", doc["metadata"]["name"]
+    for workload in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+        for container in containers(workload):
+            image = container["image"]
+            assert re.search(r":[\w.-]+$|@sha256:[0-9a-f]{64}$", image) and not image.endswith(":latest"), image
+
+
+def test_each_component_has_its_objects(overlay):
+    _, docs = overlay
+    for c, dep in deployments(docs).items():
+        name = "vowrewards-" + c
+        assert dep["metadata"]["name"] == name and "replicas" not in dep["spec"], "%s: the HPA owns replicas" % name
+        selector = dep["spec"]["selector"]["matchLabels"]
+        assert selector == {"app.kubernetes.io/name": name, "app.kubernetes.io/component": c}
+        assert by_name(docs, "Service")[name]["spec"]["selector"] == selector
+        assert by_name(docs, "PodDisruptionBudget")[name]["spec"]["selector"]["matchLabels"] == selector
+        assert by_name(docs, "PodDisruptionBudget")[name]["spec"]["maxUnavailable"] == 1
+        hpa = by_name(docs, "HorizontalPodAutoscaler")[name]["spec"]
+        assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert any(m["resource"]["name"] == "cpu" for m in hpa["metrics"])
+        spec = pod_spec(dep)
+        assert by_name(docs, "ServiceAccount")[spec["serviceAccountName"]]["automountServiceAccountToken"] is False
+        assert spec["serviceAccountName"] == name and spec["automountServiceAccountToken"] is False
+        for constraint in spec["topologySpreadConstraints"]:
+            assert constraint["labelSelector"]["matchLabels"] == selector
+        assert {t["topologyKey"] for t in spec["topologySpreadConstraints"]} == {
+            "kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+        ports = {p["name"]: p["port"] for p in by_name(docs, "Service")[name]["spec"]["ports"]}
+        assert ports == ({"health": HEALTH_PORT, "http": 8000} if c == "gateway" else {"health": HEALTH_PORT})
+
+
+def test_every_container_is_hardened_and_sized(overlay):
+    _, docs = overlay
+    for workload in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+        name, spec = workload["metadata"]["name"], pod_spec(workload)
+        pod_sc = spec["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] > 0, name
+        assert pod_sc["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert spec["enableServiceLinks"] is False and spec["automountServiceAccountToken"] is False, name
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for container in containers(workload):
+            where, sc = "%s/%s" % (name, container["name"]), container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False and sc["readOnlyRootFilesystem"] is True, where
+            assert sc["capabilities"]["drop"] == ["ALL"] and not sc["capabilities"].get("add"), where
+            assert not sc.get("privileged"), where
+            for section in ("requests", "limits"):
+                assert set(container["resources"][section]) >= {"cpu", "memory"}, "%s: %s" % (where, section)
+            assert "command" not in container, "%s overrides the image ENTRYPOINT" % where
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            assert "emptyDir" in volumes[mounts["/tmp"]], "%s: /tmp is not an emptyDir" % where
+            for mount in container.get("volumeMounts", []):
+                assert mount["mountPath"] == "/tmp" or mount.get("readOnly") is True, where
+
+
+def test_every_app_is_probed_on_its_health_port_and_stops_gently(overlay):
+    _, docs = overlay
+    for c, dep in deployments(docs).items():
+        (app,) = pod_spec(dep)["containers"]
+        assert {p["name"]: p["containerPort"] for p in app["ports"]}["health"] == HEALTH_PORT
+        for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            assert app[probe]["httpGet"] == {"path": path, "port": "health"}, "%s %s" % (c, probe)
+        assert app["lifecycle"]["preStop"]["exec"]["command"][0] == "sleep"
+        assert 20 <= pod_spec(dep)["terminationGracePeriodSeconds"] <= 60
+        # set explicitly: the default is loopback; the NetworkPolicy admits only Prometheus
+        assert env_of(app)["HEALTH_ADDRESS"]["value"] == "0.0.0.0", c
+
+
+def test_each_component_migrates_first_and_uses_only_its_own_credentials(overlay):
+    name, docs = overlay
+    for c, dep in deployments(docs).items():
+        spec = pod_spec(dep)
+        (app,), (migrate,) = spec["containers"], spec["initContainers"]
+        assert app["args"] == [MODULES[c]] and migrate["args"] == ["plumbing.migrate", c]
+        assert migrate["image"] == app["image"]
+        prefix = c.upper()
+        assert env_of(app)[prefix + "_AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
+        assert "AMQP_URI" not in env_of(app), "AMQP_URI is the broker admin's, the topology Job's"
+        assert not [e for e in env_of(migrate) if "AMQP" in e], "%s: the migration needs no broker" % c
+        for container in (app, migrate):
+            assert env_of(container)[prefix + "_DATABASE_URL"]["value"].startswith("postgresql://$(DB_USER):$(DB_PASSWORD)@")
+        secrets = secret_refs(dep)
+        assert {s for s in secrets if s.startswith("vowrewards-db-")} == {"vowrewards-db-" + c}
+        assert {s for s in secrets if s.startswith("vowrewards-amqp") or s.endswith("-default-user")} == {
+            "vowrewards-amqp-" + c}
+        assert ("vowrewards-jwt-private" in secrets) == (c == "gateway"), "only the gateway signs tokens"
+        assert ("vowrewards-qr-signing" in secrets) == (c == "redemption"), "only redemption signs QR codes"
+        assert ("vowrewards-smtp" in secrets) == (c == "notification")
+        mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
+        public = [v["name"] for v in spec["volumes"] if unhashed(v.get("secret", {}).get("secretName", "")) == "vowrewards-jwt-public"]
+        assert configmap(docs, "vowrewards-config")["JWT_PUBLIC_KEY_FILE"].startswith(mounts[public[0]] + "/")
+        for container in spec["initContainers"]:
+            assert len(container["volumeMounts"]) == 1, "%s: the migration sees no keys" % c
+        # Kubernetes expands $(VAR) only from variables defined before it
+        for container in (app, migrate):
+            defined = set()
+            for source in container["envFrom"]:
+                defined |= set(configmap(docs, unhashed(source["configMapRef"]["name"])))
+            for var in container["env"]:
+                for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", var.get("value", "")):
+                    assert ref in defined, "%s/%s: %s uses $(%s) before it is defined" % (c, container["name"], var["name"], ref)
+                defined.add(var["name"])
+    gateway = env_of(pod_spec(deployments(docs)["gateway"])["containers"][0])
+    assert gateway["JWT_PRIVATE_KEY_FILE"]["value"].startswith("/etc/vowrewards/jwt-private/")
+    redemption = env_of(pod_spec(deployments(docs)["redemption"])["containers"][0])
+    assert redemption["QR_SIGNING_KEY_FILE"]["value"].startswith("/etc/vowrewards/qr-signing/")
+
+
+def test_settings(overlay):
+    _, docs = overlay
+    config = configmap(docs, "vowrewards-config")
+    expected = {"HEALTH_PORT": str(HEALTH_PORT), "MIGRATE_ON_START": "0", "DB_ROLE_PER_SERVICE": "1",
+                "BROKER_USER_PER_SERVICE": "1", "BROKER_USER_PREFIX": "vow_", "LOG_FORMAT": "json"}
+    assert {k: config[k] for k in expected} == expected
+    for key, value in config.items():
+        assert not re.search(r"(?i)password|secret|private_key\b", key + value), "secret-looking setting " + key
+    assert configmap(docs, "vowrewards-gateway")["GATEWAY_PORT"] == "8000"
+    assert set(configmap(docs, "vowrewards-settlement")) >= {"PAYOUT_COOLING_OFF_HOURS", "PAYOUT_CODE_MINUTES"}
+    assert set(configmap(docs, "vowrewards-notification")) >= {"SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS"}
+
+
+def test_the_topology_job_alone_holds_the_broker_admin(overlay):
+    _, docs = overlay
+    (job,) = of_kind(docs, "Job")
+    (container,) = pod_spec(job)["containers"]
+    assert container["args"] == ["plumbing.migrate", "--topology"]
+    assert pod_spec(job)["restartPolicy"] == "OnFailure" and job["spec"]["ttlSecondsAfterFinished"]
+    assert env_of(container)["AMQP_URI"]["value"].startswith("amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@")
+    (rmq,) = of_kind(docs, "RabbitmqCluster")
+    assert secret_refs(job) == {rmq["metadata"]["name"] + "-default-user"}  # data-services swapped it in
+    for doc in docs:
+        if doc is not job:
+            assert not {s for s in secret_refs(doc) if s == "vowrewards-amqp" or s.endswith("-default-user")}, (
+                "%s %s reads the broker admin" % (doc["kind"], doc["metadata"]["name"]))
+
+
+def test_data_services(overlay):
+    name, docs = overlay
+    (rmq,), (pg,) = of_kind(docs, "RabbitmqCluster"), of_kind(docs, "Cluster")
+    config = configmap(docs, "vowrewards-config")
+    assert config["AMQP_HOST"] == rmq["metadata"]["name"] and config["DB_HOST"] == pg["metadata"]["name"] + "-rw"
+    assert "rabbitmq_prometheus" in rmq["spec"]["rabbitmq"]["additionalPlugins"]
+    assert (rmq["spec"]["replicas"], pg["spec"]["instances"]) == ((1, 1) if name == "dev" else (3, 3))
+    roles = {r["name"]: r for r in pg["spec"]["managed"]["roles"]}
     assert set(roles) == {"vow_" + c for c in COMPONENTS}
-    deployment_secrets = {component_of(d): {s for s in secret_names_used(d) if s.startswith("vowrewards-db-")}
-                          for d in of_kind(resources_in(BASE), "Deployment")}
-    sql = " ".join(spec["bootstrap"]["initdb"]["postInitApplicationSQL"])
-    for c in COMPONENTS:
-        role = roles["vow_" + c]
-        assert role.get("ensure", "present") == "present" and role["login"] is True
-        assert {role["passwordSecret"]["name"]} == deployment_secrets[c], c
-        assert re.search(r"CREATE ROLE vow_%s\b" % c, sql), c
-        assert re.search(r"CREATE SCHEMA (IF NOT EXISTS )?%s AUTHORIZATION vow_%s\b" % (c, c), sql), c
-    config = base_config()
-    assert config["DB_HOST"] == pg["metadata"]["name"] + "-rw"
-    assert config["DB_NAME"] == "vowrewards"
+    sql = " ".join(pg["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"])
+    for c, dep in deployments(docs).items():
+        assert {roles["vow_" + c]["passwordSecret"]["name"]} == {s for s in secret_refs(dep) if s.startswith("vowrewards-db-")}
+        assert re.search(r"CREATE SCHEMA IF NOT EXISTS %s AUTHORIZATION vow_%s\b" % (c, c), sql), c
 
 
-# --- network policies and monitoring ---------------------------------------------------
+def test_the_dev_overlay_is_one_small_replica_with_fake_secrets(overlay):
+    name, docs = overlay
+    hpas = of_kind(docs, "HorizontalPodAutoscaler")
+    if name == "dev":
+        assert all(h["spec"]["minReplicas"] == h["spec"]["maxReplicas"] == 1 for h in hpas)
+        secrets = {unhashed(s["metadata"]["name"]) for s in of_kind(docs, "Secret")}
+        for workload in of_kind(docs, "Deployment") + of_kind(docs, "Job"):
+            missing = secret_refs(workload, optional=False) - secrets
+            assert {m for m in missing if not m.endswith("-default-user")} == set(), "dev lacks %s" % missing
+        text = (K8S / "overlays" / "dev" / "kustomization.yaml").read_text()
+        assert "DEV ONLY" in text and "dev-only-not-secret" in text
+    else:
+        assert not of_kind(docs, "Secret"), "production must not render Secrets"
+        mins = {h["metadata"]["name"]: h["spec"]["minReplicas"] for h in hpas}
+        assert min(mins.values()) >= 2 and mins["vowrewards-gateway"] > mins["vowrewards-support"]
+        assert mins["vowrewards-redemption"] > mins["vowrewards-support"]
+        # DB_POOL_SIZE connections per pod at most: stay under PostgreSQL's max_connections
+        pool = int(configmap(docs, "vowrewards-config")["DB_POOL_SIZE"])
+        (pg,) = of_kind(docs, "Cluster")
+        assert sum(h["spec"]["maxReplicas"] for h in hpas) * pool < int(pg["spec"]["postgresql"]["parameters"]["max_connections"])
 
-def network_policies():
-    return of_kind(resources_in(COMPONENTS_DIR / "network-policies"), "NetworkPolicy")
 
-
-def test_network_policies_start_from_default_deny():
-    deny = [p for p in network_policies()
-            if p["spec"]["podSelector"] == {} and not p["spec"].get("ingress") and not p["spec"].get("egress")]
-    assert deny, "no default-deny NetworkPolicy"
-    assert set(deny[0]["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-
+# --- network policies and monitoring (production) ------------------------------------------
 
 def _ports(rules):
     return {(p.get("protocol", "TCP"), p["port"]) for rule in rules for p in rule.get("ports", [])}
 
 
-def test_network_policies_allow_only_what_each_component_needs():
-    policies = {p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component"): p
-                for p in network_policies()}
-    for c in COMPONENTS:
-        policy = policies[c]["spec"]
-        assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
-        for rule in policy["egress"]:
-            assert rule.get("ports"), "%s: egress rule without ports" % c
-            assert rule.get("to"), "%s: egress rule to anywhere" % c
-        assert _ports(policy["egress"]) == {("UDP", 53), ("TCP", 53), ("TCP", 5672), ("TCP", 5432)}, c
-        expected_ingress = {("TCP", HEALTH_PORT)} | ({("TCP", 8000)} if c == "gateway" else set())
-        assert _ports(policy["ingress"]) == expected_ingress, c
-        for rule in policy["ingress"]:
-            if ("TCP", HEALTH_PORT) in _ports([rule]):
-                assert rule.get("from"), "%s: metrics open to everyone" % c
-
-
-def test_monitoring_scrapes_every_component_and_alerts():
-    docs = resources_in(COMPONENTS_DIR / "monitoring")
-    monitors = of_kind(docs, "ServiceMonitor") + of_kind(docs, "PodMonitor")
-    assert monitors
-    endpoints = [e for m in monitors for e in m["spec"].get("endpoints", []) + m["spec"].get("podMetricsEndpoints", [])]
-    assert any(e["port"] == "health" and e.get("path", "/metrics") == "/metrics" for e in endpoints)
-    services = of_kind(resources_in(BASE), "Service")
-    for service in services:
-        labels = service["metadata"]["labels"]
-        assert any(_selects(m["spec"]["selector"], labels) for m in of_kind(docs, "ServiceMonitor")), (
-            "no ServiceMonitor selects " + service["metadata"]["name"])
-    (rule,) = of_kind(docs, "PrometheusRule")
-    exprs = " ".join(str(r["expr"]) for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r)
-    for needle in ("vowrewards_outbox_oldest_age_seconds", "vowrewards_parked_events",
-                   'vowrewards_entrypoint_duration_seconds_count{outcome="error"}', "kube_pod_status_ready",
-                   'vowrewards_events_handled_total{outcome="refused"}'):
-        assert needle in exprs, needle
-    for group in rule["spec"]["groups"]:
-        for r in group["rules"]:
-            assert r["labels"]["severity"] in ("warning", "critical") and r["annotations"]["summary"]
-
-
 def _selects(selector, labels):
-    for key, value in selector.get("matchLabels", {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions", []):
-        if expr["operator"] == "In" and labels.get(expr["key"]) not in expr["values"]:
-            return False
-    return True
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        (labels.get(e["key"]) in e["values"]) == (e["operator"] == "In")
+        for e in selector.get("matchExpressions", []))
 
 
-# --- overlays ------------------------------------------------------------------------
-
-def overlay(name):
-    return load_docs(OVERLAYS / name / "kustomization.yaml")[0]
-
-
-def test_production_overlay_enables_everything_and_pins_the_image():
-    prod = overlay("production")
-    components = {Path(c).name for c in prod["components"]}
-    assert components == {"data-services", "network-policies", "monitoring"}
-    (image,) = prod["images"]
-    assert image["name"] == "vowrewards"
-    assert image.get("digest") or (image.get("newTag") and image["newTag"] != "latest")
-    hpas = by_name(load_docs(OVERLAYS / "production" / "autoscaling.yaml"), "HorizontalPodAutoscaler")
-    assert set(hpas) == {"vowrewards-" + c for c in COMPONENTS}
-    for name, hpa in hpas.items():
-        assert hpa["spec"]["minReplicas"] >= 2, name
-        assert hpa["spec"]["maxReplicas"] >= hpa["spec"]["minReplicas"]
-    for hot in ("gateway", "redemption"):
-        assert hpas["vowrewards-" + hot]["spec"]["minReplicas"] > hpas["vowrewards-support"]["spec"]["minReplicas"]
-
-
-def test_dev_overlay_is_small_and_marks_its_fake_secrets():
-    dev = overlay("dev")
-    assert {Path(c).name for c in dev["components"]} == {"data-services"}
-    text = (OVERLAYS / "dev" / "kustomization.yaml").read_text()
-    assert "DEV ONLY" in text and "fake" in text.lower()
-    for gen in dev["secretGenerator"]:
-        for literal in gen.get("literals", []):
-            key, value = literal.split("=", 1)
-            if key != "username":
-                assert "dev-only" in value, "%s=%s does not look like a placeholder" % (key, value)
-    generated = {g["name"] for g in dev["secretGenerator"]}
-    needed = set().union(*(secret_names_used(d) for d in of_kind(resources_in(BASE), "Deployment")))
-    assert needed <= generated, "dev does not generate %s" % (needed - generated)
-    for gen in dev["secretGenerator"]:
-        if gen["name"].startswith("vowrewards-amqp-"):
-            component = gen["name"][len("vowrewards-amqp-"):]
-            literals = dict(item.split("=", 1) for item in gen["literals"])
-            assert literals["username"] == base_config()["BROKER_USER_PREFIX"] + component
-            assert gen["options"]["disableNameSuffixHash"] is True  # the User imports it by name
-    hpa_patch = [p for p in dev["patches"] if p.get("target", {}).get("kind") == "HorizontalPodAutoscaler"]
-    assert hpa_patch and "value: 1" in hpa_patch[0]["patch"]
+def test_network_policies_allow_each_component_only_what_it_needs():
+    docs = rendered("production")
+    policies = of_kind(docs, "NetworkPolicy")
+    assert [p for p in policies if p["spec"]["podSelector"] == {} and set(p["spec"]["policyTypes"]) == {
+        "Ingress", "Egress"} and not p["spec"].get("ingress") and not p["spec"].get("egress")], "no default deny"
+    smtp = int(configmap(docs, "vowrewards-notification")["SMTP_PORT"])
+    workloads = list(deployments(docs).values()) + of_kind(docs, "Job")
+    for workload in workloads:
+        c, labels = component_of(workload), workload["spec"]["template"]["metadata"]["labels"]
+        applying = [p["spec"] for p in policies if p["spec"]["podSelector"] and _selects(p["spec"]["podSelector"], labels)]
+        assert len(applying) == 1, "%s: one policy of its own (%d apply)" % (c, len(applying))
+        (policy,) = applying
+        egress, ingress = policy["egress"], policy.get("ingress", [])
+        assert all(rule.get("to") and rule.get("ports") for rule in egress), "%s: egress to anywhere" % c
+        needs = {("UDP", 53), ("TCP", 53), ("TCP", 5672)} | (set() if c == "topology" else {("TCP", 5432)})
+        assert _ports(egress) == needs | ({("TCP", smtp)} if c == "notification" else set()), c
+        expected = set() if c == "topology" else {("TCP", HEALTH_PORT)} | ({("TCP", 8000)} if c == "gateway" else set())
+        assert _ports(ingress) == expected, c
+        assert all(rule.get("from") for rule in ingress if ("TCP", HEALTH_PORT) in _ports([rule])), "%s: metrics open" % c
 
 
-def test_readme_documents_every_secret():
+def test_every_component_is_scraped():
+    docs = rendered("production")
+    monitors = of_kind(docs, "ServiceMonitor")
+    assert all(e["port"] == "health" and e["path"] == "/metrics" for m in monitors for e in m["spec"]["endpoints"])
+    for service in of_kind(docs, "Service"):
+        assert any(_selects(m["spec"]["selector"], service["metadata"]["labels"]) for m in monitors), (
+            "no ServiceMonitor selects " + service["metadata"]["name"])
+    for monitor in monitors:
+        assert any(_selects(monitor["spec"]["selector"], s["metadata"]["labels"]) for s in of_kind(docs, "Service"))
+
+
+def test_readme_documents_every_secret_and_procedure():
     readme = (K8S / "README.md").read_text()
-    names = set().union(*(secret_names_used(d) for d in of_kind(resources_in(BASE), "Deployment")))
-    for name in names:
-        if name.startswith("vowrewards-db-"):
-            name = "vowrewards-db-<component>"
-        if name.startswith("vowrewards-amqp-"):
-            name = "vowrewards-amqp-<component>"
-        assert name in readme, "README does not document the Secret " + name
-    assert "vowrewards-amqp`" in readme  # the topology Job's admin
-    for needle in ("kubectl apply -k deploy/k8s/overlays/dev", "openssl genpkey -algorithm ed25519",
-                   "CloudNativePG", "RabbitMQ Cluster Operator", "Messaging Topology Operator",
-                   "prometheus-operator"):
+    names = set().union(*(secret_refs(d) for d in of_kind(rendered("production"), "Deployment")))
+    for name in {re.sub(r"-(%s)$" % "|".join(COMPONENTS), "-<component>", n) for n in names} | {"vowrewards-amqp"}:
+        assert "`%s`" % name in readme, "README does not document the Secret " + name
+    for needle in ("kubectl apply -k deploy/k8s/overlays/production", "openssl genpkey -algorithm ed25519",
+                   "QR_SIGNING_KEYS_PREVIOUS", "/parked-events", "/replay", "rollout undo",
+                   "rollout restart", "make image"):
         assert needle in readme, needle
-
-
-# --- the image -----------------------------------------------------------------------
-
-def test_dockerfile():
-    text = (DEPLOY / "Dockerfile").read_text()
-    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
-    assert re.search(r"^FROM \$\{PYTHON_IMAGE\}\s*$", text, re.M)
-    assert "requirements.txt" in text
-    users = re.findall(r"^USER (\S+)", text, re.M)
-    assert users and re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", users[-1]), "USER must be numeric, non-root"
-    assert re.search(r'^ENTRYPOINT \["python", "-m"\]', text, re.M)
-    for package in ("plumbing", "services", "gateway"):
-        assert re.search(r"^COPY %s/" % package, text, re.M), package
-    assert not re.search(r"^COPY (\.|devtools|tests)", text, re.M)
-    ignore = (DEPLOY / "Dockerfile.dockerignore").read_text()
-    assert ignore.splitlines()[0].startswith("#") and "\n*\n" in ignore
-
-
-def test_deployed_modules_exist_in_the_repository():
-    """The manifests run these modules; skip (not fail) while they are still being written."""
-    wanted = {MODULES[c]: MODULES[c].replace(".", "/") for c in COMPONENTS}
-    wanted["plumbing.migrate"] = "plumbing/migrate"
-    missing = [m for m, p in wanted.items()
-               if not ((REPO / (p + ".py")).is_file() or (REPO / p / "__main__.py").is_file())]
-    if missing:
-        pytest.skip("not in the tree yet: " + ", ".join(sorted(missing)))
-
-
-# --- rendered overlays (needs kubectl or kustomize) -----------------------------------------
-
-def _renderer():
-    if shutil.which("kustomize"):
-        return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
-    return None
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    command = _renderer()
-    if command is None:
-        pytest.skip("neither kustomize nor kubectl is installed")
-    copy = tmp_path_factory.mktemp("deploy") / "k8s"
-    shutil.copytree(K8S, copy, ignore=shutil.ignore_patterns("jwt-keys"))
-    _write_throwaway_jwt_keys(copy / "overlays" / "dev" / "jwt-keys")
-    out = {}
-    for name in ("dev", "production"):
-        result = subprocess.run(command + [str(copy / "overlays" / name)],
-                                capture_output=True, text=True, timeout=120)
-        assert result.returncode == 0, "%s did not render:\n%s" % (name, result.stderr)
-        out[name] = [d for d in yaml.safe_load_all(result.stdout) if d]
-    return out
-
-
-def _write_throwaway_jwt_keys(directory):
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-    directory.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    (directory / "jwt-private-key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (directory / "jwt-public-key.pem").write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-@pytest.mark.parametrize("name", ["dev", "production"])
-def test_rendered_overlay(rendered, name):
-    docs = rendered[name]
-    namespaces = of_kind(docs, "Namespace")
-    assert len(namespaces) == 1
-    namespace = namespaces[0]["metadata"]["name"]
-    for doc in docs:
-        if doc["kind"] != "Namespace":
-            assert doc["metadata"].get("namespace") == namespace, "%s %s" % (doc["kind"], doc["metadata"]["name"])
-        assert doc["apiVersion"] not in REMOVED_API_VERSIONS
-    deployments = of_kind(docs, "Deployment")
-    assert {component_of(d) for d in deployments} == set(COMPONENTS)
-    configmaps = {c["metadata"]["name"]: c["data"] for c in of_kind(docs, "ConfigMap")}
-    secrets = {s["metadata"]["name"] for s in of_kind(docs, "Secret")}
-    for dep in deployments:
-        for container in containers(dep):
-            assert ":" in container["image"] or "@" in container["image"], container["image"]
-            defined = set()
-            for source in container.get("envFrom", []):
-                defined |= set(configmaps[source["configMapRef"]["name"]])
-            for var in container.get("env", []):
-                for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", var.get("value", "")):
-                    assert ref in defined, "%s/%s: %s uses $(%s) before it is defined" % (
-                        dep["metadata"]["name"], container["name"], var["name"], ref)
-                defined.add(var["name"])
-        if name == "dev":
-            for secret in secret_names_used(dep):
-                # the RabbitMQ operator creates its default-user Secret itself
-                assert secret in secrets or secret.endswith("-default-user"), "dev lacks Secret " + secret
-    hpas = of_kind(docs, "HorizontalPodAutoscaler")
-    if name == "dev":
-        assert all(h["spec"]["minReplicas"] == h["spec"]["maxReplicas"] == 1 for h in hpas)
-        (rmq,) = of_kind(docs, "RabbitmqCluster")
-        (pg,) = of_kind(docs, "Cluster")
-        assert rmq["spec"]["replicas"] == 1 and pg["spec"]["instances"] == 1
-    else:
-        assert all(h["spec"]["minReplicas"] >= 2 for h in hpas)
-        assert not of_kind(docs, "Secret"), "production must not render Secrets"
-        assert of_kind(docs, "NetworkPolicy") and of_kind(docs, "ServiceMonitor") and of_kind(docs, "PrometheusRule")
-        (rmq,) = of_kind(docs, "RabbitmqCluster")
-        (pg,) = of_kind(docs, "Cluster")
-        assert rmq["spec"]["replicas"] == 3 and pg["spec"]["instances"] == 3
