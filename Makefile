@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test migrate bench install servers clean
+.PHONY: run test migrate bench install servers clean image
 
 run: install
 	$(PY) -m devtools.run
@@ -32,6 +32,17 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# The container image (deploy/Dockerfile) with docker or podman, whichever has a daemon.
+IMAGE ?= vowrewards:dev
+image:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		DOCKER_BUILDKIT=1 docker build -f deploy/Dockerfile -t $(IMAGE) . ; \
+	elif command -v podman >/dev/null 2>&1 && podman info >/dev/null 2>&1; then \
+		podman build -f deploy/Dockerfile --ignorefile deploy/Dockerfile.dockerignore -t $(IMAGE) . ; \
+	else \
+		echo "vowrewards: make image needs docker or podman with a reachable daemon (docker info / podman info fail here)"; exit 1; \
+	fi
 
 clean:
 	rm -rf $(VENV) .local
