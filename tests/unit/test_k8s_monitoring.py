@@ -8,6 +8,7 @@ prometheus_client registry and scraped, so the names are exactly what /metrics s
 (``_total``, ``_bucket``, ``_count``, ...).
 """
 import ast
+import functools
 import json
 import re
 from pathlib import Path
@@ -74,6 +75,7 @@ def _code_text():
     return "\n".join(p.read_text() for p in CODE)
 
 
+@functools.lru_cache(maxsize=None)
 def exported_metrics():
     """(kind, name, labels) of every metric some process exports (declared and set)."""
     code, metrics = _code_text(), {}
@@ -83,9 +85,10 @@ def exported_metrics():
         # counted in several places: the first call fixes its labels at run time
         assert metrics.setdefault(name, (kind, labels)) == (kind, labels), (
             "%s is used with different labels: %s, %s" % (name, metrics[name], (kind, labels)))
-    return [(kind, name, labels) for name, (kind, labels) in metrics.items()]
+    return tuple((kind, name, labels) for name, (kind, labels) in metrics.items())
 
 
+@functools.lru_cache(maxsize=None)
 def exported():
     """{series name: label names} as /metrics would show them, from a real registry."""
     registry = CollectorRegistry()
@@ -100,6 +103,7 @@ def exported():
     return series
 
 
+@functools.lru_cache(maxsize=None)
 def string_literals():
     return {node.value for path in CODE for node in ast.walk(ast.parse(path.read_text()))
             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
