@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+# checkov (Kubernetes security scan in make test) pins what our own pins exclude: its own venv
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < deploy/requirements-checkov.txt | cut -d' ' -f1)
 
 .PHONY: run test migrate bench install servers clean image
 
@@ -22,7 +25,14 @@ bench: install
 servers: install
 	$(PY) -m devtools.servers
 
-install: $(STAMP)
+install: $(STAMP) $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): deploy/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV) || \
+		{ echo "vowrewards: could not create a virtualenv for checkov: install python3-venv"; exit 1; }
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/requirements-checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-*
+	@touch $@
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -45,4 +55,4 @@ image:
 	fi
 
 clean:
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) $(CHECKOV_VENV) .local
