@@ -8,16 +8,16 @@ from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, STORE_USER, S
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import MerchantPage, Reason, new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
-from services.campaign.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
-                                       ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
-                                       CampaignCreateSchema, CampaignSchema, CustomerCreateSchema, CustomerSchema,
-                                       DecisionSchema, IssuanceResultSchema, IssuanceSchema, ListSchema,
-                                       MerchantLimitsChangeSchema, MerchantLimitsSchema, PointsAdjustmentSchema,
-                                       ReasonSchema, ReserveSchema)
+from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
+                                                ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
+                                                CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
+                                                CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
+                                                MerchantLimitsChangeSchema, MerchantLimitsSchema,
+                                                PointsAdjustmentSchema, ReserveSchema)
 
 READERS = (OWNER, FINANCE, SUPPORT_AGENT, ADMIN, STORE_USER)
 # the platform's side grants funding, sets limits and approves large vouchers
@@ -104,7 +104,7 @@ class CampaignService(ServiceBase):
     @rpc
     def list_campaigns(self, filters=None):
         identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, ListSchema, filters)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
     @event_handler("redemption", "voucher_redeemed",
@@ -147,7 +147,7 @@ class CampaignService(ServiceBase):
     @rpc
     def list_customers(self, filters=None):
         identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, ListSchema, filters)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
 
     def _customer(self, identity, customer_id, merchant_id=None):
@@ -293,7 +293,7 @@ class CampaignService(ServiceBase):
         identity = self.caller.require(*GRANTORS)
         if action not in domain.AGREEMENT_TRANSITIONS:
             raise NotFound("No such action %s" % action, code="action_not_found")
-        data = load(ReasonSchema, data)
+        data = load(Reason, data)
         agreement = self._readable_agreement(identity, agreement_id, lock=True)
         status = domain.agreement_after(agreement["status"], action)
         storage.set_agreement_status(self.db, agreement["id"], status)

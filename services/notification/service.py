@@ -8,7 +8,7 @@ from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.notification import domain, storage
 from services.notification.email import Mailer
-from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
+from services.notification.contract.schemas import InboxFilterSchema, InboxMessageSchema
 
 USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 

@@ -13,21 +13,21 @@ from nameko.timer import timer
 from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import (AppError, Conflict, Forbidden, Locked, NotFound, ValidationFailed)
-from plumbing.fields import new_id
+from plumbing.fields import Reason, new_id
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.redemption import attempts, domain, exports, jobs, storage
-from services.redemption.codes import (format_code, generate_code, is_valid_code, mask_code, mask_text,
-                                      normalize_code)
+from services.redemption.codes import generate_code
+from services.redemption.contract.codes import format_code, is_valid_code, mask_code, mask_text, normalize_code
+from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
+                                                  IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
+                                                  PhotoRedeemSchema, PresentationSchema, QrRequestSchema,
+                                                  RedeemSchema, RedemptionFilterSchema, RedemptionSchema,
+                                                  TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 from services.redemption.keys import QrSigning
 from services.redemption.pins import hash_pin, pin_matches
 from services.redemption.qr_signing import looks_like_signed_payload
-from services.redemption.schemas import (CancelSchema, ExternalCodeSchema, IssueBatchSchema, IssueJobSchema,
-                                         IssueVoucherSchema, PhotoPresentationSchema, PhotoRedeemSchema,
-                                         PresentationSchema, QrRequestSchema, RedeemSchema,
-                                         RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
-                                         TotalsFilterSchema, VoucherFilterSchema, VoucherSchema, DayTotalSchema)
 
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 STAFF = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
@@ -298,7 +298,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def cancel_voucher(self, code, data, merchant_id=None):
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(CancelSchema, data)
+        data = load(Reason, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id, lock=True)
         if voucher["status"] in (domain.REDEEMED, domain.CANCELLED):
             raise Conflict("This voucher is %s" % voucher["status"], code="voucher_%s" % voucher["status"])
@@ -575,7 +575,7 @@ class RedemptionService(ServiceBase):
         Owners reverse their own merchant's; a platform admin names the merchant it acts for,
         and the record and the voucher's history say the admin did it."""
         identity = self.caller.require(OWNER, ADMIN)
-        data = load(ReversalSchema, data)
+        data = load(Reason, data)
         redemption = self._redemption_for(identity, redemption_id, merchant_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
         window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))

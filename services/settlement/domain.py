@@ -11,16 +11,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from plumbing.errors import Conflict, ValidationFailed
+from services.settlement.contract.enums import CONFIRMED
 
 # ASCII digits only ("２０２６-05" is not a period) and \Z, not $ ("$" also matches before a
 # trailing newline): the period is copied into batch references people read
 PERIOD_PATTERN = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])\Z")
-
-PAYOUT_ACCOUNT_UNCONFIRMED = "payout_account_unconfirmed"
-RECONCILIATION_MISMATCH = "reconciliation_mismatch"
-REVERSAL_AFTER_CLOSE = "reversal_after_close"
-PAYOUT_FAILED = "payout_failed"
-DUPLICATE = "duplicate"
 
 
 def parse_period(period, now):
@@ -89,7 +84,7 @@ def payout_problem(account, now):
     if account is None:
         return "No payout wallet address is set up for this merchant"
     address = mask_address(account["wallet_address"])
-    if account["status"] != "confirmed":
+    if account["status"] != CONFIRMED:
         return "The payout wallet address %s is not confirmed yet" % address
     if now < account["cooling_off_until"]:
         return ("The payout wallet address %s was changed on %s: payouts to it are held until %s "
@@ -99,7 +94,7 @@ def payout_problem(account, now):
 
 def payable_from(account):
     """When payouts may go to the address: confirmed, and its cooling-off over (None if not confirmed)."""
-    if account is None or account["status"] != "confirmed":
+    if account is None or account["status"] != CONFIRMED:
         return None
     return max(account["confirmed_at"], account["cooling_off_until"])
 

@@ -7,15 +7,17 @@ from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import MerchantPage, new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.settlement import domain, storage
-from services.settlement.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
-                                         ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
-                                         PayoutConfirmationSchema, PayoutHistoryFilterSchema,
-                                         PayoutHistorySchema, PayoutVerificationRpcSchema,
-                                         PayoutVerificationSchema, SetPayoutAccountSchema)
+from services.settlement.contract.enums import (BATCH_HELD, CONFIRMED, DUPLICATE, PAYOUT_ACCOUNT_UNCONFIRMED,
+                                                PAYOUT_PENDING, REVERSAL_AFTER_CLOSE)
+from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
+                                                  ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
+                                                  PayoutConfirmationSchema, PayoutHistorySchema,
+                                                  PayoutVerificationRpcSchema, PayoutVerificationSchema,
+                                                  SetPayoutAccountSchema)
 
 READERS = (OWNER, FINANCE, PLATFORM_FINANCE, ADMIN)
 # where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
@@ -46,7 +48,7 @@ class SettlementService(ServiceBase):
         }
         if not storage.insert_entry(self.db, entry, postings):
             # a second, different event for a redemption already in the ledger
-            self._raise_exception(domain.DUPLICATE, event["merchant_id"], event.get("store_id"),
+            self._raise_exception(DUPLICATE, event["merchant_id"], event.get("store_id"),
                                   None, total, event["currency"],
                                   "Redemption %s was reported twice" % event["redemption_id"],
                                   {"redemption_id": event["redemption_id"]})
@@ -76,7 +78,7 @@ class SettlementService(ServiceBase):
             return
         if original["batch_reference"]:
             self._raise_exception(
-                domain.REVERSAL_AFTER_CLOSE, event["merchant_id"], event.get("store_id"),
+                REVERSAL_AFTER_CLOSE, event["merchant_id"], event.get("store_id"),
                 {"id": original["batch_id"], "reference": original["batch_reference"]},
                 original["amount"], original["currency"],
                 "Redemption %s was reversed after batch %s closed; the reversal will be settled in "
@@ -117,7 +119,7 @@ class SettlementService(ServiceBase):
             "id": new_id(), "merchant_id": merchant_id, "period": data["period"],
             "period_start": start, "period_end": end, "currency": totals[0]["currency"].strip(),
             "total": int(totals[0]["total"]), "entry_count": totals[0]["entries"],
-            "status": "exception" if problem else "payout_pending",
+            "status": BATCH_HELD if problem else PAYOUT_PENDING,
             "closed_by": identity.actor(), "closed_at": now,
         }
         batch["reference"] = domain.batch_reference(
@@ -131,7 +133,7 @@ class SettlementService(ServiceBase):
         exception = None
         if problem:
             exception = self._raise_exception(
-                domain.PAYOUT_ACCOUNT_UNCONFIRMED, merchant_id, None, batch, batch["total"],
+                PAYOUT_ACCOUNT_UNCONFIRMED, merchant_id, None, batch, batch["total"],
                 batch["currency"], "%s: batch %s cannot be paid out" % (problem, batch["reference"]),
                 {"period": batch["period"]})
         result = BatchSchema().dump(batch)
@@ -185,8 +187,8 @@ class SettlementService(ServiceBase):
         batch = storage.batch_by_reference(self.db, merchant_id, reference, lock=True)
         if batch is None:
             raise NotFound("No batch %s" % reference, code="batch_not_found")
-        exception = storage.exception_for_batch(self.db, batch["id"], domain.PAYOUT_ACCOUNT_UNCONFIRMED)
-        if batch["status"] != "exception" or exception is None:
+        exception = storage.exception_for_batch(self.db, batch["id"], PAYOUT_ACCOUNT_UNCONFIRMED)
+        if batch["status"] != BATCH_HELD or exception is None:
             raise Conflict("Batch %s is %s, not held for its payout address" % (reference, batch["status"]),
                            code="batch_not_held")
         now = utcnow()
@@ -309,7 +311,7 @@ class SettlementService(ServiceBase):
         account = storage.payout_account(self.db, merchant_id, lock=True)
         if account is None:
             raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
-        if account["status"] == "confirmed":
+        if account["status"] == CONFIRMED:
             raise Conflict("The payout wallet address is already confirmed", code="payout_account_confirmed")
         return account
 
@@ -349,7 +351,7 @@ class SettlementService(ServiceBase):
     def payout_account_history(self, filters=None):
         """Who set the address, who checked it with the merchant and how, who confirmed it, when."""
         identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, PayoutHistoryFilterSchema, filters)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_payout_history(self.db, merchant_id, filters, PayoutHistorySchema().dump)
 
     # -- exceptions ------------------------------------------------------------------

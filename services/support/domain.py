@@ -1,11 +1,9 @@
 """Ticket rules: numbering, acknowledgement deadlines, what a settlement exception becomes."""
 from datetime import timedelta
 
-CATEGORIES = ("settlement", "wallet", "onboarding", "campaign", "redemption", "training",
-              "technical", "fulfilment", "item", "other")
-PRIORITIES = ("low", "normal", "high", "critical")
-STATUSES = ("open", "processing", "resolved", "closed")
-RESOLUTION_ACTIONS = ("no_action", "cancel", "refund", "replace")
+from services.settlement.contract.enums import (DUPLICATE, PAYOUT_ACCOUNT_UNCONFIRMED, PAYOUT_FAILED,
+                                                RECONCILIATION_MISMATCH, REVERSAL_AFTER_CLOSE)
+from services.support.contract.enums import OVERDUE
 
 # Every ticket must be acknowledged within two hours or it shows as overdue.
 ACKNOWLEDGE_WITHIN = timedelta(hours=2)
@@ -25,15 +23,16 @@ def is_overdue(ticket, now):
 
 
 def display_status(ticket, now):
-    return "overdue" if is_overdue(ticket, now) else ticket["status"]
+    return OVERDUE if is_overdue(ticket, now) else ticket["status"]
 
 
+# settlement's exception kinds, as a ticket's subject names them
 EXCEPTION_TITLES = {
-    "payout_account_unconfirmed": "Payout wallet address not confirmed",
-    "reconciliation_mismatch": "Reconciliation mismatch",
-    "reversal_after_close": "Redemption reversed after its batch closed",
-    "payout_failed": "Payout failed",
-    "duplicate": "Duplicate settlement record",
+    PAYOUT_ACCOUNT_UNCONFIRMED: "Payout wallet address not confirmed",
+    RECONCILIATION_MISMATCH: "Reconciliation mismatch",
+    REVERSAL_AFTER_CLOSE: "Redemption reversed after its batch closed",
+    PAYOUT_FAILED: "Payout failed",
+    DUPLICATE: "Duplicate settlement record",
 }
 
 

@@ -9,8 +9,8 @@ from plumbing.fields import new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.support import domain, storage
-from services.support.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
-                                      TicketFilterSchema, TicketSchema)
+from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
+                                               TicketFilterSchema, TicketSchema)
 
 STAFF = (OWNER, SUPPORT_AGENT, FINANCE, ADMIN)
 EVERYONE = STAFF + (STORE_USER,)

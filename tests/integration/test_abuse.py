@@ -14,11 +14,11 @@ from nameko.runners import ServiceRunner
 from PIL import Image
 
 import gateway.auth
+from gateway import images
 from gateway.http import ApiServer
 from gateway.routes.vouchers import PhotoDecoder
 from gateway.service import GatewayService
 from gateway.throttle import scopes_for
-from services.redemption import images
 from tests.integration.conftest import PASSWORD, Api, create_platform_user, ok
 
 

@@ -6,7 +6,7 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from plumbing.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from services.support.domain import RESOLUTION_ACTIONS
+from services.support.contract.enums import RESOLUTION_ACTIONS
 from services.support.service import SupportService
 from tests.service.conftest import call, handling, new_id, started
 

@@ -5,7 +5,7 @@ import pytest
 
 from services.notification import domain
 from services.notification.email import SmtpSettings, compose, send
-from services.support.domain import CATEGORIES, PRIORITIES
+from services.support.contract.enums import CATEGORIES, PRIORITIES
 
 
 @pytest.mark.parametrize("amount,currency,text", [

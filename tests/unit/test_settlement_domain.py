@@ -6,7 +6,7 @@ import pytest
 
 from plumbing.errors import ValidationFailed
 from services.settlement import domain
-from services.settlement.schemas import PayoutAccountSchema, PayoutConfirmationSchema
+from services.settlement.contract.schemas import PayoutAccountSchema, PayoutConfirmationSchema
 
 NOW = datetime(2026, 5, 17, 14, 30, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())

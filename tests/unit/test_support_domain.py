@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.support import domain
-from services.support.schemas import TicketRefsSchema
+from services.support.contract.enums import CATEGORIES, PRIORITIES
+from services.support.contract.schemas import TicketRefsSchema
 
 CREATED = datetime(2026, 5, 17, 9, 0, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
@@ -68,7 +69,7 @@ def test_every_settlement_exception_becomes_a_critical_settlement_ticket(kind):
         "exception_id": event["exception_id"], "exception_kind": kind,
         "batch_reference": "SET-2026-05-004", "batch_id": event["batch_id"],
         "merchant_id": MERCHANT, "store_id": STORE, "amount": 2500, "currency": "ZAR"}
-    assert fields["category"] in domain.CATEGORIES and fields["priority"] in domain.PRIORITIES
+    assert fields["category"] in CATEGORIES and fields["priority"] in PRIORITIES
 
 
 def test_an_exception_without_a_batch_or_store_leaves_those_references_out():
