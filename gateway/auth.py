@@ -28,7 +28,7 @@ from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
 from plumbing.fields import new_id
 from plumbing.outbox import Outbox
-from plumbing.revocation import EVENT_TYPE, LEEWAY_SECONDS, RevocationFeed, revocation
+from plumbing.revocation import LEEWAY_SECONDS, RevocationFeed, SessionRevoked, revocation
 from gateway import storage
 
 REFRESH_TOKEN_DAYS = 14
@@ -165,7 +165,7 @@ class Sessions:
             # outbox publishes, so before the worker yields to the next request)
             tx.after_commit(lambda: self.revocations.apply(payload))
         if self.events is not None:
-            self.events.emit(EVENT_TYPE, payload)
+            self.events.emit(payload)
 
     def recent_revocations(self, tx):
         """Every revocation whose tokens may still be live: what a process starting late needs."""
@@ -176,7 +176,7 @@ class Sessions:
                  for row in sessions]
         items += [revocation(row["id"], [], ttl, None, all_sessions=True,
                              now=row["tokens_not_before"].timestamp()) for row in users]
-        return {"revocations": items, "as_of": int(time.time())}
+        return {"revocations": [SessionRevoked.to_wire(item) for item in items], "as_of": int(time.time())}
 
 
 class SessionIssuer(DependencyProvider):

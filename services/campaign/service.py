@@ -12,12 +12,17 @@ from plumbing.fields import MerchantPage, Reason, new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
+from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
+                                               FundingAgreementCreated, IssuanceApprovalDecided,
+                                               IssuanceApprovalRequested, PointsAdjusted)
 from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
                                                 ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
                                                 CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
                                                 CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
                                                 MerchantLimitsChangeSchema, MerchantLimitsSchema,
                                                 PointsAdjustmentSchema, ReserveSchema)
+from services.redemption.contract.events import (RedemptionReversed, VoucherCancelled, VoucherExpired,
+                                                 VoucherRedeemed)
 
 READERS = (OWNER, FINANCE, SUPPORT_AGENT, ADMIN, STORE_USER)
 # the platform's side grants funding, sets limits and approves large vouchers
@@ -80,10 +85,10 @@ class CampaignService(ServiceBase):
                         funder_name=funder_name, valid_from=data.get("valid_from") or utcnow(),
                         created_by=identity.actor())
         storage.insert_campaign(self.db, campaign)
-        self.events.emit("campaign_created", {
-            "campaign_id": campaign["id"], "merchant_id": merchant_id, "name": campaign["name"],
-            "funding": campaign["funding"], "funding_agreement_id": campaign["funding_agreement_id"],
-            "budget": campaign["budget"], "currency": campaign["currency"]})
+        self.events.emit(CampaignCreated.of(
+            campaign_id=campaign["id"], merchant_id=merchant_id, name=campaign["name"], funding=campaign["funding"],
+            funding_agreement_id=campaign["funding_agreement_id"], budget=campaign["budget"],
+            currency=campaign["currency"]))
         return CampaignSchema().dump(dict(campaign, spent=0, created_at=utcnow()))
 
     def _agreement_of(self, merchant_id, agreement_id):
@@ -107,30 +112,28 @@ class CampaignService(ServiceBase):
         merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
-    @event_handler("redemption", "voucher_redeemed",
-                   when=lambda event: event.get("campaign_id") or event.get("points_reservation_id"))
+    @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
-        if event.get("points_reservation_id"):
-            self._settle(event["points_reservation_id"], "committed", event.get("reference"))
-        if event.get("campaign_id") and event.get("amount"):
-            campaign = storage.add_spend(self.db, event["campaign_id"], event["amount"])
+        if event.points_reservation_id:
+            self._settle(event.points_reservation_id, "committed", event.reference)
+        if event.campaign_id and event.amount:
+            campaign = storage.add_spend(self.db, event.campaign_id, event.amount)
             if campaign is not None:
                 status = domain.campaign_status_after_spend(campaign, campaign["spent"])
                 if status != campaign["status"]:
                     storage.set_campaign_status(self.db, campaign["id"], status)
-                    self.events.emit("budget_exhausted", {
-                        "campaign_id": str(campaign["id"]), "merchant_id": str(campaign["merchant_id"]),
-                        "budget": campaign["budget"], "spent": campaign["spent"]})
+                    self.events.emit(BudgetExhausted.of(
+                        campaign_id=campaign["id"], merchant_id=campaign["merchant_id"], budget=campaign["budget"],
+                        spent=campaign["spent"]))
 
-    @event_handler("redemption", "redemption_reversed",
-                   when=lambda event: event.get("campaign_id") or event.get("points"))
+    @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
-        if event.get("points") and event.get("customer_id"):
-            storage.change_points(self.db, event["customer_id"], "refund", event["points"],
-                                  "reversal:" + event["redemption_id"], SYSTEM_ACTOR)
-        if event.get("campaign_id") and event.get("amount"):
-            storage.add_spend(self.db, event["campaign_id"], -event["amount"])
+        if event.points and event.customer_id:
+            storage.change_points(self.db, event.customer_id, "refund", event.points,
+                                  "reversal:" + event.redemption_id, SYSTEM_ACTOR)
+        if event.campaign_id and event.amount:
+            storage.add_spend(self.db, event.campaign_id, -event.amount)
 
     # -- customers and points ----------------------------------------------------------
     @rpc
@@ -190,9 +193,9 @@ class CampaignService(ServiceBase):
         if not storage.change_points(self.db, customer_id, "adjust", data["points"], data["reference"],
                                      identity.actor(), data["reason"]):
             raise self._reference_used(data["reference"])
-        self.events.emit("points_adjusted", {
-            "customer_id": customer_id, "merchant_id": merchant, "points": data["points"],
-            "reference": data["reference"], "reason": data["reason"], "actor": identity.actor()})
+        self.events.emit(PointsAdjusted.of(
+            customer_id=customer_id, merchant_id=merchant, points=data["points"], reference=data["reference"],
+            reason=data["reason"], actor=identity.actor()))
         [line] = storage.ledger(self.db, customer_id, 1)
         return dict(dump_points(storage.points_account(self.db, customer_id)), adjustment=dump_ledger_line(line))
 
@@ -258,11 +261,10 @@ class CampaignService(ServiceBase):
         storage.insert_agreement(self.db, agreement)
         storage.record_agreement_change(self.db, agreement["id"], "created", None, domain.ACTIVE, identity.actor(),
                                         data["note"])
-        self.events.emit("funding_agreement_created", {
-            "agreement_id": agreement["id"], "merchant_id": agreement["merchant_id"],
-            "funder_kind": agreement["funder_kind"], "funder_name": agreement["funder_name"],
-            "currency": agreement["currency"], "budget": agreement["budget"],
-            "max_voucher_value": agreement["max_voucher_value"], "created_by": identity.actor()})
+        self.events.emit(FundingAgreementCreated.of(
+            agreement_id=agreement["id"], merchant_id=agreement["merchant_id"], funder_kind=agreement["funder_kind"],
+            funder_name=agreement["funder_name"], currency=agreement["currency"], budget=agreement["budget"],
+            max_voucher_value=agreement["max_voucher_value"], created_by=identity.actor()))
         return self._dump_agreement(agreement["id"])
 
     def _dump_agreement(self, agreement_id):
@@ -299,9 +301,9 @@ class CampaignService(ServiceBase):
         storage.set_agreement_status(self.db, agreement["id"], status)
         storage.record_agreement_change(self.db, agreement["id"], action, agreement["status"], status,
                                         identity.actor(), data["reason"])
-        self.events.emit("funding_agreement_changed", {
-            "agreement_id": str(agreement["id"]), "merchant_id": str(agreement["merchant_id"]), "action": action,
-            "status": status, "reason": data["reason"], "changed_by": identity.actor()})
+        self.events.emit(FundingAgreementChanged.of(
+            agreement_id=agreement["id"], merchant_id=agreement["merchant_id"], action=action, status=status,
+            reason=data["reason"], changed_by=identity.actor()))
         return self._dump_agreement(agreement["id"])
 
     # -- per-merchant limits: the voucher value ceiling and manual points credits ---------------
@@ -346,10 +348,10 @@ class CampaignService(ServiceBase):
         approval = dict(data, id=new_id(), merchant_id=identity.merchant_scope(data["merchant_id"]),
                         requested_by=identity.actor())
         storage.insert_approval(self.db, approval)
-        self.events.emit("issuance_approval_requested", {
-            "approval_id": approval["id"], "merchant_id": approval["merchant_id"], "currency": approval["currency"],
-            "value": approval["value"], "count": approval["count"], "reason": approval["reason"],
-            "requested_by": identity.actor()})
+        self.events.emit(IssuanceApprovalRequested.of(
+            approval_id=approval["id"], merchant_id=approval["merchant_id"], currency=approval["currency"],
+            value=approval["value"], count=approval["count"], reason=approval["reason"],
+            requested_by=identity.actor()))
         return dump_approval(storage.approval_by_id(self.db, approval["id"]))
 
     def _readable_approval(self, identity, approval_id, lock=False):
@@ -380,9 +382,9 @@ class CampaignService(ServiceBase):
         domain.check_decision(approval)
         status = domain.DECISIONS[decision]
         storage.decide_approval(self.db, approval["id"], status, identity.actor(), data["note"])
-        self.events.emit("issuance_approval_decided", {
-            "approval_id": str(approval["id"]), "merchant_id": str(approval["merchant_id"]), "status": status,
-            "note": data["note"], "decided_by": identity.actor()})
+        self.events.emit(IssuanceApprovalDecided.of(
+            approval_id=approval["id"], merchant_id=approval["merchant_id"], status=status, note=data["note"],
+            decided_by=identity.actor()))
         return dump_approval(storage.approval_by_id(self.db, approval["id"]))
 
     # -- issuing: what the redemption service asks before it issues vouchers ---------------------
@@ -452,24 +454,23 @@ class CampaignService(ServiceBase):
             "approval_id": commitment["approval_id"], "voucher_value": commitment["voucher_value"],
             "committed": commitment["total"]})
 
-    @event_handler("redemption", "voucher_cancelled", when=lambda event: event.get("funding_agreement_id"))
+    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id)
     def release_cancelled_voucher(self, event):
         """A cancelled voucher gives what it had not used back to its agreement."""
         self._release(event, "cancelled")
 
-    @event_handler("redemption", "voucher_expired", when=lambda event: event.get("funding_agreement_id"))
+    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id)
     def release_expired_voucher(self, event):
         self._release(event, "expired")
 
     def _release(self, event, cause):
         # the agreement first, as issuing locks it: then the issue this voucher came from
-        agreement = storage.agreement_by_id(self.db, require_id(event["funding_agreement_id"]), lock=True)
-        commitment = storage.commitment_by_id(self.db, require_id(event.get("batch_id") or event["voucher_id"]),
-                                              lock=True)
+        agreement = storage.agreement_by_id(self.db, event.funding_agreement_id, lock=True)
+        commitment = storage.commitment_by_id(self.db, event.batch_id or event.voucher_id, lock=True)
         if agreement is None or commitment is None or str(commitment["agreement_id"]) != str(agreement["id"]):
             return
         # never more than one voucher of that issue could give, nor in all more than the issue committed
-        amount = domain.releasable(event.get("unused_value"), commitment)
-        if storage.record_release(self.db, event["voucher_id"], agreement["id"], amount, cause) and amount:
+        amount = domain.releasable(event.unused_value, commitment)
+        if storage.record_release(self.db, event.voucher_id, agreement["id"], amount, cause) and amount:
             storage.add_released(self.db, commitment["id"], amount)
             storage.add_committed(self.db, agreement["id"], -amount)

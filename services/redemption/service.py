@@ -20,6 +20,8 @@ from plumbing.validation import load, require_id
 from services.redemption import attempts, domain, exports, jobs, storage
 from services.redemption.codes import generate_code
 from services.redemption.contract.codes import format_code, is_valid_code, mask_code, mask_text, normalize_code
+from services.redemption.contract.events import (RedemptionReversed, VoucherBatchIssued, VoucherCancelled,
+                                                 VoucherExpired, VoucherIssued, VoucherRedeemed)
 from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
                                                   IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
                                                   PhotoRedeemSchema, PresentationSchema, QrRequestSchema,
@@ -67,14 +69,11 @@ def dump_redemption(row, masked=False):
                                 voucher_code_masked=masked))
 
 
-def unused_voucher_payload(voucher):
-    """What a cancelled or expired voucher had left, and whose money that was (its agreement gets it back)."""
-    def text(value):
-        return str(value) if value else None
-    return {"voucher_id": str(voucher["id"]), "merchant_id": str(voucher["merchant_id"]),
-            "campaign_id": text(voucher["campaign_id"]), "batch_id": text(voucher["batch_id"]),
-            "funding_agreement_id": text(voucher["funding_agreement_id"]),
-            "unused_balance": voucher["balance"], "unused_value": domain.unused_value(voucher)}
+def unused_voucher(event, voucher, **values):
+    """A cancelled or expired voucher: what it had left, and whose money that was (its agreement gets it back)."""
+    return event.of(voucher_id=voucher["id"], merchant_id=voucher["merchant_id"], campaign_id=voucher["campaign_id"],
+                    batch_id=voucher["batch_id"], funding_agreement_id=voucher["funding_agreement_id"],
+                    unused_balance=voucher["balance"], unused_value=domain.unused_value(voucher), **values)
 
 
 def new_reference():
@@ -120,12 +119,11 @@ class RedemptionService(ServiceBase):
                        pin_hash=None if pin is None else hash_pin(pin), locked_until=None)
         self._insert_with_unique_code(voucher)
         storage.record_status_change(self.db, voucher["id"], None, voucher["status"], identity.actor(), "issued")
-        self.events.emit("voucher_issued", {
-            "voucher_id": voucher["id"], "merchant_id": merchant_id, "kind": voucher["kind"],
-            "currency": voucher["currency"], "value": voucher["face_value"], "campaign_id": voucher["campaign_id"],
-            "customer_id": voucher["customer_id"], "funding": voucher["funding"],
-            "funding_agreement_id": voucher["funding_agreement_id"], "approval_id": funding["approval_id"],
-            "issued_at": now.isoformat()})
+        self.events.emit(VoucherIssued.of(
+            voucher_id=voucher["id"], merchant_id=merchant_id, kind=voucher["kind"], currency=voucher["currency"],
+            value=voucher["face_value"], campaign_id=voucher["campaign_id"], customer_id=voucher["customer_id"],
+            funding=voucher["funding"], funding_agreement_id=voucher["funding_agreement_id"],
+            approval_id=funding["approval_id"], issued_at=now))
         self.metrics.count("vowrewards_vouchers_issued_total", "Vouchers issued", kind=voucher["kind"])
         return dump_voucher(voucher, now)
 
@@ -216,11 +214,11 @@ class RedemptionService(ServiceBase):
                 status = "completed" if done else ("queued" if out_of_time else "running")
                 storage.job_progress(self.db, job["id"], issued, status)
                 if done:
-                    self.events.emit("voucher_batch_issued", {
-                        "batch_id": str(job["id"]), "merchant_id": str(job["merchant_id"]), "count": issued,
-                        "campaign_id": job["template"]["request"].get("campaign_id"),
-                        "funding": job["template"]["funding"],
-                        "funding_agreement_id": job["template"].get("funding_agreement_id")})
+                    self.events.emit(VoucherBatchIssued.of(
+                        batch_id=job["id"], merchant_id=job["merchant_id"], count=issued,
+                        campaign_id=job["template"]["request"].get("campaign_id"),
+                        funding=job["template"]["funding"],
+                        funding_agreement_id=job["template"].get("funding_agreement_id")))
                 self.db.commit()  # each chunk is durable on its own
                 eventlet.sleep(0)  # let the tills in
                 if out_of_time:
@@ -232,7 +230,7 @@ class RedemptionService(ServiceBase):
         rows = storage.expire_due_vouchers(self.db)
         storage.record_expiries(self.db, rows, SYSTEM_ACTOR)
         for row in rows:
-            self.events.emit("voucher_expired", unused_voucher_payload(row))
+            self.events.emit(unused_voucher(VoucherExpired, row))
 
     # -- looking vouchers up -------------------------------------------------------------
     @rpc
@@ -305,7 +303,7 @@ class RedemptionService(ServiceBase):
         storage.set_voucher_status(self.db, voucher["id"], domain.CANCELLED)
         storage.record_status_change(self.db, voucher["id"], voucher["status"], domain.CANCELLED,
                                      identity.actor(), data["reason"])
-        self.events.emit("voucher_cancelled", dict(unused_voucher_payload(voucher), reason=data["reason"]))
+        self.events.emit(unused_voucher(VoucherCancelled, voucher, reason=data["reason"]))
         return self.get_voucher(voucher["code"], merchant_id)
 
     # -- the redemption panel --------------------------------------------------------------
@@ -546,16 +544,14 @@ class RedemptionService(ServiceBase):
             # the key was used, just now, by a concurrent request: answer as it was answered
             self.db.execute("ROLLBACK TO SAVEPOINT redemption")
             return self._first_answer(storage.prior_redemption(self.db, identity.merchant_id, key), fingerprint)
-        self.events.emit("voucher_redeemed", {
-            "redemption_id": redemption_id, "reference": redemption["reference"],
-            "voucher_id": str(voucher["id"]), "merchant_id": redemption["merchant_id"], "store_id": store_id,
-            "amount": plan.amount, "currency": redemption["currency"], "points": plan.points,
-            "points_value": plan.points_value, "points_reservation_id": redemption["points_reservation_id"],
-            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "funding": voucher["funding"],
-            "funding_agreement_id": str(voucher["funding_agreement_id"]) if voucher["funding_agreement_id"] else None,
-            "customer_id": customer_id, "channel": redemption["channel"],
-            "method": method, "processed_by": redemption["processed_by"], "redeemed_at": now.isoformat()})
+        self.events.emit(VoucherRedeemed.of(
+            redemption_id=redemption_id, reference=redemption["reference"], voucher_id=voucher["id"],
+            merchant_id=redemption["merchant_id"], store_id=store_id, amount=plan.amount,
+            currency=redemption["currency"], points=plan.points, points_value=plan.points_value,
+            points_reservation_id=redemption["points_reservation_id"], campaign_id=voucher["campaign_id"],
+            funding=voucher["funding"], funding_agreement_id=voucher["funding_agreement_id"],
+            customer_id=customer_id, channel=redemption["channel"], method=method,
+            processed_by=redemption["processed_by"], redeemed_at=now))
         self.metrics.count("vowrewards_redemptions_total", "Redemptions confirmed", channel=data["channel"],
                            method=method)
         return dump_redemption(dict(redemption, voucher_code=voucher["code"], status="completed",
@@ -590,15 +586,12 @@ class RedemptionService(ServiceBase):
         # always a history line, even when the status stays (a partial reversal): who undid what, and why
         storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, actor, reason)
         storage.mark_reversed(self.db, redemption["id"], actor, data["reason"])
-        self.events.emit("redemption_reversed", {
-            "redemption_id": str(redemption["id"]), "reference": redemption["reference"],
-            "voucher_id": str(voucher["id"]), "merchant_id": str(redemption["merchant_id"]),
-            "store_id": str(redemption["store_id"]), "amount": redemption["amount"],
-            "currency": redemption["currency"].strip(), "points": redemption["points"],
-            "points_value": redemption["points_value"],
-            "customer_id": str(redemption["customer_id"]) if redemption["customer_id"] else None,
-            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "reason": data["reason"], "reversed_by": actor, "reversed_at": now.isoformat()})
+        self.events.emit(RedemptionReversed.of(
+            redemption_id=redemption["id"], reference=redemption["reference"], voucher_id=voucher["id"],
+            merchant_id=redemption["merchant_id"], store_id=redemption["store_id"], amount=redemption["amount"],
+            currency=redemption["currency"].strip(), points=redemption["points"],
+            points_value=redemption["points_value"], customer_id=redemption["customer_id"],
+            campaign_id=voucher["campaign_id"], reason=data["reason"], reversed_by=actor, reversed_at=now))
         return dump_redemption(storage.redemption_by_id(self.db, redemption["id"]))
 
     def _redemption_for(self, identity, redemption_id, merchant_id=None, lock=False):

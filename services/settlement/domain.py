@@ -60,14 +60,15 @@ def points_liability(merchant_id):
 
 
 def redemption_postings(event):
-    """A redemption owes the merchant its voucher amount (from the funder) and points value."""
-    merchant = event["merchant_id"]
+    """A redemption (a ``VoucherRedeemed``) owes the merchant its voucher amount (from the funder)
+    and points value."""
+    merchant = event.merchant_id
     postings = []
-    if event["amount"]:
-        postings.append((funding_account(event.get("funding"), merchant, event.get("campaign_id"),
-                                         event.get("funding_agreement_id")), event["amount"]))
-    if event.get("points_value"):
-        postings.append((points_liability(merchant), event["points_value"]))
+    if event.amount:
+        postings.append((funding_account(event.funding, merchant, event.campaign_id, event.funding_agreement_id),
+                         event.amount))
+    if event.points_value:
+        postings.append((points_liability(merchant), event.points_value))
     total = sum(amount for _, amount in postings)
     if total:
         postings.append((merchant_payable(merchant), -total))

@@ -37,16 +37,16 @@ EXCEPTION_TITLES = {
 
 
 def ticket_from_settlement_exception(event):
-    """A settlement exception becomes a Critical ticket carrying its references."""
-    title = EXCEPTION_TITLES.get(event["kind"], "Settlement exception")
-    batch = event.get("batch_reference")
+    """A settlement exception (an ``ExceptionRaised``) becomes a Critical ticket carrying its references."""
+    title = EXCEPTION_TITLES.get(event.kind, "Settlement exception")
+    batch = event.batch_reference
     subject = "%s%s" % (title, " (%s)" % batch if batch else "")
-    refs = {"exception_id": event["exception_id"], "exception_kind": event["kind"],
-            "batch_reference": batch, "batch_id": event.get("batch_id"),
-            "merchant_id": event["merchant_id"], "store_id": event.get("store_id"),
-            "amount": event.get("amount"), "currency": event.get("currency")}
+    refs = {"exception_id": event.exception_id, "exception_kind": event.kind,
+            "batch_reference": batch, "batch_id": event.batch_id,
+            "merchant_id": event.merchant_id, "store_id": event.store_id,
+            "amount": event.amount, "currency": event.currency}
     return {
-        "subject": subject, "description": event["message"], "category": "settlement",
-        "priority": "critical", "source": "settlement", "store_id": event.get("store_id"),
+        "subject": subject, "description": event.message, "category": "settlement",
+        "priority": "critical", "source": "settlement", "store_id": event.store_id,
         "refs": {key: value for key, value in refs.items() if value is not None},
     }

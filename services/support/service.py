@@ -8,7 +8,9 @@ from plumbing.events import event_handler
 from plumbing.fields import new_id
 from plumbing.service import ServiceBase
 from plumbing.validation import load
+from services.settlement.contract.events import ExceptionRaised
 from services.support import domain, storage
+from services.support.contract.events import TicketAcknowledged, TicketCreated, TicketResolved
 from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
                                                TicketFilterSchema, TicketSchema)
 
@@ -45,11 +47,11 @@ class SupportService(ServiceBase):
                                       "author": raised_by, "body": ticket["description"]})
         storage.audit(self.db, ticket["id"], raised_by, "created",
                       {"priority": ticket["priority"], "category": ticket["category"]})
-        self.events.emit("ticket_created", {
-            "ticket_id": ticket["id"], "reference": ticket["reference"], "merchant_id": merchant_id,
-            "subject": ticket["subject"], "category": ticket["category"], "priority": ticket["priority"],
-            "source": ticket["source"], "store_id": ticket["store_id"], "refs": ticket["refs"],
-            "created_at": now.isoformat(), "ack_due_at": ticket["ack_due_at"].isoformat()})
+        self.events.emit(TicketCreated.of(
+            ticket_id=ticket["id"], reference=ticket["reference"], merchant_id=merchant_id,
+            subject=ticket["subject"], category=ticket["category"], priority=ticket["priority"],
+            source=ticket["source"], store_id=ticket["store_id"], refs=ticket["refs"], created_at=now,
+            ack_due_at=ticket["ack_due_at"]))
         self.metrics.count("vowrewards_tickets_created_total", "Support tickets opened",
                            priority=ticket["priority"], category=ticket["category"])
         return ticket
@@ -66,12 +68,12 @@ class SupportService(ServiceBase):
         ticket = self._open_ticket(merchant_id, data, identity.actor())
         return dump_ticket(ticket)
 
-    @event_handler("settlement", "exception_raised")
+    @event_handler(ExceptionRaised)
     def open_ticket_for_settlement_exception(self, event):
         """A settlement exception opens a Critical ticket carrying its references."""
         fields = domain.ticket_from_settlement_exception(event)
         raised_by = {"user_id": "service:settlement", "username": "settlement", "role": "system"}
-        self._open_ticket(event["merchant_id"], fields, raised_by, source_event_id=event["exception_id"])
+        self._open_ticket(event.merchant_id, fields, raised_by, source_event_id=event.exception_id)
 
     @rpc
     def list_tickets(self, filters=None):
@@ -112,8 +114,8 @@ class SupportService(ServiceBase):
         storage.add_message(self.db, {"id": new_id(), "ticket_id": ticket["id"], "thread": "main",
                                       "author": identity.actor(), "body": data["remarks"]})
         storage.audit(self.db, ticket["id"], identity.actor(), "acknowledged")
-        self.events.emit("ticket_acknowledged", {"ticket_id": str(ticket["id"]), "reference": reference,
-                                                 "merchant_id": str(ticket["merchant_id"])})
+        self.events.emit(TicketAcknowledged.of(ticket_id=ticket["id"], reference=reference,
+                                               merchant_id=ticket["merchant_id"]))
         return self.get_ticket(reference, merchant_id)
 
     @rpc
@@ -127,8 +129,7 @@ class SupportService(ServiceBase):
         storage.resolve(self.db, ticket["id"], resolution)
         storage.audit(self.db, ticket["id"], identity.actor(), "resolved",
                       {"action": data["action"], "remarks": data.get("remarks")})
-        self.events.emit("ticket_resolved", {
-            "ticket_id": str(ticket["id"]), "reference": reference, "merchant_id": str(ticket["merchant_id"]),
-            "action": data["action"], "resolution": data["resolution"], "refs": ticket["refs"],
-            "resolved_by": identity.actor()})
+        self.events.emit(TicketResolved.of(
+            ticket_id=ticket["id"], reference=reference, merchant_id=ticket["merchant_id"], action=data["action"],
+            resolution=data["resolution"], refs=ticket["refs"], resolved_by=identity.actor()))
         return self.get_ticket(reference, merchant_id)

@@ -6,7 +6,9 @@ import pytest
 
 from plumbing.errors import ValidationFailed
 from services.settlement import domain
+from services.redemption.contract.events import VoucherRedeemed
 from services.settlement.contract.schemas import PayoutAccountSchema, PayoutConfirmationSchema
+from tests.events import example
 
 NOW = datetime(2026, 5, 17, 14, 30, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
@@ -75,9 +77,10 @@ AGREEMENT = "7d0c2f43-52a5-4c1e-9a3e-1f0b6a8e9c21"
 
 
 def redemption(amount, points_value=None, funding="merchant", campaign_id=None, agreement_id=None):
-    return {"merchant_id": MERCHANT, "amount": amount, "points_value": points_value,
-            "funding": funding, "campaign_id": campaign_id, "funding_agreement_id": agreement_id,
-            "currency": "ZAR"}
+    # a redemption always states both (no points: 0; merchant money: "merchant")
+    return example(VoucherRedeemed, merchant_id=MERCHANT, amount=amount, points_value=points_value or 0,
+                   funding=funding or "merchant", campaign_id=campaign_id, funding_agreement_id=agreement_id,
+                   currency="ZAR")
 
 
 @pytest.mark.parametrize("funding,campaign_id", FUNDINGS)
