@@ -38,9 +38,7 @@ from datetime import datetime, timezone
 
 import eventlet
 from kombu import Exchange, Queue, binding
-from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
-from nameko.rpc import get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 
 from plumbing.broker import operator_declares_exchanges
@@ -98,6 +96,20 @@ def retry_delays_ms(config):
     return [int(float(delay) * 1000) for delay in config.get("EVENT_RETRY_DELAYS", (1, 10, 60, 600))]
 
 
+def handler_queue_name(source_service, event_type, service, method):
+    return "evt-%s-%s--%s.%s" % (source_service, event_type, service, method)
+
+
+def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None):
+    """A handler's durable queue, bound to its publisher's events exchange and to its own
+    service's ``redeliver`` exchange (retries and replays come back through that)."""
+    name = handler_queue_name(source_service, event_type, service, method)
+    return Queue(name, durable=True, bindings=[
+        binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type),
+        binding(redeliver_exchange(service), routing_key=name),
+    ])
+
+
 class ReliableEventHandler(EventHandler):
     registry = MetricsRegistry()
 
@@ -108,8 +120,8 @@ class ReliableEventHandler(EventHandler):
 
     @property
     def queue_name(self):
-        return "evt-%s-%s--%s.%s" % (self.source_service, self.event_type,
-                                     self.container.service_name, self.method_name)
+        return handler_queue_name(self.source_service, self.event_type, self.container.service_name,
+                                  self.method_name)
 
     @property
     def handler_name(self):
@@ -118,19 +130,12 @@ class ReliableEventHandler(EventHandler):
     # read by Database.get_dependency to key this worker's claim in handled_events
     dedupe_handler_name = handler_name
 
-    def declarations(self, declare_exchanges=None):
-        """The queue, its two bindings and the service's retry queues."""
+    def declarations(self):
+        """Its own queue (with its two bindings) and its service's retry queues."""
         service = self.container.service_name
         config = self.container.config
-        queue = Queue(
-            self.queue_name, durable=True,
-            bindings=[
-                binding(event_exchange(self.source_service, config, declare_exchanges),
-                        routing_key=self.event_type),
-                binding(redeliver_exchange(service), routing_key=self.queue_name),
-            ])
-        retries = [retry_queue(service, delay) for delay in retry_delays_ms(config)]
-        return queue, retries
+        queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config)
+        return queue, [retry_queue(service, delay) for delay in retry_delays_ms(config)]
 
     def setup(self):
         config = self.container.config
@@ -315,33 +320,3 @@ def replay_parked(tx, service_name, amqp_uri, parked_id):
     row["replayed_at"] = datetime.now(timezone.utc)
     log.info("parked event %s replayed to %s", parked_id, row["queue"])
     return row
-
-
-def declare_topology(service_classes, config, channel, components=()):
-    """Declare every exchange and every subscriber's queue (and retry queues), as the operator.
-
-    An event published before its subscriber's queue exists is dropped by the
-    broker, so this runs (with the admin credentials, ``plumbing.broker``) before
-    any component starts; each process then declares only its own queues.
-    ``components`` are the publishers whose events exchanges exist even with no
-    subscriber yet. Returns the subscriber queues' names.
-    """
-    exchanges, queues = {}, []
-    for name in components:
-        exchanges[name + ".events"] = event_exchange(name, config, declare=True)
-    for service_cls in service_classes:
-        container = ServiceContainer(service_cls, config)
-        for entrypoint in container.entrypoints:
-            if isinstance(entrypoint, ReliableEventHandler):
-                queue, retries = entrypoint.declarations(declare_exchanges=True)
-                for entity in [b.exchange for b in queue.bindings] + [r.exchange for r in retries]:
-                    exchanges[entity.name] = entity
-                queues.append(queue)
-                queues.extend(r for r in retries if r.name not in {q.name for q in queues})
-    rpc = get_rpc_exchange(config)
-    exchanges[rpc.name] = rpc
-    for exchange in exchanges.values():
-        exchange(channel).declare()
-    for queue in queues:
-        queue(channel).declare()
-    return [q.name for q in queues if q.name.startswith("evt-")]

@@ -109,7 +109,7 @@ class Outbox(DependencyProvider):
         # declared by the operator's bootstrap where each component has its own broker user
         self.exchange = event_exchange(self.service, config)
         # Not mandatory: the bootstrap declares every subscriber's queue before any process
-        # starts (plumbing.broker.declare_topology), so an event nobody routes is one nobody
+        # starts (plumbing.topology.declare_topology), so an event nobody routes is one nobody
         # subscribes to, and returns would only cost a channel each. Stamped with user_id.
         self.publisher = EventPublisher(config["AMQP_URI"], declare=[self.exchange], serializer="json")
         self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))

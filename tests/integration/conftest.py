@@ -15,8 +15,7 @@ from nameko.runners import ServiceRunner
 
 from gateway.http import ApiServer
 from gateway.service import GatewayService
-from services.catalog import service_classes
-from tests.conftest import component_database_url
+from tests.conftest import component_database_url, service_classes
 
 PASSWORD = "correct horse battery staple"
 _admin_hash = {}

@@ -14,12 +14,13 @@ import pytest
 
 from plumbing import broker
 from plumbing import config as cfg
+from plumbing import topology
 from plumbing.events import PUBLISHER_HEADER, ReliableEventHandler
 from plumbing.publishers import EventPublisher
 from services.redemption.contract.events import VoucherRedeemed
 
 COMPONENTS = cfg.ALL_COMPONENTS
-QUEUES = broker.subscriber_queues()
+QUEUES = topology.subscriber_queues()
 
 
 def allowed(component, permission, name):

@@ -17,23 +17,15 @@ import pytest
 from plumbing import config as cfg
 from plumbing.contracts import events_in
 from plumbing.revocation import Revocations
+from plumbing.topology import EVENT_CONTRACTS
+from tests.conftest import service_classes
 from tests.events import EXAMPLES, example
 
-EVENT_MODULES = ["services.%s.contract.events" % name for name in cfg.SERVICES
-                 if (cfg.REPO_ROOT / "services" / name / "contract" / "events.py").exists()] + ["plumbing.revocation"]
+EVENT_MODULES = sorted(EVENT_CONTRACTS.values())
 EVENTS = sorted((event for module in EVENT_MODULES for event in events_in(importlib.import_module(module))),
                 key=lambda event: event.key())
 # consumers that are not event handlers: every process learns revocations (plumbing.revocation)
 OTHER_CONSUMERS = {"gateway.session_revoked": [("every process", Revocations.remember, "revoked")]}
-
-
-def service_classes():
-    classes = []
-    for name in cfg.SERVICES:
-        module = importlib.import_module("services.%s.service" % name)
-        classes += [value for value in vars(module).values()
-                    if inspect.isclass(value) and getattr(value, "name", None) == name]
-    return classes
 
 
 class Unfollowable(AssertionError):
