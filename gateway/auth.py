@@ -1,11 +1,10 @@
 """Signing in: argon2 password hashes, short-lived access tokens, rotating refresh tokens.
 
-Hashing is slow on purpose, so it runs in eventlet's OS thread pool (argon2
-releases the GIL) and never stalls other requests. An unknown username costs
-the same hash check as a wrong password, so timing does not tell which usernames
-exist. Failed sign-ins slow down further tries from that address, for that
-account and for both (``gateway/throttle.py``); nothing an outsider does locks an
-account.
+Passwords are hashed in eventlet's OS thread pool (``plumbing.hashing``), so a
+hash never stalls other requests. An unknown username costs the same hash check
+as a wrong password, so timing does not tell which usernames exist. Failed
+sign-ins slow down further tries from that address, for that account and for
+both (``gateway/throttle.py``); nothing an outsider does locks an account.
 
 Each sign-in is a session: its access tokens carry its id (``ses``) and its refresh
 tokens belong to it. Ending a session, or every session of a user, is written
@@ -18,15 +17,13 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from eventlet import tpool
 from nameko.extensions import DependencyProvider
 
 from plumbing.auth import TokenSigner
 from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
 from plumbing.fields import new_id
+from plumbing.hashing import PASSWORDS
 from plumbing.outbox import Outbox
 from plumbing.revocation import LEEWAY_SECONDS, RevocationFeed, SessionRevoked, revocation
 from gateway import storage
@@ -35,19 +32,7 @@ REFRESH_TOKEN_DAYS = 14
 ROTATED = "rotated"  # a refresh token traded for a new one: seeing it again means it leaked
 REUSED = "refresh_token_reused"
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-def hash_password(password):
-    return tpool.execute(_hasher.hash, password)
-
-
-def password_matches(password_hash, password):
-    try:
-        return tpool.execute(_hasher.verify, password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+_DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 
 def _token_hash(refresh_token):
@@ -75,7 +60,7 @@ class Sessions:
         with guard.hashing_slot():
             guard.check(tx)
             user = storage.user_for_login(tx, username)
-            matches = password_matches(_DUMMY_HASH if user is None else user["password_hash"], password)
+            matches = PASSWORDS.matches(_DUMMY_HASH if user is None else user["password_hash"], password)
             if user is None or not matches or not user["active"]:
                 tx.rollback()
                 guard.failed(tx)

@@ -68,8 +68,8 @@ class EventWriter:
         worker's transaction; returns its event id."""
         event = event_of(payload)
         if event.event_source != self._outbox.service:
-            raise InvalidEvent("%s may not publish %s: only %s does" % (self._outbox.service, event.key(),
-                                                                         event.event_source))
+            raise InvalidEvent("%s may not publish %s: only %s does"
+                               % (self._outbox.service, event.key(), event.event_source))
         payload = event.to_wire(payload)
         event_type = event.event_type
         tx = self._outbox.database.transaction_for(self._worker_ctx)

@@ -91,9 +91,8 @@ def declarations(config):
 def declare_topology(amqp_uri, config=None):
     """Declare every exchange and every subscriber's queue, then the marker each process waits
     for (admin credentials). Returns the names of the subscriber queues declared."""
-    config = dict(config or {"EVENT_RETRY_DELAYS": cfg.env_list_of_floats("EVENT_RETRY_DELAYS",
-                                                                         (1, 10, 60, 600))},
-                  AMQP_URI=amqp_uri)
+    delays = cfg.env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600))
+    config = dict(config or {"EVENT_RETRY_DELAYS": delays}, AMQP_URI=amqp_uri)
     exchanges, queues = declarations(config)
     with Connection(amqp_uri, connect_timeout=10) as connection:
         connection.ensure_connection(max_retries=5)

@@ -1,6 +1,5 @@
 """Onboarding: platform admins create merchants; admins and owners add stores and users."""
 from gateway import storage
-from gateway.auth import hash_password
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.routes.users import add_user
@@ -10,6 +9,7 @@ from gateway.schemas import (AuditQuerySchema, MerchantCreateSchema, MerchantSch
 from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
 from plumbing.errors import Conflict, Forbidden, NotFound
 from plumbing.fields import new_id
+from plumbing.hashing import PASSWORDS
 
 TAG = "Onboarding"
 
@@ -99,7 +99,7 @@ class MerchantRoutes(Routes):
             self.check_store(identity, data["store_id"], merchant["id"])
         if data["role"] == OWNER and not identity.is_admin and identity.role != OWNER:
             raise Forbidden("Only owners and admins add owners", code="role_not_allowed")
-        password_hash = hash_password(data.pop("password"))
+        password_hash = PASSWORDS.hash(data.pop("password"))
         user = dict(data, id=new_id(), merchant_id=merchant["id"], created_by=identity.actor(),
                     password_hash=password_hash)
         return add_user(self.db, identity, user)

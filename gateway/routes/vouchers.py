@@ -10,7 +10,7 @@ from gateway import images
 from gateway.http import route
 from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
 from gateway.schemas import page_of
-from plumbing.auth import OWNER, STORE_USER
+from plumbing.auth import OWNER, TILLS
 from plumbing.errors import ServiceUnavailable, ValidationFailed
 from plumbing.fields import MerchantQuery, Reason
 from plumbing.validation import check_structure, load
@@ -22,7 +22,6 @@ from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSc
 
 TAG_VOUCHERS = "Vouchers"
 TAG_REDEMPTIONS = "Redemptions"
-TILLS = (STORE_USER, OWNER)
 WHOLE_NUMBER_FIELDS = ("purchase_amount", "amount", "points")
 WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits: '²'.isdigit() is True, int('²') is an error
 DEFAULT_PHOTO_DECODES = 2

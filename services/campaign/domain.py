@@ -2,8 +2,8 @@
 from datetime import timedelta
 
 from plumbing.errors import Conflict, Forbidden, ValidationFailed
-from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, DECISIONS, ENDED, MERCHANT,
-                                              PENDING, REJECTED, SUSPENDED, USED)
+from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, ENDED, MERCHANT, PENDING,
+                                              REJECTED, SUSPENDED, USED)
 from services.redemption.contract.enums import DISCOUNT_FIXED, STORED_VALUE
 
 # A reservation is committed by the redemption's own event within seconds; one

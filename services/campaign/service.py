@@ -1,17 +1,16 @@
 """The campaign service: campaigns and their budgets, funding agreements, customers, and the points ledger."""
-from datetime import datetime, timezone
-
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import MerchantPage, Reason, new_id
+from plumbing.fields import MerchantPage, Reason, new_id, utcnow
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
+from services.campaign.contract.enums import DECISIONS
 from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
                                                FundingAgreementCreated, IssuanceApprovalDecided,
                                                IssuanceApprovalRequested, PointsAdjusted)
@@ -24,15 +23,8 @@ from services.campaign.contract.schemas import (AgreementCreateSchema, Agreement
 from services.redemption.contract.events import (RedemptionReversed, VoucherCancelled, VoucherExpired,
                                                  VoucherRedeemed)
 
-READERS = (OWNER, FINANCE, SUPPORT_AGENT, ADMIN, STORE_USER)
-# the platform's side grants funding, sets limits and approves large vouchers
-GRANTORS = (ADMIN, PLATFORM_FINANCE)
-FUNDING_READERS = (OWNER,) + GRANTORS
-SYSTEM_ACTOR = {"user_id": "service:campaign", "username": "campaign", "role": "system"}
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
+# the platform's side grants funding, sets limits and approves large vouchers; owners read theirs
+FUNDING_READERS = (OWNER,) + PLATFORM_MONEY
 
 
 def dump_points(account):
@@ -72,7 +64,7 @@ class CampaignService(ServiceBase):
     @rpc
     def create_campaign(self, data):
         """A merchant-funded campaign, or one under a funding agreement the platform granted."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(CampaignCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         agreement = None
@@ -100,7 +92,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         campaign = storage.campaign_by_id(self.db, require_id(campaign_id, "campaign_id"))
         if campaign is None or str(campaign["merchant_id"]) != identity.merchant_scope(merchant_id):
             raise NotFound("No campaign %s" % campaign_id, code="campaign_not_found")
@@ -108,7 +100,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def list_campaigns(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
@@ -131,7 +123,7 @@ class CampaignService(ServiceBase):
     def refund_reversed_redemption(self, event):
         if event.points and event.customer_id:
             storage.change_points(self.db, event.customer_id, "refund", event.points,
-                                  "reversal:" + event.redemption_id, SYSTEM_ACTOR)
+                                  "reversal:" + event.redemption_id, Identity.system(self.name).actor())
         if event.campaign_id and event.amount:
             storage.add_spend(self.db, event.campaign_id, -event.amount)
 
@@ -149,7 +141,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def list_customers(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
 
@@ -162,7 +154,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_customer(self, customer_id, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         customer = self._customer(identity, customer_id, merchant_id)
         result = CustomerSchema().dump(dict(customer, points=dump_points(
             storage.points_account(self.db, customer_id))))
@@ -177,7 +169,7 @@ class CampaignService(ServiceBase):
         merchant's daily limit of manual credits; a debit never takes the balance below what
         is there and not reserved.
         """
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(PointsAdjustmentSchema, data)
         customer = self._customer(identity, customer_id, merchant_id)
         customer_id, merchant = str(customer["id"]), str(customer["merchant_id"])
@@ -244,7 +236,7 @@ class CampaignService(ServiceBase):
             storage.set_reservation_status(self.db, reservation["id"], status)
         if status == "committed":
             storage.change_points(self.db, reservation["customer_id"], "spend", -reservation["points"],
-                                  "redemption:%s" % (reference or reservation_id), SYSTEM_ACTOR)
+                                  "redemption:%s" % (reference or reservation_id), Identity.system(self.name).actor())
 
     @timer(interval=30)
     def release_expired_reservations(self):
@@ -254,7 +246,7 @@ class CampaignService(ServiceBase):
     # -- funding agreements: the platform grants platform or partner money ----------------------
     @rpc
     def create_agreement(self, data):
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(AgreementCreateSchema, data)
         agreement = dict(data, id=new_id(), status=domain.ACTIVE, valid_from=data["valid_from"] or utcnow(),
                          created_by=identity.actor())
@@ -292,7 +284,7 @@ class CampaignService(ServiceBase):
     @rpc
     def change_agreement_status(self, agreement_id, action, data):
         """Suspend, resume or end an agreement (vouchers already issued under it keep their value)."""
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         if action not in domain.AGREEMENT_TRANSITIONS:
             raise NotFound("No such action %s" % action, code="action_not_found")
         data = load(Reason, data)
@@ -331,7 +323,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def set_merchant_limits(self, merchant_id, data):
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         merchant_id = identity.merchant_scope(merchant_id)
         data = load(MerchantLimitsChangeSchema, data)
         row = storage.merchant_limits(self.db, merchant_id) or {}
@@ -343,7 +335,7 @@ class CampaignService(ServiceBase):
     # -- issuance approvals: vouchers above the ceiling need the platform's yes ----------------
     @rpc
     def request_issuance_approval(self, data):
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(ApprovalRequestSchema, data)
         approval = dict(data, id=new_id(), merchant_id=identity.merchant_scope(data["merchant_id"]),
                         requested_by=identity.actor())
@@ -374,13 +366,13 @@ class CampaignService(ServiceBase):
 
     @rpc
     def decide_issuance_approval(self, approval_id, decision, data):
-        identity = self.caller.require(*GRANTORS)
-        if decision not in domain.DECISIONS:
+        identity = self.caller.require(*PLATFORM_MONEY)
+        if decision not in DECISIONS:
             raise NotFound("No such decision %s" % decision, code="decision_not_found")
         data = load(DecisionSchema, data)
         approval = self._readable_approval(identity, approval_id, lock=True)
         domain.check_decision(approval)
-        status = domain.DECISIONS[decision]
+        status = DECISIONS[decision]
         storage.decide_approval(self.db, approval["id"], status, identity.actor(), data["note"])
         self.events.emit(IssuanceApprovalDecided.of(
             approval_id=approval["id"], merchant_id=approval["merchant_id"], status=status, note=data["note"],
@@ -398,7 +390,7 @@ class CampaignService(ServiceBase):
         up by the count. Asked once per voucher or batch (``reference``); asking again answers
         the same.
         """
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(IssuanceSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         prior = storage.commitment_by_id(self.db, data["reference"])

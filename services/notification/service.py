@@ -1,5 +1,5 @@
 """The notification service: in-app inboxes and emails fed by the other services' events."""
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import MERCHANT_STAFF
 from plumbing.entrypoints import rpc
 from plumbing.errors import NotFound
 from plumbing.events import event_handler
@@ -12,8 +12,6 @@ from services.redemption.contract.events import RedemptionLockout
 from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
 from services.support.contract.events import TicketCreated
 from services.notification.contract.schemas import InboxFilterSchema, InboxMessageSchema
-
-USERS = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
 
 
 class NotificationService(ServiceBase):
@@ -62,7 +60,7 @@ class NotificationService(ServiceBase):
 
     @rpc
     def list_inbox(self, filters=None):
-        identity = self.caller.require(*USERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         filters = load(InboxFilterSchema, filters or {})
         result = storage.inbox(self.db, identity, filters, InboxMessageSchema().dump)
         result["unread_count"] = storage.unread_count(self.db, identity)
@@ -70,7 +68,7 @@ class NotificationService(ServiceBase):
 
     @rpc
     def mark_read(self, message_id):
-        identity = self.caller.require(*USERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         message_id = require_id(message_id, "message_id")  # a bad one is a 422, not a database error
         if storage.visible_message(self.db, identity, message_id) is None:
             raise NotFound("No such message in your inbox", code="message_not_found")
@@ -79,6 +77,6 @@ class NotificationService(ServiceBase):
 
     @rpc
     def mark_all_read(self):
-        identity = self.caller.require(*USERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         storage.mark_all_read(self.db, identity)
         return {"unread_count": 0}

@@ -3,7 +3,7 @@ store and voucher; a scope that keeps failing is throttled, then locked for a wh
 and the lock raises a ``redemption_lockout`` alert.
 
 The counters are written even though the request that failed is refused, so the
-caller commits before raising (see ``RedemptionService._failed``).
+caller commits before raising (see ``RedemptionService._present``).
 """
 from services.redemption import domain, storage
 from services.redemption.contract.events import RedemptionLockout

@@ -3,17 +3,18 @@ import hashlib
 import json
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import eventlet
 import psycopg2
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import ADMIN, BACK_OFFICE, FINANCE, MERCHANT_STAFF, OWNER, OWNERS, STORE_USER, TILLS, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import (AppError, Conflict, Forbidden, Locked, NotFound, ValidationFailed)
-from plumbing.fields import Reason, new_id
+from plumbing.fields import Reason, new_id, utcnow
+from plumbing.hashing import SHORT_SECRETS
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
@@ -28,23 +29,11 @@ from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSc
                                                   RedeemSchema, RedemptionFilterSchema, RedemptionSchema,
                                                   TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 from services.redemption.keys import QrSigning
-from services.redemption.pins import hash_pin, pin_matches
 from services.redemption.qr_signing import looks_like_signed_payload
 
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-STAFF = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
-TILLS = (STORE_USER, OWNER)
-# who sees whole voucher codes (and QR payloads, barcodes, batch exports): those who issue them.
-# Everyone else reads the last four: a code is a bearer instrument, and support, finance and
-# tills never need one after issue (a till is told back only the code it was just shown).
-ISSUERS = (OWNER, ADMIN)
 PRESENTED_CODE = ("code", "pin", "qr", "barcode")  # presentations that carry the code itself
 EXPORT_LIMIT = 50_000
-SYSTEM_ACTOR = {"user_id": "service:redemption", "username": "redemption", "role": "system"}
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
 VOUCHER = VoucherSchema()
@@ -52,7 +41,10 @@ REDEMPTION = RedemptionSchema()
 
 
 def sees_codes(identity):
-    return identity.role in ISSUERS
+    """Whole voucher codes (and QR payloads, barcodes, batch exports) are for those who issue them,
+    the owners. Everyone else reads the last four: a code is a bearer instrument, and support,
+    finance and tills never need one after issue (a till is told back only the code it was just shown)."""
+    return identity.role in OWNERS
 
 
 def dump_voucher(row, now=None, masked=False):
@@ -102,7 +94,7 @@ class RedemptionService(ServiceBase):
     # -- issuing -----------------------------------------------------------------------
     @rpc
     def issue_voucher(self, data):
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(IssueVoucherSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         voucher_id = new_id()
@@ -116,7 +108,7 @@ class RedemptionService(ServiceBase):
                        funding_agreement_id=funding["funding_agreement_id"],
                        face_value=value, balance=state["balance"], uses=0, status=state["status"],
                        valid_from=data.get("valid_from") or now, created_by=identity.actor(), created_at=now,
-                       pin_hash=None if pin is None else hash_pin(pin), locked_until=None)
+                       pin_hash=None if pin is None else SHORT_SECRETS.hash(pin), locked_until=None)
         self._insert_with_unique_code(voucher)
         storage.record_status_change(self.db, voucher["id"], None, voucher["status"], identity.actor(), "issued")
         self.events.emit(VoucherIssued.of(
@@ -156,7 +148,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def issue_batch(self, data):
         """Queue a batch of vouchers; answers at once with a job to poll."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         loaded = load(IssueBatchSchema, data)
         merchant_id = identity.merchant_scope(loaded["merchant_id"])
         job_id = new_id()
@@ -180,7 +172,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def export_batch_codes(self, job_id, merchant_id=None):
         """The codes of a finished batch as CSV, each with its signed QR payload."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         job = self._job_for(identity, job_id, merchant_id)
         if job["status"] != "completed":
             raise Conflict("The batch is %s (%d of %d issued)" % (job["status"], job["issued"], job["requested"]),
@@ -228,14 +220,14 @@ class RedemptionService(ServiceBase):
     def expire_vouchers(self):
         """Vouchers past their end become expired, with a history line saying so."""
         rows = storage.expire_due_vouchers(self.db)
-        storage.record_expiries(self.db, rows, SYSTEM_ACTOR)
+        storage.record_expiries(self.db, rows, Identity.system(self.name).actor())
         for row in rows:
             self.events.emit(unused_voucher(VoucherExpired, row))
 
     # -- looking vouchers up -------------------------------------------------------------
     @rpc
     def get_voucher(self, code, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         masked = not sees_codes(identity)
         result = dump_voucher(voucher, masked=masked)
@@ -251,7 +243,7 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def list_vouchers(self, filters=None):
-        identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
+        identity = self.caller.require(*BACK_OFFICE)
         merchant_id, filters = self.scoped(identity, VoucherFilterSchema, filters)
         masked = not sees_codes(identity)
         return storage.list_vouchers(self.db, merchant_id, filters, lambda row: dump_voucher(row, masked=masked))
@@ -268,7 +260,7 @@ class RedemptionService(ServiceBase):
     def qr_payload(self, code, options=None):
         """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given): issuers only,
         like the code itself (the barcode images are drawn from this answer's ``code``)."""
-        identity = self.caller.require(*ISSUERS)
+        identity = self.caller.require(*OWNERS)
         options = load(QrRequestSchema, options or {})
         voucher = self._voucher_for(identity, normalize_code(code), options.get("merchant_id"))
         expires_at = utcnow() + timedelta(seconds=options["ttl"]) if options.get("ttl") else None
@@ -279,7 +271,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def add_external_code(self, code, data, merchant_id=None):
         """Register a partner's code (e.g. their own QR) as another way to present a voucher."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(ExternalCodeSchema, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         if is_valid_code(data["value"]) or looks_like_signed_payload(data["value"]):
@@ -295,7 +287,7 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def cancel_voucher(self, code, data, merchant_id=None):
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(Reason, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id, lock=True)
         if voucher["status"] in (domain.REDEEMED, domain.CANCELLED):
@@ -346,7 +338,7 @@ class RedemptionService(ServiceBase):
                 if not data.get("pin"):
                     raise ValidationFailed("This voucher needs its PIN", code="pin_required",
                                            fields={"pin": ["Required for this voucher."]})
-                if not pin_matches(voucher["pin_hash"], data["pin"]):
+                if not SHORT_SECRETS.matches(voucher["pin_hash"], data["pin"]):
                     raise ValidationFailed("Wrong PIN", code="wrong_pin", fields={"pin": ["Wrong PIN."]})
             return voucher, method
         except AppError as error:
@@ -570,7 +562,7 @@ class RedemptionService(ServiceBase):
 
         Owners reverse their own merchant's; a platform admin names the merchant it acts for,
         and the record and the voucher's history say the admin did it."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(Reason, data)
         redemption = self._redemption_for(identity, redemption_id, merchant_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
@@ -604,7 +596,7 @@ class RedemptionService(ServiceBase):
     # -- records -----------------------------------------------------------------------------
     @rpc
     def get_redemption(self, redemption_id, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id),
                                masked=not sees_codes(identity))
 
@@ -616,7 +608,7 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def list_redemptions(self, filters=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema, filters)
         masked = not sees_codes(identity)
         return storage.list_redemptions(self.db, merchant_id, filters, lambda row: dump_redemption(row, masked))
@@ -624,7 +616,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def redemption_totals(self, filters=None):
         """Totals per store and day, for the portal."""
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self._record_filters(identity, TotalsFilterSchema, filters)
         rows = storage.totals_by_store_and_day(self.db, merchant_id, filters)
         return {"items": DayTotalSchema(many=True).dump(

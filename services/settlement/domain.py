@@ -7,9 +7,6 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from plumbing.errors import Conflict, ValidationFailed
 from services.settlement.contract.enums import CONFIRMED
 
@@ -116,9 +113,6 @@ def moment(value):
 
 # -- out-of-band verification codes ------------------------------------------------------
 CODE_DIGITS = 8
-# a code lives for minutes and is tried a few times: a light argon2 is plenty, and keeps a
-# copy of the table from giving the codes away
-_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 def new_verification_code():
@@ -133,17 +127,6 @@ def spoken(code):
 def normalise_code(text):
     """What someone typed (``1234 5678``, ``1234-5678``) as the bare digits."""
     return text.replace(" ", "").replace("-", "")
-
-
-def hash_code(code):
-    return _hasher.hash(code)
-
-
-def code_matches(code_hash, code):
-    try:
-        return _hasher.verify(code_hash, code)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def verification_refusal(verification, account, now):

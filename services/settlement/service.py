@@ -1,13 +1,14 @@
 """The settlement service: every redemption becomes money owed, settled in batches."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from nameko.dependency_providers import Config
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, SUPPORT_AGENT
+from plumbing.auth import ADMIN, FINANCE, MONEY_READERS, OWNERS, PLATFORM_FINANCE, PLATFORM_MONEY, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
-from plumbing.fields import MerchantPage, new_id
+from plumbing.fields import MerchantPage, new_id, utcnow
+from plumbing.hashing import SHORT_SECRETS
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
@@ -23,16 +24,6 @@ from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema,
                                                   PayoutVerificationRpcSchema, PayoutVerificationSchema,
                                                   SetPayoutAccountSchema)
 from services.support.contract.events import TicketCreated, TicketResolved
-
-READERS = (OWNER, FINANCE, PLATFORM_FINANCE, ADMIN)
-# where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
-# only by the platform: the owner can create finance users, so nobody of the merchant confirms
-PAYOUT_SETTERS = (OWNER, ADMIN)
-PAYOUT_CONFIRMERS = (PLATFORM_FINANCE, ADMIN)
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
 def exception_resolved(exception, ticket_reference):
@@ -97,7 +88,7 @@ class SettlementService(ServiceBase):
 
     @rpc
     def list_entries(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, EntryFilterSchema, filters)
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
@@ -168,14 +159,14 @@ class SettlementService(ServiceBase):
 
     @rpc
     def list_batches(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
 
     @rpc
     def get_batch(self, reference, merchant_id=None):
         """One batch of a merchant (references are numbered per merchant: platform roles name it)."""
-        identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
+        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
         merchant_id = identity.merchant_scope(merchant_id)
         batch = storage.batch_by_reference(self.db, merchant_id, reference)
         if batch is None:
@@ -217,6 +208,8 @@ class SettlementService(ServiceBase):
         return result
 
     # -- payout accounts -------------------------------------------------------------
+    # Where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
+    # only by the platform: the owner can create finance users, so nobody of the merchant confirms.
     def _account_out(self, account, now=None):
         result = PayoutAccountOutSchema().dump(dict(account, payable_from=domain.payable_from(account)))
         result["payable"] = domain.payout_problem(account, now or utcnow()) is None
@@ -230,7 +223,7 @@ class SettlementService(ServiceBase):
     def set_payout_account(self, data):
         """The owner sets or changes the wallet address payouts go to. It waits for the platform's
         confirmation, and payouts to it wait out a cooling-off period; the owners are told."""
-        identity = self.caller.require(*PAYOUT_SETTERS)
+        identity = self.caller.require(*OWNERS)
         data = load(SetPayoutAccountSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         now = utcnow()
@@ -256,7 +249,7 @@ class SettlementService(ServiceBase):
     def request_payout_verification(self, data):
         """Platform finance has a one-time code emailed to the merchant's registered contact (the
         gateway names it from its records); the merchant reads it back to confirm the address."""
-        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(PayoutVerificationRpcSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = self._unconfirmed_account(merchant_id)
@@ -265,7 +258,7 @@ class SettlementService(ServiceBase):
         storage.supersede_verifications(self.db, merchant_id, now)
         verification = {
             "id": new_id(), "merchant_id": merchant_id, "wallet_address": account["wallet_address"],
-            "code_hash": domain.hash_code(code), "sent_to": data["contact_email"],
+            "code_hash": SHORT_SECRETS.hash(code), "sent_to": data["contact_email"],
             "requested_by": identity.actor(), "requested_at": now,
             "expires_at": now + timedelta(minutes=float(self.config.get("PAYOUT_CODE_MINUTES", 30))),
             "max_attempts": int(self.config.get("PAYOUT_CODE_TRIES", 5)),
@@ -286,7 +279,7 @@ class SettlementService(ServiceBase):
     def confirm_payout_account(self, data):
         """Platform finance confirms the address, typed again, with the evidence of an out-of-band
         check: the code the merchant read back (email_code) or a note of the call (call_note)."""
-        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(PayoutConfirmationSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = self._unconfirmed_account(merchant_id)
@@ -324,7 +317,7 @@ class SettlementService(ServiceBase):
         so a wrong try counts) before it is raised."""
         verification = storage.pending_verification(self.db, merchant_id)
         refusal = domain.verification_refusal(verification, account, now)
-        if refusal is None and domain.code_matches(verification["code_hash"], domain.normalise_code(code)):
+        if refusal is None and SHORT_SECRETS.matches(verification["code_hash"], domain.normalise_code(code)):
             storage.finish_verification(self.db, verification["id"], "used", now)
             return verification
         if refusal is not None:
@@ -344,7 +337,7 @@ class SettlementService(ServiceBase):
 
     @rpc
     def get_payout_account(self, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id = identity.merchant_scope(merchant_id)
         account = storage.payout_account(self.db, merchant_id)
         if account is None:
@@ -354,14 +347,14 @@ class SettlementService(ServiceBase):
     @rpc
     def payout_account_history(self, filters=None):
         """Who set the address, who checked it with the merchant and how, who confirmed it, when."""
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_payout_history(self.db, merchant_id, filters, PayoutHistorySchema().dump)
 
     # -- exceptions ------------------------------------------------------------------
     @rpc
     def list_exceptions(self, filters=None):
-        identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
+        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
         merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
 

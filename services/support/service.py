@@ -1,11 +1,9 @@
 """The support service: tickets raised by merchants, staff and the platform itself."""
-from datetime import datetime, timezone
-
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import BACK_OFFICE, MERCHANT_STAFF, STORE_USER, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import new_id, utcnow
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.settlement.contract.events import ExceptionRaised
@@ -13,13 +11,6 @@ from services.support import domain, storage
 from services.support.contract.events import TicketAcknowledged, TicketCreated, TicketResolved
 from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
                                                TicketFilterSchema, TicketSchema)
-
-STAFF = (OWNER, SUPPORT_AGENT, FINANCE, ADMIN)
-EVERYONE = STAFF + (STORE_USER,)
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
 def dump_ticket(row, now=None):
@@ -59,7 +50,7 @@ class SupportService(ServiceBase):
     @rpc
     def create_ticket(self, data):
         """Intake from the portal (the old ``/api/support`` form)."""
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         data = load(CreateTicketSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         if identity.role == STORE_USER:
@@ -72,12 +63,12 @@ class SupportService(ServiceBase):
     def open_ticket_for_settlement_exception(self, event):
         """A settlement exception opens a Critical ticket carrying its references."""
         fields = domain.ticket_from_settlement_exception(event)
-        raised_by = {"user_id": "service:settlement", "username": "settlement", "role": "system"}
+        raised_by = Identity.system(ExceptionRaised.event_source).actor()
         self._open_ticket(event.merchant_id, fields, raised_by, source_event_id=event.exception_id)
 
     @rpc
     def list_tickets(self, filters=None):
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self.scoped(identity, TicketFilterSchema, filters)
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
@@ -93,19 +84,19 @@ class SupportService(ServiceBase):
 
     @rpc
     def get_ticket(self, reference, merchant_id=None):
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         ticket = self._ticket_for(identity, reference, merchant_id)
-        threads = ("main", "internal") if identity.role in STAFF else ("main",)
+        threads = ("main", "internal") if identity.role in BACK_OFFICE else ("main",)
         result = dump_ticket(ticket)
         result["messages"] = [dump_message(m) for m in storage.messages(self.db, ticket["id"], threads)]
-        if identity.role in STAFF:
+        if identity.role in BACK_OFFICE:
             result["audit"] = [{"actor": a["actor"], "action": a["action"], "details": a["details"],
                                 "at": a["at"].isoformat()} for a in storage.audit_trail(self.db, ticket["id"])]
         return result
 
     @rpc
     def acknowledge_ticket(self, reference, data, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*BACK_OFFICE)
         data = load(AcknowledgeSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["acknowledged_at"] is not None:
@@ -120,7 +111,7 @@ class SupportService(ServiceBase):
 
     @rpc
     def resolve_ticket(self, reference, data, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*BACK_OFFICE)
         data = load(ResolveSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["status"] in ("resolved", "closed"):

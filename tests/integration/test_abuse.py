@@ -84,9 +84,9 @@ class CountingHasher:
     def __init__(self, real):
         self.real, self.verified = real, 0
 
-    def verify(self, *args):
+    def matches(self, *args):
         self.verified += 1
-        return self.real.verify(*args)
+        return self.real.matches(*args)
 
 
 # -- sign-in (item 7) --------------------------------------------------------------------
@@ -101,8 +101,8 @@ def test_a_throttled_sign_in_answers_alike_for_any_username_and_costs_no_hash(ed
         as_if_they_kept_failing(db_query, "pair", 12, address, username)
         answers.append(sign_in(edge, username, "wrong", address))
         addresses.append(address)
-    hasher = CountingHasher(gateway.auth._hasher)
-    monkeypatch.setattr(gateway.auth, "_hasher", hasher)
+    hasher = CountingHasher(gateway.auth.PASSWORDS)
+    monkeypatch.setattr(gateway.auth, "PASSWORDS", hasher)
     known_answer, unknown_answer = answers
     known_error, unknown_error = error_of(known_answer, 429), error_of(unknown_answer, 429)
     assert (known_error["code"], known_error["message"], set(known_error["fields"])) == \

@@ -52,3 +52,25 @@ def test_the_packages_above_the_contracts_are_empty():
     for name in cfg.SERVICES:
         assert (cfg.REPO_ROOT / "services" / name / "__init__.py").read_text().strip() == ""
     assert (cfg.REPO_ROOT / "services" / "__init__.py").read_text().strip() == ""
+
+
+def test_no_two_plumbing_modules_import_each_other():
+    """Not even lazily, inside a function: a cycle is a layering mistake, whatever hides it."""
+    import ast
+    graph = {}
+    for path in (cfg.REPO_ROOT / "plumbing").glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + ["%s.%s" % (node.module, alias.name) for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            imported |= {name.split(".")[1] for name in names if name.startswith("plumbing.")}
+        graph[path.stem] = imported - {path.stem}
+
+    def reaches(start, goal, seen=()):
+        return any(step == goal or (step not in seen and reaches(step, goal, seen + (step,)))
+                   for step in graph.get(start, ()))
+    assert sorted(module for module in graph if reaches(module, module)) == []

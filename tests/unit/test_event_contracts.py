@@ -120,8 +120,7 @@ def test_every_event_of_every_contract_is_here_with_an_example():
 
 
 def case_id(event):
-    consumers = [name for name, _, _ in consumers_of(event)] + [name for name, _, _ in
-                                                                   OTHER_CONSUMERS.get(event.key(), [])]
+    consumers = [name for name, _, _ in consumers_of(event) + OTHER_CONSUMERS.get(event.key(), [])]
     return "%s->%s" % (event.key(), ",".join(consumers) or "nobody")
 
 

@@ -5,8 +5,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from plumbing.errors import ValidationFailed
-from services.settlement import domain
+from plumbing.hashing import SHORT_SECRETS
 from services.redemption.contract.events import VoucherRedeemed
+from services.settlement import domain
 from services.settlement.contract.schemas import PayoutAccountSchema, PayoutConfirmationSchema
 from tests.events import example
 
@@ -204,11 +205,11 @@ def test_codes_are_eight_random_digits_read_in_two_groups():
 
 
 def test_a_code_is_kept_only_as_a_hash_that_matches_it_alone():
-    code_hash = domain.hash_code("12345678")
+    code_hash = SHORT_SECRETS.hash("12345678")
     assert "12345678" not in code_hash
-    assert domain.code_matches(code_hash, "12345678")
-    assert not domain.code_matches(code_hash, "12345679")
-    assert not domain.code_matches("not a hash", "12345678")
+    assert SHORT_SECRETS.matches(code_hash, "12345678")
+    assert not SHORT_SECRETS.matches(code_hash, "12345679")
+    assert not SHORT_SECRETS.matches("not a hash", "12345678")
 
 
 def verification(expires_at=NOW + timedelta(minutes=5), address="wallet-0123456789abcdef"):
