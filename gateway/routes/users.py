@@ -11,12 +11,12 @@ import uuid
 from gateway import storage
 from gateway.http import route
 from gateway.routes.base import Routes
-from gateway.schemas import (AuditQuerySchema, PageQuerySchema, PasswordChangeSchema, PasswordSetSchema,
+from gateway.schemas import (AuditQuerySchema, PasswordChangeSchema, PasswordSetSchema,
                              PlatformUserCreateSchema, UserAuditSchema, UserSchema, UserUpdateSchema,
                              page_of)
 from plumbing.auth import ADMIN, MERCHANT_ROLES, OWNER, PLATFORM_ROLES, STORE_USER
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from plumbing.fields import new_id
+from plumbing.fields import Page, new_id
 from plumbing.hashing import PASSWORDS
 
 TAG = "Users"
@@ -177,10 +177,10 @@ class UserRoutes(Routes):
         return self.idempotent(request, create)
 
     @route("GET", "/api/v1/platform/users", summary="The platform's users (admins only)", tags=[TAG],
-           query=PageQuerySchema, response=page_of(UserSchema))
+           query=Page, response=page_of(UserSchema))
     def list_platform_users(self, request):
         self.identity.require(ADMIN)
-        filters = self.query(request, PageQuerySchema)
+        filters = self.query(request, Page)
         return storage.list_platform_users(self.db, filters, UserSchema().dump)
 
     @route("GET", "/api/v1/platform/user-audit",
