@@ -20,7 +20,8 @@ from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.redemption import attempts, domain, exports, jobs, storage
 from services.redemption.codes import generate_code
-from services.redemption.contract.codes import format_code, is_valid_code, mask_code, mask_text, normalize_code
+from services.redemption.contract.codes import (ALPHABET, format_code, is_valid_code, mask_code, mask_text,
+                                                normalize_code)
 from services.redemption.contract.events import (RedemptionReversed, VoucherBatchIssued, VoucherCancelled,
                                                  VoucherExpired, VoucherIssued, VoucherRedeemed)
 from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
@@ -31,7 +32,6 @@ from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSc
 from services.redemption.keys import QrSigning
 from services.redemption.qr_signing import looks_like_signed_payload
 
-REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PRESENTED_CODE = ("code", "pin", "qr", "barcode")  # presentations that carry the code itself
 EXPORT_LIMIT = 50_000
 
@@ -69,7 +69,7 @@ def unused_voucher(event, voucher, **values):
 
 
 def new_reference():
-    return "RD-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
+    return "RD-" + "".join(secrets.choice(ALPHABET) for _ in range(10))  # the codes' alphabet: read aloud safely
 
 
 def request_fingerprint(data, store_id, code):

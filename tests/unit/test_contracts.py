@@ -64,3 +64,17 @@ def test_payloads_are_immutable_and_know_their_event():
         event_of({"amount": 1})
     with pytest.raises(InvalidEvent):
         Sample.to_wire({"amount": 1})
+
+
+def test_a_service_emits_only_its_own_events_and_only_typed_payloads():
+    from types import SimpleNamespace
+
+    from plumbing.outbox import EventWriter
+    from services.redemption.contract.events import VoucherRedeemed
+    from tests.events import example
+
+    writer = EventWriter(SimpleNamespace(service="settlement", database=None), worker_ctx=None)
+    with pytest.raises(InvalidEvent, match="settlement may not publish redemption.voucher_redeemed"):
+        writer.emit(example(VoucherRedeemed))  # refused before anything is written
+    with pytest.raises(InvalidEvent):
+        writer.emit({"redemption_id": "not built by its contract"})
