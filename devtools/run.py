@@ -84,7 +84,7 @@ def bootstrap_broker(env):
     Where no user can be created, says so in one line and falls back to every component
     sharing ``AMQP_URI`` (``BROKER_USER_PER_SERVICE=0``, recorded in ``env``).
     """
-    from plumbing.broker import declare_topology
+    from plumbing.topology import declare_topology
     admin = env["AMQP_URI"]
     if cfg.broker_user_per_service(env):
         credentials = broker_credentials(env)

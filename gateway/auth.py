@@ -1,11 +1,10 @@
 """Signing in: argon2 password hashes, short-lived access tokens, rotating refresh tokens.
 
-Hashing is slow on purpose, so it runs in eventlet's OS thread pool (argon2
-releases the GIL) and never stalls other requests. An unknown username costs
-the same hash check as a wrong password, so timing does not tell which usernames
-exist. Failed sign-ins slow down further tries from that address, for that
-account and for both (``gateway/throttle.py``); nothing an outsider does locks an
-account.
+Passwords are hashed in eventlet's OS thread pool (``plumbing.hashing``), so a
+hash never stalls other requests. An unknown username costs the same hash check
+as a wrong password, so timing does not tell which usernames exist. Failed
+sign-ins slow down further tries from that address, for that account and for
+both (``gateway/throttle.py``); nothing an outsider does locks an account.
 
 Each sign-in is a session: its access tokens carry its id (``ses``) and its refresh
 tokens belong to it. Ending a session, or every session of a user, is written
@@ -18,36 +17,22 @@ import secrets
 import time
 from datetime import datetime, timedelta, timezone
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from eventlet import tpool
 from nameko.extensions import DependencyProvider
 
 from plumbing.auth import TokenSigner
 from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
 from plumbing.fields import new_id
+from plumbing.hashing import PASSWORDS
 from plumbing.outbox import Outbox
-from plumbing.revocation import EVENT_TYPE, LEEWAY_SECONDS, RevocationFeed, revocation
+from plumbing.revocation import LEEWAY_SECONDS, RevocationFeed, SessionRevoked, revocation
 from gateway import storage
 
 REFRESH_TOKEN_DAYS = 14
 ROTATED = "rotated"  # a refresh token traded for a new one: seeing it again means it leaked
 REUSED = "refresh_token_reused"
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-def hash_password(password):
-    return tpool.execute(_hasher.hash, password)
-
-
-def password_matches(password_hash, password):
-    try:
-        return tpool.execute(_hasher.verify, password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+_DUMMY_HASH = PASSWORDS.hash("not-a-real-password")
 
 
 def _token_hash(refresh_token):
@@ -75,7 +60,7 @@ class Sessions:
         with guard.hashing_slot():
             guard.check(tx)
             user = storage.user_for_login(tx, username)
-            matches = password_matches(_DUMMY_HASH if user is None else user["password_hash"], password)
+            matches = PASSWORDS.matches(_DUMMY_HASH if user is None else user["password_hash"], password)
             if user is None or not matches or not user["active"]:
                 tx.rollback()
                 guard.failed(tx)
@@ -165,7 +150,7 @@ class Sessions:
             # outbox publishes, so before the worker yields to the next request)
             tx.after_commit(lambda: self.revocations.apply(payload))
         if self.events is not None:
-            self.events.emit(EVENT_TYPE, payload)
+            self.events.emit(payload)
 
     def recent_revocations(self, tx):
         """Every revocation whose tokens may still be live: what a process starting late needs."""
@@ -176,7 +161,7 @@ class Sessions:
                  for row in sessions]
         items += [revocation(row["id"], [], ttl, None, all_sessions=True,
                              now=row["tokens_not_before"].timestamp()) for row in users]
-        return {"revocations": items, "as_of": int(time.time())}
+        return {"revocations": [SessionRevoked.to_wire(item) for item in items], "as_of": int(time.time())}
 
 
 class SessionIssuer(DependencyProvider):

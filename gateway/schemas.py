@@ -5,7 +5,7 @@ import unicodedata
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.auth import MERCHANT_ROLES, PLATFORM_ROLES, ROLES
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantQuery, Name, Page, Username
+from plumbing.fields import AwareDateTime, Currency, Id, Name, Page, Username
 
 STORE_KINDS = ("store", "kiosk", "outlet", "online")
 PASSWORD = validate.Length(min=10, max=256)
@@ -160,8 +160,6 @@ class UserSchema(Schema):
     created_at = AwareDateTime()
 
 
-PageQuerySchema = Page
-MerchantQuerySchema = MerchantQuery
 
 
 class ErrorDetailSchema(Schema):

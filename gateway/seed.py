@@ -10,9 +10,9 @@ import uuid
 
 import psycopg2
 import psycopg2.extras
-from argon2 import PasswordHasher
 
 from plumbing.auth import PLATFORM_ROLES
+from plumbing.hashing import PASSWORDS
 
 DEMO_MERCHANT = "VowRewards Demo Merchant"
 DEMO_CURRENCY = "ZAR"
@@ -33,7 +33,7 @@ SEEDER = json.dumps({"user_id": "seed", "username": "seed", "role": "system"})
 
 def seed(database_url, password):
     """Returns the demo merchant's id and its stores by name."""
-    password_hash = PasswordHasher().hash(password)
+    password_hash = PASSWORDS.hash(password)
     conn = psycopg2.connect(database_url, options="-c search_path=gateway",
                             cursor_factory=psycopg2.extras.RealDictCursor)
     try:

@@ -28,12 +28,13 @@ import ipaddress
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 
 from plumbing.errors import ServiceUnavailable, TooManyRequests
+from plumbing.fields import utcnow
 from gateway import storage
 
 
@@ -52,10 +53,6 @@ FORGET_AFTER = timedelta(hours=1)
 DEFAULT_HASH_SLOTS = 4
 DEFAULT_SLOT_WAIT_SECONDS = 5.0
 THROTTLED_MESSAGE = "Too many failed sign-in attempts: wait a little (see Retry-After) and try again"
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
 def address_key(address):

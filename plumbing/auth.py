@@ -43,6 +43,14 @@ PLATFORM_ROLES = (ADMIN, PLATFORM_FINANCE, PLATFORM_SUPPORT, IT_SUPPORT)
 ROLES = MERCHANT_ROLES + PLATFORM_ROLES
 SYSTEM = "system"
 
+# Who may do what, each set named once by what it means (services and the gateway require these)
+MERCHANT_STAFF = MERCHANT_ROLES + (ADMIN,)            # a merchant's people, and a platform admin naming it
+BACK_OFFICE = (OWNER, SUPPORT_AGENT, FINANCE, ADMIN)  # the same but the tills (store users)
+TILLS = (STORE_USER, OWNER)                           # who redeems vouchers at a store
+OWNERS = (OWNER, ADMIN)                               # the merchant's owner, or a platform admin naming it
+PLATFORM_MONEY = (PLATFORM_FINANCE, ADMIN)            # platform money, and where a merchant is paid
+MONEY_READERS = (OWNER, FINANCE) + PLATFORM_MONEY     # a merchant's ledger, batches and payout account
+
 
 def generate_keypair():
     """A new Ed25519 key pair as (private PEM, public PEM) strings."""

@@ -26,9 +26,9 @@ It may configure (declare, and so also delete) nothing that is not its own: its 
 component's queue, ``nameko-rpc`` or any ``<component>.events`` exchange, not even its own
 (deleting that would drop every subscriber's binding). Those shared exchanges and every
 subscriber's queue are declared once by the operator's bootstrap, with the admin credentials
-(``declare_topology``), before any component starts; the bootstrap's last act is the
-``vowrewards.topology`` marker each process waits for. A process then declares (again,
-harmlessly) only what is its own.
+(``plumbing.topology.declare_topology``, from the table there), before any component starts; the
+bootstrap's last act is the ``vowrewards.topology`` marker each process waits for. A process then
+declares (again, harmlessly) only what is its own.
 
 Every event carries ``user_id`` = its publisher's user, which RabbitMQ checks against the
 connection; consumers refuse events whose publisher does not own the event type
@@ -42,7 +42,7 @@ import re
 import time
 from urllib.parse import unquote, urlsplit
 
-from kombu import Connection, Exchange
+from kombu import Connection
 
 from plumbing import config as cfg
 
@@ -142,47 +142,7 @@ def vhost_of(amqp_uri):
     return unquote(path[1:]) if len(path) > 1 else "/"
 
 
-# -- topology -------------------------------------------------------------------------
-def declare_topology(amqp_uri, config=None, service_classes=None):
-    """Declare every exchange and every subscriber's queue, then the marker (admin credentials).
-
-    Returns the names of the subscriber queues declared.
-    """
-    from plumbing.events import declare_topology as declare_events
-    if service_classes is None:
-        from services.catalog import service_classes as catalog
-        service_classes = catalog()
-    config = dict(config or {"EVENT_RETRY_DELAYS": cfg.env_list_of_floats("EVENT_RETRY_DELAYS",
-                                                                         (1, 10, 60, 600))},
-                  AMQP_URI=amqp_uri)
-    with Connection(amqp_uri, connect_timeout=10) as connection:
-        connection.ensure_connection(max_retries=5)
-        channel = connection.channel()
-        try:
-            queues = declare_events(service_classes, config, channel,
-                                    components=cfg.ALL_COMPONENTS)
-            Exchange(TOPOLOGY_MARKER, type="fanout", durable=True)(channel).declare()
-        finally:
-            channel.close()
-    log.info("declared the event topology: %d subscriber queues", len(queues))
-    return queues
-
-
-def subscriber_queues(service_classes=None):
-    """service name -> the names of its event handlers' queues (read from the service classes)."""
-    from nameko.containers import ServiceContainer
-    from plumbing.events import ReliableEventHandler
-    if service_classes is None:
-        from services.catalog import service_classes as catalog
-        service_classes = catalog()
-    queues = {}
-    for service_cls in service_classes:
-        container = ServiceContainer(service_cls, {"AMQP_URI": cfg.DEFAULT_AMQP_URI})
-        queues[service_cls.name] = sorted(entrypoint.queue_name for entrypoint in container.entrypoints
-                                          if isinstance(entrypoint, ReliableEventHandler))
-    return queues
-
-
+# -- the bootstrap's marker (``plumbing.topology.declare_topology`` declares it last) ---------------
 def topology_declared(amqp_uri):
     """Whether the operator's bootstrap has run (a passive declare needs no permission)."""
     with Connection(amqp_uri, connect_timeout=10) as connection:

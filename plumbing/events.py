@@ -1,7 +1,9 @@
 """Idempotent, never-lost event consumption.
 
-``@event_handler("redemption", "voucher_redeemed")`` is nameko's event handler
-with three guarantees added:
+``@event_handler(VoucherRedeemed)`` is nameko's event handler for one event type
+of a service's contract (``plumbing.contracts``): its source and type come from
+the class, and the handler receives the loaded payload, an immutable object
+(``event.redemption_id``). It adds these guarantees:
 
 * **Once.** The handler first records ``(event_id, handler)`` in the service's
   ``handled_events`` table, in the same transaction as its effect. A
@@ -22,6 +24,9 @@ with three guarantees added:
   Retries and replays are re-published by the consumer itself, so they carry the
   original publisher in a header, believed only when the message's own
   ``user_id`` is the consuming service.
+* **Only as its contract says.** A payload the event's contract refuses
+  (``InvalidEvent``) is parked at once with the reason, without running the
+  handler: it would not load any better on a retry.
 
 The service's ``Database`` dependency must be called ``db``.
 """
@@ -33,12 +38,11 @@ from datetime import datetime, timezone
 
 import eventlet
 from kombu import Exchange, Queue, binding
-from nameko.containers import ServiceContainer
 from nameko.events import EventHandler
-from nameko.rpc import get_rpc_exchange
 from nameko.standalone.events import get_event_exchange
 
 from plumbing.broker import operator_declares_exchanges
+from plumbing.contracts import InvalidEvent
 from plumbing.db import Database, find_dependency
 from plumbing.entrypoints import finish_dependencies
 from plumbing.metrics import MetricsRegistry
@@ -49,6 +53,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-vow-attempts"
 PUBLISHER_HEADER = "x-vow-publisher"  # the original publisher of a retried or replayed event
 FORGED_PUBLISHER = "forged_publisher"
+INVALID_EVENT = "invalid_event"
 DUPLICATE = "duplicate-event"
 NOT_MINE = "not-mine"
 HEADER_PREFIX = "nameko."
@@ -91,17 +96,32 @@ def retry_delays_ms(config):
     return [int(float(delay) * 1000) for delay in config.get("EVENT_RETRY_DELAYS", (1, 10, 60, 600))]
 
 
+def handler_queue_name(source_service, event_type, service, method):
+    return "evt-%s-%s--%s.%s" % (source_service, event_type, service, method)
+
+
+def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None):
+    """A handler's durable queue, bound to its publisher's events exchange and to its own
+    service's ``redeliver`` exchange (retries and replays come back through that)."""
+    name = handler_queue_name(source_service, event_type, service, method)
+    return Queue(name, durable=True, bindings=[
+        binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type),
+        binding(redeliver_exchange(service), routing_key=name),
+    ])
+
+
 class ReliableEventHandler(EventHandler):
     registry = MetricsRegistry()
 
-    def __init__(self, source_service, event_type, **kwargs):
-        super().__init__(source_service, event_type, reliable_delivery=True,
+    def __init__(self, event_class, **kwargs):
+        self.event_class = event_class
+        super().__init__(event_class.event_source, event_class.event_type, reliable_delivery=True,
                          requeue_on_error=False, **kwargs)
 
     @property
     def queue_name(self):
-        return "evt-%s-%s--%s.%s" % (self.source_service, self.event_type,
-                                     self.container.service_name, self.method_name)
+        return handler_queue_name(self.source_service, self.event_type, self.container.service_name,
+                                  self.method_name)
 
     @property
     def handler_name(self):
@@ -110,19 +130,12 @@ class ReliableEventHandler(EventHandler):
     # read by Database.get_dependency to key this worker's claim in handled_events
     dedupe_handler_name = handler_name
 
-    def declarations(self, declare_exchanges=None):
-        """The queue, its two bindings and the service's retry queues."""
+    def declarations(self):
+        """Its own queue (with its two bindings) and its service's retry queues."""
         service = self.container.service_name
         config = self.container.config
-        queue = Queue(
-            self.queue_name, durable=True,
-            bindings=[
-                binding(event_exchange(self.source_service, config, declare_exchanges),
-                        routing_key=self.event_type),
-                binding(redeliver_exchange(service), routing_key=self.queue_name),
-            ])
-        retries = [retry_queue(service, delay) for delay in retry_delays_ms(config)]
-        return queue, retries
+        queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config)
+        return queue, [retry_queue(service, delay) for delay in retry_delays_ms(config)]
 
     def setup(self):
         config = self.container.config
@@ -155,12 +168,12 @@ class ReliableEventHandler(EventHandler):
         return "%s: user_id %s is not %s's" % (FORGED_PUBLISHER, publisher or "(none)",
                                                self.source_service)
 
-    def refuse(self, message, reason):
-        """Park an event from the wrong publisher without running the handler."""
+    def refuse(self, message, reason, outcome="refused"):
+        """Park an event from the wrong publisher (or one its contract refuses) without running
+        the handler."""
         try:
             self.park(message, reason, int((message.headers or {}).get(ATTEMPTS_HEADER, 0)))
             self.queue_consumer.ack_message(message)
-            outcome = "refused"
         except Exception:
             log.exception("could not park a refused event from %s; returning it to its queue",
                           self.queue_name)
@@ -185,6 +198,10 @@ class ReliableEventHandler(EventHandler):
         reason = self.refusal(self.publisher_of(message))
         if reason is not None:
             return self.refuse(message, reason)
+        try:
+            event = self.event_class.from_wire(body)
+        except InvalidEvent as error:
+            return self.refuse(message, "%s: %s" % (INVALID_EVENT, error), outcome="invalid")
         occurred_at = (message.headers or {}).get(HEADER_PREFIX + "occurred_at")
         if occurred_at:
             try:
@@ -193,7 +210,7 @@ class ReliableEventHandler(EventHandler):
                                                self.event_type).observe(max(lag, 0.0))
             except ValueError:
                 pass
-        super().handle_message(body, message)
+        super().handle_message(event, message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         exc_info = finish_dependencies(worker_ctx, exc_info)
@@ -269,21 +286,23 @@ def expected_publisher(source_service, config):
     return (config.get("BROKER_USERS") or {}).get(source_service)
 
 
-def event_handler(source_service, event_type, when=None, **kwargs):
-    """Decorate ``method(self, payload)`` as an idempotent handler of one event type.
+def event_handler(event_class, when=None, **kwargs):
+    """Decorate ``method(self, event)`` as an idempotent handler of ``event_class`` (an event of
+    its publisher's contract); ``event`` is the loaded payload.
 
-    ``when(payload)``, if given, says whether the event concerns this handler at
+    ``when(event)``, if given, says whether the event concerns this handler at
     all; one that does not is acknowledged without touching the database.
     """
     def decorator(fn):
         @functools.wraps(fn)
-        def handle_once(self, payload):
-            if when is not None and not when(payload):
+        def handle_once(self, event):
+            if when is not None and not when(event):
                 return NOT_MINE
             if not self.db.claim_event():
                 return DUPLICATE
-            return fn(self, payload)
-        return ReliableEventHandler.decorator(source_service, event_type, **kwargs)(handle_once)
+            return fn(self, event)
+        handle_once.event_class, handle_once.when = event_class, when  # read by the contract tests
+        return ReliableEventHandler.decorator(event_class, **kwargs)(handle_once)
     return decorator
 
 
@@ -301,33 +320,3 @@ def replay_parked(tx, service_name, amqp_uri, parked_id):
     row["replayed_at"] = datetime.now(timezone.utc)
     log.info("parked event %s replayed to %s", parked_id, row["queue"])
     return row
-
-
-def declare_topology(service_classes, config, channel, components=()):
-    """Declare every exchange and every subscriber's queue (and retry queues), as the operator.
-
-    An event published before its subscriber's queue exists is dropped by the
-    broker, so this runs (with the admin credentials, ``plumbing.broker``) before
-    any component starts; each process then declares only its own queues.
-    ``components`` are the publishers whose events exchanges exist even with no
-    subscriber yet. Returns the subscriber queues' names.
-    """
-    exchanges, queues = {}, []
-    for name in components:
-        exchanges[name + ".events"] = event_exchange(name, config, declare=True)
-    for service_cls in service_classes:
-        container = ServiceContainer(service_cls, config)
-        for entrypoint in container.entrypoints:
-            if isinstance(entrypoint, ReliableEventHandler):
-                queue, retries = entrypoint.declarations(declare_exchanges=True)
-                for entity in [b.exchange for b in queue.bindings] + [r.exchange for r in retries]:
-                    exchanges[entity.name] = entity
-                queues.append(queue)
-                queues.extend(r for r in retries if r.name not in {q.name for q in queues})
-    rpc = get_rpc_exchange(config)
-    exchanges[rpc.name] = rpc
-    for exchange in exchanges.values():
-        exchange(channel).declare()
-    for queue in queues:
-        queue(channel).declare()
-    return [q.name for q in queues if q.name.startswith("evt-")]

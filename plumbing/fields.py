@@ -7,9 +7,9 @@ Times are timezone-aware UTC.
 import re
 import unicodedata
 import uuid
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 # ISO 4217 active codes (funds and precious metals left out)
 CURRENCIES = frozenset("""
@@ -162,5 +162,23 @@ class MerchantPage(MerchantQuery, Page):
     """A page of one merchant's records."""
 
 
+REASON = validate.Length(min=3, max=500)
+
+
+class Reason(Schema):
+    """Why (cancelling, reversing, suspending...), for the audit trail."""
+    reason = fields.String(required=True, validate=REASON)
+
+
+def check_window(data):
+    """In a schema's ``@validates_schema``: a validity window ends after it starts."""
+    if data.get("valid_from") and data.get("valid_until") and data["valid_until"] <= data["valid_from"]:
+        raise ValidationError("Must be after valid_from.", "valid_until")
+
+
 def new_id():
     return str(uuid.uuid4())
+
+
+def utcnow():
+    return datetime.now(timezone.utc)

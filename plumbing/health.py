@@ -16,6 +16,8 @@ from kombu import Connection
 from nameko.extensions import SharedExtension
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from plumbing.db import Database, find_dependency
+
 log = logging.getLogger(__name__)
 
 READY_CACHE_SECONDS = 1.0
@@ -35,6 +37,7 @@ class HealthServer(SharedExtension):
     def __init__(self):
         super().__init__()
         self.scrape_hooks = []  # filled by other extensions' setup, which may run first
+        self.metrics = None  # the container's MetricsRegistry, handed over by plumbing.metrics.Metrics
 
     def setup(self):
         config = self.container.config
@@ -72,7 +75,6 @@ class HealthServer(SharedExtension):
         checked_at, result = self._ready_cache
         if result is not None and time.monotonic() - checked_at < READY_CACHE_SECONDS:
             return result
-        from plumbing.db import Database, find_dependency
         checks = {}
         database = find_dependency(self.container, Database)
         if database is not None:
@@ -89,10 +91,6 @@ class HealthServer(SharedExtension):
         except Exception as exc:  # a probe reports, it never raises
             return "%s: %s" % (type(exc).__name__, str(exc).strip() or "failed")
 
-    def metrics_registry(self):
-        from plumbing.metrics import MetricsRegistry
-        return self.container.shared_extensions.get(MetricsRegistry)
-
     # -- wsgi ------------------------------------------------------------------
     def app(self, environ, start_response):
         path = environ.get("PATH_INFO", "/")
@@ -106,13 +104,12 @@ class HealthServer(SharedExtension):
                     "checks": {name: error or "ok" for name, error in checks.items()}}
             return self._json(start_response, 200 if ok else 503, body)
         if path == "/metrics":
-            registry = self.metrics_registry()
             for hook in self.scrape_hooks:
                 try:
                     hook()
                 except Exception:
                     log.warning("metrics scrape hook failed", exc_info=True)
-            payload = generate_latest(registry.registry) if registry else b""
+            payload = generate_latest(self.metrics.registry) if self.metrics is not None else b""
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [payload]
         return self._json(start_response, 404, {"error": {"code": "not_found", "message": path,

@@ -108,6 +108,7 @@ class Metrics(DependencyProvider):
 
     def setup(self):
         self._started = weakref.WeakKeyDictionary()
+        self.server.metrics = self.registry  # served on the health port
 
     def get_dependency(self, worker_ctx):
         return ServiceMetrics(self.registry)

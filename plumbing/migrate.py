@@ -45,7 +45,7 @@ def main(argv=None):
 
 
 def declare_topology():
-    from plumbing.broker import declare_topology as declare
+    from plumbing.topology import declare_topology as declare
     queues = declare(cfg.admin_amqp_uri())
     print("vowrewards: event topology declared (%d subscriber queues)" % len(queues), flush=True)
     return 0

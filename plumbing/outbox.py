@@ -1,7 +1,8 @@
 """Transactional outbox: events are rows written with the state change, then published.
 
-``self.events.emit("voucher_redeemed", payload)`` inserts a row in the
-service's ``outbox`` table inside the worker's transaction. Once that
+``self.events.emit(VoucherRedeemed.of(...))`` inserts the payload's JSON form
+(``plumbing.contracts``) as a row in the service's ``outbox`` table inside the
+worker's transaction; a service emits only its own events. Once that
 transaction commits, and after the caller has its answer, the rows are
 published to the service's topic exchange (``<service>.events``) with
 publisher confirms, stamped with the service's broker user (``user_id``); a background green thread marks what was published in
@@ -19,8 +20,10 @@ from datetime import datetime, timezone
 
 import eventlet
 from nameko.extensions import DependencyProvider
+
+from plumbing.contracts import InvalidEvent, event_of
 from plumbing.db import Database, find_dependency
-from plumbing.events import event_exchange
+from plumbing.events import event_exchange, replay_parked
 from plumbing.health import HealthServer
 from plumbing.logs import CORRELATION_KEY, current_correlation_id
 from plumbing.metrics import MetricsRegistry
@@ -60,8 +63,15 @@ class EventWriter:
         self._outbox = outbox
         self._worker_ctx = worker_ctx
 
-    def emit(self, event_type, payload):
-        """Record an event in this worker's transaction; returns its event id."""
+    def emit(self, payload):
+        """Record an event (a payload its contract built: ``VoucherRedeemed.of(...)``) in this
+        worker's transaction; returns its event id."""
+        event = event_of(payload)
+        if event.event_source != self._outbox.service:
+            raise InvalidEvent("%s may not publish %s: only %s does"
+                               % (self._outbox.service, event.key(), event.event_source))
+        payload = event.to_wire(payload)
+        event_type = event.event_type
         tx = self._outbox.database.transaction_for(self._worker_ctx)
         row = {
             "event_id": uuid.uuid4(),
@@ -81,7 +91,6 @@ class EventWriter:
 
     def replay_parked(self, parked_id):
         """Send a parked message of this service back to its handler's queue."""
-        from plumbing.events import replay_parked
         tx = self._outbox.database.transaction_for(self._worker_ctx)
         return replay_parked(tx, self._outbox.service, self._outbox.amqp_uri, parked_id)
 
@@ -100,7 +109,7 @@ class Outbox(DependencyProvider):
         # declared by the operator's bootstrap where each component has its own broker user
         self.exchange = event_exchange(self.service, config)
         # Not mandatory: the bootstrap declares every subscriber's queue before any process
-        # starts (plumbing.broker.declare_topology), so an event nobody routes is one nobody
+        # starts (plumbing.topology.declare_topology), so an event nobody routes is one nobody
         # subscribes to, and returns would only cost a channel each. Stamped with user_id.
         self.publisher = EventPublisher(config["AMQP_URI"], declare=[self.exchange], serializer="json")
         self.sweep_interval = float(config.get("OUTBOX_SWEEP_INTERVAL", 2.0))

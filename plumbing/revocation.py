@@ -34,21 +34,20 @@ import time
 import uuid
 
 import eventlet
-from eventlet.event import Event
+from eventlet.event import Event as Signal
 from kombu import Connection, Producer, Queue, binding
 from kombu.mixins import ConsumerMixin
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import fields, validate
 from nameko.constants import NON_PERSISTENT
 from nameko.extensions import SharedExtension
 from nameko.rpc import get_rpc_exchange
 
 from plumbing.broker import operator_declares_exchanges
+from plumbing.contracts import Event, InvalidEvent
 from plumbing.events import event_exchange, expected_publisher, publisher_of
 
 log = logging.getLogger(__name__)
 
-SOURCE = "gateway"
-EVENT_TYPE = "session_revoked"
 CATCH_UP_METHOD = "recent_revocations"
 LEEWAY_SECONDS = 5  # the verifier's clock leeway on ``exp``
 REPLY_TIMEOUT = 2.0
@@ -59,29 +58,30 @@ MAX_LIFETIME = 86400  # no token lives a day: a revocation claiming longer is cu
 DEFAULT_SYNC_WAIT = 10.0
 
 
-class RevocationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    user_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+class SessionRevoked(Event):
+    """The gateway's event (the contract lives here, with every process that consumes it)."""
+    event_source, event_type = "gateway", "session_revoked"
+    user_id = fields.String(validate=validate.Length(min=1, max=100))
     session_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)), load_default=list,
                               validate=validate.Length(max=100000))
-    not_before = fields.Integer(strict=True, load_default=None, allow_none=True)
-    until = fields.Integer(strict=True, required=True)
+    not_before = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                metadata={"description": "The user's tokens issued before this are refused too"})
+    until = fields.Integer(strict=True, metadata={"description": "When every token it refuses has expired"})
     reason = fields.String(load_default=None, allow_none=True)
 
 
-REVOCATION = RevocationSchema()
+SOURCE, EVENT_TYPE = SessionRevoked.event_source, SessionRevoked.event_type
 
 
 def revocation(user_id, session_ids, ttl_seconds, reason, all_sessions=False, now=None):
-    """The payload of a ``session_revoked`` (also what ``recent_revocations`` lists)."""
+    """A ``session_revoked`` (``recent_revocations`` lists them too, as they travel)."""
     now = int(now if now is not None else time.time())
-    return {"user_id": str(user_id), "session_ids": [str(s) for s in session_ids],
-            # tokens are stamped in whole seconds; one issued in this second after the
-            # revocation must live, so only earlier seconds are refused
-            "not_before": now if all_sessions else None,
-            "until": now + int(ttl_seconds) + LEEWAY_SECONDS + 1, "reason": reason}
+    return SessionRevoked.of(
+        user_id=str(user_id), session_ids=[str(s) for s in session_ids],
+        # tokens are stamped in whole seconds; one issued in this second after the
+        # revocation must live, so only earlier seconds are refused
+        not_before=now if all_sessions else None,
+        until=now + int(ttl_seconds) + LEEWAY_SECONDS + 1, reason=reason)
 
 
 class Revocations:
@@ -90,28 +90,34 @@ class Revocations:
     def __init__(self):
         self._sessions = {}  # session id -> until (epoch seconds)
         self._users = {}  # user id -> (not_before, until)
-        self._synced = Event()
+        self._synced = Signal()
         self._last_prune = time.monotonic()
 
     # -- learning ----------------------------------------------------------------------
-    def apply(self, payload, now=None):
-        """Remember one revocation; False (and nothing remembered) if it is malformed."""
-        try:
-            item = REVOCATION.load(payload)
-        except ValidationError as error:
-            log.warning("ignored a malformed session revocation: %s", error.messages)
-            return False
-        now = now if now is not None else time.time()
-        until = min(item["until"], int(now) + MAX_LIFETIME)
-        if until < now:
-            return True  # every token it could refuse has expired already
-        for session_id in item["session_ids"]:
-            self._sessions[session_id] = max(until, self._sessions.get(session_id, 0))
-        if item["not_before"] is not None:
-            not_before, known_until = self._users.get(item["user_id"], (0, 0))
-            self._users[item["user_id"]] = (max(not_before, item["not_before"]), max(until, known_until))
-        self.prune(now)
+    def apply(self, revocation, now=None):
+        """Remember one revocation (a ``SessionRevoked``, or its JSON as it travels); False (and
+        nothing remembered) if its contract refuses it."""
+        if not isinstance(revocation, SessionRevoked.payload_type()):
+            try:
+                revocation = SessionRevoked.from_wire(revocation)
+            except InvalidEvent as error:
+                log.warning("ignored a malformed session revocation: %s", error)
+                return False
+        self.remember(revocation, now)
         return True
+
+    def remember(self, revoked, now=None):
+        """Remember one ``SessionRevoked`` until every token it refuses has expired."""
+        now = now if now is not None else time.time()
+        until = min(revoked.until, int(now) + MAX_LIFETIME)
+        if until < now:
+            return  # every token it could refuse has expired already
+        for session_id in revoked.session_ids:
+            self._sessions[session_id] = max(until, self._sessions.get(session_id, 0))
+        if revoked.not_before is not None:
+            not_before, known_until = self._users.get(revoked.user_id, (0, 0))
+            self._users[revoked.user_id] = (max(not_before, revoked.not_before), max(until, known_until))
+        self.prune(now)
 
     def mark_synced(self):
         if not self._synced.ready():

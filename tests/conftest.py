@@ -15,6 +15,8 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402 - before anything opens a socket
 
+import importlib  # noqa: E402
+import inspect  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import uuid  # noqa: E402
@@ -74,7 +76,7 @@ def component_database_url(admin_url, component):
 def amqp_uri():
     """This run's own RabbitMQ vhost, as the admin, with the event topology declared."""
     from devtools.servers import create_vhost, delete_vhost
-    from plumbing.broker import declare_topology
+    from plumbing.topology import declare_topology
     base = cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI)
     vhost = "vowtest-" + RUN_ID
     create_vhost(base, vhost)
@@ -165,3 +167,15 @@ def as_user(token_for):
 
 def new_id():
     return str(uuid.uuid4())
+
+
+def service_classes():
+    """Every service's class, for tests that start or inspect them all (a process loads only its own)."""
+    classes = []
+    for name in cfg.SERVICES:
+        module = importlib.import_module("services.%s.service" % name)
+        [service] = [value for value in vars(module).values()
+                     if inspect.isclass(value) and value.__module__ == module.__name__ and
+                     getattr(value, "name", None) == name]
+        classes.append(service)
+    return classes

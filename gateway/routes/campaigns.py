@@ -1,11 +1,12 @@
 """Campaigns, customers (members) and their points."""
 from gateway.http import route
 from gateway.routes.base import Routes
-from gateway.schemas import MerchantQuerySchema, page_of
+from gateway.schemas import page_of
 from plumbing.auth import ADMIN, OWNER
-from services.campaign.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
-                                       CustomerSchema, ListSchema, PointsAdjustmentResultSchema,
-                                       PointsAdjustmentSchema)
+from plumbing.fields import MerchantPage, MerchantQuery
+from services.campaign.contract.schemas import (CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
+                                                CustomerSchema, PointsAdjustmentResultSchema,
+                                                PointsAdjustmentSchema)
 
 TAG_CAMPAIGNS = "Campaigns"
 TAG_CUSTOMERS = "Customers"
@@ -20,14 +21,14 @@ class CampaignRoutes(Routes):
         data = self.checked_body(request, CampaignCreateSchema)
         return self.idempotent(request, lambda: (201, self.campaign.create_campaign(data)))
 
-    @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=ListSchema,
+    @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=MerchantPage,
            response=page_of(CampaignSchema))
     def list_campaigns(self, request):
         self.identity
-        return self.campaign.list_campaigns(self.checked_query(request, ListSchema))
+        return self.campaign.list_campaigns(self.checked_query(request, MerchantPage))
 
     @route("GET", "/api/v1/campaigns/<uuid:campaign_id>", summary="One campaign, with what it has spent",
-           tags=[TAG_CAMPAIGNS], query=MerchantQuerySchema, response=CampaignSchema)
+           tags=[TAG_CAMPAIGNS], query=MerchantQuery, response=CampaignSchema)
     def get_campaign(self, request, campaign_id):
         self.identity
         return self.campaign.get_campaign(str(campaign_id), request.args.get("merchant_id"))
@@ -39,14 +40,14 @@ class CampaignRoutes(Routes):
         data = self.checked_body(request, CustomerCreateSchema)
         return self.idempotent(request, lambda: (201, self.campaign.create_customer(data)))
 
-    @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=ListSchema,
+    @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=MerchantPage,
            response=page_of(CustomerSchema))
     def list_customers(self, request):
         self.identity
-        return self.campaign.list_customers(self.checked_query(request, ListSchema))
+        return self.campaign.list_customers(self.checked_query(request, MerchantPage))
 
     @route("GET", "/api/v1/customers/<uuid:customer_id>", summary="One customer with their points",
-           tags=[TAG_CUSTOMERS], query=MerchantQuerySchema, response=CustomerSchema)
+           tags=[TAG_CUSTOMERS], query=MerchantQuery, response=CustomerSchema)
     def get_customer(self, request, customer_id):
         self.identity
         return self.campaign.get_customer(str(customer_id), request.args.get("merchant_id"))
@@ -54,7 +55,7 @@ class CampaignRoutes(Routes):
     @route("POST", "/api/v1/customers/<uuid:customer_id>/points",
            summary="Adjust a customer's points by hand (owners; a reason and a once-only reference; "
                    "credits within the merchant's daily limit)", tags=[TAG_CUSTOMERS],
-           query=MerchantQuerySchema, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)
+           query=MerchantQuery, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)
     def adjust_points(self, request, customer_id):
         self.identity.require(OWNER, ADMIN)  # a till hears "not yours to do" whatever it sends
         data = self.checked_body(request, PointsAdjustmentSchema)

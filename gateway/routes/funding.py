@@ -9,9 +9,10 @@ from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import ADMIN, PLATFORM_FINANCE
 from plumbing.errors import NotFound
-from services.campaign.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
-                                       ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema, DecisionSchema,
-                                       MerchantLimitsChangeSchema, MerchantLimitsSchema, ReasonSchema)
+from plumbing.fields import Reason
+from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
+                                                ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
+                                                DecisionSchema, MerchantLimitsChangeSchema, MerchantLimitsSchema)
 
 TAG_AGREEMENTS = "Funding agreements"
 TAG_APPROVALS = "Issuance approvals"
@@ -51,25 +52,25 @@ class FundingRoutes(Routes):
 
     def _change_agreement(self, request, agreement_id, action):
         self.identity
-        data = self.checked_body(request, ReasonSchema)
+        data = self.checked_body(request, Reason)
         return self.idempotent(request, lambda: (200, self.campaign.change_agreement_status(
             str(agreement_id), action, data)))
 
     @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/suspension",
            summary="Suspend an agreement: no new vouchers under it until resumed", tags=[TAG_AGREEMENTS],
-           body=ReasonSchema, response=AgreementSchema)
+           body=Reason, response=AgreementSchema)
     def suspend_agreement(self, request, agreement_id):
         return self._change_agreement(request, agreement_id, "suspend")
 
     @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/resumption",
-           summary="Resume a suspended agreement", tags=[TAG_AGREEMENTS], body=ReasonSchema,
+           summary="Resume a suspended agreement", tags=[TAG_AGREEMENTS], body=Reason,
            response=AgreementSchema)
     def resume_agreement(self, request, agreement_id):
         return self._change_agreement(request, agreement_id, "resume")
 
     @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/end",
            summary="End an agreement for good (vouchers already issued keep their value)", tags=[TAG_AGREEMENTS],
-           body=ReasonSchema, response=AgreementSchema)
+           body=Reason, response=AgreementSchema)
     def end_agreement(self, request, agreement_id):
         return self._change_agreement(request, agreement_id, "end")
 

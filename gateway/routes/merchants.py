@@ -1,15 +1,15 @@
 """Onboarding: platform admins create merchants; admins and owners add stores and users."""
 from gateway import storage
-from gateway.auth import hash_password
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.routes.users import add_user
-from gateway.schemas import (AuditQuerySchema, MerchantCreateSchema, MerchantSchema, PageQuerySchema,
+from gateway.schemas import (AuditQuerySchema, MerchantCreateSchema, MerchantSchema,
                              StoreCreateSchema, StoreSchema, UserAuditSchema, UserCreateSchema, UserSchema,
                              page_of)
 from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
 from plumbing.errors import Conflict, Forbidden, NotFound
-from plumbing.fields import new_id
+from plumbing.fields import Page, new_id
+from plumbing.hashing import PASSWORDS
 
 TAG = "Onboarding"
 
@@ -47,10 +47,10 @@ class MerchantRoutes(Routes):
         return StoreSchema().dump(storage.store_by_id(self.db, store["id"]))
 
     @route("GET", "/api/v1/merchants", summary="Merchants you can see", tags=[TAG],
-           query=PageQuerySchema, response=page_of(MerchantSchema))
+           query=Page, response=page_of(MerchantSchema))
     def list_merchants(self, request):
         identity = self.identity
-        filters = self.query(request, PageQuerySchema)
+        filters = self.query(request, Page)
         if identity.is_platform:
             return storage.list_merchants(self.db, filters, MerchantSchema(exclude=("stores",)).dump)
         merchant = storage.merchant_by_id(self.db, identity.merchant_id)
@@ -80,10 +80,10 @@ class MerchantRoutes(Routes):
         return self.idempotent(request, lambda: (201, self._add_store(merchant["id"], data)))
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="A merchant's stores",
-           tags=[TAG], query=PageQuerySchema, response=page_of(StoreSchema))
+           tags=[TAG], query=Page, response=page_of(StoreSchema))
     def list_stores(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER, FINANCE, SUPPORT_AGENT)
-        return storage.list_stores(self.db, merchant["id"], self.query(request, PageQuerySchema),
+        return storage.list_stores(self.db, merchant["id"], self.query(request, Page),
                                    StoreSchema().dump)
 
     @route("POST", "/api/v1/merchants/<uuid:merchant_id>/users",
@@ -99,16 +99,16 @@ class MerchantRoutes(Routes):
             self.check_store(identity, data["store_id"], merchant["id"])
         if data["role"] == OWNER and not identity.is_admin and identity.role != OWNER:
             raise Forbidden("Only owners and admins add owners", code="role_not_allowed")
-        password_hash = hash_password(data.pop("password"))
+        password_hash = PASSWORDS.hash(data.pop("password"))
         user = dict(data, id=new_id(), merchant_id=merchant["id"], created_by=identity.actor(),
                     password_hash=password_hash)
         return add_user(self.db, identity, user)
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/users", summary="A merchant's users",
-           tags=[TAG], query=PageQuerySchema, response=page_of(UserSchema))
+           tags=[TAG], query=Page, response=page_of(UserSchema))
     def list_users(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
-        return storage.list_users(self.db, merchant["id"], self.query(request, PageQuerySchema),
+        return storage.list_users(self.db, merchant["id"], self.query(request, Page),
                                   UserSchema().dump)
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/user-audit",

@@ -2,7 +2,7 @@
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
-from services.notification.schemas import InboxFilterSchema, InboxMessageSchema
+from services.notification.contract.schemas import InboxFilterSchema, InboxMessageSchema
 
 TAG = "Notifications"
 

@@ -5,12 +5,11 @@ from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import ADMIN, OWNER, PLATFORM_FINANCE
 from plumbing.errors import Conflict, NotFound
-from plumbing.fields import MerchantQuery
-from services.settlement.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
-                                         ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
-                                         PayoutAccountSchema, PayoutConfirmationSchema,
-                                         PayoutHistoryFilterSchema, PayoutHistorySchema,
-                                         PayoutVerificationRequestSchema, PayoutVerificationSchema)
+from plumbing.fields import MerchantPage, MerchantQuery
+from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
+                                                  ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
+                                                  PayoutAccountSchema, PayoutConfirmationSchema, PayoutHistorySchema,
+                                                  PayoutVerificationSchema)
 
 TAG = "Settlements"
 
@@ -81,11 +80,11 @@ class SettlementRoutes(Routes):
 
     @route("POST", "/api/v1/settlements/payout-account/verification",
            summary="Email a one-time code to the merchant's registered contact email (platform finance), "
-                   "for the merchant to read back", tags=[TAG], body=PayoutVerificationRequestSchema,
+                   "for the merchant to read back", tags=[TAG], body=MerchantQuery,
            response=PayoutVerificationSchema, status=201)
     def request_payout_verification(self, request):
         self.identity.require(PLATFORM_FINANCE, ADMIN)
-        data = self.checked_body(request, PayoutVerificationRequestSchema)
+        data = self.checked_body(request, MerchantQuery)
         merchant = self._payee(data.get("merchant_id"))
         if not merchant["contact_email"]:
             raise Conflict("This merchant has no registered contact email: verify by phone (call_note)",
@@ -104,10 +103,10 @@ class SettlementRoutes(Routes):
 
     @route("GET", "/api/v1/settlements/payout-account/history",
            summary="Who set the payout address, who checked it and how, who confirmed it, when",
-           tags=[TAG], query=PayoutHistoryFilterSchema, response=page_of(PayoutHistorySchema))
+           tags=[TAG], query=MerchantPage, response=page_of(PayoutHistorySchema))
     def payout_account_history(self, request):
         self.identity
-        return self.settlement.payout_account_history(self.checked_query(request, PayoutHistoryFilterSchema))
+        return self.settlement.payout_account_history(self.checked_query(request, MerchantPage))
 
     @route("GET", "/api/v1/settlements/exceptions", summary="Settlement exceptions", tags=[TAG],
            query=ListFilterSchema, response=page_of(ExceptionSchema))

@@ -2,8 +2,8 @@
 from gateway.http import route
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
-from services.support.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
-                                      TicketFilterSchema, TicketSchema)
+from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
+                                               TicketFilterSchema, TicketSchema)
 
 TAG = "Support"
 

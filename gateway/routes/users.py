@@ -9,15 +9,15 @@ within moments (``gateway.auth.Sessions.revoke_user``).
 import uuid
 
 from gateway import storage
-from gateway.auth import hash_password, password_matches
 from gateway.http import route
 from gateway.routes.base import Routes
-from gateway.schemas import (AuditQuerySchema, PageQuerySchema, PasswordChangeSchema, PasswordSetSchema,
+from gateway.schemas import (AuditQuerySchema, PasswordChangeSchema, PasswordSetSchema,
                              PlatformUserCreateSchema, UserAuditSchema, UserSchema, UserUpdateSchema,
                              page_of)
 from plumbing.auth import ADMIN, MERCHANT_ROLES, OWNER, PLATFORM_ROLES, STORE_USER
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from plumbing.fields import new_id
+from plumbing.fields import Page, new_id
+from plumbing.hashing import PASSWORDS
 
 TAG = "Users"
 FIELDS = ("active", "role", "store_id", "display_name", "email")
@@ -135,7 +135,7 @@ class UserRoutes(Routes):
         if str(user_id) == identity.user_id:
             raise Forbidden("Change your own password with POST /api/v1/me/password: it needs your "
                             "current one", code="own_password")
-        password_hash = hash_password(data["new_password"])  # slow: before taking any lock
+        password_hash = PASSWORDS.hash(data["new_password"])  # slow: before taking any lock
         user = self._target(identity, str(user_id))
         storage.update_user(self.db, user["id"], {"password_hash": password_hash})
         audit(self.db, identity, user, "password_set", {})
@@ -148,11 +148,11 @@ class UserRoutes(Routes):
     def change_own_password(self, request):
         identity = self.identity
         data = self.body(request, PasswordChangeSchema)
-        password_hash = hash_password(data["new_password"])
+        password_hash = PASSWORDS.hash(data["new_password"])
         user = storage.user_for_update(self.db, identity.user_id)
         if user is None:
             raise NotFound("Your user no longer exists", code="user_not_found")
-        if not password_matches(user["password_hash"], data["current_password"]):
+        if not PASSWORDS.matches(user["password_hash"], data["current_password"]):
             raise ValidationFailed("Your current password is not right", code="wrong_password",
                                    fields={"current_password": ["Wrong password."]})
         storage.update_user(self.db, user["id"], {"password_hash": password_hash})
@@ -169,7 +169,7 @@ class UserRoutes(Routes):
         data = self.body(request, PlatformUserCreateSchema)
 
         def create():
-            password_hash = hash_password(data["password"])
+            password_hash = PASSWORDS.hash(data["password"])
             user = {"id": new_id(), "merchant_id": None, "store_id": None, "username": data["username"],
                     "display_name": data["display_name"], "email": data["email"], "role": data["role"],
                     "password_hash": password_hash, "created_by": identity.actor()}
@@ -177,10 +177,10 @@ class UserRoutes(Routes):
         return self.idempotent(request, create)
 
     @route("GET", "/api/v1/platform/users", summary="The platform's users (admins only)", tags=[TAG],
-           query=PageQuerySchema, response=page_of(UserSchema))
+           query=Page, response=page_of(UserSchema))
     def list_platform_users(self, request):
         self.identity.require(ADMIN)
-        filters = self.query(request, PageQuerySchema)
+        filters = self.query(request, Page)
         return storage.list_platform_users(self.db, filters, UserSchema().dump)
 
     @route("GET", "/api/v1/platform/user-audit",

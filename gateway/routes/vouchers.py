@@ -6,22 +6,22 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from gateway import images
 from gateway.http import route
 from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
-from gateway.schemas import MerchantQuerySchema, page_of
-from plumbing.auth import OWNER, STORE_USER
+from gateway.schemas import page_of
+from plumbing.auth import OWNER, TILLS
 from plumbing.errors import ServiceUnavailable, ValidationFailed
+from plumbing.fields import MerchantQuery, Reason
 from plumbing.validation import check_structure, load
-from services.redemption import images
-from services.redemption.schemas import (CancelSchema, DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
-                                         IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
-                                         PhotoRedeemSchema, PresentationSchema, QrRequestSchema, RedeemSchema,
-                                         RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
-                                         TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
+from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
+                                                  IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
+                                                  PhotoRedeemSchema, PresentationSchema, QrRequestSchema,
+                                                  RedeemSchema, RedemptionFilterSchema, RedemptionSchema,
+                                                  TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 
 TAG_VOUCHERS = "Vouchers"
 TAG_REDEMPTIONS = "Redemptions"
-TILLS = (STORE_USER, OWNER)
 WHOLE_NUMBER_FIELDS = ("purchase_amount", "amount", "points")
 WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits: '²'.isdigit() is True, int('²') is an error
 DEFAULT_PHOTO_DECODES = 2
@@ -102,14 +102,14 @@ class VoucherRoutes(Routes):
         return status, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
 
     @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>", summary="How far a batch has got",
-           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, response=IssueJobSchema)
+           tags=[TAG_VOUCHERS], query=MerchantQuery, response=IssueJobSchema)
     def get_issue_job(self, request, job_id):
         self.identity
         return self.redemption.get_issue_job(str(job_id), request.args.get("merchant_id"))
 
     @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>/codes.csv",
            summary="The codes of a finished batch, each with its signed QR payload", tags=[TAG_VOUCHERS],
-           query=MerchantQuerySchema, content_type="text/csv")
+           query=MerchantQuery, content_type="text/csv")
     def export_batch_codes(self, request, job_id):
         self.identity
         text = self.redemption.export_batch_codes(str(job_id), request.args.get("merchant_id"))
@@ -123,7 +123,7 @@ class VoucherRoutes(Routes):
 
     # -- one voucher ---------------------------------------------------------------------------
     @route("GET", "/api/v1/vouchers/<string:code>", summary="Look up a voucher by its code, with its history",
-           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, response=VoucherSchema)
+           tags=[TAG_VOUCHERS], query=MerchantQuery, response=VoucherSchema)
     def get_voucher(self, request, code):
         self.identity
         return self.redemption.get_voucher(code, request.args.get("merchant_id"))
@@ -146,13 +146,13 @@ class VoucherRoutes(Routes):
         return image_response(images.qr_svg(qr["payload"]), "image/svg+xml", qr["expires_at"])
 
     @route("GET", "/api/v1/vouchers/<string:code>/barcode.svg", summary="The voucher code as a Code 128 barcode (SVG)",
-           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/svg+xml")
+           tags=[TAG_VOUCHERS], query=MerchantQuery, content_type="image/svg+xml")
     def voucher_barcode_svg(self, request, code):
         voucher = self._code_for_image(request, code)
         return image_response(images.barcode_svg(voucher["code"]), "image/svg+xml", False)
 
     @route("GET", "/api/v1/vouchers/<string:code>/barcode.png", summary="The voucher code as a Code 128 barcode (PNG)",
-           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, content_type="image/png")
+           tags=[TAG_VOUCHERS], query=MerchantQuery, content_type="image/png")
     def voucher_barcode_png(self, request, code):
         voucher = self._code_for_image(request, code)
         return image_response(tpool.execute(images.barcode_png, voucher["code"]), "image/png", False)
@@ -160,18 +160,18 @@ class VoucherRoutes(Routes):
     def _code_for_image(self, request, code):
         # the whole code, which only its issuers may have (the service decides who that is)
         self.identity
-        return self.redemption.qr_payload(code, self.checked_query(request, MerchantQuerySchema))
+        return self.redemption.qr_payload(code, self.checked_query(request, MerchantQuery))
 
     @route("POST", "/api/v1/vouchers/<string:code>/cancellation", summary="Cancel a voucher",
-           tags=[TAG_VOUCHERS], query=MerchantQuerySchema, body=CancelSchema, response=VoucherSchema)
+           tags=[TAG_VOUCHERS], query=MerchantQuery, body=Reason, response=VoucherSchema)
     def cancel_voucher(self, request, code):
         self.identity
-        return self.redemption.cancel_voucher(code, self.checked_body(request, CancelSchema),
+        return self.redemption.cancel_voucher(code, self.checked_body(request, Reason),
                                               request.args.get("merchant_id"))
 
     @route("POST", "/api/v1/vouchers/<string:code>/external-codes",
            summary="Register a partner's code (external QR) for a voucher", tags=[TAG_VOUCHERS],
-           query=MerchantQuerySchema, body=ExternalCodeSchema, response=VoucherSchema, status=201)
+           query=MerchantQuery, body=ExternalCodeSchema, response=VoucherSchema, status=201)
     def add_external_code(self, request, code):
         self.identity
         data = self.checked_body(request, ExternalCodeSchema)
@@ -224,12 +224,12 @@ class VoucherRoutes(Routes):
 
     @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
            summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
-                   "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuerySchema, body=ReversalSchema,
+                   "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuery, body=Reason,
            response=RedemptionSchema)
     def reverse_redemption(self, request, redemption_id):
         self.identity
-        data = self.checked_body(request, ReversalSchema)
-        merchant_id = self.checked_query(request, MerchantQuerySchema).get("merchant_id")
+        data = self.checked_body(request, Reason)
+        merchant_id = self.checked_query(request, MerchantQuery).get("merchant_id")
         return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data,
                                                                               merchant_id)))
 
@@ -254,7 +254,7 @@ class VoucherRoutes(Routes):
         return csv_response(text, "redemptions.csv")
 
     @route("GET", "/api/v1/redemptions/<uuid:redemption_id>", summary="One redemption record",
-           tags=[TAG_REDEMPTIONS], query=MerchantQuerySchema, response=RedemptionSchema)
+           tags=[TAG_REDEMPTIONS], query=MerchantQuery, response=RedemptionSchema)
     def get_redemption(self, request, redemption_id):
         self.identity
         return self.redemption.get_redemption(str(redemption_id), request.args.get("merchant_id"))

@@ -2,10 +2,10 @@
 from datetime import timedelta
 
 from plumbing.errors import Conflict, Forbidden, ValidationFailed
+from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, ENDED, MERCHANT, PENDING,
+                                              REJECTED, SUSPENDED, USED)
+from services.redemption.contract.enums import DISCOUNT_FIXED, STORED_VALUE
 
-MERCHANT = "merchant"
-FUNDERS = ("platform", "partner")
-FUNDING = (MERCHANT,) + FUNDERS
 # A reservation is committed by the redemption's own event within seconds; one
 # still open after this long belongs to a redemption that never happened.
 RESERVATION_TTL = timedelta(minutes=15)
@@ -13,23 +13,12 @@ RESERVATION_TTL = timedelta(minutes=15)
 DEFAULT_VOUCHER_VALUE_CEILING = 500_000      # minor units one voucher may give without approval
 DEFAULT_DAILY_POINTS_CREDIT_LIMIT = 100_000  # points credited by hand per merchant and UTC day
 
-# voucher kinds (the redemption service's contract names them the same)
-STORED_VALUE = "stored_value"
-DISCOUNT_FIXED = "discount_fixed"
-DISCOUNT_PERCENT = "discount_percent"
-
-ACTIVE, SUSPENDED, ENDED = "active", "suspended", "ended"
-AGREEMENT_STATUSES = (ACTIVE, SUSPENDED, ENDED)
-# action -> (statuses it applies to, status after)
+# action (AGREEMENT_ACTIONS) -> (statuses it applies to, status after)
 AGREEMENT_TRANSITIONS = {
     "suspend": ((ACTIVE,), SUSPENDED),
     "resume": ((SUSPENDED,), ACTIVE),
     "end": ((ACTIVE, SUSPENDED), ENDED),
 }
-
-PENDING, APPROVED, REJECTED, USED = "pending", "approved", "rejected", "used"
-APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED, USED)
-DECISIONS = {"approve": APPROVED, "reject": REJECTED}
 
 
 # -- points ----------------------------------------------------------------------------
@@ -63,7 +52,7 @@ def check_daily_credit(credited_today, points, limit):
 # -- campaigns -------------------------------------------------------------------------
 def campaign_status_after_spend(campaign, spent):
     if campaign.get("budget") is not None and spent >= campaign["budget"]:
-        return "budget_exhausted"
+        return BUDGET_EXHAUSTED
     return campaign["status"]
 
 

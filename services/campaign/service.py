@@ -1,33 +1,30 @@
 """The campaign service: campaigns and their budgets, funding agreements, customers, and the points ledger."""
-from datetime import datetime, timezone
-
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import MerchantPage, Reason, new_id, utcnow
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
-from services.campaign.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
-                                       ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
-                                       CampaignCreateSchema, CampaignSchema, CustomerCreateSchema, CustomerSchema,
-                                       DecisionSchema, IssuanceResultSchema, IssuanceSchema, ListSchema,
-                                       MerchantLimitsChangeSchema, MerchantLimitsSchema, PointsAdjustmentSchema,
-                                       ReasonSchema, ReserveSchema)
+from services.campaign.contract.enums import DECISIONS
+from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
+                                               FundingAgreementCreated, IssuanceApprovalDecided,
+                                               IssuanceApprovalRequested, PointsAdjusted)
+from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
+                                                ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
+                                                CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
+                                                CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
+                                                MerchantLimitsChangeSchema, MerchantLimitsSchema,
+                                                PointsAdjustmentSchema, ReserveSchema)
+from services.redemption.contract.events import (RedemptionReversed, VoucherCancelled, VoucherExpired,
+                                                 VoucherRedeemed)
 
-READERS = (OWNER, FINANCE, SUPPORT_AGENT, ADMIN, STORE_USER)
-# the platform's side grants funding, sets limits and approves large vouchers
-GRANTORS = (ADMIN, PLATFORM_FINANCE)
-FUNDING_READERS = (OWNER,) + GRANTORS
-SYSTEM_ACTOR = {"user_id": "service:campaign", "username": "campaign", "role": "system"}
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
+# the platform's side grants funding, sets limits and approves large vouchers; owners read theirs
+FUNDING_READERS = (OWNER,) + PLATFORM_MONEY
 
 
 def dump_points(account):
@@ -67,7 +64,7 @@ class CampaignService(ServiceBase):
     @rpc
     def create_campaign(self, data):
         """A merchant-funded campaign, or one under a funding agreement the platform granted."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(CampaignCreateSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         agreement = None
@@ -80,10 +77,10 @@ class CampaignService(ServiceBase):
                         funder_name=funder_name, valid_from=data.get("valid_from") or utcnow(),
                         created_by=identity.actor())
         storage.insert_campaign(self.db, campaign)
-        self.events.emit("campaign_created", {
-            "campaign_id": campaign["id"], "merchant_id": merchant_id, "name": campaign["name"],
-            "funding": campaign["funding"], "funding_agreement_id": campaign["funding_agreement_id"],
-            "budget": campaign["budget"], "currency": campaign["currency"]})
+        self.events.emit(CampaignCreated.of(
+            campaign_id=campaign["id"], merchant_id=merchant_id, name=campaign["name"], funding=campaign["funding"],
+            funding_agreement_id=campaign["funding_agreement_id"], budget=campaign["budget"],
+            currency=campaign["currency"]))
         return CampaignSchema().dump(dict(campaign, spent=0, created_at=utcnow()))
 
     def _agreement_of(self, merchant_id, agreement_id):
@@ -95,7 +92,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         campaign = storage.campaign_by_id(self.db, require_id(campaign_id, "campaign_id"))
         if campaign is None or str(campaign["merchant_id"]) != identity.merchant_scope(merchant_id):
             raise NotFound("No campaign %s" % campaign_id, code="campaign_not_found")
@@ -103,34 +100,32 @@ class CampaignService(ServiceBase):
 
     @rpc
     def list_campaigns(self, filters=None):
-        identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, ListSchema, filters)
+        identity = self.caller.require(*MERCHANT_STAFF)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
 
-    @event_handler("redemption", "voucher_redeemed",
-                   when=lambda event: event.get("campaign_id") or event.get("points_reservation_id"))
+    @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
-        if event.get("points_reservation_id"):
-            self._settle(event["points_reservation_id"], "committed", event.get("reference"))
-        if event.get("campaign_id") and event.get("amount"):
-            campaign = storage.add_spend(self.db, event["campaign_id"], event["amount"])
+        if event.points_reservation_id:
+            self._settle(event.points_reservation_id, "committed", event.reference)
+        if event.campaign_id and event.amount:
+            campaign = storage.add_spend(self.db, event.campaign_id, event.amount)
             if campaign is not None:
                 status = domain.campaign_status_after_spend(campaign, campaign["spent"])
                 if status != campaign["status"]:
                     storage.set_campaign_status(self.db, campaign["id"], status)
-                    self.events.emit("budget_exhausted", {
-                        "campaign_id": str(campaign["id"]), "merchant_id": str(campaign["merchant_id"]),
-                        "budget": campaign["budget"], "spent": campaign["spent"]})
+                    self.events.emit(BudgetExhausted.of(
+                        campaign_id=campaign["id"], merchant_id=campaign["merchant_id"], budget=campaign["budget"],
+                        spent=campaign["spent"]))
 
-    @event_handler("redemption", "redemption_reversed",
-                   when=lambda event: event.get("campaign_id") or event.get("points"))
+    @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
-        if event.get("points") and event.get("customer_id"):
-            storage.change_points(self.db, event["customer_id"], "refund", event["points"],
-                                  "reversal:" + event["redemption_id"], SYSTEM_ACTOR)
-        if event.get("campaign_id") and event.get("amount"):
-            storage.add_spend(self.db, event["campaign_id"], -event["amount"])
+        if event.points and event.customer_id:
+            storage.change_points(self.db, event.customer_id, "refund", event.points,
+                                  "reversal:" + event.redemption_id, Identity.system(self.name).actor())
+        if event.campaign_id and event.amount:
+            storage.add_spend(self.db, event.campaign_id, -event.amount)
 
     # -- customers and points ----------------------------------------------------------
     @rpc
@@ -146,8 +141,8 @@ class CampaignService(ServiceBase):
 
     @rpc
     def list_customers(self, filters=None):
-        identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, ListSchema, filters)
+        identity = self.caller.require(*MERCHANT_STAFF)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
 
     def _customer(self, identity, customer_id, merchant_id=None):
@@ -159,7 +154,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_customer(self, customer_id, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MERCHANT_STAFF)
         customer = self._customer(identity, customer_id, merchant_id)
         result = CustomerSchema().dump(dict(customer, points=dump_points(
             storage.points_account(self.db, customer_id))))
@@ -174,7 +169,7 @@ class CampaignService(ServiceBase):
         merchant's daily limit of manual credits; a debit never takes the balance below what
         is there and not reserved.
         """
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(PointsAdjustmentSchema, data)
         customer = self._customer(identity, customer_id, merchant_id)
         customer_id, merchant = str(customer["id"]), str(customer["merchant_id"])
@@ -190,9 +185,9 @@ class CampaignService(ServiceBase):
         if not storage.change_points(self.db, customer_id, "adjust", data["points"], data["reference"],
                                      identity.actor(), data["reason"]):
             raise self._reference_used(data["reference"])
-        self.events.emit("points_adjusted", {
-            "customer_id": customer_id, "merchant_id": merchant, "points": data["points"],
-            "reference": data["reference"], "reason": data["reason"], "actor": identity.actor()})
+        self.events.emit(PointsAdjusted.of(
+            customer_id=customer_id, merchant_id=merchant, points=data["points"], reference=data["reference"],
+            reason=data["reason"], actor=identity.actor()))
         [line] = storage.ledger(self.db, customer_id, 1)
         return dict(dump_points(storage.points_account(self.db, customer_id)), adjustment=dump_ledger_line(line))
 
@@ -241,7 +236,7 @@ class CampaignService(ServiceBase):
             storage.set_reservation_status(self.db, reservation["id"], status)
         if status == "committed":
             storage.change_points(self.db, reservation["customer_id"], "spend", -reservation["points"],
-                                  "redemption:%s" % (reference or reservation_id), SYSTEM_ACTOR)
+                                  "redemption:%s" % (reference or reservation_id), Identity.system(self.name).actor())
 
     @timer(interval=30)
     def release_expired_reservations(self):
@@ -251,18 +246,17 @@ class CampaignService(ServiceBase):
     # -- funding agreements: the platform grants platform or partner money ----------------------
     @rpc
     def create_agreement(self, data):
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(AgreementCreateSchema, data)
         agreement = dict(data, id=new_id(), status=domain.ACTIVE, valid_from=data["valid_from"] or utcnow(),
                          created_by=identity.actor())
         storage.insert_agreement(self.db, agreement)
         storage.record_agreement_change(self.db, agreement["id"], "created", None, domain.ACTIVE, identity.actor(),
                                         data["note"])
-        self.events.emit("funding_agreement_created", {
-            "agreement_id": agreement["id"], "merchant_id": agreement["merchant_id"],
-            "funder_kind": agreement["funder_kind"], "funder_name": agreement["funder_name"],
-            "currency": agreement["currency"], "budget": agreement["budget"],
-            "max_voucher_value": agreement["max_voucher_value"], "created_by": identity.actor()})
+        self.events.emit(FundingAgreementCreated.of(
+            agreement_id=agreement["id"], merchant_id=agreement["merchant_id"], funder_kind=agreement["funder_kind"],
+            funder_name=agreement["funder_name"], currency=agreement["currency"], budget=agreement["budget"],
+            max_voucher_value=agreement["max_voucher_value"], created_by=identity.actor()))
         return self._dump_agreement(agreement["id"])
 
     def _dump_agreement(self, agreement_id):
@@ -290,18 +284,18 @@ class CampaignService(ServiceBase):
     @rpc
     def change_agreement_status(self, agreement_id, action, data):
         """Suspend, resume or end an agreement (vouchers already issued under it keep their value)."""
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         if action not in domain.AGREEMENT_TRANSITIONS:
             raise NotFound("No such action %s" % action, code="action_not_found")
-        data = load(ReasonSchema, data)
+        data = load(Reason, data)
         agreement = self._readable_agreement(identity, agreement_id, lock=True)
         status = domain.agreement_after(agreement["status"], action)
         storage.set_agreement_status(self.db, agreement["id"], status)
         storage.record_agreement_change(self.db, agreement["id"], action, agreement["status"], status,
                                         identity.actor(), data["reason"])
-        self.events.emit("funding_agreement_changed", {
-            "agreement_id": str(agreement["id"]), "merchant_id": str(agreement["merchant_id"]), "action": action,
-            "status": status, "reason": data["reason"], "changed_by": identity.actor()})
+        self.events.emit(FundingAgreementChanged.of(
+            agreement_id=agreement["id"], merchant_id=agreement["merchant_id"], action=action, status=status,
+            reason=data["reason"], changed_by=identity.actor()))
         return self._dump_agreement(agreement["id"])
 
     # -- per-merchant limits: the voucher value ceiling and manual points credits ---------------
@@ -329,7 +323,7 @@ class CampaignService(ServiceBase):
 
     @rpc
     def set_merchant_limits(self, merchant_id, data):
-        identity = self.caller.require(*GRANTORS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         merchant_id = identity.merchant_scope(merchant_id)
         data = load(MerchantLimitsChangeSchema, data)
         row = storage.merchant_limits(self.db, merchant_id) or {}
@@ -341,15 +335,15 @@ class CampaignService(ServiceBase):
     # -- issuance approvals: vouchers above the ceiling need the platform's yes ----------------
     @rpc
     def request_issuance_approval(self, data):
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(ApprovalRequestSchema, data)
         approval = dict(data, id=new_id(), merchant_id=identity.merchant_scope(data["merchant_id"]),
                         requested_by=identity.actor())
         storage.insert_approval(self.db, approval)
-        self.events.emit("issuance_approval_requested", {
-            "approval_id": approval["id"], "merchant_id": approval["merchant_id"], "currency": approval["currency"],
-            "value": approval["value"], "count": approval["count"], "reason": approval["reason"],
-            "requested_by": identity.actor()})
+        self.events.emit(IssuanceApprovalRequested.of(
+            approval_id=approval["id"], merchant_id=approval["merchant_id"], currency=approval["currency"],
+            value=approval["value"], count=approval["count"], reason=approval["reason"],
+            requested_by=identity.actor()))
         return dump_approval(storage.approval_by_id(self.db, approval["id"]))
 
     def _readable_approval(self, identity, approval_id, lock=False):
@@ -372,17 +366,17 @@ class CampaignService(ServiceBase):
 
     @rpc
     def decide_issuance_approval(self, approval_id, decision, data):
-        identity = self.caller.require(*GRANTORS)
-        if decision not in domain.DECISIONS:
+        identity = self.caller.require(*PLATFORM_MONEY)
+        if decision not in DECISIONS:
             raise NotFound("No such decision %s" % decision, code="decision_not_found")
         data = load(DecisionSchema, data)
         approval = self._readable_approval(identity, approval_id, lock=True)
         domain.check_decision(approval)
-        status = domain.DECISIONS[decision]
+        status = DECISIONS[decision]
         storage.decide_approval(self.db, approval["id"], status, identity.actor(), data["note"])
-        self.events.emit("issuance_approval_decided", {
-            "approval_id": str(approval["id"]), "merchant_id": str(approval["merchant_id"]), "status": status,
-            "note": data["note"], "decided_by": identity.actor()})
+        self.events.emit(IssuanceApprovalDecided.of(
+            approval_id=approval["id"], merchant_id=approval["merchant_id"], status=status, note=data["note"],
+            decided_by=identity.actor()))
         return dump_approval(storage.approval_by_id(self.db, approval["id"]))
 
     # -- issuing: what the redemption service asks before it issues vouchers ---------------------
@@ -396,7 +390,7 @@ class CampaignService(ServiceBase):
         up by the count. Asked once per voucher or batch (``reference``); asking again answers
         the same.
         """
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(IssuanceSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         prior = storage.commitment_by_id(self.db, data["reference"])
@@ -452,24 +446,23 @@ class CampaignService(ServiceBase):
             "approval_id": commitment["approval_id"], "voucher_value": commitment["voucher_value"],
             "committed": commitment["total"]})
 
-    @event_handler("redemption", "voucher_cancelled", when=lambda event: event.get("funding_agreement_id"))
+    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id)
     def release_cancelled_voucher(self, event):
         """A cancelled voucher gives what it had not used back to its agreement."""
         self._release(event, "cancelled")
 
-    @event_handler("redemption", "voucher_expired", when=lambda event: event.get("funding_agreement_id"))
+    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id)
     def release_expired_voucher(self, event):
         self._release(event, "expired")
 
     def _release(self, event, cause):
         # the agreement first, as issuing locks it: then the issue this voucher came from
-        agreement = storage.agreement_by_id(self.db, require_id(event["funding_agreement_id"]), lock=True)
-        commitment = storage.commitment_by_id(self.db, require_id(event.get("batch_id") or event["voucher_id"]),
-                                              lock=True)
+        agreement = storage.agreement_by_id(self.db, event.funding_agreement_id, lock=True)
+        commitment = storage.commitment_by_id(self.db, event.batch_id or event.voucher_id, lock=True)
         if agreement is None or commitment is None or str(commitment["agreement_id"]) != str(agreement["id"]):
             return
         # never more than one voucher of that issue could give, nor in all more than the issue committed
-        amount = domain.releasable(event.get("unused_value"), commitment)
-        if storage.record_release(self.db, event["voucher_id"], agreement["id"], amount, cause) and amount:
+        amount = domain.releasable(event.unused_value, commitment)
+        if storage.record_release(self.db, event.voucher_id, agreement["id"], amount, cause) and amount:
             storage.add_released(self.db, commitment["id"], amount)
             storage.add_committed(self.db, agreement["id"], -amount)

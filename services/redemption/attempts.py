@@ -3,9 +3,10 @@ store and voucher; a scope that keeps failing is throttled, then locked for a wh
 and the lock raises a ``redemption_lockout`` alert.
 
 The counters are written even though the request that failed is refused, so the
-caller commits before raising (see ``RedemptionService._failed``).
+caller commits before raising (see ``RedemptionService._present``).
 """
 from services.redemption import domain, storage
+from services.redemption.contract.events import RedemptionLockout
 
 COUNTED = ("voucher_not_found", "wrong_pin", "qr_forged")
 
@@ -33,7 +34,6 @@ def record_failure(tx, events, identity, store_id, now, voucher=None, failures=1
         if scope == "voucher" and newly_locked:
             storage.lock_voucher(tx, voucher["id"], locked_until)
         if newly_locked:
-            events.emit("redemption_lockout", {
-                "scope": scope, "scope_id": scope_id, "merchant_id": identity.merchant_id,
-                "store_id": store_id, "user": identity.actor(), "failures": count,
-                "locked_until": locked_until.isoformat()})
+            events.emit(RedemptionLockout.of(
+                scope=scope, scope_id=scope_id, merchant_id=identity.merchant_id, store_id=store_id,
+                user=identity.actor(), failures=count, locked_until=locked_until))

@@ -8,20 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from plumbing.errors import Conflict, Forbidden, Locked, TooManyRequests, ValidationFailed
-
-DISCOUNT_FIXED = "discount_fixed"
-DISCOUNT_PERCENT = "discount_percent"
-STORED_VALUE = "stored_value"
-KINDS = (DISCOUNT_FIXED, DISCOUNT_PERCENT, STORED_VALUE)
-
-ACTIVE = "active"
-PARTIALLY_REDEEMED = "partially_redeemed"
-REDEEMED = "redeemed"
-EXPIRED = "expired"
-CANCELLED = "cancelled"
-STATUSES = (ACTIVE, PARTIALLY_REDEEMED, REDEEMED, EXPIRED, CANCELLED)
-
-CHANNELS = ("pos", "vending_machine", "in_app", "web", "kiosk")
+from services.redemption.contract.enums import (ACTIVE, CANCELLED, DISCOUNT_FIXED, DISCOUNT_PERCENT, EXPIRED,
+                                                PARTIALLY_REDEEMED, REDEEMED, REVERSED, STORED_VALUE)
 
 
 def effective_status(voucher, now):
@@ -175,7 +163,7 @@ def initial_state(kind, face_value):
 # -- reversals -------------------------------------------------------------------------
 def plan_reversal(redemption, voucher, now, window):
     """What undoing a redemption gives back to its voucher, or why it cannot be undone."""
-    if redemption["status"] == "reversed":
+    if redemption["status"] == REVERSED:
         raise Conflict("This redemption was already reversed", code="already_reversed")
     if now - redemption["created_at"] > window:
         raise Conflict("Redemptions can be reversed within %d hours; this one is older"

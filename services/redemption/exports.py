@@ -3,7 +3,7 @@ import csv
 import io
 
 from plumbing.spreadsheets import safe_cell as _safe, text_of as _text
-from services.redemption.codes import format_code, mask_code
+from services.redemption.contract.codes import format_code, mask_code
 
 REDEMPTION_COLUMNS = ("reference", "created_at", "status", "store_id", "processed_by", "channel", "method",
                       "voucher_code", "amount", "points", "points_value", "purchase_amount", "currency",

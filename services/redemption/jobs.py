@@ -10,7 +10,7 @@ from plumbing.fields import new_id
 from plumbing.validation import load
 from services.redemption import domain
 from services.redemption.codes import generate_codes
-from services.redemption.schemas import IssueVoucherSchema
+from services.redemption.contract.schemas import IssueVoucherSchema
 
 CHUNK = 2000
 STALE_SECONDS = 30     # a running job whose worker is silent this long is taken over

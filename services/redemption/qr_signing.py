@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 
 from plumbing.errors import ValidationFailed
 
-from .codes import ALPHABET, CODE_LENGTH, normalize_code
+from services.redemption.contract.codes import ALPHABET, CODE_LENGTH, normalize_code
 
 PREFIX = "VW1."
 SIG_BYTES = 16

@@ -3,46 +3,37 @@ import hashlib
 import json
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import eventlet
 import psycopg2
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import ADMIN, BACK_OFFICE, FINANCE, MERCHANT_STAFF, OWNER, OWNERS, STORE_USER, TILLS, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import (AppError, Conflict, Forbidden, Locked, NotFound, ValidationFailed)
-from plumbing.fields import new_id
+from plumbing.fields import Reason, new_id, utcnow
+from plumbing.hashing import SHORT_SECRETS
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.redemption import attempts, domain, exports, jobs, storage
-from services.redemption.codes import (format_code, generate_code, is_valid_code, mask_code, mask_text,
-                                      normalize_code)
+from services.redemption.codes import generate_code
+from services.redemption.contract.codes import (ALPHABET, format_code, is_valid_code, mask_code, mask_text,
+                                                normalize_code)
+from services.redemption.contract.events import (RedemptionReversed, VoucherBatchIssued, VoucherCancelled,
+                                                 VoucherExpired, VoucherIssued, VoucherRedeemed)
+from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
+                                                  IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
+                                                  PhotoRedeemSchema, PresentationSchema, QrRequestSchema,
+                                                  RedeemSchema, RedemptionFilterSchema, RedemptionSchema,
+                                                  TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
 from services.redemption.keys import QrSigning
-from services.redemption.pins import hash_pin, pin_matches
 from services.redemption.qr_signing import looks_like_signed_payload
-from services.redemption.schemas import (CancelSchema, ExternalCodeSchema, IssueBatchSchema, IssueJobSchema,
-                                         IssueVoucherSchema, PhotoPresentationSchema, PhotoRedeemSchema,
-                                         PresentationSchema, QrRequestSchema, RedeemSchema,
-                                         RedemptionFilterSchema, RedemptionSchema, ReversalSchema,
-                                         TotalsFilterSchema, VoucherFilterSchema, VoucherSchema, DayTotalSchema)
 
-REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-STAFF = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE, ADMIN)
-TILLS = (STORE_USER, OWNER)
-# who sees whole voucher codes (and QR payloads, barcodes, batch exports): those who issue them.
-# Everyone else reads the last four: a code is a bearer instrument, and support, finance and
-# tills never need one after issue (a till is told back only the code it was just shown).
-ISSUERS = (OWNER, ADMIN)
 PRESENTED_CODE = ("code", "pin", "qr", "barcode")  # presentations that carry the code itself
 EXPORT_LIMIT = 50_000
-SYSTEM_ACTOR = {"user_id": "service:redemption", "username": "redemption", "role": "system"}
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
 
 
 VOUCHER = VoucherSchema()
@@ -50,7 +41,10 @@ REDEMPTION = RedemptionSchema()
 
 
 def sees_codes(identity):
-    return identity.role in ISSUERS
+    """Whole voucher codes (and QR payloads, barcodes, batch exports) are for those who issue them,
+    the owners. Everyone else reads the last four: a code is a bearer instrument, and support,
+    finance and tills never need one after issue (a till is told back only the code it was just shown)."""
+    return identity.role in OWNERS
 
 
 def dump_voucher(row, now=None, masked=False):
@@ -67,18 +61,15 @@ def dump_redemption(row, masked=False):
                                 voucher_code_masked=masked))
 
 
-def unused_voucher_payload(voucher):
-    """What a cancelled or expired voucher had left, and whose money that was (its agreement gets it back)."""
-    def text(value):
-        return str(value) if value else None
-    return {"voucher_id": str(voucher["id"]), "merchant_id": str(voucher["merchant_id"]),
-            "campaign_id": text(voucher["campaign_id"]), "batch_id": text(voucher["batch_id"]),
-            "funding_agreement_id": text(voucher["funding_agreement_id"]),
-            "unused_balance": voucher["balance"], "unused_value": domain.unused_value(voucher)}
+def unused_voucher(event, voucher, **values):
+    """A cancelled or expired voucher: what it had left, and whose money that was (its agreement gets it back)."""
+    return event.of(voucher_id=voucher["id"], merchant_id=voucher["merchant_id"], campaign_id=voucher["campaign_id"],
+                    batch_id=voucher["batch_id"], funding_agreement_id=voucher["funding_agreement_id"],
+                    unused_balance=voucher["balance"], unused_value=domain.unused_value(voucher), **values)
 
 
 def new_reference():
-    return "RD-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(10))
+    return "RD-" + "".join(secrets.choice(ALPHABET) for _ in range(10))  # the codes' alphabet: read aloud safely
 
 
 def request_fingerprint(data, store_id, code):
@@ -103,7 +94,7 @@ class RedemptionService(ServiceBase):
     # -- issuing -----------------------------------------------------------------------
     @rpc
     def issue_voucher(self, data):
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(IssueVoucherSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         voucher_id = new_id()
@@ -117,15 +108,14 @@ class RedemptionService(ServiceBase):
                        funding_agreement_id=funding["funding_agreement_id"],
                        face_value=value, balance=state["balance"], uses=0, status=state["status"],
                        valid_from=data.get("valid_from") or now, created_by=identity.actor(), created_at=now,
-                       pin_hash=None if pin is None else hash_pin(pin), locked_until=None)
+                       pin_hash=None if pin is None else SHORT_SECRETS.hash(pin), locked_until=None)
         self._insert_with_unique_code(voucher)
         storage.record_status_change(self.db, voucher["id"], None, voucher["status"], identity.actor(), "issued")
-        self.events.emit("voucher_issued", {
-            "voucher_id": voucher["id"], "merchant_id": merchant_id, "kind": voucher["kind"],
-            "currency": voucher["currency"], "value": voucher["face_value"], "campaign_id": voucher["campaign_id"],
-            "customer_id": voucher["customer_id"], "funding": voucher["funding"],
-            "funding_agreement_id": voucher["funding_agreement_id"], "approval_id": funding["approval_id"],
-            "issued_at": now.isoformat()})
+        self.events.emit(VoucherIssued.of(
+            voucher_id=voucher["id"], merchant_id=merchant_id, kind=voucher["kind"], currency=voucher["currency"],
+            value=voucher["face_value"], campaign_id=voucher["campaign_id"], customer_id=voucher["customer_id"],
+            funding=voucher["funding"], funding_agreement_id=voucher["funding_agreement_id"],
+            approval_id=funding["approval_id"], issued_at=now))
         self.metrics.count("vowrewards_vouchers_issued_total", "Vouchers issued", kind=voucher["kind"])
         return dump_voucher(voucher, now)
 
@@ -158,7 +148,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def issue_batch(self, data):
         """Queue a batch of vouchers; answers at once with a job to poll."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         loaded = load(IssueBatchSchema, data)
         merchant_id = identity.merchant_scope(loaded["merchant_id"])
         job_id = new_id()
@@ -182,7 +172,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def export_batch_codes(self, job_id, merchant_id=None):
         """The codes of a finished batch as CSV, each with its signed QR payload."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         job = self._job_for(identity, job_id, merchant_id)
         if job["status"] != "completed":
             raise Conflict("The batch is %s (%d of %d issued)" % (job["status"], job["issued"], job["requested"]),
@@ -216,11 +206,11 @@ class RedemptionService(ServiceBase):
                 status = "completed" if done else ("queued" if out_of_time else "running")
                 storage.job_progress(self.db, job["id"], issued, status)
                 if done:
-                    self.events.emit("voucher_batch_issued", {
-                        "batch_id": str(job["id"]), "merchant_id": str(job["merchant_id"]), "count": issued,
-                        "campaign_id": job["template"]["request"].get("campaign_id"),
-                        "funding": job["template"]["funding"],
-                        "funding_agreement_id": job["template"].get("funding_agreement_id")})
+                    self.events.emit(VoucherBatchIssued.of(
+                        batch_id=job["id"], merchant_id=job["merchant_id"], count=issued,
+                        campaign_id=job["template"]["request"].get("campaign_id"),
+                        funding=job["template"]["funding"],
+                        funding_agreement_id=job["template"].get("funding_agreement_id")))
                 self.db.commit()  # each chunk is durable on its own
                 eventlet.sleep(0)  # let the tills in
                 if out_of_time:
@@ -230,14 +220,14 @@ class RedemptionService(ServiceBase):
     def expire_vouchers(self):
         """Vouchers past their end become expired, with a history line saying so."""
         rows = storage.expire_due_vouchers(self.db)
-        storage.record_expiries(self.db, rows, SYSTEM_ACTOR)
+        storage.record_expiries(self.db, rows, Identity.system(self.name).actor())
         for row in rows:
-            self.events.emit("voucher_expired", unused_voucher_payload(row))
+            self.events.emit(unused_voucher(VoucherExpired, row))
 
     # -- looking vouchers up -------------------------------------------------------------
     @rpc
     def get_voucher(self, code, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         masked = not sees_codes(identity)
         result = dump_voucher(voucher, masked=masked)
@@ -253,7 +243,7 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def list_vouchers(self, filters=None):
-        identity = self.caller.require(OWNER, FINANCE, SUPPORT_AGENT, ADMIN)
+        identity = self.caller.require(*BACK_OFFICE)
         merchant_id, filters = self.scoped(identity, VoucherFilterSchema, filters)
         masked = not sees_codes(identity)
         return storage.list_vouchers(self.db, merchant_id, filters, lambda row: dump_voucher(row, masked=masked))
@@ -270,7 +260,7 @@ class RedemptionService(ServiceBase):
     def qr_payload(self, code, options=None):
         """The signed text a voucher's QR code carries (short-lived when ``ttl`` is given): issuers only,
         like the code itself (the barcode images are drawn from this answer's ``code``)."""
-        identity = self.caller.require(*ISSUERS)
+        identity = self.caller.require(*OWNERS)
         options = load(QrRequestSchema, options or {})
         voucher = self._voucher_for(identity, normalize_code(code), options.get("merchant_id"))
         expires_at = utcnow() + timedelta(seconds=options["ttl"]) if options.get("ttl") else None
@@ -281,7 +271,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def add_external_code(self, code, data, merchant_id=None):
         """Register a partner's code (e.g. their own QR) as another way to present a voucher."""
-        identity = self.caller.require(OWNER, ADMIN)
+        identity = self.caller.require(*OWNERS)
         data = load(ExternalCodeSchema, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id)
         if is_valid_code(data["value"]) or looks_like_signed_payload(data["value"]):
@@ -297,15 +287,15 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def cancel_voucher(self, code, data, merchant_id=None):
-        identity = self.caller.require(OWNER, ADMIN)
-        data = load(CancelSchema, data)
+        identity = self.caller.require(*OWNERS)
+        data = load(Reason, data)
         voucher = self._voucher_for(identity, normalize_code(code), merchant_id, lock=True)
         if voucher["status"] in (domain.REDEEMED, domain.CANCELLED):
             raise Conflict("This voucher is %s" % voucher["status"], code="voucher_%s" % voucher["status"])
         storage.set_voucher_status(self.db, voucher["id"], domain.CANCELLED)
         storage.record_status_change(self.db, voucher["id"], voucher["status"], domain.CANCELLED,
                                      identity.actor(), data["reason"])
-        self.events.emit("voucher_cancelled", dict(unused_voucher_payload(voucher), reason=data["reason"]))
+        self.events.emit(unused_voucher(VoucherCancelled, voucher, reason=data["reason"]))
         return self.get_voucher(voucher["code"], merchant_id)
 
     # -- the redemption panel --------------------------------------------------------------
@@ -348,7 +338,7 @@ class RedemptionService(ServiceBase):
                 if not data.get("pin"):
                     raise ValidationFailed("This voucher needs its PIN", code="pin_required",
                                            fields={"pin": ["Required for this voucher."]})
-                if not pin_matches(voucher["pin_hash"], data["pin"]):
+                if not SHORT_SECRETS.matches(voucher["pin_hash"], data["pin"]):
                     raise ValidationFailed("Wrong PIN", code="wrong_pin", fields={"pin": ["Wrong PIN."]})
             return voucher, method
         except AppError as error:
@@ -546,16 +536,14 @@ class RedemptionService(ServiceBase):
             # the key was used, just now, by a concurrent request: answer as it was answered
             self.db.execute("ROLLBACK TO SAVEPOINT redemption")
             return self._first_answer(storage.prior_redemption(self.db, identity.merchant_id, key), fingerprint)
-        self.events.emit("voucher_redeemed", {
-            "redemption_id": redemption_id, "reference": redemption["reference"],
-            "voucher_id": str(voucher["id"]), "merchant_id": redemption["merchant_id"], "store_id": store_id,
-            "amount": plan.amount, "currency": redemption["currency"], "points": plan.points,
-            "points_value": plan.points_value, "points_reservation_id": redemption["points_reservation_id"],
-            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "funding": voucher["funding"],
-            "funding_agreement_id": str(voucher["funding_agreement_id"]) if voucher["funding_agreement_id"] else None,
-            "customer_id": customer_id, "channel": redemption["channel"],
-            "method": method, "processed_by": redemption["processed_by"], "redeemed_at": now.isoformat()})
+        self.events.emit(VoucherRedeemed.of(
+            redemption_id=redemption_id, reference=redemption["reference"], voucher_id=voucher["id"],
+            merchant_id=redemption["merchant_id"], store_id=store_id, amount=plan.amount,
+            currency=redemption["currency"], points=plan.points, points_value=plan.points_value,
+            points_reservation_id=redemption["points_reservation_id"], campaign_id=voucher["campaign_id"],
+            funding=voucher["funding"], funding_agreement_id=voucher["funding_agreement_id"],
+            customer_id=customer_id, channel=redemption["channel"], method=method,
+            processed_by=redemption["processed_by"], redeemed_at=now))
         self.metrics.count("vowrewards_redemptions_total", "Redemptions confirmed", channel=data["channel"],
                            method=method)
         return dump_redemption(dict(redemption, voucher_code=voucher["code"], status="completed",
@@ -574,8 +562,8 @@ class RedemptionService(ServiceBase):
 
         Owners reverse their own merchant's; a platform admin names the merchant it acts for,
         and the record and the voucher's history say the admin did it."""
-        identity = self.caller.require(OWNER, ADMIN)
-        data = load(ReversalSchema, data)
+        identity = self.caller.require(*OWNERS)
+        data = load(Reason, data)
         redemption = self._redemption_for(identity, redemption_id, merchant_id, lock=True)
         voucher = storage.voucher_by_id(self.db, redemption["voucher_id"], lock=True)
         window = timedelta(hours=float(self.config.get("REVERSAL_WINDOW_HOURS", 72)))
@@ -590,15 +578,12 @@ class RedemptionService(ServiceBase):
         # always a history line, even when the status stays (a partial reversal): who undid what, and why
         storage.record_status_change(self.db, voucher["id"], voucher["status"], plan.status, actor, reason)
         storage.mark_reversed(self.db, redemption["id"], actor, data["reason"])
-        self.events.emit("redemption_reversed", {
-            "redemption_id": str(redemption["id"]), "reference": redemption["reference"],
-            "voucher_id": str(voucher["id"]), "merchant_id": str(redemption["merchant_id"]),
-            "store_id": str(redemption["store_id"]), "amount": redemption["amount"],
-            "currency": redemption["currency"].strip(), "points": redemption["points"],
-            "points_value": redemption["points_value"],
-            "customer_id": str(redemption["customer_id"]) if redemption["customer_id"] else None,
-            "campaign_id": str(voucher["campaign_id"]) if voucher["campaign_id"] else None,
-            "reason": data["reason"], "reversed_by": actor, "reversed_at": now.isoformat()})
+        self.events.emit(RedemptionReversed.of(
+            redemption_id=redemption["id"], reference=redemption["reference"], voucher_id=voucher["id"],
+            merchant_id=redemption["merchant_id"], store_id=redemption["store_id"], amount=redemption["amount"],
+            currency=redemption["currency"].strip(), points=redemption["points"],
+            points_value=redemption["points_value"], customer_id=redemption["customer_id"],
+            campaign_id=voucher["campaign_id"], reason=data["reason"], reversed_by=actor, reversed_at=now))
         return dump_redemption(storage.redemption_by_id(self.db, redemption["id"]))
 
     def _redemption_for(self, identity, redemption_id, merchant_id=None, lock=False):
@@ -611,7 +596,7 @@ class RedemptionService(ServiceBase):
     # -- records -----------------------------------------------------------------------------
     @rpc
     def get_redemption(self, redemption_id, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         return dump_redemption(self._redemption_for(identity, redemption_id, merchant_id),
                                masked=not sees_codes(identity))
 
@@ -623,7 +608,7 @@ class RedemptionService(ServiceBase):
 
     @rpc
     def list_redemptions(self, filters=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self._record_filters(identity, RedemptionFilterSchema, filters)
         masked = not sees_codes(identity)
         return storage.list_redemptions(self.db, merchant_id, filters, lambda row: dump_redemption(row, masked))
@@ -631,7 +616,7 @@ class RedemptionService(ServiceBase):
     @rpc
     def redemption_totals(self, filters=None):
         """Totals per store and day, for the portal."""
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self._record_filters(identity, TotalsFilterSchema, filters)
         rows = storage.totals_by_store_and_day(self.db, merchant_id, filters)
         return {"items": DayTotalSchema(many=True).dump(

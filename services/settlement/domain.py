@@ -7,20 +7,12 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from plumbing.errors import Conflict, ValidationFailed
+from services.settlement.contract.enums import CONFIRMED
 
 # ASCII digits only ("２０２６-05" is not a period) and \Z, not $ ("$" also matches before a
 # trailing newline): the period is copied into batch references people read
 PERIOD_PATTERN = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])\Z")
-
-PAYOUT_ACCOUNT_UNCONFIRMED = "payout_account_unconfirmed"
-RECONCILIATION_MISMATCH = "reconciliation_mismatch"
-REVERSAL_AFTER_CLOSE = "reversal_after_close"
-PAYOUT_FAILED = "payout_failed"
-DUPLICATE = "duplicate"
 
 
 def parse_period(period, now):
@@ -65,14 +57,15 @@ def points_liability(merchant_id):
 
 
 def redemption_postings(event):
-    """A redemption owes the merchant its voucher amount (from the funder) and points value."""
-    merchant = event["merchant_id"]
+    """A redemption (a ``VoucherRedeemed``) owes the merchant its voucher amount (from the funder)
+    and points value."""
+    merchant = event.merchant_id
     postings = []
-    if event["amount"]:
-        postings.append((funding_account(event.get("funding"), merchant, event.get("campaign_id"),
-                                         event.get("funding_agreement_id")), event["amount"]))
-    if event.get("points_value"):
-        postings.append((points_liability(merchant), event["points_value"]))
+    if event.amount:
+        postings.append((funding_account(event.funding, merchant, event.campaign_id, event.funding_agreement_id),
+                         event.amount))
+    if event.points_value:
+        postings.append((points_liability(merchant), event.points_value))
     total = sum(amount for _, amount in postings)
     if total:
         postings.append((merchant_payable(merchant), -total))
@@ -89,7 +82,7 @@ def payout_problem(account, now):
     if account is None:
         return "No payout wallet address is set up for this merchant"
     address = mask_address(account["wallet_address"])
-    if account["status"] != "confirmed":
+    if account["status"] != CONFIRMED:
         return "The payout wallet address %s is not confirmed yet" % address
     if now < account["cooling_off_until"]:
         return ("The payout wallet address %s was changed on %s: payouts to it are held until %s "
@@ -99,7 +92,7 @@ def payout_problem(account, now):
 
 def payable_from(account):
     """When payouts may go to the address: confirmed, and its cooling-off over (None if not confirmed)."""
-    if account is None or account["status"] != "confirmed":
+    if account is None or account["status"] != CONFIRMED:
         return None
     return max(account["confirmed_at"], account["cooling_off_until"])
 
@@ -120,9 +113,6 @@ def moment(value):
 
 # -- out-of-band verification codes ------------------------------------------------------
 CODE_DIGITS = 8
-# a code lives for minutes and is tried a few times: a light argon2 is plenty, and keeps a
-# copy of the table from giving the codes away
-_hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
 def new_verification_code():
@@ -137,17 +127,6 @@ def spoken(code):
 def normalise_code(text):
     """What someone typed (``1234 5678``, ``1234-5678``) as the bare digits."""
     return text.replace(" ", "").replace("-", "")
-
-
-def hash_code(code):
-    return _hasher.hash(code)
-
-
-def code_matches(code_hash, code):
-    try:
-        return _hasher.verify(code_hash, code)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def verification_refusal(verification, account, now):

@@ -1,31 +1,35 @@
 """The settlement service: every redemption becomes money owed, settled in batches."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from nameko.dependency_providers import Config
 
-from plumbing.auth import ADMIN, FINANCE, OWNER, PLATFORM_FINANCE, SUPPORT_AGENT
+from plumbing.auth import ADMIN, FINANCE, MONEY_READERS, OWNERS, PLATFORM_FINANCE, PLATFORM_MONEY, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import MerchantPage, new_id, utcnow
+from plumbing.hashing import SHORT_SECRETS
 from plumbing.service import ServiceBase
 from plumbing.validation import load
+from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from services.settlement import domain, storage
-from services.settlement.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
-                                         ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
-                                         PayoutConfirmationSchema, PayoutHistoryFilterSchema,
-                                         PayoutHistorySchema, PayoutVerificationRpcSchema,
-                                         PayoutVerificationSchema, SetPayoutAccountSchema)
+from services.settlement.contract.enums import (BATCH_HELD, CONFIRMED, DUPLICATE, PAYOUT_ACCOUNT_UNCONFIRMED,
+                                                PAYOUT_PENDING, REVERSAL_AFTER_CLOSE)
+from services.settlement.contract.events import (BatchClosed, BatchReleased, EntryRecorded, ExceptionRaised,
+                                                 ExceptionResolved, PayoutAccountConfirmed, PayoutAccountSet,
+                                                 PayoutVerificationRequested)
+from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
+                                                  ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
+                                                  PayoutConfirmationSchema, PayoutHistorySchema,
+                                                  PayoutVerificationRpcSchema, PayoutVerificationSchema,
+                                                  SetPayoutAccountSchema)
+from services.support.contract.events import TicketCreated, TicketResolved
 
-READERS = (OWNER, FINANCE, PLATFORM_FINANCE, ADMIN)
-# where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
-# only by the platform: the owner can create finance users, so nobody of the merchant confirms
-PAYOUT_SETTERS = (OWNER, ADMIN)
-PAYOUT_CONFIRMERS = (PLATFORM_FINANCE, ADMIN)
 
-
-def utcnow():
-    return datetime.now(timezone.utc)
+def exception_resolved(exception, ticket_reference):
+    return ExceptionResolved.of(exception_id=exception["id"], kind=exception["kind"],
+                                merchant_id=exception["merchant_id"], batch_reference=exception["batch_reference"],
+                                ticket_reference=ticket_reference)
 
 
 class SettlementService(ServiceBase):
@@ -33,60 +37,58 @@ class SettlementService(ServiceBase):
     config = Config()
 
     # -- the ledger ----------------------------------------------------------------
-    @event_handler("redemption", "voucher_redeemed")
+    @event_handler(VoucherRedeemed)
     def record_redemption(self, event):
         postings, total = domain.redemption_postings(event)
         entry = {
-            "id": new_id(), "merchant_id": event["merchant_id"], "store_id": event.get("store_id"),
-            "kind": "redemption", "source_id": event["redemption_id"],
-            "source_reference": event.get("reference"), "source_event_id": None,
-            "amount": total, "currency": event["currency"], "funding": event.get("funding"),
-            "campaign_id": event.get("campaign_id"), "occurred_at": event["redeemed_at"],
-            "description": "Redemption %s" % (event.get("reference") or event["redemption_id"]),
+            "id": new_id(), "merchant_id": event.merchant_id, "store_id": event.store_id,
+            "kind": "redemption", "source_id": event.redemption_id,
+            "source_reference": event.reference, "source_event_id": None,
+            "amount": total, "currency": event.currency, "funding": event.funding,
+            "campaign_id": event.campaign_id, "occurred_at": event.redeemed_at,
+            "description": "Redemption %s" % event.reference,
         }
         if not storage.insert_entry(self.db, entry, postings):
             # a second, different event for a redemption already in the ledger
-            self._raise_exception(domain.DUPLICATE, event["merchant_id"], event.get("store_id"),
-                                  None, total, event["currency"],
-                                  "Redemption %s was reported twice" % event["redemption_id"],
-                                  {"redemption_id": event["redemption_id"]})
+            self._raise_exception(DUPLICATE, event.merchant_id, event.store_id, None, total, event.currency,
+                                  "Redemption %s was reported twice" % event.redemption_id,
+                                  {"redemption_id": event.redemption_id})
             return
-        self.events.emit("entry_recorded", {
-            "entry_id": entry["id"], "kind": "redemption", "merchant_id": entry["merchant_id"],
-            "redemption_id": entry["source_id"], "amount": total, "currency": entry["currency"]})
+        self.events.emit(EntryRecorded.of(
+            entry_id=entry["id"], kind="redemption", merchant_id=entry["merchant_id"],
+            redemption_id=entry["source_id"], amount=total, currency=entry["currency"]))
 
-    @event_handler("redemption", "redemption_reversed")
+    @event_handler(RedemptionReversed)
     def record_reversal(self, event):
-        original = storage.entry_for_source(self.db, "redemption", event["redemption_id"])
+        original = storage.entry_for_source(self.db, "redemption", event.redemption_id)
         if original is None:
             # the redemption's own event has not been handled yet: retry later
-            raise LookupError("redemption %s is not in the ledger yet" % event["redemption_id"])
+            raise LookupError("redemption %s is not in the ledger yet" % event.redemption_id)
         postings = storage.postings_of(self.db, [original["id"]]).get(str(original["id"]), [])
         mirrored = domain.reversal_postings([(p["account"], p["amount"]) for p in postings])
         entry = {
-            "id": new_id(), "merchant_id": event["merchant_id"], "store_id": event.get("store_id"),
-            "kind": "reversal", "source_id": event["redemption_id"],
-            "source_reference": event.get("reference"), "source_event_id": None,
+            "id": new_id(), "merchant_id": event.merchant_id, "store_id": event.store_id,
+            "kind": "reversal", "source_id": event.redemption_id,
+            "source_reference": event.reference, "source_event_id": None,
             "amount": -original["amount"], "currency": original["currency"],
             "funding": original["funding"], "campaign_id": original["campaign_id"],
-            "occurred_at": event["reversed_at"],
-            "description": "Reversal of %s" % (event.get("reference") or event["redemption_id"]),
+            "occurred_at": event.reversed_at,
+            "description": "Reversal of %s" % event.reference,
         }
         if not storage.insert_entry(self.db, entry, mirrored):
             return
         if original["batch_reference"]:
             self._raise_exception(
-                domain.REVERSAL_AFTER_CLOSE, event["merchant_id"], event.get("store_id"),
+                REVERSAL_AFTER_CLOSE, event.merchant_id, event.store_id,
                 {"id": original["batch_id"], "reference": original["batch_reference"]},
                 original["amount"], original["currency"],
                 "Redemption %s was reversed after batch %s closed; the reversal will be settled in "
-                "the next batch" % (event.get("reference") or event["redemption_id"],
-                                    original["batch_reference"]),
-                {"redemption_id": event["redemption_id"]})
+                "the next batch" % (event.reference, original["batch_reference"]),
+                {"redemption_id": event.redemption_id})
 
     @rpc
     def list_entries(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, EntryFilterSchema, filters)
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
@@ -117,21 +119,21 @@ class SettlementService(ServiceBase):
             "id": new_id(), "merchant_id": merchant_id, "period": data["period"],
             "period_start": start, "period_end": end, "currency": totals[0]["currency"].strip(),
             "total": int(totals[0]["total"]), "entry_count": totals[0]["entries"],
-            "status": "exception" if problem else "payout_pending",
+            "status": BATCH_HELD if problem else PAYOUT_PENDING,
             "closed_by": identity.actor(), "closed_at": now,
         }
         batch["reference"] = domain.batch_reference(
             data["period"], storage.next_batch_number(self.db, merchant_id, data["period"]))
         storage.insert_batch(self.db, batch)
         storage.assign_entries(self.db, batch, totals[0]["entry_ids"])
-        self.events.emit("batch_closed", {
-            "batch_id": batch["id"], "reference": batch["reference"], "merchant_id": merchant_id,
-            "period": batch["period"], "total": batch["total"], "currency": batch["currency"],
-            "entry_count": batch["entry_count"], "status": batch["status"]})
+        self.events.emit(BatchClosed.of(
+            batch_id=batch["id"], reference=batch["reference"], merchant_id=merchant_id, period=batch["period"],
+            total=batch["total"], currency=batch["currency"], entry_count=batch["entry_count"],
+            status=batch["status"]))
         exception = None
         if problem:
             exception = self._raise_exception(
-                domain.PAYOUT_ACCOUNT_UNCONFIRMED, merchant_id, None, batch, batch["total"],
+                PAYOUT_ACCOUNT_UNCONFIRMED, merchant_id, None, batch, batch["total"],
                 batch["currency"], "%s: batch %s cannot be paid out" % (problem, batch["reference"]),
                 {"period": batch["period"]})
         result = BatchSchema().dump(batch)
@@ -147,25 +149,24 @@ class SettlementService(ServiceBase):
             "amount": amount, "currency": currency, "message": message, "details": details or {},
         }
         storage.insert_exception(self.db, exception)
-        self.events.emit("exception_raised", {
-            "exception_id": exception["id"], "kind": kind, "merchant_id": merchant_id,
-            "store_id": store_id, "batch_id": exception["batch_id"],
-            "batch_reference": exception["batch_reference"], "amount": amount, "currency": currency,
-            "message": message})
+        self.events.emit(ExceptionRaised.of(
+            exception_id=exception["id"], kind=kind, merchant_id=merchant_id, store_id=store_id,
+            batch_id=exception["batch_id"], batch_reference=exception["batch_reference"], amount=amount,
+            currency=currency, message=message))
         self.metrics.count("vowrewards_settlement_exceptions_total", "Settlement exceptions raised",
                            kind=kind)
         return {"id": exception["id"], "kind": kind, "message": message}
 
     @rpc
     def list_batches(self, filters=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
 
     @rpc
     def get_batch(self, reference, merchant_id=None):
         """One batch of a merchant (references are numbered per merchant: platform roles name it)."""
-        identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
+        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
         merchant_id = identity.merchant_scope(merchant_id)
         batch = storage.batch_by_reference(self.db, merchant_id, reference)
         if batch is None:
@@ -185,8 +186,8 @@ class SettlementService(ServiceBase):
         batch = storage.batch_by_reference(self.db, merchant_id, reference, lock=True)
         if batch is None:
             raise NotFound("No batch %s" % reference, code="batch_not_found")
-        exception = storage.exception_for_batch(self.db, batch["id"], domain.PAYOUT_ACCOUNT_UNCONFIRMED)
-        if batch["status"] != "exception" or exception is None:
+        exception = storage.exception_for_batch(self.db, batch["id"], PAYOUT_ACCOUNT_UNCONFIRMED)
+        if batch["status"] != BATCH_HELD or exception is None:
             raise Conflict("Batch %s is %s, not held for its payout address" % (reference, batch["status"]),
                            code="batch_not_held")
         now = utcnow()
@@ -197,18 +198,18 @@ class SettlementService(ServiceBase):
         if storage.resolve_exception(self.db, exception["id"], {
                 "action": "released", "released_by": identity.actor(),
                 "resolution": "The payout address is confirmed and out of its cooling-off"}):
-            self.events.emit("exception_resolved", {
-                "exception_id": str(exception["id"]), "kind": exception["kind"], "merchant_id": merchant_id,
-                "batch_reference": reference, "ticket_reference": exception["ticket_reference"]})
-        self.events.emit("batch_released", {
-            "batch_id": str(batch["id"]), "reference": reference, "merchant_id": merchant_id,
-            "period": batch["period"], "total": batch["total"], "currency": batch["currency"].strip(),
-            "status": batch["status"], "released_by": identity.actor()})
+            self.events.emit(exception_resolved(exception, ticket_reference=exception["ticket_reference"]))
+        self.events.emit(BatchReleased.of(
+            batch_id=batch["id"], reference=reference, merchant_id=merchant_id, period=batch["period"],
+            total=batch["total"], currency=batch["currency"].strip(), status=batch["status"],
+            released_by=identity.actor()))
         result = BatchSchema().dump(batch)
         result["exception"] = None
         return result
 
     # -- payout accounts -------------------------------------------------------------
+    # Where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
+    # only by the platform: the owner can create finance users, so nobody of the merchant confirms.
     def _account_out(self, account, now=None):
         result = PayoutAccountOutSchema().dump(dict(account, payable_from=domain.payable_from(account)))
         result["payable"] = domain.payout_problem(account, now or utcnow()) is None
@@ -222,7 +223,7 @@ class SettlementService(ServiceBase):
     def set_payout_account(self, data):
         """The owner sets or changes the wallet address payouts go to. It waits for the platform's
         confirmation, and payouts to it wait out a cooling-off period; the owners are told."""
-        identity = self.caller.require(*PAYOUT_SETTERS)
+        identity = self.caller.require(*OWNERS)
         data = load(SetPayoutAccountSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         now = utcnow()
@@ -236,20 +237,19 @@ class SettlementService(ServiceBase):
         previous = current["wallet_address"] if current else None
         self._history(merchant_id, "set", account, identity, {
             "previous_address": previous, "cooling_off_until": account["cooling_off_until"].isoformat()}, now)
-        self.events.emit("payout_account_set", {
-            "merchant_id": merchant_id, "status": account["status"],
-            "wallet_address": domain.mask_address(account["wallet_address"]),
-            "previous_address": domain.mask_address(previous) if previous else None,
-            "set_by": identity.actor(), "set_at": now.isoformat(),
-            "cooling_off_until": account["cooling_off_until"].isoformat(),
-            "contact_email": data["contact_email"], "merchant_name": data["merchant_name"]})
+        self.events.emit(PayoutAccountSet.of(
+            merchant_id=merchant_id, status=account["status"],
+            wallet_address=domain.mask_address(account["wallet_address"]),
+            previous_address=domain.mask_address(previous) if previous else None, set_by=identity.actor(),
+            set_at=now, cooling_off_until=account["cooling_off_until"], contact_email=data["contact_email"],
+            merchant_name=data["merchant_name"]))
         return self._account_out(account, now)
 
     @rpc
     def request_payout_verification(self, data):
         """Platform finance has a one-time code emailed to the merchant's registered contact (the
         gateway names it from its records); the merchant reads it back to confirm the address."""
-        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(PayoutVerificationRpcSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = self._unconfirmed_account(merchant_id)
@@ -258,7 +258,7 @@ class SettlementService(ServiceBase):
         storage.supersede_verifications(self.db, merchant_id, now)
         verification = {
             "id": new_id(), "merchant_id": merchant_id, "wallet_address": account["wallet_address"],
-            "code_hash": domain.hash_code(code), "sent_to": data["contact_email"],
+            "code_hash": SHORT_SECRETS.hash(code), "sent_to": data["contact_email"],
             "requested_by": identity.actor(), "requested_at": now,
             "expires_at": now + timedelta(minutes=float(self.config.get("PAYOUT_CODE_MINUTES", 30))),
             "max_attempts": int(self.config.get("PAYOUT_CODE_TRIES", 5)),
@@ -269,18 +269,17 @@ class SettlementService(ServiceBase):
             "verification_id": verification["id"], "method": "email_code", "sent_to": sent_to,
             "expires_at": verification["expires_at"].isoformat()}, now)
         # the code travels only to the notification service, which emails it; never to the caller
-        self.events.emit("payout_verification_requested", {
-            "verification_id": verification["id"], "merchant_id": merchant_id,
-            "merchant_name": data["merchant_name"], "contact_email": data["contact_email"],
-            "code": domain.spoken(code), "expires_at": verification["expires_at"].isoformat(),
-            "wallet_address": account["wallet_address"]})
+        self.events.emit(PayoutVerificationRequested.of(
+            verification_id=verification["id"], merchant_id=merchant_id, merchant_name=data["merchant_name"],
+            contact_email=data["contact_email"], code=domain.spoken(code), expires_at=verification["expires_at"],
+            wallet_address=account["wallet_address"]))
         return PayoutVerificationSchema().dump(dict(verification, sent_to=sent_to))
 
     @rpc(sensitive_arguments=("data.code",))
     def confirm_payout_account(self, data):
         """Platform finance confirms the address, typed again, with the evidence of an out-of-band
         check: the code the merchant read back (email_code) or a note of the call (call_note)."""
-        identity = self.caller.require(*PAYOUT_CONFIRMERS)
+        identity = self.caller.require(*PLATFORM_MONEY)
         data = load(PayoutConfirmationSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         account = self._unconfirmed_account(merchant_id)
@@ -299,17 +298,17 @@ class SettlementService(ServiceBase):
             confirmation = {"method": "call_note", "call_note": data["call_note"]}
         account = storage.confirm_payout_account(self.db, merchant_id, identity.actor(), confirmation, now)
         self._history(merchant_id, "confirmed", account, identity, confirmation, now)
-        self.events.emit("payout_account_confirmed", {
-            "merchant_id": merchant_id, "wallet_address": domain.mask_address(account["wallet_address"]),
-            "method": data["method"], "confirmed_by": identity.actor(), "confirmed_at": now.isoformat(),
-            "payable_from": domain.payable_from(account).isoformat()})
+        self.events.emit(PayoutAccountConfirmed.of(
+            merchant_id=merchant_id, wallet_address=domain.mask_address(account["wallet_address"]),
+            method=data["method"], confirmed_by=identity.actor(), confirmed_at=now,
+            payable_from=domain.payable_from(account)))
         return self._account_out(account, now)
 
     def _unconfirmed_account(self, merchant_id):
         account = storage.payout_account(self.db, merchant_id, lock=True)
         if account is None:
             raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
-        if account["status"] == "confirmed":
+        if account["status"] == CONFIRMED:
             raise Conflict("The payout wallet address is already confirmed", code="payout_account_confirmed")
         return account
 
@@ -318,7 +317,7 @@ class SettlementService(ServiceBase):
         so a wrong try counts) before it is raised."""
         verification = storage.pending_verification(self.db, merchant_id)
         refusal = domain.verification_refusal(verification, account, now)
-        if refusal is None and domain.code_matches(verification["code_hash"], domain.normalise_code(code)):
+        if refusal is None and SHORT_SECRETS.matches(verification["code_hash"], domain.normalise_code(code)):
             storage.finish_verification(self.db, verification["id"], "used", now)
             return verification
         if refusal is not None:
@@ -338,7 +337,7 @@ class SettlementService(ServiceBase):
 
     @rpc
     def get_payout_account(self, merchant_id=None):
-        identity = self.caller.require(*READERS)
+        identity = self.caller.require(*MONEY_READERS)
         merchant_id = identity.merchant_scope(merchant_id)
         account = storage.payout_account(self.db, merchant_id)
         if account is None:
@@ -348,34 +347,27 @@ class SettlementService(ServiceBase):
     @rpc
     def payout_account_history(self, filters=None):
         """Who set the address, who checked it with the merchant and how, who confirmed it, when."""
-        identity = self.caller.require(*READERS)
-        merchant_id, filters = self.scoped(identity, PayoutHistoryFilterSchema, filters)
+        identity = self.caller.require(*MONEY_READERS)
+        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
         return storage.list_payout_history(self.db, merchant_id, filters, PayoutHistorySchema().dump)
 
     # -- exceptions ------------------------------------------------------------------
     @rpc
     def list_exceptions(self, filters=None):
-        identity = self.caller.require(*READERS + (SUPPORT_AGENT,))
+        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
         merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
 
-    @event_handler("support", "ticket_created")
+    @event_handler(TicketCreated, when=lambda event: event.refs.get("exception_id"))
     def link_exception_ticket(self, event):
-        exception_id = (event.get("refs") or {}).get("exception_id")
-        if exception_id:
-            storage.set_exception_ticket(self.db, exception_id, event["reference"])
+        storage.set_exception_ticket(self.db, event.refs["exception_id"], event.reference)
 
-    @event_handler("support", "ticket_resolved")
+    @event_handler(TicketResolved, when=lambda event: event.refs.get("exception_id"))
     def resolve_exception_from_ticket(self, event):
         """Resolving the support ticket resolves the settlement exception it was opened for."""
-        exception_id = (event.get("refs") or {}).get("exception_id")
-        if not exception_id:
-            return
-        resolution = {"ticket": event["reference"], "action": event.get("action"),
-                      "resolution": event.get("resolution"), "resolved_by": event.get("resolved_by")}
+        exception_id = event.refs["exception_id"]
+        resolution = {"ticket": event.reference, "action": event.action, "resolution": event.resolution,
+                      "resolved_by": event.resolved_by}
         if storage.resolve_exception(self.db, exception_id, resolution):
             exception = storage.exception_by_id(self.db, exception_id)
-            self.events.emit("exception_resolved", {
-                "exception_id": exception_id, "kind": exception["kind"],
-                "merchant_id": str(exception["merchant_id"]),
-                "batch_reference": exception["batch_reference"], "ticket_reference": event["reference"]})
+            self.events.emit(exception_resolved(exception, ticket_reference=event.reference))

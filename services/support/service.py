@@ -1,23 +1,16 @@
 """The support service: tickets raised by merchants, staff and the platform itself."""
-from datetime import datetime, timezone
-
-from plumbing.auth import ADMIN, FINANCE, OWNER, STORE_USER, SUPPORT_AGENT
+from plumbing.auth import BACK_OFFICE, MERCHANT_STAFF, STORE_USER, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import new_id
+from plumbing.fields import new_id, utcnow
 from plumbing.service import ServiceBase
 from plumbing.validation import load
+from services.settlement.contract.events import ExceptionRaised
 from services.support import domain, storage
-from services.support.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
-                                      TicketFilterSchema, TicketSchema)
-
-STAFF = (OWNER, SUPPORT_AGENT, FINANCE, ADMIN)
-EVERYONE = STAFF + (STORE_USER,)
-
-
-def utcnow():
-    return datetime.now(timezone.utc)
+from services.support.contract.events import TicketAcknowledged, TicketCreated, TicketResolved
+from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
+                                               TicketFilterSchema, TicketSchema)
 
 
 def dump_ticket(row, now=None):
@@ -45,11 +38,11 @@ class SupportService(ServiceBase):
                                       "author": raised_by, "body": ticket["description"]})
         storage.audit(self.db, ticket["id"], raised_by, "created",
                       {"priority": ticket["priority"], "category": ticket["category"]})
-        self.events.emit("ticket_created", {
-            "ticket_id": ticket["id"], "reference": ticket["reference"], "merchant_id": merchant_id,
-            "subject": ticket["subject"], "category": ticket["category"], "priority": ticket["priority"],
-            "source": ticket["source"], "store_id": ticket["store_id"], "refs": ticket["refs"],
-            "created_at": now.isoformat(), "ack_due_at": ticket["ack_due_at"].isoformat()})
+        self.events.emit(TicketCreated.of(
+            ticket_id=ticket["id"], reference=ticket["reference"], merchant_id=merchant_id,
+            subject=ticket["subject"], category=ticket["category"], priority=ticket["priority"],
+            source=ticket["source"], store_id=ticket["store_id"], refs=ticket["refs"], created_at=now,
+            ack_due_at=ticket["ack_due_at"]))
         self.metrics.count("vowrewards_tickets_created_total", "Support tickets opened",
                            priority=ticket["priority"], category=ticket["category"])
         return ticket
@@ -57,7 +50,7 @@ class SupportService(ServiceBase):
     @rpc
     def create_ticket(self, data):
         """Intake from the portal (the old ``/api/support`` form)."""
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         data = load(CreateTicketSchema, data)
         merchant_id = identity.merchant_scope(data.pop("merchant_id"))
         if identity.role == STORE_USER:
@@ -66,16 +59,16 @@ class SupportService(ServiceBase):
         ticket = self._open_ticket(merchant_id, data, identity.actor())
         return dump_ticket(ticket)
 
-    @event_handler("settlement", "exception_raised")
+    @event_handler(ExceptionRaised)
     def open_ticket_for_settlement_exception(self, event):
         """A settlement exception opens a Critical ticket carrying its references."""
         fields = domain.ticket_from_settlement_exception(event)
-        raised_by = {"user_id": "service:settlement", "username": "settlement", "role": "system"}
-        self._open_ticket(event["merchant_id"], fields, raised_by, source_event_id=event["exception_id"])
+        raised_by = Identity.system(ExceptionRaised.event_source).actor()
+        self._open_ticket(event.merchant_id, fields, raised_by, source_event_id=event.exception_id)
 
     @rpc
     def list_tickets(self, filters=None):
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         merchant_id, filters = self.scoped(identity, TicketFilterSchema, filters)
         if identity.role == STORE_USER:
             filters["store_id"] = identity.store_id
@@ -91,19 +84,19 @@ class SupportService(ServiceBase):
 
     @rpc
     def get_ticket(self, reference, merchant_id=None):
-        identity = self.caller.require(*EVERYONE)
+        identity = self.caller.require(*MERCHANT_STAFF)
         ticket = self._ticket_for(identity, reference, merchant_id)
-        threads = ("main", "internal") if identity.role in STAFF else ("main",)
+        threads = ("main", "internal") if identity.role in BACK_OFFICE else ("main",)
         result = dump_ticket(ticket)
         result["messages"] = [dump_message(m) for m in storage.messages(self.db, ticket["id"], threads)]
-        if identity.role in STAFF:
+        if identity.role in BACK_OFFICE:
             result["audit"] = [{"actor": a["actor"], "action": a["action"], "details": a["details"],
                                 "at": a["at"].isoformat()} for a in storage.audit_trail(self.db, ticket["id"])]
         return result
 
     @rpc
     def acknowledge_ticket(self, reference, data, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*BACK_OFFICE)
         data = load(AcknowledgeSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["acknowledged_at"] is not None:
@@ -112,13 +105,13 @@ class SupportService(ServiceBase):
         storage.add_message(self.db, {"id": new_id(), "ticket_id": ticket["id"], "thread": "main",
                                       "author": identity.actor(), "body": data["remarks"]})
         storage.audit(self.db, ticket["id"], identity.actor(), "acknowledged")
-        self.events.emit("ticket_acknowledged", {"ticket_id": str(ticket["id"]), "reference": reference,
-                                                 "merchant_id": str(ticket["merchant_id"])})
+        self.events.emit(TicketAcknowledged.of(ticket_id=ticket["id"], reference=reference,
+                                               merchant_id=ticket["merchant_id"]))
         return self.get_ticket(reference, merchant_id)
 
     @rpc
     def resolve_ticket(self, reference, data, merchant_id=None):
-        identity = self.caller.require(*STAFF)
+        identity = self.caller.require(*BACK_OFFICE)
         data = load(ResolveSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if ticket["status"] in ("resolved", "closed"):
@@ -127,8 +120,7 @@ class SupportService(ServiceBase):
         storage.resolve(self.db, ticket["id"], resolution)
         storage.audit(self.db, ticket["id"], identity.actor(), "resolved",
                       {"action": data["action"], "remarks": data.get("remarks")})
-        self.events.emit("ticket_resolved", {
-            "ticket_id": str(ticket["id"]), "reference": reference, "merchant_id": str(ticket["merchant_id"]),
-            "action": data["action"], "resolution": data["resolution"], "refs": ticket["refs"],
-            "resolved_by": identity.actor()})
+        self.events.emit(TicketResolved.of(
+            ticket_id=ticket["id"], reference=reference, merchant_id=ticket["merchant_id"], action=data["action"],
+            resolution=data["resolution"], refs=ticket["refs"], resolved_by=identity.actor()))
         return self.get_ticket(reference, merchant_id)

@@ -10,13 +10,12 @@ import eventlet
 import psycopg2
 import pytest
 import requests
-from argon2 import PasswordHasher
 from nameko.runners import ServiceRunner
 
 from gateway.http import ApiServer
 from gateway.service import GatewayService
-from services.catalog import service_classes
-from tests.conftest import component_database_url
+from plumbing.hashing import PASSWORDS
+from tests.conftest import component_database_url, service_classes
 
 PASSWORD = "correct horse battery staple"
 _admin_hash = {}
@@ -106,7 +105,7 @@ def create_platform_user(database_url, role):
     as the seed does; returns its username (password ``PASSWORD``)."""
     username = "%s-%s" % (role.replace("_", "-"), uuid.uuid4().hex[:8])
     if "hash" not in _admin_hash:
-        _admin_hash["hash"] = PasswordHasher().hash(PASSWORD)
+        _admin_hash["hash"] = PASSWORDS.hash(PASSWORD)
     conn = psycopg2.connect(component_database_url(database_url, "gateway"))
     with conn, conn.cursor() as cur:
         cur.execute("INSERT INTO gateway.users (id, username, role, password_hash, created_by) "

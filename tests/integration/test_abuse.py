@@ -14,11 +14,11 @@ from nameko.runners import ServiceRunner
 from PIL import Image
 
 import gateway.auth
+from gateway import images
 from gateway.http import ApiServer
 from gateway.routes.vouchers import PhotoDecoder
 from gateway.service import GatewayService
 from gateway.throttle import scopes_for
-from services.redemption import images
 from tests.integration.conftest import PASSWORD, Api, create_platform_user, ok
 
 
@@ -84,9 +84,9 @@ class CountingHasher:
     def __init__(self, real):
         self.real, self.verified = real, 0
 
-    def verify(self, *args):
+    def matches(self, *args):
         self.verified += 1
-        return self.real.verify(*args)
+        return self.real.matches(*args)
 
 
 # -- sign-in (item 7) --------------------------------------------------------------------
@@ -101,8 +101,8 @@ def test_a_throttled_sign_in_answers_alike_for_any_username_and_costs_no_hash(ed
         as_if_they_kept_failing(db_query, "pair", 12, address, username)
         answers.append(sign_in(edge, username, "wrong", address))
         addresses.append(address)
-    hasher = CountingHasher(gateway.auth._hasher)
-    monkeypatch.setattr(gateway.auth, "_hasher", hasher)
+    hasher = CountingHasher(gateway.auth.PASSWORDS)
+    monkeypatch.setattr(gateway.auth, "PASSWORDS", hasher)
     known_answer, unknown_answer = answers
     known_error, unknown_error = error_of(known_answer, 429), error_of(unknown_answer, 429)
     assert (known_error["code"], known_error["message"], set(known_error["fields"])) == \

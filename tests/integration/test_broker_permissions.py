@@ -7,7 +7,8 @@ from amqp import Message
 from amqp.exceptions import AccessRefused, PreconditionFailed
 from kombu import Connection
 
-from plumbing.broker import subscriber_queues, topology_declared
+from plumbing.broker import topology_declared
+from plumbing.topology import subscriber_queues
 
 
 @pytest.fixture(scope="module")

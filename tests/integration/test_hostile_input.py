@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from services.redemption import images
+from gateway import images
 from tests.integration.conftest import PASSWORD, ok
 
 Answer = namedtuple("Answer", "status headers body")

@@ -13,11 +13,13 @@ import eventlet
 import psycopg2
 import pytest
 import requests
+from marshmallow import fields
 from nameko.amqp.publish import Publisher
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
+from plumbing.contracts import Event
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, ServiceUnavailable
 from plumbing.events import event_handler
@@ -29,22 +31,27 @@ from plumbing.service import ServiceBase
 failing = {"fail": True}
 
 
+class Sold(Event):
+    event_source, event_type = "toyshop", "sold"
+    sku = fields.String()
+
+
 class ToyShop(ServiceBase):
     name = "toyshop"
 
     @rpc
     def sell(self, sku, fail_after_write=False):
         self.db.execute("INSERT INTO sales (sku) VALUES (%s)", (sku,))
-        self.events.emit("sold", {"sku": sku})
+        self.events.emit(Sold.of(sku=sku))
         if fail_after_write:
             raise Conflict("changed my mind", code="changed_mind")
         return {"sku": sku}
 
     @rpc
     def sell_then_fail(self, kept, undone):
-        self.events.emit("sold", {"sku": kept})
+        self.events.emit(Sold.of(sku=kept))
         self.db.commit()  # durable: this event must go out
-        self.events.emit("sold", {"sku": undone})
+        self.events.emit(Sold.of(sku=undone))
         raise Conflict("the rest failed", code="rest_failed")
 
     @rpc
@@ -67,11 +74,11 @@ class ToyLedger(ServiceBase):
     shop = RpcProxy("toyshop", timeout=0.5)
     nowhere = RpcProxy("no_such_service", timeout=0.5)
 
-    @event_handler("toyshop", "sold")
-    def record_sale(self, payload):
-        if payload["sku"].startswith("poison") and failing["fail"]:
-            raise RuntimeError("cannot handle %s" % payload["sku"])
-        self.db.execute("INSERT INTO ledger (sku) VALUES (%s)", (payload["sku"],))
+    @event_handler(Sold)
+    def record_sale(self, event):
+        if event.sku.startswith("poison") and failing["fail"]:
+            raise RuntimeError("cannot handle %s" % event.sku)
+        self.db.execute("INSERT INTO ledger (sku) VALUES (%s)", (event.sku,))
 
     @rpc
     def ask_shop_to_nap(self, seconds):
@@ -237,6 +244,19 @@ def test_concurrent_copies_of_one_event_apply_once(ledger, toy_config, toy_schem
     wait_until(lambda: query(toy_schemas, "toyledger", "SELECT 1 FROM ledger WHERE sku = %s", (sku,)))
     eventlet.sleep(0.5)
     assert query(toy_schemas, "toyledger", "SELECT count(*) FROM ledger WHERE sku = %s", (sku,)) == [(1,)]
+
+
+def test_a_payload_its_contract_refuses_is_parked_at_once_and_never_handled(
+        ledger, toy_config, toy_schemas, amqp_uri):
+    event_id = str(uuid.uuid4())
+    Publisher(amqp_uri).publish(
+        {"sku": 42}, exchange=get_event_exchange("toyshop", toy_config("toyledger")), routing_key="sold",
+        headers={"nameko.event_id": event_id, "nameko.event_source": "toyshop"})
+    [(attempts, error)] = wait_until(lambda: query(
+        toy_schemas, "toyledger", "SELECT attempts, error FROM parked_events WHERE event_id = %s", (event_id,)))
+    assert attempts == 0  # no retry: it would not load any better
+    assert error.startswith("invalid_event: toyshop.sold: ") and "sku" in error
+    assert query(toy_schemas, "toyledger", "SELECT 1 FROM handled_events WHERE event_id = %s", (event_id,)) == []
 
 
 def test_a_failing_handler_is_retried_then_parked_and_can_be_replayed(

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from PIL import Image
 
-from services.redemption import images
+from gateway import images
 from tests.integration.conftest import ok, wait_for
 
 

@@ -19,7 +19,7 @@ from plumbing.entrypoints import rpc
 from plumbing.errors import Unauthenticated
 from plumbing.events import event_exchange
 from plumbing.publishers import EventPublisher
-from plumbing.revocation import EVENT_TYPE, revocation
+from plumbing.revocation import SessionRevoked, revocation
 from tests.integration.conftest import PASSWORD, ok, wait_for
 
 
@@ -264,7 +264,8 @@ def publish_revocation(amqp_uri, payload):
     """Publish a ``session_revoked`` over a connection of whichever user ``amqp_uri`` names (the
     broker stamps and checks ``user_id``); confirmed, so it is queued before the next."""
     EventPublisher(amqp_uri, serializer="json").publish(
-        payload, exchange=event_exchange("gateway", {}, declare=False), routing_key=EVENT_TYPE)
+        SessionRevoked.to_wire(payload), exchange=event_exchange("gateway", {}, declare=False),
+        routing_key=SessionRevoked.event_type)
 
 
 def test_a_revocation_from_another_broker_user_is_ignored(system, onboard, make_config, amqp_uri, broker_user):

@@ -1,6 +1,7 @@
 """Service tests: one real nameko container per service, on this run's database and vhost.
 
-Events are dispatched as the outbox relay dispatches them (persistent, confirmed,
+Events (built by their contracts: ``tests/events.py``) are dispatched as the outbox relay
+dispatches them (persistent, confirmed,
 with the ``nameko.event_id`` header the idempotent handlers key on, over a
 connection of the source service's own broker user, which stamps ``user_id``;
 ``publish_as`` publishes as anyone else, for forgeries), and what a service
@@ -21,6 +22,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
+from plumbing.contracts import event_of
 from plumbing.events import event_exchange
 from plumbing.publishers import EventPublisher
 
@@ -86,11 +88,14 @@ def publish_as():
 
 @pytest.fixture(scope="session")
 def dispatch(publish_as, broker_users, amqp_uri):
-    """``dispatch(source, event_type, payload, event_id=None)``: publish as the outbox relay of
-    ``source`` does, as ``source``'s own broker user."""
-    def publish(source, event_type, payload, event_id=None):
-        own = broker_users.get(source)
-        return publish_as(own["uri"] if own else amqp_uri, source, event_type, payload, event_id)
+    """``dispatch(payload, event_id=None)``: publish an event (built by its contract, e.g.
+    ``tests.events.example(VoucherRedeemed, ...)``) as the outbox relay of its publisher does,
+    as the publisher's own broker user."""
+    def publish(payload, event_id=None):
+        event = event_of(payload)
+        own = broker_users.get(event.event_source)
+        return publish_as(own["uri"] if own else amqp_uri, event.event_source, event.event_type,
+                          event.to_wire(payload), event_id)
     return publish
 
 

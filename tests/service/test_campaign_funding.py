@@ -8,6 +8,8 @@ from nameko.standalone.rpc import ServiceRpcProxy
 
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.campaign.service import CampaignService
+from services.redemption.contract.events import VoucherCancelled, VoucherExpired
+from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
 
 
@@ -211,10 +213,12 @@ def test_no_new_vouchers_under_a_suspended_or_expired_agreement(platform, mercha
 
 # -- cancelled and expired vouchers give their unused value back -------------------------------
 def given_back(campaign, dispatch, event_type, payload, event_id=None):
-    method = {"voucher_cancelled": "release_cancelled_voucher", "voucher_expired": "release_expired_voucher"}
+    event, method = {"voucher_cancelled": (VoucherCancelled, "release_cancelled_voucher"),
+                     "voucher_expired": (VoucherExpired, "release_expired_voucher")}[event_type]
     event_id = event_id or new_id()
-    with handling(campaign, method[event_type], event_id) as result:
-        dispatch("redemption", event_type, payload, event_id=event_id)
+    with handling(campaign, method, event_id) as result:
+        dispatch(example(event, **{k: v for k, v in payload.items() if k in event.field_names()}),
+                 event_id=event_id)
     result.get()
 
 

@@ -7,6 +7,8 @@ import pytest
 
 from plumbing.errors import Conflict, NotFound
 from services.campaign.service import CampaignService
+from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
+from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
 
 
@@ -35,10 +37,9 @@ def points(merchant):
 
 def redeemed(campaign, dispatch, merchant, **payload):
     event_id = new_id()
-    body = {"redemption_id": new_id(), "reference": "RD-TEST", "merchant_id": merchant["id"], "amount": 0}
-    body.update(payload)
+    body = example(VoucherRedeemed, **dict(dict(reference="RD-TEST", merchant_id=merchant["id"], amount=0), **payload))
     with handling(campaign, "spend_budget_and_points", event_id) as result:
-        dispatch("redemption", "voucher_redeemed", body, event_id=event_id)
+        dispatch(body, event_id=event_id)
     result.get()
     return event_id, body
 
@@ -68,7 +69,7 @@ def test_the_redemption_event_commits_the_reservation_once(campaign, dispatch, m
     after = points(merchant)
     assert (after["balance"], after["reserved"], after["available"]) == (700, 0, 700)
     with handling(campaign, "spend_budget_and_points", event_id) as result:
-        dispatch("redemption", "voucher_redeemed", body, event_id=event_id)  # redelivered
+        dispatch(body, event_id=event_id)  # redelivered
     result.get()
     assert points(merchant)["balance"] == 700
 
@@ -114,10 +115,10 @@ def test_a_campaign_budget_is_spent_and_exhausted(campaign, dispatch, merchant, 
 def test_a_reversal_refunds_points_once(campaign, dispatch, merchant):
     redemption_id = new_id()
     event_id = new_id()
-    body = {"redemption_id": redemption_id, "merchant_id": merchant["id"], "points": 40,
-            "customer_id": merchant["customer"], "amount": 0}
+    body = example(RedemptionReversed, redemption_id=redemption_id, merchant_id=merchant["id"], points=40,
+                   customer_id=merchant["customer"], amount=0)
     for _ in range(2):
         with handling(campaign, "refund_reversed_redemption", event_id) as result:
-            dispatch("redemption", "redemption_reversed", body, event_id=event_id)
+            dispatch(body, event_id=event_id)
         result.get()
     assert points(merchant)["balance"] == 1040

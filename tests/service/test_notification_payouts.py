@@ -3,6 +3,8 @@ SMTP server (aiosmtpd on a free port), on this run's PostgreSQL and RabbitMQ."""
 import pytest
 
 from services.notification.service import NotificationService
+from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
+from tests.events import example
 from tests.mailbox import Mailbox, free_port, text_of
 from tests.service.conftest import call, handling, new_id, started, wait_until
 
@@ -25,27 +27,27 @@ def notification(make_config, mailbox):
 
 @pytest.fixture
 def deliver(notification, dispatch):
-    """``deliver(event_type, payload, handler, event_id=None)``: dispatch and wait until handled."""
-    def send(event_type, payload, handler, event_id=None):
+    """``deliver(payload, handler, event_id=None)``: dispatch and wait until handled."""
+    def send(payload, handler, event_id=None):
         event_id = event_id or new_id()
         with handling(notification, handler, event_id) as result:
-            dispatch("settlement", event_type, payload, event_id=event_id)
+            dispatch(payload, event_id=event_id)
         result.get()
         return event_id
     return send
 
 
 def address_set(merchant_id, contact_email=None, previous="wallet…1111"):
-    return {"merchant_id": merchant_id, "status": "unconfirmed", "wallet_address": "wallet…2222",
-            "previous_address": previous, "set_by": {"user_id": new_id(), "username": "owner-ann", "role": "owner"},
-            "set_at": "2026-05-10T09:00:00+00:00", "cooling_off_until": "2026-05-13T09:00:00+00:00",
-            "contact_email": contact_email, "merchant_name": "The Shop"}
+    return example(PayoutAccountSet, merchant_id=merchant_id, status="unconfirmed", wallet_address="wallet…2222",
+                   previous_address=previous, set_by={"user_id": new_id(), "username": "owner-ann", "role": "owner"},
+                   set_at="2026-05-10T09:00:00+00:00", cooling_off_until="2026-05-13T09:00:00+00:00",
+                   contact_email=contact_email, merchant_name="The Shop")
 
 
 def code_requested(merchant_id, contact_email):
-    return {"verification_id": new_id(), "merchant_id": merchant_id, "merchant_name": "The Shop",
-            "contact_email": contact_email, "code": "4821 0937", "expires_at": "2026-05-10T09:30:00+00:00",
-            "wallet_address": "wallet-0123456789abcdef"}
+    return example(PayoutVerificationRequested, verification_id=new_id(), merchant_id=merchant_id,
+                   merchant_name="The Shop", contact_email=contact_email, code="4821 0937",
+                   expires_at="2026-05-10T09:30:00+00:00", wallet_address="wallet-0123456789abcdef")
 
 
 def inbox(notification, as_user, role, merchant_id):
@@ -58,12 +60,12 @@ def unique_email():
 
 def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, deliver, as_user):
     merchant = new_id()
-    deliver("payout_account_set", address_set(merchant), "tell_owners_payout_account_set")
-    deliver("payout_account_confirmed", {
-        "merchant_id": merchant, "wallet_address": "wallet…2222", "method": "call_note",
-        "confirmed_by": {"username": "pf-1", "role": "platform_finance"},
-        "confirmed_at": "2026-05-11T10:00:00+00:00", "payable_from": "2026-05-13T09:00:00+00:00"},
-        "tell_owners_payout_account_confirmed")
+    deliver(address_set(merchant), "tell_owners_payout_account_set")
+    deliver(example(PayoutAccountConfirmed,
+                    merchant_id=merchant, wallet_address="wallet…2222", method="call_note",
+                    confirmed_by={"user_id": new_id(), "username": "pf-1", "role": "platform_finance"},
+                    confirmed_at="2026-05-11T10:00:00+00:00", payable_from="2026-05-13T09:00:00+00:00"),
+            "tell_owners_payout_account_confirmed")
 
     confirmed, changed = inbox(notification, as_user, "owner", merchant)
     assert (changed["kind"], changed["title"]) == ("payout_account_set", "Payout wallet address changed")
@@ -79,7 +81,7 @@ def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, del
 
 def test_the_registered_contact_is_emailed_about_a_change(deliver, mailbox, query):
     merchant, contact = new_id(), unique_email()
-    event_id = deliver("payout_account_set", address_set(merchant, contact), "email_payout_account_change")
+    event_id = deliver(address_set(merchant, contact), "email_payout_account_change")
     [message] = mailbox.to(contact)
     assert message["Subject"] == "VowRewards: the payout wallet address of The Shop was changed"
     assert message["From"] == SENDER and message["To"] == contact
@@ -92,7 +94,7 @@ def test_the_registered_contact_is_emailed_about_a_change(deliver, mailbox, quer
 
 
 def test_no_contact_email_means_no_email(deliver, mailbox, query):
-    event_id = deliver("payout_account_set", address_set(new_id(), None), "email_payout_account_change")
+    event_id = deliver(address_set(new_id(), None), "email_payout_account_change")
     assert query("SELECT 1 FROM notification.email_deliveries WHERE event_id = %s", (event_id,)) == []
 
 
@@ -100,7 +102,7 @@ def test_a_verification_code_is_emailed_once_however_often_the_event_comes(deliv
     merchant, contact = new_id(), unique_email()
     event_id = new_id()
     for _ in range(3):
-        deliver("payout_verification_requested", code_requested(merchant, contact), "email_payout_verification_code",
+        deliver(code_requested(merchant, contact), "email_payout_verification_code",
                 event_id=event_id)
     [message] = mailbox.to(contact)
     assert message["Subject"] == "VowRewards: your payout address verification code"
@@ -114,8 +116,7 @@ def test_a_failed_send_is_retried_through_the_event_retries(notification, dispat
     monkeypatch.setitem(notification.config, "SMTP_PORT", free_port())  # nobody listens there
     event_id = new_id()
     with handling(notification, "email_payout_verification_code", event_id, succeeded=False) as failed:
-        dispatch("settlement", "payout_verification_requested", code_requested(merchant, contact),
-                 event_id=event_id)
+        dispatch(code_requested(merchant, contact), event_id=event_id)
     with pytest.raises(ConnectionRefusedError):
         failed.get()
     [row] = query("SELECT status, last_error FROM notification.email_deliveries WHERE event_id = %s", (event_id,))
@@ -138,7 +139,7 @@ def test_a_try_that_stopped_mid_send_is_not_sent_again(deliver, mailbox, query):
     query("INSERT INTO notification.email_deliveries (id, event_id, kind, merchant_id, recipient, subject, status) "
           "VALUES (%s, %s, 'payout_verification_code', %s, %s, 'code', 'sending')",
           (new_id(), event_id, merchant, contact))
-    deliver("payout_verification_requested", code_requested(merchant, contact), "email_payout_verification_code",
+    deliver(code_requested(merchant, contact), "email_payout_verification_code",
             event_id=event_id)
     assert mailbox.to(contact) == []
     [row] = query("SELECT status FROM notification.email_deliveries WHERE event_id = %s", (event_id,))

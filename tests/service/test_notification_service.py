@@ -3,6 +3,8 @@ import pytest
 
 from plumbing.errors import NotFound, Unauthenticated, ValidationFailed
 from services.notification.service import NotificationService
+from services.support.contract.events import TicketCreated
+from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
 
 
@@ -23,11 +25,11 @@ def merchant(as_user):
 
 
 def ticket_created(merchant_id, reference, priority="critical", category="settlement", refs=None):
-    return {"ticket_id": new_id(), "reference": reference, "merchant_id": merchant_id,
-            "subject": "Payout wallet address not confirmed", "category": category,
-            "priority": priority, "source": "settlement", "store_id": None,
-            "refs": refs if refs is not None else {"batch_reference": "SET-2026-05-004",
-                                                   "amount": 2500, "currency": "ZAR"}}
+    return example(TicketCreated, reference=reference, merchant_id=merchant_id,
+                   subject="Payout wallet address not confirmed", category=category, priority=priority,
+                   source="settlement", store_id=None,
+                   refs=refs if refs is not None else {"batch_reference": "SET-2026-05-004",
+                                                       "amount": 2500, "currency": "ZAR"})
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def deliver(notification, dispatch):
     def send(event, event_id=None):
         event_id = event_id or new_id()
         with handling(notification, "tell_about_new_ticket", event_id) as result:
-            dispatch("support", "ticket_created", event, event_id=event_id)
+            dispatch(event, event_id=event_id)
         result.get()
     return send
 

@@ -9,11 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from nameko.testing.services import worker_factory
 
+from plumbing.contracts import event_of
 from plumbing.db import ConnectionPool, Transaction
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from services.settlement import storage
 from services.settlement.service import SettlementService
+from services.support.contract.events import TicketCreated, TicketResolved
 from tests.conftest import component_database_url
+from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
 
 NOW = datetime.now(timezone.utc)
@@ -38,7 +42,7 @@ def record(settlement, dispatch):
     def send(payload, event_id=None):
         event_id = event_id or new_id()
         with handling(settlement, "record_redemption", event_id) as result:
-            dispatch("redemption", "voucher_redeemed", payload, event_id=event_id)
+            dispatch(payload, event_id=event_id)
         return result.get()
     return send
 
@@ -48,7 +52,7 @@ def reverse(settlement, dispatch):
     def send(redeemed, event_id=None):
         event_id = event_id or new_id()
         with handling(settlement, "record_reversal", event_id) as result:
-            dispatch("redemption", "redemption_reversed", reversal_of(redeemed), event_id=event_id)
+            dispatch(reversal_of(redeemed), event_id=event_id)
         return result.get()
     return send
 
@@ -62,22 +66,15 @@ def rpc(settlement, as_user):
 
 
 def redemption(merchant_id, amount=2500, currency="ZAR", at=LAST_MONTH, **extra):
-    payload = {
-        "redemption_id": new_id(), "reference": "RD-" + new_id()[:10].upper(), "voucher_id": new_id(),
-        "merchant_id": merchant_id, "store_id": new_id(), "amount": amount, "currency": currency,
-        "points": None, "points_value": None, "campaign_id": None, "funding": "merchant",
-        "customer_id": None, "channel": "pos", "processed_by": {"role": "store_user"},
-        "redeemed_at": at.isoformat()}
-    payload.update(extra)
-    return payload
+    return example(VoucherRedeemed, reference="RD-" + new_id()[:10].upper(), merchant_id=merchant_id,
+                   amount=amount, currency=currency, redeemed_at=at, **extra)
 
 
 def reversal_of(redeemed, at=None):
-    return {"redemption_id": redeemed["redemption_id"], "reference": redeemed["reference"],
-            "voucher_id": redeemed["voucher_id"], "merchant_id": redeemed["merchant_id"],
-            "store_id": redeemed["store_id"], "amount": redeemed["amount"],
-            "currency": redeemed["currency"], "reason": "customer changed their mind",
-            "reversed_by": {"role": "owner"}, "reversed_at": (at or NOW).isoformat()}
+    return example(RedemptionReversed, redemption_id=redeemed.redemption_id, reference=redeemed.reference,
+                   voucher_id=redeemed.voucher_id, merchant_id=redeemed.merchant_id, store_id=redeemed.store_id,
+                   amount=redeemed.amount, currency=redeemed.currency, reason="customer changed their mind",
+                   reversed_at=at or NOW)
 
 
 @pytest.fixture
@@ -124,9 +121,9 @@ def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
 
     [entry] = entries(rpc, merchant)
     assert entry["kind"] == "redemption"
-    assert entry["redemption_id"] == redeemed["redemption_id"]
-    assert entry["redemption_reference"] == redeemed["reference"]
-    assert entry["store_id"] == redeemed["store_id"]
+    assert entry["redemption_id"] == redeemed.redemption_id
+    assert entry["redemption_reference"] == redeemed.reference
+    assert entry["store_id"] == redeemed.store_id
     assert (entry["amount"], entry["currency"]) == (3200, "ZAR")
     assert entry["batch_reference"] is None
     assert sorted((p["account"], p["amount"]) for p in entry["postings"]) == sorted([
@@ -134,7 +131,7 @@ def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
         ("merchant_payable:%s" % merchant, -3200)])
     assert emitted("settlement", "entry_recorded", merchant_id=merchant) == [{
         "entry_id": entry["id"], "kind": "redemption", "merchant_id": merchant,
-        "redemption_id": redeemed["redemption_id"], "amount": 3200, "currency": "ZAR"}]
+        "redemption_id": redeemed.redemption_id, "amount": 3200, "currency": "ZAR"}]
 
 
 def test_a_redelivered_redemption_event_adds_nothing(record, rpc, emitted):
@@ -152,14 +149,14 @@ def test_a_second_event_for_the_same_redemption_raises_a_duplicate_exception(rec
     merchant = new_id()
     redeemed = redemption(merchant, 1800)
     record(redeemed)
-    record(dict(redeemed))  # another event id, the same redemption
+    record(redeemed)  # another event id, the same redemption
 
     assert [e["amount"] for e in entries(rpc, merchant)] == [1800]  # money moves once
     [exception] = exceptions(rpc, merchant)
     assert exception["kind"] == "duplicate" and exception["status"] == "open"
     assert (exception["amount"], exception["currency"]) == (1800, "ZAR")
-    assert exception["store_id"] == redeemed["store_id"]
-    assert redeemed["redemption_id"] in exception["message"]
+    assert exception["store_id"] == redeemed.store_id
+    assert redeemed.redemption_id in exception["message"]
     [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
     assert raised["kind"] == "duplicate" and raised["exception_id"] == exception["id"]
     assert len(emitted("settlement", "entry_recorded", merchant_id=merchant)) == 1
@@ -170,7 +167,7 @@ def test_a_reversal_before_its_redemption_is_retried_then_mirrors_it(settlement,
     redeemed = redemption(merchant, 4000, points_value=500)
     reversal_id = new_id()
     with handling(settlement, "record_reversal", reversal_id, succeeded=False) as first:
-        dispatch("redemption", "redemption_reversed", reversal_of(redeemed), event_id=reversal_id)
+        dispatch(reversal_of(redeemed), event_id=reversal_id)
     with pytest.raises(LookupError):
         first.get()  # raised, so the plumbing sends it to a retry queue
     assert entries(rpc, merchant) == []
@@ -181,7 +178,7 @@ def test_a_reversal_before_its_redemption_is_retried_then_mirrors_it(settlement,
     assert set(by_kind) == {"redemption", "reversal"}
     original, reversal = by_kind["redemption"], by_kind["reversal"]
     assert (reversal["amount"], reversal["currency"]) == (-4500, "ZAR")
-    assert reversal["redemption_id"] == redeemed["redemption_id"]
+    assert reversal["redemption_id"] == redeemed.redemption_id
     assert sorted((p["account"], -p["amount"]) for p in reversal["postings"]) == \
         sorted((p["account"], p["amount"]) for p in original["postings"])
     assert exceptions(rpc, merchant) == []  # reversed before any batch closed: nothing to flag
@@ -212,8 +209,8 @@ def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, r
     assert exception["kind"] == "reversal_after_close"
     assert exception["batch_reference"] == batch["reference"]
     assert (exception["amount"], exception["currency"]) == (2500, "ZAR")
-    assert exception["store_id"] == redeemed["store_id"]
-    assert batch["reference"] in exception["message"] and redeemed["reference"] in exception["message"]
+    assert exception["store_id"] == redeemed.store_id
+    assert batch["reference"] in exception["message"] and redeemed.reference in exception["message"]
     [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
     assert (raised["kind"], raised["batch_reference"], raised["amount"]) == \
         ("reversal_after_close", batch["reference"], 2500)
@@ -232,12 +229,12 @@ def test_a_duplicate_is_raised_without_a_broker(database_url, as_user):
         redeemed = redemption(merchant, 900, currency="EUR")
         service.record_redemption(redeemed)
         service.record_redemption(redeemed)
-        emits = [(args[0], args[1]) for args, _ in service.events.emit.call_args_list]
-        assert [event_type for event_type, _ in emits] == ["entry_recorded", "exception_raised"]
-        raised = emits[1][1]
-        assert (raised["kind"], raised["merchant_id"], raised["amount"], raised["currency"]) == \
+        emits = [args[0] for args, _ in service.events.emit.call_args_list]
+        assert [event_of(payload).event_type for payload in emits] == ["entry_recorded", "exception_raised"]
+        raised = emits[1]
+        assert (raised.kind, raised.merchant_id, raised.amount, raised.currency) == \
             ("duplicate", merchant, 900, "EUR")
-        assert raised["batch_reference"] is None
+        assert raised.batch_reference is None
         assert tx.scalar("SELECT count(*) FROM journal_entries WHERE merchant_id = %s", (merchant,)) == 1
     finally:
         tx.rollback()
@@ -702,27 +699,26 @@ def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, recor
 
     event_id = new_id()
     with handling(settlement, "link_exception_ticket", event_id) as linked:
-        dispatch("support", "ticket_created", {"reference": "SUP-101", "merchant_id": merchant,
-                                               "category": "settlement", "priority": "critical",
-                                               "refs": refs}, event_id=event_id)
+        dispatch(example(TicketCreated, reference="SUP-101", merchant_id=merchant, category="settlement",
+                         priority="critical", refs=refs), event_id=event_id)
     linked.get()
     [exception] = exceptions(rpc, merchant)
     assert (exception["ticket_reference"], exception["status"]) == ("SUP-101", "open")
 
-    resolved = {"reference": "SUP-101", "merchant_id": merchant, "action": "no_action",
-                "resolution": "Owner confirmed the wallet by phone", "refs": refs,
-                "resolved_by": {"user_id": "u-1", "username": "agent", "role": "support_agent"}}
+    resolved = example(TicketResolved, reference="SUP-101", merchant_id=merchant, action="no_action",
+                       resolution="Owner confirmed the wallet by phone", refs=refs,
+                       resolved_by={"user_id": "u-1", "username": "agent", "role": "support_agent"})
     for _ in range(2):  # a second resolution event changes nothing
         event_id = new_id()
         with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
-            dispatch("support", "ticket_resolved", resolved, event_id=event_id)
+            dispatch(resolved, event_id=event_id)
         result.get()
 
     [exception] = exceptions(rpc, merchant)
     assert exception["status"] == "resolved" and exception["resolved_at"]
     assert exception["resolution"] == {"ticket": "SUP-101", "action": "no_action",
                                        "resolution": "Owner confirmed the wallet by phone",
-                                       "resolved_by": resolved["resolved_by"]}
+                                       "resolved_by": resolved.resolved_by}
     assert emitted("settlement", "exception_resolved", merchant_id=merchant) == [{
         "exception_id": exception_id, "kind": "payout_account_unconfirmed", "merchant_id": merchant,
         "batch_reference": batch["reference"], "ticket_reference": "SUP-101"}]
@@ -734,9 +730,8 @@ def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, disp
     rpc("close_batch", "finance", merchant, {"period": PERIOD})
     event_id = new_id()
     with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
-        dispatch("support", "ticket_resolved", {"reference": "SUP-102", "merchant_id": merchant,
-                                                "action": "refund", "resolution": "done", "refs": {}},
-                 event_id=event_id)
+        dispatch(example(TicketResolved, reference="SUP-102", merchant_id=merchant, action="refund",
+                         resolution="done", refs={}), event_id=event_id)
     result.get()
     assert [e["status"] for e in exceptions(rpc, merchant)] == ["open"]
     assert emitted("settlement", "exception_resolved", merchant_id=merchant) == []

@@ -6,8 +6,10 @@ import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from plumbing.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from services.support.domain import RESOLUTION_ACTIONS
+from services.support.contract.enums import RESOLUTION_ACTIONS
+from services.settlement.contract.events import ExceptionRaised
 from services.support.service import SupportService
+from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
 
 
@@ -49,17 +51,16 @@ def app_error(error_type, fn, *args, **kwargs):
 
 
 def settlement_exception(merchant_id, **overrides):
-    event = {"exception_id": new_id(), "kind": "payout_account_unconfirmed", "merchant_id": merchant_id,
-             "store_id": None, "batch_id": new_id(), "batch_reference": "SET-2026-05-004", "amount": 2500,
-             "currency": "ZAR", "message": "The payout wallet address is not confirmed yet"}
-    event.update(overrides)
-    return event
+    return example(ExceptionRaised, **dict(dict(
+        kind="payout_account_unconfirmed", merchant_id=merchant_id, store_id=None,
+        batch_reference="SET-2026-05-004", amount=2500, currency="ZAR",
+        message="The payout wallet address is not confirmed yet"), **overrides))
 
 
 def deliver_exception(support, dispatch, event, event_id=None):
     event_id = event_id or new_id()
     with handling(support, "open_ticket_for_settlement_exception", event_id) as result:
-        dispatch("settlement", "exception_raised", event, event_id=event_id)
+        dispatch(event, event_id=event_id)
     result.get()
 
 
@@ -78,8 +79,8 @@ def test_a_settlement_exception_opens_exactly_one_critical_ticket(support, dispa
     assert opened["status"] == "open" and opened["store_id"] == merchant["store_a"]
     assert opened["subject"] == "Payout wallet address not confirmed (SET-2026-05-004)"
     assert opened["refs"] == {
-        "exception_id": event["exception_id"], "exception_kind": "payout_account_unconfirmed",
-        "batch_reference": "SET-2026-05-004", "batch_id": event["batch_id"], "merchant_id": merchant["id"],
+        "exception_id": event.exception_id, "exception_kind": "payout_account_unconfirmed",
+        "batch_reference": "SET-2026-05-004", "batch_id": event.batch_id, "merchant_id": merchant["id"],
         "store_id": merchant["store_a"], "amount": 2500, "currency": "ZAR"}
     assert opened["raised_by"]["role"] == "system"
 
@@ -88,7 +89,7 @@ def test_a_settlement_exception_opens_exactly_one_critical_ticket(support, dispa
     assert created["refs"] == opened["refs"]
 
     shown = call(support, "get_ticket", merchant["finance"], "SUP-101")
-    assert [m["body"] for m in shown["messages"]] == [event["message"]]
+    assert [m["body"] for m in shown["messages"]] == [event.message]
     assert [(a["action"], a["actor"]["username"]) for a in shown["audit"]] == [("created", "settlement")]
 
 
@@ -284,7 +285,7 @@ def test_resolving_a_settlement_ticket_carries_its_exception_back(support, dispa
     call(support, "resolve_ticket", merchant["finance"], "SUP-101",
          {"action": "no_action", "resolution": "Owner confirmed the wallet by phone"})
     [resolved] = emitted("support", "ticket_resolved", merchant_id=merchant["id"])
-    assert resolved["refs"]["exception_id"] == event["exception_id"]
+    assert resolved["refs"]["exception_id"] == event.exception_id
     assert resolved["refs"]["batch_reference"] == "SET-2026-05-004"
     assert resolved["resolved_by"]["role"] == "finance"
 

@@ -14,11 +14,13 @@ import pytest
 
 from plumbing import broker
 from plumbing import config as cfg
+from plumbing import topology
 from plumbing.events import PUBLISHER_HEADER, ReliableEventHandler
 from plumbing.publishers import EventPublisher
+from services.redemption.contract.events import VoucherRedeemed
 
 COMPONENTS = cfg.ALL_COMPONENTS
-QUEUES = broker.subscriber_queues()
+QUEUES = topology.subscriber_queues()
 
 
 def allowed(component, permission, name):
@@ -157,7 +159,7 @@ def test_events_are_stamped_with_the_connections_user():
 # -- who published an event ----------------------------------------------------------------------
 
 def handler(own_user="vow_settlement", expected="vow_redemption", checks=True):
-    entrypoint = ReliableEventHandler("redemption", "voucher_redeemed")
+    entrypoint = ReliableEventHandler(VoucherRedeemed)
     entrypoint.own_user, entrypoint.expected_publisher = own_user, expected
     entrypoint.checks_publisher = checks
     return entrypoint

@@ -5,7 +5,11 @@ import pytest
 
 from services.notification import domain
 from services.notification.email import SmtpSettings, compose, send
-from services.support.domain import CATEGORIES, PRIORITIES
+from services.redemption.contract.events import RedemptionLockout
+from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
+from services.support.contract.enums import CATEGORIES, PRIORITIES
+from services.support.contract.events import TicketCreated
+from tests.events import example
 
 
 @pytest.mark.parametrize("amount,currency,text", [
@@ -36,9 +40,8 @@ def test_no_amount_or_no_currency_shows_nothing():
 
 
 def ticket_created(priority="normal", category="onboarding", refs=None):
-    return {"ticket_id": str(uuid.uuid4()), "reference": "SUP-104", "merchant_id": str(uuid.uuid4()),
-            "subject": "Wallet setup", "category": category, "priority": priority,
-            "refs": refs or {}}
+    return example(TicketCreated, reference="SUP-104", subject="Wallet setup", category=category, priority=priority,
+                   refs=refs or {})
 
 
 def audiences(event):
@@ -88,8 +91,9 @@ def test_a_zero_or_negative_amount_is_still_shown():
 
 def test_a_lockout_alerts_the_owners():
     from services.notification.domain import lockout_messages
-    [message] = lockout_messages({"scope": "store", "scope_id": "s1", "store_id": "s1", "failures": 40,
-                                  "locked_until": "2026-11-22T13:45:00+00:00", "user": {"username": "till-3"}})
+    [message] = lockout_messages(example(RedemptionLockout, scope="store", failures=40,
+                                         locked_until="2026-11-22T13:45:00+00:00",
+                                         user={"user_id": "u-3", "username": "till-3", "role": "store_user"}))
     assert message["audience_role"] == "owner" and message["kind"] == "redemption_lockout"
     assert "a store" in message["body"] and "13:45 UTC" in message["body"] and "till-3" in message["body"]
 
@@ -97,10 +101,11 @@ def test_a_lockout_alerts_the_owners():
 # -- the payout address ------------------------------------------------------------------------
 
 def payout_set(previous="wallet…1111", **extra):
-    return dict({"merchant_id": "m-1", "wallet_address": "wallet…2222", "previous_address": previous,
-                 "set_by": {"username": "owner-ann", "role": "owner"}, "set_at": "2026-05-10T09:00:00+00:00",
-                 "cooling_off_until": "2026-05-13T09:00:00+00:00", "contact_email": "owner@shop.example",
-                 "merchant_name": "The Shop"}, **extra)
+    return example(PayoutAccountSet, **dict(dict(
+        wallet_address="wallet…2222", previous_address=previous,
+        set_by={"user_id": "u-1", "username": "owner-ann", "role": "owner"}, set_at="2026-05-10T09:00:00+00:00",
+        cooling_off_until="2026-05-13T09:00:00+00:00", contact_email="owner@shop.example",
+        merchant_name="The Shop"), **extra))
 
 
 def test_a_first_address_is_set_and_a_new_one_changed_for_the_owners_only():
@@ -117,9 +122,9 @@ def test_a_first_address_is_set_and_a_new_one_changed_for_the_owners_only():
 
 
 def test_a_confirmation_says_how_it_was_checked_and_when_payouts_start():
-    [message] = domain.payout_account_confirmed_messages({
-        "wallet_address": "wallet…2222", "method": "email_code", "confirmed_at": "2026-05-11T10:00:00+00:00",
-        "payable_from": "2026-05-13T09:00:00+00:00"})
+    [message] = domain.payout_account_confirmed_messages(example(
+        PayoutAccountConfirmed, wallet_address="wallet…2222", method="email_code",
+        confirmed_at="2026-05-11T10:00:00+00:00", payable_from="2026-05-13T09:00:00+00:00"))
     assert message["body"] == ("VowRewards confirmed the payout wallet address wallet…2222 with the code emailed "
                                "to your contact address on 2026-05-11 10:00 UTC. Payouts go to it from "
                                "2026-05-13 09:00 UTC.")
@@ -138,9 +143,9 @@ def test_the_change_email_names_the_change_and_the_hold():
 
 
 def test_the_code_email_carries_the_code_the_full_address_and_the_expiry():
-    subject, body = domain.verification_code_email({
-        "merchant_name": "The Shop", "code": "4821 0937", "wallet_address": "wallet-0123456789abcdef",
-        "expires_at": "2026-05-10T09:30:00+00:00"})
+    subject, body = domain.verification_code_email(example(
+        PayoutVerificationRequested, merchant_name="The Shop", code="4821 0937",
+        wallet_address="wallet-0123456789abcdef", expires_at="2026-05-10T09:30:00+00:00"))
     assert subject == "VowRewards: your payout address verification code"
     assert "    wallet-0123456789abcdef\n" in body and "    4821 0937\n" in body
     assert "works until 2026-05-10 09:30 UTC" in body and "do not share the code" in body

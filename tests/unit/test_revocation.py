@@ -41,10 +41,10 @@ def test_a_revocation_is_forgotten_once_every_token_it_refuses_has_expired():
     payload = revocation("u1", ["s1"], 900, "logout", all_sessions=True, now=NOW)
     known.apply(payload, now=NOW)
     assert len(known) == 2
-    assert not known.refuses(identity(), now=payload["until"] + 1)
-    known.prune(now=payload["until"] + 1, force=True)
+    assert not known.refuses(identity(), now=payload.until + 1)
+    known.prune(now=payload.until + 1, force=True)
     assert len(known) == 0
-    assert known.apply(payload, now=payload["until"] + 1) and len(known) == 0  # stale on arrival: nothing kept
+    assert known.apply(payload, now=payload.until + 1) and len(known) == 0  # stale on arrival: nothing kept
 
 
 @pytest.mark.parametrize("payload", [

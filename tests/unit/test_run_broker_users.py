@@ -5,8 +5,8 @@ import stat
 import pytest
 
 from devtools import run, servers
-from plumbing import broker
 from plumbing import config as cfg
+from plumbing import topology
 
 ADMIN = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -14,7 +14,7 @@ ADMIN = "amqp://guest:guest@127.0.0.1:5672/"
 @pytest.fixture
 def local_dir(tmp_path, monkeypatch):
     monkeypatch.setattr(cfg, "LOCAL_DIR", tmp_path)
-    monkeypatch.setattr(broker, "declare_topology", lambda uri: [])  # no broker here
+    monkeypatch.setattr(topology, "declare_topology", lambda uri: [])  # no broker here
     return tmp_path
 
 

@@ -5,8 +5,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from plumbing.errors import ValidationFailed
+from plumbing.hashing import SHORT_SECRETS
+from services.redemption.contract.events import VoucherRedeemed
 from services.settlement import domain
-from services.settlement.schemas import PayoutAccountSchema, PayoutConfirmationSchema
+from services.settlement.contract.schemas import PayoutAccountSchema, PayoutConfirmationSchema
+from tests.events import example
 
 NOW = datetime(2026, 5, 17, 14, 30, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
@@ -75,9 +78,10 @@ AGREEMENT = "7d0c2f43-52a5-4c1e-9a3e-1f0b6a8e9c21"
 
 
 def redemption(amount, points_value=None, funding="merchant", campaign_id=None, agreement_id=None):
-    return {"merchant_id": MERCHANT, "amount": amount, "points_value": points_value,
-            "funding": funding, "campaign_id": campaign_id, "funding_agreement_id": agreement_id,
-            "currency": "ZAR"}
+    # a redemption always states both (no points: 0; merchant money: "merchant")
+    return example(VoucherRedeemed, merchant_id=MERCHANT, amount=amount, points_value=points_value or 0,
+                   funding=funding or "merchant", campaign_id=campaign_id, funding_agreement_id=agreement_id,
+                   currency="ZAR")
 
 
 @pytest.mark.parametrize("funding,campaign_id", FUNDINGS)
@@ -201,11 +205,11 @@ def test_codes_are_eight_random_digits_read_in_two_groups():
 
 
 def test_a_code_is_kept_only_as_a_hash_that_matches_it_alone():
-    code_hash = domain.hash_code("12345678")
+    code_hash = SHORT_SECRETS.hash("12345678")
     assert "12345678" not in code_hash
-    assert domain.code_matches(code_hash, "12345678")
-    assert not domain.code_matches(code_hash, "12345679")
-    assert not domain.code_matches("not a hash", "12345678")
+    assert SHORT_SECRETS.matches(code_hash, "12345678")
+    assert not SHORT_SECRETS.matches(code_hash, "12345679")
+    assert not SHORT_SECRETS.matches("not a hash", "12345678")
 
 
 def verification(expires_at=NOW + timedelta(minutes=5), address="wallet-0123456789abcdef"):

@@ -4,8 +4,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from services.settlement.contract.events import ExceptionRaised
 from services.support import domain
-from services.support.schemas import TicketRefsSchema
+from services.support.contract.enums import CATEGORIES, PRIORITIES
+from services.support.contract.schemas import TicketRefsSchema
+from tests.events import example
 
 CREATED = datetime(2026, 5, 17, 9, 0, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
@@ -47,11 +50,9 @@ def test_acknowledged_resolved_or_closed_tickets_are_never_overdue(status, ackno
 
 
 def settlement_exception(kind, **overrides):
-    event = {"exception_id": str(uuid.uuid4()), "kind": kind, "merchant_id": MERCHANT,
-             "store_id": STORE, "batch_id": str(uuid.uuid4()), "batch_reference": "SET-2026-05-004",
-             "amount": 2500, "currency": "ZAR", "message": "Something to look into"}
-    event.update(overrides)
-    return event
+    return example(ExceptionRaised, **dict(dict(
+        kind=kind, merchant_id=MERCHANT, store_id=STORE, batch_reference="SET-2026-05-004", amount=2500,
+        currency="ZAR", message="Something to look into"), **overrides))
 
 
 @pytest.mark.parametrize("kind", sorted(domain.EXCEPTION_TITLES))
@@ -65,10 +66,10 @@ def test_every_settlement_exception_becomes_a_critical_settlement_ticket(kind):
     assert fields["subject"] == "%s (SET-2026-05-004)" % domain.EXCEPTION_TITLES[kind]
     assert fields["description"] == "Something to look into"
     assert fields["refs"] == {
-        "exception_id": event["exception_id"], "exception_kind": kind,
-        "batch_reference": "SET-2026-05-004", "batch_id": event["batch_id"],
+        "exception_id": event.exception_id, "exception_kind": kind,
+        "batch_reference": "SET-2026-05-004", "batch_id": event.batch_id,
         "merchant_id": MERCHANT, "store_id": STORE, "amount": 2500, "currency": "ZAR"}
-    assert fields["category"] in domain.CATEGORIES and fields["priority"] in domain.PRIORITIES
+    assert fields["category"] in CATEGORIES and fields["priority"] in PRIORITIES
 
 
 def test_an_exception_without_a_batch_or_store_leaves_those_references_out():

@@ -3,10 +3,8 @@ import re
 import pytest
 
 from plumbing.errors import ValidationFailed
-from services.redemption.codes import (
-    ALPHABET, check_symbol, format_code, generate_code, generate_codes, is_valid_code,
-    normalize_code,
-)
+from services.redemption.codes import generate_code, generate_codes
+from services.redemption.contract.codes import ALPHABET, check_symbol, format_code, is_valid_code, normalize_code
 
 SAMPLE = generate_codes(40)
 

@@ -1,5 +1,6 @@
 """How voucher codes (and partners' codes) are shown to those who may not redeem them."""
-from services.redemption.codes import generate_code, mask_code, mask_text
+from services.redemption.codes import generate_code
+from services.redemption.contract.codes import mask_code, mask_text
 
 
 def test_codes_are_masked_to_their_last_four():

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from plumbing.errors import ValidationFailed
-from services.redemption.codes import check_symbol, format_code, generate_code
+from services.redemption.codes import generate_code
+from services.redemption.contract.codes import check_symbol, format_code
 from services.redemption.qr_signing import looks_like_signed_payload, sign_payload, verify_payload
 
 KEY = b"current-key-0123456789abcdef"

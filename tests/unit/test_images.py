@@ -10,8 +10,9 @@ from barcode.writer import ImageWriter
 from PIL import Image, ImageFont
 
 from plumbing.errors import PayloadTooLarge, ValidationFailed
-from services.redemption.codes import format_code, generate_code
-from services.redemption.images import barcode_png, barcode_svg, decode_image, qr_png, qr_svg
+from gateway.images import barcode_png, barcode_svg, decode_image, qr_png, qr_svg
+from services.redemption.codes import generate_code
+from services.redemption.contract.codes import format_code
 from services.redemption.qr_signing import sign_payload, verify_payload
 
 KEY = b"test-key"

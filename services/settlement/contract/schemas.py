@@ -1,9 +1,10 @@
-"""The settlement service's contract."""
+"""The settlement service's RPC schemas: what callers send and what they get back."""
 import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, MerchantQuery
+from services.settlement.contract.enums import CONFIRMATION_METHODS
 
 # \Z, not $ ("$" also matches before a trailing newline), and ASCII only: an address is
 # refused as typed, never silently trimmed into another one
@@ -13,7 +14,6 @@ VERIFICATION_CODE = validate.Regexp(re.compile(r"[0-9]{4}[ \-]?[0-9]{4}\Z", re.A
                                     error="The 8 digits of the code, e.g. 1234 5678")
 PHONE_NUMBER = validate.Regexp(re.compile(r"\+?[0-9][0-9 ()\-]{5,30}\Z", re.ASCII),
                                error="A phone number: digits, spaces, ( ) - and a leading +")
-CONFIRMATION_METHODS = ("email_code", "call_note")
 
 
 class CloseBatchSchema(Schema):
@@ -66,11 +66,9 @@ class PayoutConfirmationSchema(PayoutAccountSchema):
                 raise ValidationError("Not with method call_note.", "code")
 
 
-class PayoutVerificationRequestSchema(MerchantQuery):
-    """Platform finance asks for a code to be emailed to the merchant's registered contact."""
-
-
-class PayoutVerificationRpcSchema(PayoutVerificationRequestSchema):
+class PayoutVerificationRpcSchema(MerchantQuery):
+    """Platform finance asks for a code to be emailed to the merchant's registered contact (the
+    gateway adds it from its own records: the HTTP body is only ``MerchantQuery``)."""
     contact_email = fields.Email(required=True)
     merchant_name = fields.String(load_default=None, validate=validate.Length(max=120))
 
@@ -82,10 +80,6 @@ class PayoutVerificationSchema(Schema):
     sent_to = fields.String(metadata={"description": "The registered contact email, masked"})
     expires_at = AwareDateTime()
     max_attempts = fields.Integer()
-
-
-class PayoutHistoryFilterSchema(MerchantPage):
-    pass
 
 
 class PayoutHistorySchema(Schema):

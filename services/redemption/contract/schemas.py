@@ -5,14 +5,18 @@ in the OpenAPI document); the service validates again at its RPC boundary.
 """
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, MerchantQuery, Money, Page
-from services.redemption.domain import (CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STATUSES,
-                                         STORED_VALUE)
+from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, MerchantQuery, Money, Page, check_window
+from services.redemption.contract.enums import (CHANNELS, DISCOUNT_FIXED, DISCOUNT_PERCENT, EXTERNAL_FORMATS,
+                                                KINDS, PRESENTATIONS, REDEMPTION_STATUSES, STATUSES,
+                                                STORED_VALUE)
 
 MAX_BATCH = 100_000
-PRESENTATIONS = ("code", "qr_payload", "scanned_text")
 MAX_IMAGE_TEXTS = 20
-EXTERNAL_FORMATS = ("qr", "code128", "ean13", "ean8", "upca", "datamatrix", "pdf417", "aztec", "text")
+
+
+def pin_field():
+    return fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
+                         load_only=True)
 
 
 class IssueVoucherSchema(Schema):
@@ -37,8 +41,7 @@ class IssueVoucherSchema(Schema):
     customer_id = Id(load_default=None)
     valid_from = AwareDateTime(load_default=None)
     valid_until = AwareDateTime(load_default=None)
-    pin = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
-                        load_only=True)
+    pin = pin_field()
 
     @validates_schema
     def check_kind(self, data, **kwargs):
@@ -52,9 +55,7 @@ class IssueVoucherSchema(Schema):
                 raise ValidationError("A percentage voucher has no fixed value; use cap.", "value")
         elif data.get("percent_bp") is not None:
             raise ValidationError("Only for percentage vouchers.", "percent_bp")
-        if data.get("valid_from") and data.get("valid_until") \
-                and data["valid_until"] <= data["valid_from"]:
-            raise ValidationError("Must be after valid_from.", "valid_until")
+        check_window(data)
 
 
 class PresentationSchema(Schema):
@@ -72,8 +73,7 @@ class PresentationSchema(Schema):
                                metadata={"description": "The text of a scanned VowRewards QR code"})
     scanned_text = fields.String(load_default=None, validate=validate.Length(max=512),
                                  metadata={"description": "Whatever a scanner read: barcode, QR, partner code"})
-    pin = fields.String(load_default=None, validate=validate.Regexp(r"^\d{4,8}$", error="4 to 8 digits."),
-                        load_only=True)
+    pin = pin_field()
     store_id = Id(load_default=None, metadata={"description": "Owners: the store redeeming"})
     purchase_amount = Money(load_default=None)
     customer_id = Id(load_default=None)
@@ -210,19 +210,11 @@ class ExternalCodeSchema(Schema):
                            metadata={"description": "The partner system that minted the code"})
 
 
-class CancelSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
-
-
-class ReversalSchema(Schema):
-    reason = fields.String(required=True, validate=validate.Length(min=3, max=500))
-
-
 class TotalsFilterSchema(MerchantQuery):
     store_id = Id(load_default=None)
     user_id = fields.String(load_default=None, validate=validate.Length(max=64))
     channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
-    status = fields.String(load_default=None, validate=validate.OneOf(("completed", "reversed")))
+    status = fields.String(load_default=None, validate=validate.OneOf(REDEMPTION_STATUSES))
     since = AwareDateTime(load_default=None)
     until = AwareDateTime(load_default=None)
 

@@ -1,4 +1,4 @@
-"""The notification service's contract."""
+"""The notification service's RPC schemas: what callers send and what they get back."""
 from marshmallow import Schema, fields
 
 from plumbing.fields import AwareDateTime, Id, Page

@@ -1,4 +1,5 @@
-"""QR codes and barcodes as images, and reading them back from uploaded photos.
+"""QR codes and barcodes as images, and reading them back from uploaded photos: the gateway's
+own work (the redemption service signs and verifies QR payloads, it never draws or reads pixels).
 
 Rendering: QR as PNG or SVG (qrcode), the voucher code as a Code 128 barcode
 (python-barcode). Reading: ``decode_image`` takes an untrusted upload, refuses
@@ -15,8 +16,7 @@ from barcode.writer import ImageWriter, SVGWriter
 from PIL import Image
 
 from plumbing.errors import PayloadTooLarge, ValidationFailed
-
-from .codes import format_code, normalize_code
+from services.redemption.contract.codes import format_code, normalize_code
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 25_000_000

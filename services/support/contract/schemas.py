@@ -1,8 +1,8 @@
-"""The support service's contract."""
+"""The support service's RPC schemas: what callers send and what they get back."""
 from marshmallow import Schema, fields, validate
 
 from plumbing.fields import AwareDateTime, Id, MerchantPage
-from services.support.domain import CATEGORIES, PRIORITIES, RESOLUTION_ACTIONS
+from services.support.contract.enums import CATEGORIES, OVERDUE, PRIORITIES, RESOLUTION_ACTIONS, STATUSES
 
 REFS = {
     "batch_reference": fields.String(validate=validate.Length(max=40)),
@@ -28,8 +28,7 @@ class CreateTicketSchema(Schema):
 
 
 class TicketFilterSchema(MerchantPage):
-    status = fields.String(load_default=None, validate=validate.OneOf(
-        ("open", "processing", "resolved", "closed", "overdue")))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES + (OVERDUE,)))
     priority = fields.String(load_default=None, validate=validate.OneOf(PRIORITIES))
     category = fields.String(load_default=None, validate=validate.OneOf(CATEGORIES))
     store_id = Id(load_default=None)

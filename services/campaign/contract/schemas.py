@@ -1,18 +1,12 @@
-"""The campaign service's contract."""
+"""The campaign service's RPC schemas: what callers send and what they get back."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, Money, Name, Page
-from services.campaign.domain import (AGREEMENT_STATUSES, APPROVAL_STATUSES, DISCOUNT_FIXED, DISCOUNT_PERCENT,
-                                      FUNDERS, FUNDING, STORED_VALUE)
+from plumbing.fields import REASON, AwareDateTime, Currency, Id, Money, Name, Page, check_window
+from services.campaign.contract.enums import AGREEMENT_STATUSES, APPROVAL_STATUSES, FUNDERS, FUNDING
+from services.redemption.contract.enums import KINDS
 
 MAX_POINTS_CHANGE = 10 ** 9
 MAX_ISSUE_COUNT = 100_000
-REASON = validate.Length(min=3, max=500)
-
-
-def check_window(data):
-    if data.get("valid_from") and data.get("valid_until") and data["valid_until"] <= data["valid_from"]:
-        raise ValidationError("Must be after valid_from.", "valid_until")
 
 
 class CampaignCreateSchema(Schema):
@@ -95,10 +89,6 @@ class PointsAdjustmentResultSchema(Schema):
     adjustment = fields.Dict(metadata={"description": "The ledger line written: points, reference, reason, actor"})
 
 
-class ListSchema(MerchantPage):
-    """A page of campaigns or customers."""
-
-
 # -- funding agreements ---------------------------------------------------------------------
 class AgreementCreateSchema(Schema):
     merchant_id = Id(required=True, metadata={"description": "The merchant the agreement is granted to"})
@@ -150,10 +140,6 @@ class AgreementSchema(Schema):
 class AgreementFilterSchema(Page):
     merchant_id = Id(load_default=None, metadata={"description": "Platform: one merchant's agreements"})
     status = fields.String(load_default=None, validate=validate.OneOf(AGREEMENT_STATUSES))
-
-
-class ReasonSchema(Schema):
-    reason = fields.String(required=True, validate=REASON)
 
 
 # -- the voucher value ceiling, issuance approvals, limits -----------------------------------
@@ -222,7 +208,7 @@ class IssuanceSchema(Schema):
     merchant_id = Id(load_default=None)
     campaign_id = Id(load_default=None)
     approval_id = Id(load_default=None)
-    kind = fields.String(required=True, validate=validate.OneOf((STORED_VALUE, DISCOUNT_FIXED, DISCOUNT_PERCENT)))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     currency = Currency(required=True)
     value = Money(minimum=1, load_default=None)
     cap = Money(minimum=1, load_default=None)

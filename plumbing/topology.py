@@ -1,0 +1,110 @@
+"""Who subscribes to what: the event topology, as data, and the bootstrap that declares it.
+
+``SUBSCRIPTIONS`` has one row per event handler: the publisher, the event type, the subscribing
+service and its handler method (``@event_handler`` in that service), all plain strings, so reading
+the table imports no service. The bootstrap (``declare_topology``: ``make run``, ``make migrate``,
+the Kubernetes topology Job, the test fixtures) declares from it, with the broker admin's
+credentials and before any process starts, every events exchange and every row's queue (bound to
+the publisher's exchange) with the subscriber's retry queues: an event published before its
+subscriber's queue exists would be dropped. Each process then declares (again, harmlessly, as its
+own broker user) only its own handlers' queues.
+
+A unit test (tests/unit/test_topology.py) fails when this table and the services' handlers
+disagree, either way. The gateway's ``session_revoked`` is no row: every process hears it on a
+broadcast queue of its own (``plumbing.revocation``).
+"""
+import logging
+from collections import namedtuple
+
+from kombu import Connection, Exchange
+from nameko.rpc import get_rpc_exchange
+
+from plumbing import config as cfg
+from plumbing.broker import TOPOLOGY_MARKER
+from plumbing.events import event_exchange, handler_queue, handler_queue_name, retry_delays_ms, retry_queue
+
+log = logging.getLogger(__name__)
+
+Subscription = namedtuple("Subscription", "source event_type subscriber handler")
+
+SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
+    # source       event type                        subscriber      handler
+    ("redemption", "voucher_redeemed", "settlement", "record_redemption"),
+    ("redemption", "voucher_redeemed", "campaign", "spend_budget_and_points"),
+    ("redemption", "redemption_reversed", "settlement", "record_reversal"),
+    ("redemption", "redemption_reversed", "campaign", "refund_reversed_redemption"),
+    ("redemption", "voucher_cancelled", "campaign", "release_cancelled_voucher"),
+    ("redemption", "voucher_expired", "campaign", "release_expired_voucher"),
+    ("redemption", "redemption_lockout", "notification", "alert_about_lockout"),
+    ("settlement", "exception_raised", "support", "open_ticket_for_settlement_exception"),
+    ("settlement", "payout_account_set", "notification", "tell_owners_payout_account_set"),
+    ("settlement", "payout_account_set", "notification", "email_payout_account_change"),
+    ("settlement", "payout_account_confirmed", "notification", "tell_owners_payout_account_confirmed"),
+    ("settlement", "payout_verification_requested", "notification", "email_payout_verification_code"),
+    ("support", "ticket_created", "settlement", "link_exception_ticket"),
+    ("support", "ticket_created", "notification", "tell_about_new_ticket"),
+    ("support", "ticket_resolved", "settlement", "resolve_exception_from_ticket"),
+))
+
+# where each publisher's events are declared (its contract), for tests and tools
+EVENT_CONTRACTS = dict({name: "services.%s.contract.events" % name
+                        for name in ("redemption", "settlement", "support", "campaign")},
+                       gateway="plumbing.revocation")
+
+
+def queue_name(subscription):
+    return handler_queue_name(*subscription)
+
+
+def subscriptions_of(subscriber):
+    return [row for row in SUBSCRIPTIONS if row.subscriber == subscriber]
+
+
+def subscriber_queues():
+    """service -> the names of its handlers' queues."""
+    queues = {}
+    for row in SUBSCRIPTIONS:
+        queues.setdefault(row.subscriber, []).append(queue_name(row))
+    return {service: sorted(names) for service, names in queues.items()}
+
+
+def declarations(config):
+    """(exchanges by name, queues) that the table needs, declared as the operator would."""
+    exchanges, queues = {}, {}
+    for component in cfg.ALL_COMPONENTS:
+        exchanges[component + ".events"] = event_exchange(component, config, declare=True)
+    for row in SUBSCRIPTIONS:
+        queue = handler_queue(row.source, row.event_type, row.subscriber, row.handler, config,
+                              declare_exchanges=True)
+        queues[queue.name] = queue
+        for retry in (retry_queue(row.subscriber, delay) for delay in retry_delays_ms(config)):
+            queues[retry.name] = retry
+    for queue in queues.values():
+        for entity in [b.exchange for b in queue.bindings] + [queue.exchange]:
+            if entity is not None and entity.name:
+                exchanges[entity.name] = entity
+    rpc = get_rpc_exchange(config)
+    exchanges[rpc.name] = rpc
+    return exchanges, list(queues.values())
+
+
+def declare_topology(amqp_uri, config=None):
+    """Declare every exchange and every subscriber's queue, then the marker each process waits
+    for (admin credentials). Returns the names of the subscriber queues declared."""
+    delays = cfg.env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600))
+    config = dict(config or {"EVENT_RETRY_DELAYS": delays}, AMQP_URI=amqp_uri)
+    exchanges, queues = declarations(config)
+    with Connection(amqp_uri, connect_timeout=10) as connection:
+        connection.ensure_connection(max_retries=5)
+        channel = connection.channel()
+        try:
+            for exchange in exchanges.values():
+                exchange(channel).declare()
+            for queue in queues:
+                queue(channel).declare()
+            Exchange(TOPOLOGY_MARKER, type="fanout", durable=True)(channel).declare()
+        finally:
+            channel.close()
+    names = [queue.name for queue in queues if queue.name.startswith("evt-")]
+    log.info("declared the event topology: %d subscriber queues", len(names))
+    return names

@@ -1,0 +1,81 @@
+"""The campaign service's events: what it tells the others happened, one schema each (none is
+consumed yet: ``plumbing/topology.py``)."""
+from marshmallow import fields
+
+from plumbing.contracts import Actor, Event, vocabulary
+from plumbing.fields import Currency, Id, Money
+from services.campaign.contract.enums import (AGREEMENT_ACTIONS, AGREEMENT_STATUSES, APPROVAL_STATUSES, FUNDERS,
+                                              FUNDING)
+
+SOURCE = "campaign"
+
+
+class CampaignCreated(Event):
+    event_source, event_type = SOURCE, "campaign_created"
+    campaign_id = Id()
+    merchant_id = Id()
+    name = fields.String()
+    funding = vocabulary(FUNDING)
+    funding_agreement_id = Id(allow_none=True)
+    budget = Money(allow_none=True)
+    currency = Currency()
+
+
+class BudgetExhausted(Event):
+    event_source, event_type = SOURCE, "budget_exhausted"
+    campaign_id = Id()
+    merchant_id = Id()
+    budget = Money()
+    spent = fields.Integer(strict=True)
+
+
+class PointsAdjusted(Event):
+    event_source, event_type = SOURCE, "points_adjusted"
+    customer_id = Id()
+    merchant_id = Id()
+    points = fields.Integer(strict=True, metadata={"description": "Credited (positive) or debited (negative)"})
+    reference = fields.String()
+    reason = fields.String()
+    actor = fields.Nested(Actor)
+
+
+class FundingAgreementCreated(Event):
+    event_source, event_type = SOURCE, "funding_agreement_created"
+    agreement_id = Id()
+    merchant_id = Id()
+    funder_kind = vocabulary(FUNDERS)
+    funder_name = fields.String(allow_none=True)
+    currency = Currency()
+    budget = Money()
+    max_voucher_value = Money()
+    created_by = fields.Nested(Actor)
+
+
+class FundingAgreementChanged(Event):
+    event_source, event_type = SOURCE, "funding_agreement_changed"
+    agreement_id = Id()
+    merchant_id = Id()
+    action = vocabulary(AGREEMENT_ACTIONS)
+    status = vocabulary(AGREEMENT_STATUSES)
+    reason = fields.String()
+    changed_by = fields.Nested(Actor)
+
+
+class IssuanceApprovalRequested(Event):
+    event_source, event_type = SOURCE, "issuance_approval_requested"
+    approval_id = Id()
+    merchant_id = Id()
+    currency = Currency()
+    value = Money()
+    count = fields.Integer(strict=True)
+    reason = fields.String()
+    requested_by = fields.Nested(Actor)
+
+
+class IssuanceApprovalDecided(Event):
+    event_source, event_type = SOURCE, "issuance_approval_decided"
+    approval_id = Id()
+    merchant_id = Id()
+    status = vocabulary(APPROVAL_STATUSES)
+    note = fields.String()
+    decided_by = fields.Nested(Actor)
