@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test migrate bench install servers clean
+.PHONY: run test migrate bench install servers portal clean
 
 run: install
 	$(PY) -m devtools.run
@@ -22,6 +22,9 @@ bench: install
 servers: install
 	$(PY) -m devtools.servers
 
+portal: install
+	$(PY) -m devtools.portal --force
+
 install: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -34,4 +37,4 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 clean:
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) .local node_modules gateway/portal/dist test-artifacts
