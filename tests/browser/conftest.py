@@ -108,8 +108,8 @@ class Api:
         return self.tokens[role]
 
     def call(self, method, path, role, expect=200, **kwargs):
-        answer = requests.request(method, self.base + path, headers={"Authorization": "Bearer " + self.token(role)},
-                                  timeout=15, **kwargs)
+        headers = dict(kwargs.pop("headers", None) or {}, Authorization="Bearer " + self.token(role))
+        answer = requests.request(method, self.base + path, headers=headers, timeout=15, **kwargs)
         assert answer.status_code == expect, "%s %s -> %s %s" % (method, path, answer.status_code, answer.text)
         return answer
 
