@@ -137,12 +137,20 @@ def artifacts():
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance():
+    """Playwright for one test module. Its own stop() waits for the driver on an asyncio subprocess,
+    which never returns under eventlet's monkey-patching; so the driver is killed instead, and the
+    asyncio loop Playwright leaves marked as running in this thread is unmarked, or every later test
+    that runs a loop of its own (the SMTP server) would be refused."""
+    import asyncio
     from playwright.sync_api import sync_playwright
-    # not stopped at the end: its stop() waits on an asyncio subprocess, which never returns under
-    # eventlet's monkey-patching; the driver exits with this process (its stdin closes)
-    yield sync_playwright().start()
+    manager = sync_playwright()
+    yield manager.start()
+    process = getattr(getattr(manager._client, "_transport", None), "_proc", None)
+    if process is not None and process.returncode is None:
+        process.kill()
+    asyncio._set_running_loop(None)
 
 
 def launch(playwright_instance, extra=()):
@@ -150,7 +158,7 @@ def launch(playwright_instance, extra=()):
                                                args=CHROMIUM_FLAGS + list(extra), headless=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance):
     browser = launch(playwright_instance)
     yield browser
@@ -212,7 +220,7 @@ class Portal:
         self.context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def open_portal(browser, stack):
     opened = []
 
