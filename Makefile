@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < deploy/requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: run test migrate bench install servers clean image
+.PHONY: run test migrate bench install servers portal clean image
 
 run: install
 	$(PY) -m devtools.run
@@ -24,6 +24,9 @@ bench: install
 
 servers: install
 	$(PY) -m devtools.servers
+
+portal: install
+	$(PY) -m devtools.portal --force
 
 install: $(STAMP) $(CHECKOV_STAMP)
 
@@ -55,4 +58,4 @@ image:
 	fi
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .local
+	rm -rf $(VENV) $(CHECKOV_VENV) .local node_modules gateway/portal/dist test-artifacts

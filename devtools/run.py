@@ -20,7 +20,7 @@ import time
 
 import requests
 
-from devtools import mail, servers
+from devtools import mail, portal, servers
 from devtools.keys import ensure_local_keys
 from plumbing import config as cfg
 
@@ -147,6 +147,7 @@ class Stack:
         self.started, self.processes, self.mail = [], None, None
         try:
             self.started = servers.ensure_all()
+            portal.build()  # the portal's files, served by the gateway at /portal/ (one line if it cannot)
             self.env = component_env(overrides)
             self.mail = mail.start(self.env)  # unless SMTP_HOST names a real mail server
             migrate(self.env)
@@ -183,6 +184,7 @@ def banner(url, password, generated):
     lines = [
         "",
         "VowRewards is running: %s/api/v1  (OpenAPI: /api/v1/openapi.json)" % url,
+        "The merchant portal: %s/portal/" % url,
         "Demo logins (POST /api/v1/auth/token), all with password: %s%s" % (
             password, "  (random: set VOWREWARDS_DEMO_PASSWORD to choose one)" if generated else ""),
         "  demo-owner    owner of VowRewards Demo Merchant",

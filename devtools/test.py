@@ -5,12 +5,14 @@ Arguments are passed to pytest (``make test ARGS="-k redemption"``).
 import subprocess
 import sys
 
-from devtools import servers
+from devtools import portal, servers
 from plumbing import config as cfg
 
 
 def main(argv):
     started = servers.ensure_all()
+    portal.build()  # the browser tests (tests/browser) drive the built portal in Debian's Chromium
+    portal.ensure_browser()
     try:
         return subprocess.call([sys.executable, "-m", "pytest"] + argv, cwd=str(cfg.REPO_ROOT))
     finally:

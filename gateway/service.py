@@ -6,6 +6,7 @@ from gateway.routes.docs import DocsRoutes
 from gateway.routes.funding import FundingRoutes
 from gateway.routes.merchants import MerchantRoutes
 from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.portal import PortalRoutes
 from gateway.routes.settlements import SettlementRoutes
 from gateway.routes.support import SupportRoutes
 from gateway.routes.users import UserRoutes
@@ -14,5 +15,5 @@ from gateway.routes.vouchers import VoucherRoutes
 
 class GatewayService(AuthRoutes, MerchantRoutes, UserRoutes, VoucherRoutes, CampaignRoutes, FundingRoutes,
                      SettlementRoutes,
-                     SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes):
+                     SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes, PortalRoutes):
     name = "gateway"

@@ -1,46 +1,75 @@
 """Signing in and out, and who am I; and, over RPC, what was revoked lately."""
 from nameko.timer import timer
+from werkzeug.wrappers import Response
 
 from gateway import storage, throttle
-from gateway.http import route
+from gateway.cookies import (CSRF_HEADER, CookieLoginSchema, CookieRefreshSchema, CookieTokenSchema,
+                             SessionCookie)
+from gateway.http import app_error_response, json_response, route
 from gateway.routes.base import Routes
-from gateway.schemas import LoginSchema, RefreshSchema, TokenSchema, UserSchema
+from gateway.schemas import UserSchema
 from plumbing.entrypoints import rpc
-from plumbing.errors import NotFound, Unauthenticated
+from plumbing.errors import NotFound, Unauthenticated, ValidationFailed
 
 TAG = "Authentication"
+COOKIE_NOTE = (" The portal asks for cookie mode (`session_cookie: true`): the refresh token then lives only in "
+               "an HttpOnly SameSite=Strict cookie, which /auth/refresh and /auth/logout take when the body names "
+               "no refresh token and the request carries the `%s: 1` header." % CSRF_HEADER)
 
 
 class AuthRoutes(Routes):
-    @route("POST", "/api/v1/auth/token", summary="Sign in with username and password",
-           tags=[TAG], body=LoginSchema, response=TokenSchema, public=True)
+    session_cookie = SessionCookie()
+
+    @route("POST", "/api/v1/auth/token", summary="Sign in with username and password." + COOKIE_NOTE,
+           tags=[TAG], body=CookieLoginSchema, response=CookieTokenSchema, public=True)
     def sign_in(self, request):
-        data = self.body(request, LoginSchema)
-        return self.sessions.login(self.db, data["username"], data["password"],
-                                   self.throttle.guard(request.client_address, data["username"]))
+        data = self.body(request, CookieLoginSchema)
+        tokens = self.sessions.login(self.db, data["username"], data["password"],
+                                     self.throttle.guard(request.client_address, data["username"]))
+        return self._answer(request, tokens, data["session_cookie"])
+
+    def _answer(self, request, tokens, cookie_mode):
+        if not cookie_mode:
+            return tokens
+        refresh_token = tokens.pop("refresh_token")  # never where a script could read it
+        return self.session_cookie.set(json_response(200, tokens), request, refresh_token)
+
+    def _refresh_token(self, request):
+        data = self.body(request, CookieRefreshSchema)
+        token, from_cookie = self.session_cookie.token_from(request, data["refresh_token"])
+        if token is None:
+            raise ValidationFailed("Send the refresh token (or sign in again)", code="refresh_token_missing",
+                                   fields={"refresh_token": ["Missing data for required field."]})
+        return token, from_cookie
 
     @route("POST", "/api/v1/auth/refresh",
            summary="Trade a refresh token for new tokens of the same session (a token used twice ends "
-                   "every session of its user)",
-           tags=[TAG], body=RefreshSchema, response=TokenSchema, public=True)
+                   "every session of its user)." + COOKIE_NOTE,
+           tags=[TAG], body=CookieRefreshSchema, response=CookieTokenSchema, public=True)
     def refresh_session(self, request):
-        data = self.body(request, RefreshSchema)
+        token, from_cookie = self._refresh_token(request)
         guard = self.throttle.guard(request.client_address)  # an address that keeps failing slows down
         guard.check(self.db)
         try:
-            return self.sessions.refresh(self.db, data["refresh_token"])
-        except Unauthenticated:
+            tokens = self.sessions.refresh(self.db, token)
+        except Unauthenticated as error:
             self.db.rollback()
             guard.failed(self.db)
             self.db.commit()
-            raise
+            if not from_cookie:
+                raise
+            # a dead cookie is dropped, so the portal shows its sign-in instead of trying it again
+            return self.session_cookie.clear(app_error_response(error), request)
+        return self._answer(request, tokens, from_cookie)
 
     @route("POST", "/api/v1/auth/logout",
-           summary="End a session: its refresh tokens stop working and its access tokens are refused",
-           tags=[TAG], body=RefreshSchema, status=204, public=True)
+           summary="End a session: its refresh tokens stop working and its access tokens are refused."
+                   + COOKIE_NOTE, tags=[TAG], body=CookieRefreshSchema, status=204, public=True)
     def sign_out(self, request):
-        data = self.body(request, RefreshSchema)
-        self.sessions.logout(self.db, data["refresh_token"])
+        token, from_cookie = self._refresh_token(request)
+        self.sessions.logout(self.db, token)
+        if from_cookie:
+            return self.session_cookie.clear(Response(status=204), request)
         return 204, ""
 
     @route("GET", "/api/v1/me", summary="The signed-in user", tags=[TAG], response=UserSchema)

@@ -1,0 +1,141 @@
+// Campaigns (merchant-funded, or under a funding agreement the platform granted) with their budget
+// burn-down; funding agreements, issuance approvals and the merchant's limits, decided by the platform.
+import { api } from "../core/api.js";
+import * as context from "../core/context.js";
+import { h, svg } from "../core/dom.js";
+import { dateTime, label, money, toMinor, who } from "../core/format.js";
+import { async, badge, button, card, dl, errorBox, field, form, page, pagedTable, tabs } from "../core/ui.js";
+
+const PLATFORM = ["admin", "platform_finance"];
+const CAMPAIGN_READERS = ["owner", "finance", "admin"];
+
+function burn(spent, budget, currency) {
+  if (!budget) return `${money(spent, currency)} spent (no budget)`;
+  const share = Math.min(1, spent / budget);
+  const text = `${money(spent, currency)} of ${money(budget, currency)} (${Math.round(share * 100)}%)`;
+  return h("span", { class: "burn" },
+    svg("svg", { viewBox: "0 0 100 6", class: "burn-bar", role: "img", "aria-label": "Budget used: " + text, preserveAspectRatio: "none" },
+      svg("rect", { x: 0, y: 0, width: 100, height: 6, class: "burn-track" }),
+      svg("rect", { x: 0, y: 0, width: (share * 100).toFixed(1), height: 6, class: share > 0.9 ? "burn-fill hot" : "burn-fill" })),
+    h("span", {}, text));
+}
+
+async function campaigns({ user, navigate }) {
+  const currency = context.currency();
+  const parts = [pagedTable([
+    { title: "Campaign", cell: (c) => c.name }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
+    { title: "Budget used", cell: (c) => burn(c.spent, c.budget, c.currency) }, { title: "Status", cell: (c) => badge(c.status) },
+  ], (cursor) => api.get("/campaigns", context.scope({ cursor, limit: 50 })), { caption: "Campaigns", emptyText: "No campaigns yet." })];
+  if (["owner", "admin"].includes(user.role)) {
+    let agreements = [];
+    try { agreements = (await api.get("/funding-agreements", context.scope({ status: "active", limit: 200 }))).items; } catch (e) { agreements = []; }
+    parts.push(card("Start a campaign", form([
+      field("name", "Name", { required: true, maxlength: 120 }),
+      field("budget", `Budget (${currency}, optional)`, { inputmode: "decimal" }),
+      field("funding_agreement_id", "Funding", { kind: "select", options: [["", "Merchant-funded"], ...agreements.map((a) => [a.id, `${label(a.funder_kind)}${a.funder_name ? " " + a.funder_name : ""}: ${money(a.remaining, a.currency)} left`])] }),
+    ], "Start campaign", (v) => {
+      const body = { name: v.name, currency };
+      if (v.budget) body.budget = toMinor(v.budget, currency) ?? v.budget;
+      if (v.funding_agreement_id) body.funding_agreement_id = v.funding_agreement_id;
+      return api.post("/campaigns", context.scope(body));
+    }, { onDone: () => navigate("/portal/campaigns", { replaceState: true }) })));
+  }
+  return h("div", {}, parts);
+}
+
+function agreementActions(a, reload) {
+  const out = h("span", { "aria-live": "polite" });
+  const act = (action, text) => button(text, async () => {
+    const reason = prompt(`${text} agreement: why?`);
+    if (!reason) return;
+    try { await api.post(`/funding-agreements/${a.id}/${action}`, { reason }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
+  }, { class: "secondary small", label: `${text} agreement ${a.id.slice(0, 8)}` });
+  return h("span", { class: "row-actions" }, a.status === "active" ? act("suspension", "Suspend") : null, a.status === "suspended" ? act("resumption", "Resume") : null,
+    a.status !== "ended" ? act("end", "End") : null, out);
+}
+
+function agreements({ user, navigate }) {
+  const platform = PLATFORM.includes(user.role);
+  const m = context.merchant();
+  const reload = () => navigate("/portal/campaigns/agreements", { replaceState: true });
+  const parts = [pagedTable([
+    { title: "Funder", cell: (a) => label(a.funder_kind) + (a.funder_name ? ` ${a.funder_name}` : "") },
+    { title: "Budget", cell: (a) => money(a.budget, a.currency), class: "num" },
+    { title: "Committed", cell: (a) => burn(a.committed, a.budget, a.currency) },
+    { title: "Largest voucher", cell: (a) => money(a.max_voucher_value, a.currency), class: "num" },
+    { title: "Status", cell: (a) => badge(a.status) },
+    platform ? { title: "", cell: (a) => agreementActions(a, reload) } : null,
+  ].filter(Boolean), (cursor) => api.get("/funding-agreements", { ...(m && platform ? { merchant_id: m.id } : {}), cursor, limit: 50 }), { caption: "Funding agreements", emptyText: "No funding agreements." })];
+  if (platform && m) {
+    parts.push(card(`Grant funding to ${m.name}`, form([
+      h("div", { class: "row" }, field("funder_kind", "Funder", { kind: "select", options: [["platform", "Platform"], ["partner", "Partner"]] }), field("funder_name", "Partner name (partners)", { maxlength: 120 })),
+      h("div", { class: "row" }, field("budget", `Budget (${m.currency})`, { required: true, inputmode: "decimal" }), field("max_voucher_value", `Largest voucher (${m.currency})`, { required: true, inputmode: "decimal" })),
+      field("note", "Note", { maxlength: 500 }),
+    ], "Grant funding", (v) => api.post("/funding-agreements", {
+      merchant_id: m.id, funder_kind: v.funder_kind, currency: m.currency, budget: toMinor(v.budget, m.currency) ?? v.budget,
+      max_voucher_value: toMinor(v.max_voucher_value, m.currency) ?? v.max_voucher_value, ...(v.funder_name ? { funder_name: v.funder_name } : {}), ...(v.note ? { note: v.note } : {}),
+    }), { onDone: reload })));
+  }
+  return h("div", {}, parts);
+}
+
+function approvals({ user, navigate }) {
+  const platform = PLATFORM.includes(user.role);
+  const m = context.merchant();
+  const reload = () => navigate("/portal/campaigns/approvals", { replaceState: true });
+  const decide = (a) => {
+    if (!platform || a.status !== "pending") return null;
+    const out = h("span", { "aria-live": "polite" });
+    const go = (what, text) => button(text, async () => {
+      const note = prompt(`${text}: a note for the audit trail`);
+      if (!note) return;
+      try { await api.post(`/issuance-approvals/${a.id}/${what}`, { note }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: `${text} request ${a.id.slice(0, 8)}` });
+    return h("span", { class: "row-actions" }, go("approval", "Approve"), go("rejection", "Reject"), out);
+  };
+  const parts = [pagedTable([
+    { title: "Asked", cell: (a) => `${dateTime(a.created_at)} by ${who(a.requested_by)}` },
+    { title: "Vouchers", cell: (a) => `${a.count} × ${money(a.value, a.currency)}` }, { title: "Left", cell: (a) => String(a.remaining), class: "num" },
+    { title: "Why", cell: (a) => a.reason }, { title: "Status", cell: (a) => badge(a.status) }, { title: "", cell: decide },
+  ], (cursor) => api.get("/issuance-approvals", { ...(m && platform ? { merchant_id: m.id } : {}), cursor, limit: 50 }), { caption: "Issuance approvals", emptyText: "No requests." })];
+  if (user.role === "owner") {
+    const currency = context.currency();
+    parts.push(card("Ask for vouchers above your ceiling", form([
+      h("div", { class: "row" }, field("value", `Value of each (${currency})`, { required: true, inputmode: "decimal" }), field("count", "How many", { required: true, kind: "number", min: 1 })),
+      field("reason", "Why", { required: true, maxlength: 500 }),
+    ], "Ask the platform", (v) => api.post("/issuance-approvals", { currency, value: toMinor(v.value, currency) ?? v.value, count: Number(v.count), reason: v.reason }), { onDone: reload })));
+  }
+  return h("div", {}, parts);
+}
+
+async function limits({ user, navigate }) {
+  const m = context.merchant();
+  const l = await api.get("/merchant-limits/" + m.id);
+  const parts = [card(`Limits of ${m.name}`, dl([
+    ["Voucher value ceiling", money(l.voucher_value_ceiling, m.currency) + (l.voucher_value_ceiling_is_default ? " (default)" : "")],
+    ["Daily manual points credits", `${l.daily_points_credit_limit}${l.daily_points_credit_limit_is_default ? " (default)" : ""}; credited today: ${l.points_credited_today}`],
+    l.updated_by ? ["Set by", who(l.updated_by)] : null,
+  ]))];
+  if (PLATFORM.includes(user.role)) {
+    parts.push(card("Change limits", form([
+      field("voucher_value_ceiling", `Voucher value ceiling (${m.currency}; empty for the default)`, { inputmode: "decimal" }),
+      field("daily_points_credit_limit", "Daily points credit limit (empty for the default)", { inputmode: "numeric" }),
+      field("reason", "Why", { required: true, maxlength: 500 }),
+    ], "Save limits", (v) => api.put("/merchant-limits/" + m.id, {
+      voucher_value_ceiling: v.voucher_value_ceiling ? (toMinor(v.voucher_value_ceiling, m.currency) ?? v.voucher_value_ceiling) : null,
+      daily_points_credit_limit: v.daily_points_credit_limit ? Number(v.daily_points_credit_limit) : null, reason: v.reason,
+    }), { onDone: () => navigate("/portal/campaigns/limits", { replaceState: true }) })));
+  }
+  return h("div", {}, parts);
+}
+
+export default function campaignsSection(ctx) {
+  const role = ctx.user.role;
+  const items = [CAMPAIGN_READERS.includes(role) && ["list", "Campaigns"], ["owner", ...PLATFORM].includes(role) && ["agreements", "Funding agreements"],
+    ["owner", ...PLATFORM].includes(role) && ["approvals", "Issuance approvals"], ["owner", ...PLATFORM].includes(role) && context.merchant() && ["limits", "Limits"]].filter(Boolean);
+  const tab = items.some(([k]) => k === ctx.path[0]) ? ctx.path[0] : items[0][0];
+  const body = { list: campaigns, agreements, approvals, limits }[tab](ctx);
+  return page("Campaigns", "Campaigns and the money behind them.",
+    items.length > 1 ? tabs(items, tab, (k) => ctx.navigate("/portal/campaigns/" + k)) : null,
+    h("div", { role: items.length > 1 ? "tabpanel" : null }, async(() => body)));
+}

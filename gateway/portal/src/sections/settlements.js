@@ -1,0 +1,131 @@
+// Settlements: ledger entries, batches (close, release), exceptions with their critical tickets,
+// and the payout wallet: the owner sets it; platform finance verifies it (an emailed code the
+// merchant reads back, or a note of a call) and confirms it. Statements come with their API.
+import { ApiError, api } from "../core/api.js";
+import * as context from "../core/context.js";
+import { h } from "../core/dom.js";
+import { dateTime, label, money, who } from "../core/format.js";
+import { async, badge, button, card, dl, empty, errorBox, field, filters, form, page, pagedTable, tabs } from "../core/ui.js";
+
+const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["payout", "Payout wallet"]];
+const ticketLink = (ref, role) => ref
+  ? (["owner", "support_agent", "finance", "admin"].includes(role) ? h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref) : ref)
+  : "—";
+const batchLink = (ref) => ref ? h("a", { href: "/portal/settlements/batches/" + encodeURIComponent(ref), "data-link": "" }, ref) : "—";
+
+function entries({ query, navigate }) {
+  const current = Object.fromEntries(query.entries());
+  return h("div", {},
+    filters([field("unbatched", "Which", { kind: "select", value: current.unbatched || "", options: [["", "All entries"], ["true", "Not yet in a batch"], ["false", "In a batch"]] })],
+      (v) => navigate("/portal/settlements/entries?" + new URLSearchParams(v))),
+    pagedTable([
+      { title: "Recorded", cell: (e) => dateTime(e.occurred_at) },
+      { title: "Kind", cell: (e) => label(e.kind) },
+      { title: "Redemption", cell: (e) => e.redemption_reference || "—" },
+      { title: "Funding", cell: (e) => label(e.funding) },
+      { title: "Amount", cell: (e) => money(e.amount, e.currency), class: "num" },
+      { title: "Batch", cell: (e) => batchLink(e.batch_reference) },
+    ], (cursor) => api.get("/settlements/entries", context.scope({ ...current, cursor, limit: 50 })), { caption: "Ledger entries", emptyText: "No entries yet: each redemption adds one." }));
+}
+
+function releaseButton(b, user, after) {
+  if (b.status !== "exception" || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
+  const out = h("span", { class: "inline-status", "aria-live": "polite" });
+  return h("span", {}, button("Release", async () => {
+    try { await api.post(`/settlements/batches/${encodeURIComponent(b.reference)}/release`, undefined, { query: context.scope() }); after(); }
+    catch (e) { out.replaceChildren(errorBox(e)); }
+  }, { class: "secondary small", label: "Release batch " + b.reference }), out);
+}
+
+function batches({ user, navigate }) {
+  const reload = () => navigate("/portal/settlements/batches", { replaceState: true });
+  const now = new Date();
+  const list = pagedTable([
+    { title: "Batch", cell: (b) => batchLink(b.reference) },
+    { title: "Period", cell: (b) => b.period },
+    { title: "Entries", cell: (b) => String(b.entry_count), class: "num" },
+    { title: "Total", cell: (b) => money(b.total, b.currency), class: "num" },
+    { title: "Status", cell: (b) => badge(b.status) },
+    { title: "Closed", cell: (b) => dateTime(b.closed_at) },
+    { title: "", cell: (b) => releaseButton(b, user, reload) },
+  ], (cursor) => api.get("/settlements/batches", context.scope({ cursor, limit: 50 })), { caption: "Settlement batches", emptyText: "No batches closed yet." });
+  const close = ["finance", "admin"].includes(user.role) ? card("Close a batch", form([
+    field("period", "Month to settle", { kind: "month", required: true, value: now.toISOString().slice(0, 7), hint: "Every unbatched entry of that month goes into the batch." }),
+  ], "Close batch", (v) => api.post("/settlements/batches", context.scope({ period: v.period })), { onDone: (b) => navigate("/portal/settlements/batches/" + encodeURIComponent(b.reference)) })) : null;
+  return h("div", {}, list, close);
+}
+
+async function batchView({ user, path, navigate }) {
+  const ref = path[2];
+  const b = await api.get("/settlements/batches/" + encodeURIComponent(ref), context.scope());
+  return h("div", {},
+    h("p", {}, h("a", { href: "/portal/settlements/batches", "data-link": "" }, "← Batches")),
+    card(`Batch ${b.reference}`, dl([
+      ["Status", badge(b.status)], ["Period", b.period], ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
+      ["Closed", `${dateTime(b.closed_at)} by ${who(b.closed_by)}`], b.released_at ? ["Released", `${dateTime(b.released_at)} by ${who(b.released_by)}`] : null,
+      b.exception ? ["Held because", b.exception.message || label(b.exception.kind)] : null,
+    ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))));
+}
+
+function exceptions({ user }) {
+  return pagedTable([
+    { title: "Raised", cell: (x) => dateTime(x.raised_at) },
+    { title: "Kind", cell: (x) => label(x.kind) },
+    { title: "Batch", cell: (x) => batchLink(x.batch_reference) },
+    { title: "Amount", cell: (x) => money(x.amount, x.currency), class: "num" },
+    { title: "What", cell: (x) => x.message },
+    { title: "Status", cell: (x) => badge(x.status) },
+    { title: "Critical ticket", cell: (x) => ticketLink(x.ticket_reference, user.role) },
+  ], (cursor) => api.get("/settlements/exceptions", context.scope({ cursor, limit: 50 })), { caption: "Settlement exceptions", emptyText: "No exceptions." });
+}
+
+async function payout({ user, navigate }) {
+  const reload = () => navigate("/portal/settlements/payout", { replaceState: true });
+  let account = null;
+  try { account = await api.get("/settlements/payout-account", context.scope()); }
+  catch (e) { if (!(e instanceof ApiError && e.status === 404)) throw e; }
+  const parts = [];
+  parts.push(card("Payout wallet", account ? dl([
+    ["Address", h("code", {}, account.wallet_address)], ["Status", badge(account.status)],
+    ["Payable", account.payable ? "Yes" : `Not yet${account.payable_from ? " (from " + dateTime(account.payable_from) + ")" : ""}`],
+    ["Set by", `${who(account.set_by)}, ${dateTime(account.updated_at)}`],
+    ["Cooling off until", dateTime(account.cooling_off_until)],
+    account.confirmed_at ? ["Confirmed", `${dateTime(account.confirmed_at)} by ${who(account.confirmed_by)} (${label(account.confirmation?.method)})`] : ["Confirmed", "Not yet: the platform checks it with you"],
+  ]) : empty("No payout wallet yet.")));
+  if (["owner", "admin"].includes(user.role)) {
+    parts.push(card(account ? "Change the address" : "Set up the wallet", form([
+      field("wallet_address", "Wallet address", { required: true, maxlength: 128, hint: "8 to 128 letters, digits or : . _ -. A new address waits for the platform's confirmation and a cooling-off period." }),
+    ], account ? "Change address" : "Set address", (v) => api.put("/settlements/payout-account", context.scope({ wallet_address: v.wallet_address })), { onDone: reload })));
+  }
+  if (["platform_finance", "admin"].includes(user.role) && account && account.status !== "confirmed") {
+    const m = context.merchant();
+    const sent = h("div", { "aria-live": "polite" });
+    parts.push(card("Verify and confirm (platform)",
+      h("p", {}, "Check the address with the merchant out of band: email a one-time code to their registered contact and have them read it back, or call them."),
+      form([], "Email a code to the merchant", (v) => api.post("/settlements/payout-account/verification", { merchant_id: m.id }),
+        { onDone: (r) => sent.replaceChildren(h("p", { class: "notice" }, `Code sent to ${r.sent_to}; it expires ${dateTime(r.expires_at)} (${r.max_attempts} tries).`)) }),
+      sent,
+      h("h3", {}, "Confirm with the code"),
+      form([field("wallet_address", "Wallet address, typed again", { required: true }), field("code", "Code the merchant read back", { required: true, inputmode: "numeric", placeholder: "1234 5678" })],
+        "Confirm address", (v) => api.post("/settlements/payout-account/confirmation", { merchant_id: m.id, wallet_address: v.wallet_address, method: "email_code", code: v.code }), { onDone: reload }),
+      h("h3", {}, "Or confirm with a note of the call"),
+      form([field("wallet_address", "Wallet address, typed again", { required: true }), field("person", "Who was called", { required: true }),
+        field("phone_number", "Number called", { required: true, kind: "tel" }), field("read_back", "What they read back", { required: true }), field("notes", "Notes", { kind: "textarea" })],
+      "Confirm address", (v) => api.post("/settlements/payout-account/confirmation", { merchant_id: m.id, wallet_address: v.wallet_address, method: "call_note",
+        call_note: { person: v.person, phone_number: v.phone_number, read_back: v.read_back, ...(v.notes ? { notes: v.notes } : {}) } }), { onDone: reload })));
+  }
+  parts.push(card("History", pagedTable([
+    { title: "When", cell: (x) => dateTime(x.at) }, { title: "What", cell: (x) => label(x.action) },
+    { title: "Address", cell: (x) => x.wallet_address }, { title: "Who", cell: (x) => who(x.actor) },
+  ], (cursor) => api.get("/settlements/payout-account/history", context.scope({ cursor, limit: 50 })), { caption: "Payout wallet history", emptyText: "Nothing yet." })));
+  return h("div", {}, parts);
+}
+
+export default function settlements(ctx) {
+  const tab = ctx.path[0] || "entries";
+  const body = tab === "batches" && ctx.path[1] ? batchView({ ...ctx, path: ["", ...ctx.path] })
+    : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx) : entries(ctx);
+  return page("Settlements", "Money owed for redemptions, batched per month and paid to the confirmed wallet.",
+    tabs(TABS, tab, (key) => ctx.navigate("/portal/settlements/" + key)),
+    h("div", { role: "tabpanel" }, async(() => body)));
+}

@@ -1,0 +1,67 @@
+"""Every role sees its own sections and no other, every section passes axe-core (no serious or
+critical violation), runs under the strict Content-Security-Policy without a complaint, and is
+photographed for the record; signing in keeps no token where a script could read it."""
+import pytest
+
+from tests.browser.conftest import axe_violations, record, shot
+
+SECTIONS = {
+    "owner": ["Dashboard", "Redeem", "Vouchers", "Redemptions", "Settlements", "Support", "Campaigns", "Customers", "Settings"],
+    "store_user": ["Dashboard", "Redeem", "Redemptions", "Support", "Settings"],
+    "support_agent": ["Dashboard", "Vouchers", "Redemptions", "Support", "Customers", "Settings"],
+    "finance": ["Dashboard", "Vouchers", "Redemptions", "Settlements", "Support", "Campaigns", "Settings"],
+    "admin": ["Onboarding", "Vouchers", "Redemptions", "Settlements", "Support", "Campaigns", "Customers", "Settings"],
+    "platform_finance": ["Settlements", "Campaigns", "Settings"],
+}
+ALL = ["dashboard", "onboarding", "redeem", "vouchers", "redemptions", "settlements", "support", "campaigns",
+       "customers", "settings"]
+# sub-pages worth their own look (tabs)
+EXTRA = {"settlements": ["settlements/batches", "settlements/exceptions", "settlements/payout"],
+         "campaigns": ["campaigns/agreements", "campaigns/approvals"], "settings": ["settings/password"]}
+
+
+@pytest.mark.parametrize("role", list(SECTIONS))
+def test_each_role_sees_only_its_sections_each_accessible(role, open_portal, axe_source, artifacts):
+    portal = open_portal(role)
+    assert portal.nav() == SECTIONS[role]
+    allowed = [name.lower() for name in SECTIONS[role]]
+    for section in allowed:
+        for path in [section] + EXTRA.get(section, []):
+            portal.go(path)
+            assert portal.page.locator("#main .error").count() == 0, (path, portal.page.locator("#main .error").all_inner_texts())
+            assert axe_violations(portal.page, axe_source) == [], path
+            shot(portal.page, artifacts, "%s-%s" % (role, path))
+    for section in set(ALL) - set(allowed):
+        portal.go(section)
+        assert portal.page.locator("#main h1").inner_text() == "Not available", section
+    portal.check_clean()
+
+
+def test_signing_in_keeps_tokens_out_of_reach_and_survives_a_reload(browser, stack, artifacts):
+    from tests.browser.conftest import Portal
+    portal = Portal(browser, stack["base"], stack["password"], "finance")
+    page = portal.page
+    try:
+        portal.open()
+        page.get_by_role("heading", name="Sign in to the merchant portal").wait_for()
+        fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] || null")
+        record(artifacts, "first_contentful_paint_ms_sign_in", fcp)
+        portal.sign_in()
+        # nothing in Web Storage, and the refresh cookie is HttpOnly: no script reads it
+        assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+        assert "vow_portal_refresh" not in page.evaluate("document.cookie")
+        cookie = [c for c in portal.context.cookies() if c["name"] == "vow_portal_refresh"][0]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/api/v1/auth/"
+        page.reload()
+        page.get_by_role("button", name="Sign out").wait_for()
+        assert "finance" in page.locator(".who").inner_text().lower()
+        fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint').map(e => e.startTime)[0] || null")
+        record(artifacts, "first_contentful_paint_ms_signed_in_reload", fcp)
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("heading", name="Sign in to the merchant portal").wait_for()
+        assert not [c for c in portal.context.cookies() if c["name"] == "vow_portal_refresh"]
+        page.reload()
+        page.get_by_role("heading", name="Sign in to the merchant portal").wait_for()
+        portal.check_clean()
+    finally:
+        portal.close()

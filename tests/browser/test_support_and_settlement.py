@@ -1,0 +1,112 @@
+"""Support from ticket to resolution, and a settlement exception arriving as a critical ticket,
+as the people involved see them in the portal: the store user raises a ticket and never sees the
+staff's side of it; the agent acknowledges and resolves it; finance closes a batch against an
+unconfirmed wallet, the exception opens a critical ticket linked from the Settlements page, the
+inbox badge counts it, and resolving the ticket resolves the exception."""
+import uuid
+
+from tests.browser.conftest import axe_violations, shot
+
+
+def test_a_ticket_from_the_store_to_resolution_with_the_staff_side_hidden_from_the_store(open_portal, api,
+                                                                                         artifacts, axe_source):
+    subject = "QR training " + uuid.uuid4().hex[:6]
+    store = open_portal("store_user")
+    page = store.go("support").page
+    create = page.get_by_role("region", name="Create support ticket")
+    create.get_by_label("Subject").fill(subject)
+    create.get_by_label("What happened").fill("A new cashier needs help with the camera scan.")
+    create.get_by_label("Category").select_option("training")
+    page.get_by_role("button", name="Create ticket").click()
+    heading = page.locator("#main h1")
+    heading.filter(has_text=subject).wait_for()
+    reference = heading.inner_text().split(":")[0]
+    assert page.get_by_role("heading", name="Internal thread").count() == 0
+    assert page.get_by_role("button", name="Acknowledge").count() == 0  # staff acknowledge, not the store
+
+    agent = open_portal("support_agent")
+    apage = agent.go("support?status=open").page
+    apage.get_by_role("link", name=reference).click()
+    agent.settle()
+    apage.get_by_role("heading", name="Internal thread").wait_for()
+    apage.get_by_label("Reply to the person who raised it").fill("Booked a call for 10:00 tomorrow.")
+    apage.get_by_role("button", name="Acknowledge").click()
+    apage.get_by_role("heading", name="Main thread").wait_for()
+    apage.locator(".thread").filter(has_text="Booked a call").first.wait_for()
+    apage.get_by_label("Resolution").select_option("no_action")
+    apage.get_by_label("What was done").fill("Trained on the redemption panel by phone.")
+    apage.get_by_label("Remarks (optional)").fill("staff only: cashier was nervous, follow up in a week")
+    apage.get_by_role("button", name="Resolve ticket").click()
+    apage.locator(".badge-resolved").first.wait_for()
+    audit = apage.get_by_role("heading", name="Audit log").locator("xpath=..").inner_text()
+    assert "Acknowledged" in audit and "Resolved" in audit and "follow up in a week" in audit
+    assert axe_violations(apage, axe_source) == []
+    shot(apage, artifacts, "support-ticket-agent")
+
+    # the store user sees the reply and the resolution, never the Internal thread or the audit log
+    store.go("support/" + reference)
+    text = page.locator("#main").inner_text()
+    assert "Booked a call for 10:00 tomorrow." in text and "Resolved" in text
+    assert "Internal thread" not in text and "Audit log" not in text and "follow up in a week" not in text
+    shot(page, artifacts, "support-ticket-store")
+    store.check_clean()
+    agent.check_clean()
+
+
+def test_a_settlement_exception_becomes_a_critical_ticket_linked_from_settlements(open_portal, api, artifacts,
+                                                                                   axe_source):
+    # a redemption at the till gives settlement an entry to batch
+    voucher = api.issue(4400)
+    api.call("POST", "/redemptions", "store_user", 201, json={"code": voucher["code"], "channel": "pos"},
+             headers={"Idempotency-Key": uuid.uuid4().hex})
+    api.eventually(lambda: api.call("GET", "/settlements/entries", "finance", params={"unbatched": "true"}).json()["items"])
+
+    finance = open_portal("finance")
+    page = finance.go("settlements/batches").page
+    page.get_by_role("button", name="Close batch").click()  # this month, the default
+    page.locator("#main h2", has_text="Batch SET-").wait_for()
+    assert "Exception" in page.locator("#main .card").first.inner_text()
+    batch = page.locator("#main h2", has_text="Batch SET-").inner_text().split()[-1]
+
+    # the exception opens a critical ticket (support consumes settlement's event): linked once it exists
+    ticket = api.eventually(lambda: [t for t in api.call("GET", "/support/tickets", "support_agent",
+                                                         params={"priority": "critical"}).json()["items"]
+                                     if t["refs"].get("batch_reference") == batch])
+    assert ticket
+    reference = ticket[0]["reference"]
+    finance.go("settlements/exceptions")
+    page.get_by_role("link", name=reference).click()
+    finance.settle()
+    main = page.locator("#main").inner_text()
+    assert "Critical" in main and batch in main
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "settlement-exception-ticket")
+
+    # finance was told: the inbox badge counts it, the inbox shows it, marking all read clears the badge
+    api.eventually(lambda: api.call("GET", "/notifications", "finance").json()["unread_count"])
+    finance.go("dashboard")
+    page.reload()
+    badge = page.locator(".inbox-link .count")
+    badge.wait_for()
+    assert int(badge.inner_text()) >= 1
+    page.get_by_role("link", name="Inbox").click()
+    finance.settle()
+    page.locator(".inbox li", has_text=reference).first.wait_for()
+    shot(page, artifacts, "finance-inbox")
+    page.get_by_role("button", name="Mark all read").click()
+    badge.wait_for(state="hidden")
+
+    # the agent resolves the ticket in the portal; the exception is resolved with it
+    agent = open_portal("support_agent")
+    agent.go("support/" + reference)
+    apage = agent.page
+    apage.get_by_label("What was done").fill("Wallet confirmed by phone with the owner.")
+    apage.get_by_role("button", name="Resolve ticket").click()
+    apage.locator(".badge-resolved").first.wait_for()
+    assert api.eventually(lambda: [x for x in api.call("GET", "/settlements/exceptions", "finance").json()["items"]
+                                   if x["ticket_reference"] == reference and x["status"] == "resolved"])
+    finance.go("settlements/exceptions")
+    row = page.locator("tr", has_text=reference)
+    assert "Resolved" in row.inner_text()
+    finance.check_clean()
+    agent.check_clean()
