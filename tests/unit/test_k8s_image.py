@@ -34,13 +34,19 @@ def test_the_base_image_is_pinned():
     args = dict(a.split("=", 1) for i, a in instructions() if i == "ARG" and "=" in a)
     assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", args["PYTHON_IMAGE"]), (
         "pin the base image to a patch release (or a digest), not %s" % args["PYTHON_IMAGE"])
-    for stage in stages():
+    assert re.fullmatch(r"node:20\.\d+\.\d+-\w+-slim(@sha256:[0-9a-f]{64})?", args["NODE_IMAGE"]), (
+        "pin the portal's build image to a patch release (or a digest), not %s" % args["NODE_IMAGE"])
+    portal, *python = stages()
+    assert portal[0][1].split()[0] == "${NODE_IMAGE}", "the portal is built in the first stage"
+    for stage in python:
         base = stage[0][1].split()[0]
-        assert base == "${PYTHON_IMAGE}", "every stage builds on the pinned base, not %s" % base
+        assert base == "${PYTHON_IMAGE}", "every Python stage builds on the pinned base, not %s" % base
 
 
 def test_multi_stage_and_the_runtime_stage_runs_as_nobody_we_know():
-    build, runtime = stages()
+    portal, build, runtime = stages()
+    assert ("RUN", "npm ci --ignore-scripts --no-audit --no-fund") in portal, "the lockfile's packages, no scripts"
+    assert ("COPY", "--from=portal /src/gateway/portal/dist gateway/portal/dist") in runtime
     assert any(i == "RUN" and "pip install" in a for i, a in build)
     assert not any(i == "RUN" and "pip " in a for i, a in runtime), "no pip in the runtime stage"
     users = [a for i, a in runtime if i == "USER"]
@@ -59,7 +65,8 @@ def test_dependencies_are_the_pinned_ones_and_only_the_runtime_code_is_copied():
             assert not re.search(r"pip install(?: --?[\w-]+)* [a-zA-Z]", args.split("-r ")[0]), "only requirements.txt"
         assert instruction != "ADD", "COPY, not ADD (no remote URLs, no archives unpacked)"
         if instruction == "COPY" and not args.startswith("--from="):
-            assert args.split()[0] in ("requirements.txt",) + tuple(p + "/" for p in RUNTIME_PACKAGES), args
+            assert args.split()[0] in ("requirements.txt", "package.json", "gateway/portal/") + tuple(
+                p + "/" for p in RUNTIME_PACKAGES), args
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
     assert "*" in ignore and {"!requirements.txt"} | {"!%s/" % p for p in RUNTIME_PACKAGES} <= set(ignore)
 
