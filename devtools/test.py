@@ -1,12 +1,57 @@
 """``make test``: make the servers reachable (as ``make run`` does), then run pytest.
 
-Arguments are passed to pytest (``make test ARGS="-k redemption"``).
+Arguments are passed to pytest as they are (``make test ARGS="-k redemption"``). Without
+arguments the whole suite runs as two pytest processes at once, each with its own database,
+vhost and broker users (``tests/conftest.py``): most tests wait on the broker, the database or
+a browser rather than on one core, so two processes finish well before one would.
 """
 import subprocess
 import sys
+import threading
+import time
 
 from devtools import portal, servers
 from plumbing import config as cfg
+
+# Two halves of about the same length: the in-process system tests, and everything else.
+SHARDS = (
+    ("integration", ["tests/integration"]),
+    ("others", ["tests/unit", "tests/service", "tests/e2e", "tests/browser"]),
+)
+
+
+def pytest_command(argv):
+    return [sys.executable, "-m", "pytest"] + list(argv)
+
+
+def _relay(name, stream, lock):
+    for line in iter(stream.readline, ""):
+        with lock:
+            sys.stdout.write("[%s] %s" % (name, line))
+            sys.stdout.flush()
+
+
+def run_shards(shards=SHARDS, extra=()):
+    """Run each shard as its own pytest process, at once; their lines are prefixed with the shard's
+    name. Returns the worst exit status (pytest's 5, "nothing collected", counts as a failure)."""
+    started = time.monotonic()
+    lock = threading.Lock()
+    running = []
+    for name, paths in shards:
+        process = subprocess.Popen(pytest_command(list(extra) + list(paths)), cwd=str(cfg.REPO_ROOT),
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        relay = threading.Thread(target=_relay, args=(name, process.stdout, lock), daemon=True)
+        relay.start()
+        running.append((name, process, relay))
+    statuses = {}
+    for name, process, relay in running:
+        statuses[name] = process.wait()
+        relay.join()
+    print("make test: %s in %.0fs" % (", ".join("%s %s" % (name, "passed" if status == 0 else
+                                                             "FAILED (exit %d)" % status)
+                                                 for name, status in statuses.items()),
+                                       time.monotonic() - started), flush=True)
+    return max(statuses.values())
 
 
 def main(argv):
@@ -14,7 +59,9 @@ def main(argv):
     portal.build()  # the browser tests (tests/browser) drive the built portal in Debian's Chromium
     portal.ensure_browser()
     try:
-        return subprocess.call([sys.executable, "-m", "pytest"] + argv, cwd=str(cfg.REPO_ROOT))
+        if argv:
+            return subprocess.call(pytest_command(argv), cwd=str(cfg.REPO_ROOT))
+        return run_shards()
     finally:
         servers.stop_all(started)
 
