@@ -7,10 +7,15 @@ the API promises its callers:
   with the right status, never an HTML page or a stack trace, and bounded in
   size whatever was sent;
 * a downstream service that is down or too slow is a 503 naming it;
+* a route answers 401 before anything else unless it is declared ``public=True``:
+  the caller is verified before a worker (and the handler) runs;
 * the bearer token and a correlation id (``X-Request-ID``, kept when the
   caller sends a well-formed one) go into the worker's context data, so they
-  follow the request through every RPC call and event;
-* each route carries the schemas and words the OpenAPI document is built from.
+  follow the request through every RPC call and event; so does the
+  ``Idempotency-Key`` (as ``idempotency_key``), to the service the route calls;
+* each route carries the schemas and words the OpenAPI document is built from;
+* a route that only passes a request on to one service method is declared with
+  ``forward(...)``, not written out: the service validates what it is sent.
 
 Before any route runs, the server makes sure a request is whole, on time and
 clean: it has ``GATEWAY_READ_TIMEOUT`` seconds from its first byte to the end of
@@ -27,23 +32,21 @@ import re
 import socket
 import time
 import uuid
-from functools import partial
 
-import eventlet
-from eventlet import wsgi
-from eventlet.semaphore import Semaphore
 from marshmallow import ValidationError
 from nameko.exceptions import RemoteError
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from werkzeug.exceptions import ClientDisconnected, HTTPException, LengthRequired
 from werkzeug.wrappers import Request, Response
 
-from plumbing.auth import TOKEN_CONTEXT_KEY
-from plumbing.entrypoints import FinishBeforeResult
-from plumbing.errors import AppError, BadRequest, ValidationFailed
+from plumbing.auth import TOKEN_CONTEXT_KEY, Caller
+from plumbing.db import find_dependency
+from plumbing.errors import AppError, BadRequest, UnsupportedMediaType, ValidationFailed
+from plumbing.framework import (IDEMPOTENCY_KEY, BoundedWebServer, FinishBeforeResult, close_after_answer,
+                                deadline, read_deadline)
 from plumbing.logs import CORRELATION_KEY, bind_correlation_id, reset_correlation_id
-from plumbing.validation import FORBIDDEN_TEXT_MESSAGE, bad_text, bounded_fields, flatten_messages
+from plumbing.validation import (FORBIDDEN_TEXT_MESSAGE, bad_text, bounded_fields, check_structure,
+                                 flatten_messages, load)
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("vowrewards.access")
@@ -53,14 +56,14 @@ MAX_JSON_BYTES = 64 * 1024  # every JSON contract fits; routes with long texts s
 MAX_ERROR_MESSAGE = 500
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY = 200
+PATH_PARAMETER = re.compile(r"<(?:(\w+):)?(\w+)>")  # werkzeug's <converter:name>
 
 DEFAULT_READ_TIMEOUT = 15.0
 MIN_BODY_RATE = 32 * 1024  # bytes/s a body must at least arrive at (beyond the read timeout)
 DEFAULT_IDLE_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 1000
-
-_DEADLINE_KEY = "vowrewards.read_deadline"
-_CLOSE_KEY = "vowrewards.close_connection"
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
                     "Referrer-Policy": "no-referrer"}
@@ -182,50 +185,100 @@ def check_request(request):
                                    fields={name if not bad_text(name) else "_query": [FORBIDDEN_TEXT_MESSAGE]})
 
 
+def json_body(request):
+    """The JSON object a request carries ({} without a body), checked for what no schema thinks of."""
+    content_type = (request.mimetype or "").lower()
+    raw = request.get_data(cache=True)
+    if not raw:
+        data = {}
+    elif content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("Send the body as application/json")
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise BadRequest("The body is not valid JSON", code="invalid_json")
+        except RecursionError:
+            raise BadRequest("The body is nested too deeply", code="invalid_json")
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object", code="invalid_body",
+                               fields={"_schema": ["Expected a JSON object."]})
+    check_structure(data)  # no NUL, no lone surrogate, no absurd nesting: whatever the route does next
+    return data
+
+
+def bearer_token(request):
+    """The token of an ``Authorization: Bearer`` header, or None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def idempotency_key(request):
+    """The request's ``Idempotency-Key`` (None without one): at most 200 printable characters."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        return None
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ValidationFailed("Idempotency-Key must be at most %d printable characters" % MAX_IDEMPOTENCY_KEY,
+                               code="idempotency_key_invalid",
+                               fields={IDEMPOTENCY_HEADER: ["At most %d printable characters." % MAX_IDEMPOTENCY_KEY]})
+    return key
+
+
 class ApiRequest(Request):
     max_content_length = MAX_BODY_BYTES
     max_form_memory_size = MAX_BODY_BYTES
     client_address = None
 
 
-class ApiApp(WsgiApp):
-    """nameko's WSGI app: unknown paths and methods, oversized, slow or malformed requests
-    are answered in JSON too, and every answer carries the security headers."""
+class ApiServer(BoundedWebServer):
+    """The gateway's web server: unknown paths and methods, oversized, slow or malformed requests
+    are answered in JSON too, and every answer carries the security headers.
 
-    def __call__(self, environ, start_response):
+    A request has ``GATEWAY_READ_TIMEOUT`` seconds for its line and headers, and as long again for
+    its body plus a second per 32 KB of it; an idle kept-alive connection is closed after
+    ``GATEWAY_IDLE_TIMEOUT``; at most ``GATEWAY_MAX_CONNECTIONS`` are open at once."""
+
+    def setup(self):
+        config = self.container.config
+        self.read_timeout = float(config.get("GATEWAY_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
+        self.idle_timeout = float(config.get("GATEWAY_IDLE_TIMEOUT") or DEFAULT_IDLE_TIMEOUT)
+        self.max_connections = int(config.get("GATEWAY_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
+        self.max_json_bytes = int(config.get("GATEWAY_MAX_JSON_BYTES") or MAX_JSON_BYTES)
+        self.trusted_proxies = parse_networks(config.get("GATEWAY_TRUSTED_PROXIES") or "")
+        super().setup()
+
+    def answer(self, environ, match):
         request = ApiRequest(environ)
-        response = self._respond(request, environ)
+        response = self._respond(request, environ, match)
         if response.status_code in (408, 411, 413):
-            close = environ.get(_CLOSE_KEY)
-            if close is not None:
-                close()  # do not read (or wait for) the rest of what was refused
-        return secure(response, request.path)(environ, start_response)
+            close_after_answer(environ)  # do not read (or wait for) the rest of what was refused
+        return secure(response, request.path)
 
-    def _respond(self, request, environ):
-        deadline = environ.get(_DEADLINE_KEY)
+    def _respond(self, request, environ, match):
+        timer = read_deadline(environ)
         try:
             try:
-                provider, values = self.url_map.bind_to_environ(environ).match()
+                provider, values = match()
                 request.path_values = values
                 photo = provider.upload and request.mimetype == "multipart/form-data"
                 request.max_content_length = provider.max_body or (
-                    MAX_BODY_BYTES if photo else self.server.max_json_bytes)
-                request.client_address = self.server.client_address(environ)
+                    MAX_BODY_BYTES if photo else self.max_json_bytes)
+                request.client_address = self.client_address(environ)
                 check_request(request)
                 if environ.get("HTTP_TRANSFER_ENCODING"):
                     # a body of unknown length would be read (or drained) for as long as it is sent
                     raise LengthRequired("Send the body with a Content-Length")
                 if request.content_length and request.content_length <= request.max_content_length:
                     # the body gets its own deadline, longer for a big photo on a slow line
-                    if deadline is not None:
-                        deadline.cancel()
-                    deadline = eventlet.Timeout(
-                        self.server.read_timeout + request.content_length / MIN_BODY_RATE,
-                        socket.timeout("the request body did not arrive in time"))
+                    if timer is not None:
+                        timer.cancel()
+                    timer = deadline(self.read_timeout + request.content_length / MIN_BODY_RATE,
+                                     socket.timeout("the request body did not arrive in time"))
                 request.get_data(cache=True)  # all of it now, within the read deadline
             finally:
-                if deadline is not None:
-                    deadline.cancel()
+                if timer is not None:
+                    timer.cancel()
         except (socket.timeout, ClientDisconnected):  # before HTTPException: it is a BadRequest
             return json_response(408, error_body("request_timeout", "The request did not arrive in time"))
         except HTTPException as exc:
@@ -234,105 +287,34 @@ class ApiApp(WsgiApp):
             return app_error_response(exc)
         return provider.handle_request(request)
 
-
-class ApiProtocol(HttpOnlyProtocol):
-    """One connection: waits ``keepalive`` seconds for the next request (``read_timeout``
-    for the first), then gives its line and headers ``read_timeout`` seconds in all, however
-    slowly the bytes trickle in (ApiApp gives the body its own deadline)."""
-
-    _deadline = None
-    _requests = 0
-
-    def _read_request_line(self):
-        if not self.rfile.closed:
-            try:
-                # a new connection owes us its first request at once; a kept-alive one may idle
-                self.connection.settimeout(self.server.keepalive if self._requests else self.server.read_timeout)
-                if not self.rfile.peek(1):
-                    return ""
-            except OSError:  # idle too long, or gone
-                return ""
-            self._requests += 1
-            self._deadline = eventlet.Timeout(self.server.read_timeout,
-                                              socket.timeout("the request did not arrive in time"))
-        return super()._read_request_line()
-
-    def get_environ(self):
-        environ = super().get_environ()
-        environ[_DEADLINE_KEY] = self._deadline
-        environ[_CLOSE_KEY] = partial(setattr, self, "close_connection", 1)
-        return environ
-
-    def handle_one_request(self):
-        try:
-            super().handle_one_request()
-        finally:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-
-class ApiServer(WebServer):
-    def setup(self):
-        config = self.container.config
-        self.read_timeout = float(config.get("GATEWAY_READ_TIMEOUT") or DEFAULT_READ_TIMEOUT)
-        self.idle_timeout = float(config.get("GATEWAY_IDLE_TIMEOUT") or DEFAULT_IDLE_TIMEOUT)
-        self.max_connections = int(config.get("GATEWAY_MAX_CONNECTIONS") or DEFAULT_MAX_CONNECTIONS)
-        self.max_json_bytes = int(config.get("GATEWAY_MAX_JSON_BYTES") or MAX_JSON_BYTES)
-        self.trusted_proxies = parse_networks(config.get("GATEWAY_TRUSTED_PROXIES") or "")
-        self._connection_slots = Semaphore(self.max_connections)
-        super().setup()
-
-    def get_wsgi_app(self):
-        return ApiApp(self)
-
-    def get_wsgi_server(self, sock, wsgi_app, protocol=ApiProtocol, debug=False):
-        server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=ApiProtocol, debug=False,
-                             log=logging.getLogger("nameko.web.server"), keepalive=self.idle_timeout,
-                             socket_timeout=self.read_timeout)
-        server.read_timeout = self.read_timeout
-        return server
-
-    def run(self):
-        while self._is_accepting:
-            # at the cap, new connections wait in the listen backlog until one closes
-            self._connection_slots.acquire()
-            try:
-                sock, addr = self._sock.accept()
-            except BaseException:
-                self._connection_slots.release()
-                raise
-            sock.settimeout(self._serv.socket_timeout)
-            self.container.spawn_managed_thread(partial(self._serve, sock, addr))
-
-    def _serve(self, sock, address):
-        try:
-            self.process_request(sock, address)
-        finally:
-            self._connection_slots.release()
-            sock.close()
-
     def client_address(self, environ):
         return client_address(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
                               self.trusted_proxies)
 
-    def context_data_from_headers(self, request):
-        # check_request vouched for the header's shape
-        request.correlation_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+    def context_data(self, request):
+        """What follows the request into every RPC call: its correlation id, the caller's token and
+        the client's Idempotency-Key (check_request vouched for the headers' shape)."""
         context = {CORRELATION_KEY: request.correlation_id}
-        authorization = request.headers.get("Authorization", "")
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            context[TOKEN_CONTEXT_KEY] = token.strip()
+        token = bearer_token(request)
+        if token:
+            context[TOKEN_CONTEXT_KEY] = token
+        key = idempotency_key(request)
+        if key:
+            context[IDEMPOTENCY_KEY] = key
         return context
 
 
 class Route(FinishBeforeResult, HttpRequestHandler):
+    """``@route(method, url, ...)``: an HTTP entrypoint of the API. Unless ``public=True`` it answers
+    401 (or 503 while revocations are unknown) before a worker starts for a caller without a valid
+    token, whatever its handler does."""
+
     server = ApiServer()
 
     def __init__(self, method, url, summary="", tags=(), body=None, query=None, response=None,
                  status=200, public=False, responses=None, content_type=None, upload=False,
                  max_body=None, **kwargs):
+        self.public = public
         # Everything below only describes the route (OpenAPI); behaviour is in the handler.
         self.summary = summary
         self.tags = tuple(tags)
@@ -340,21 +322,37 @@ class Route(FinishBeforeResult, HttpRequestHandler):
         self.query = query
         self.response = response
         self.status = status
-        self.public = public
         self.responses = responses or {}
         self.content_type = content_type
         self.upload = upload  # also takes multipart/form-data with an 'image' file
         self.max_body = max_body  # bytes; the server's JSON limit (or 8 MB for uploads) when None
         super().__init__(method, url, expected_exceptions=(AppError,), **kwargs)
 
+    def setup(self):
+        super().setup()
+        self.caller = find_dependency(self.container, Caller)
+        if self.caller is None and not self.public:
+            raise RuntimeError("%s %s: a route that is not public needs the service to have a Caller"
+                               % (self.method, self.url))
+
+    def authenticate(self, request):
+        """The caller's identity; Unauthenticated without a valid, unrevoked token."""
+        return self.caller.verifier.verify(bearer_token(request))
+
     def handle_request(self, request):
         started = time.perf_counter()
-        response = super().handle_request(request)
+        # check_request vouched for the header's shape
+        request.correlation_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        try:
+            if not self.public:
+                self.authenticate(request)
+        except AppError as exc:
+            response = self.response_from_exception(exc)
+        else:
+            response = super().handle_request(request)
         # every answer, refusals included, names the id its log lines carry
-        correlation_id = getattr(request, "correlation_id", None)
-        if correlation_id:
-            response.headers[REQUEST_ID_HEADER] = correlation_id
-        token = bind_correlation_id(correlation_id)
+        response.headers[REQUEST_ID_HEADER] = request.correlation_id
+        token = bind_correlation_id(request.correlation_id)
         access_log.info("%s %s %d", request.method, request.path, response.status_code, extra={"fields": {
             "method": request.method, "path": request.path, "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 2)}})
@@ -392,3 +390,82 @@ class Route(FinishBeforeResult, HttpRequestHandler):
 
 
 route = Route.decorator
+
+
+# -- routes that only pass a request on ---------------------------------------------------------------
+def path_parameters(url):
+    """The names of ``url``'s path parameters, in order."""
+    return [name for _, name in PATH_PARAMETER.findall(url)]
+
+
+def plain(value):
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+class forward:  # noqa: N801 - used like the decorator it stands in for
+    """``list_campaigns = forward("GET", "/api/v1/campaigns", "campaign.list_campaigns", query=MerchantPage,
+    response=page_of(CampaignSchema), summary=..., tags=[...])``: a route that passes the request on
+    to one service method, which validates what it is sent (its contract schemas).
+
+    The method is called with, in this order: the path parameters (UUIDs as strings), then
+    ``constants``, then the JSON body as sent (when the route declares ``body``), then either the
+    query string as a dict (when it declares ``query``) or, with ``merchant_id=True``, only
+    ``?merchant_id`` (checked against the declared ``query`` schema, if any: the service sees
+    nothing else of the query). ``roles`` are refused early, before the body is read;
+    ``idempotent=True`` answers a retried ``Idempotency-Key`` as the first request was answered.
+    Every other keyword is ``route``'s (``body``, ``query``, ``response``, ``status``, ...).
+    """
+
+    def __init__(self, method, url, target, constants=(), merchant_id=False, roles=(), idempotent=False,
+                 **route_options):
+        self.service, _, self.rpc_method = target.partition(".")
+        self.method, self.url, self.target = method, url, target
+        self.constants = tuple(constants)
+        self.merchant_id = merchant_id
+        self.roles = tuple(roles)
+        self.idempotent = idempotent
+        self.route_options = route_options
+        self.path_names = path_parameters(url)
+
+    def __set_name__(self, owner, name):
+        spec = self
+
+        def handler(self, request, **path_values):
+            return spec.handle(self, request, path_values)
+        handler.__name__, handler.__qualname__ = name, "%s.%s" % (owner.__qualname__, name)
+        handler.__doc__ = "%s %s: passed on to %s." % (self.method, self.url, self.target)
+        handler.forwarded = self
+        setattr(owner, name, route(self.method, self.url, **self.route_options)(handler))
+
+    @property
+    def arity(self):
+        """How many arguments the service method is called with."""
+        body = self.route_options.get("body") is not None
+        query = self.merchant_id or self.route_options.get("query") is not None
+        return len(self.path_names) + len(self.constants) + int(body) + int(query)
+
+    def arguments(self, request, path_values):
+        args = [plain(path_values[name]) for name in self.path_names]
+        args.extend(self.constants)
+        if self.route_options.get("body") is not None:
+            args.append(json_body(request))
+        query = self.route_options.get("query")
+        if self.merchant_id:
+            if query is not None:
+                args.append(load(query, request.args.to_dict(),
+                                 message="Some query parameters are not valid").get("merchant_id"))
+            else:
+                args.append(request.args.get("merchant_id"))
+        elif query is not None:
+            args.append(request.args.to_dict())
+        return args
+
+    def handle(self, routes, request, path_values):
+        if self.roles:
+            routes.identity.require(*self.roles)
+        args = self.arguments(request, path_values)
+        call = getattr(getattr(routes, self.service), self.rpc_method)
+        if self.idempotent:
+            return routes.idempotent(request, lambda: (self.route_options.get("status", 200), call(*args)))
+        return call(*args)
+

@@ -1,16 +1,14 @@
 """The OpenAPI document, generated from the routes and their marshmallow schemas."""
 import inspect
-import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from gateway.http import Route
+from gateway.http import PATH_PARAMETER, Route
 from gateway.schemas import ErrorSchema
 
 CONVERTERS = {"uuid": {"type": "string", "format": "uuid"}, "int": {"type": "integer"},
               "string": {"type": "string"}, None: {"type": "string"}}
-RULE_PART = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR_STATUSES = {
     "400": "The request is malformed (bad JSON, bad cursor)",
     "401": "No valid bearer token",
@@ -41,10 +39,10 @@ def routes_of(service_cls):
 
 def openapi_path(url):
     parameters = []
-    for converter, name in RULE_PART.findall(url):
+    for converter, name in PATH_PARAMETER.findall(url):
         parameters.append({"name": name, "in": "path", "required": True,
                            "schema": CONVERTERS.get(converter or None, {"type": "string"})})
-    return RULE_PART.sub(lambda m: "{%s}" % m.group(2), url), parameters
+    return PATH_PARAMETER.sub(lambda m: "{%s}" % m.group(2), url), parameters
 
 
 def operation(name, route):

@@ -27,14 +27,12 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 from eventlet.semaphore import Semaphore
-from eventlet.support.psycopg2_patcher import make_psycopg_green
 from nameko.extensions import DependencyProvider
 
+from plumbing import framework  # noqa: F401 - makes psycopg2 cooperative (its wait callback yields)
 from plumbing.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
-
-make_psycopg_green()
 
 IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 

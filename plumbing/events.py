@@ -38,15 +38,12 @@ from datetime import datetime, timezone
 
 import eventlet
 from kombu import Exchange, Queue, binding
-from nameko.events import EventHandler
-from nameko.standalone.events import get_event_exchange
 
-from plumbing.broker import operator_declares_exchanges
 from plumbing.contracts import InvalidEvent
 from plumbing.db import Database, find_dependency
-from plumbing.entrypoints import finish_dependencies
+from plumbing.framework import (HEADER_PREFIX, EventPublisher, QueueEventHandler, events_exchange,
+                                finish_dependencies)
 from plumbing.metrics import MetricsRegistry
-from plumbing.publishers import EventPublisher
 
 log = logging.getLogger(__name__)
 
@@ -56,20 +53,15 @@ FORGED_PUBLISHER = "forged_publisher"
 INVALID_EVENT = "invalid_event"
 DUPLICATE = "duplicate-event"
 NOT_MINE = "not-mine"
-HEADER_PREFIX = "nameko."
-NOT_ACCEPTED_FROM_EVENTS = ("auth_token",)
+# a token or a client's idempotency key belongs to a request, never to what it caused
+NOT_ACCEPTED_FROM_EVENTS = ("auth_token", "idempotency_key")
 
 
 def event_exchange(service_name, config, declare=None):
     """``<service>.events``. Where each component has its own broker user no process declares it
     (configure would also let it delete it, and with it every subscriber's binding): the
     operator's bootstrap does (``plumbing.broker``)."""
-    exchange = get_event_exchange(service_name, config)
-    if declare is None:
-        declare = not operator_declares_exchanges(config or {})
-    if not declare:
-        exchange.no_declare = True
-    return exchange
+    return events_exchange(service_name, config, declare)
 
 
 def redeliver_exchange(service_name):
@@ -110,8 +102,9 @@ def handler_queue(source_service, event_type, service, method, config, declare_e
     ])
 
 
-class ReliableEventHandler(EventHandler):
+class ReliableEventHandler(QueueEventHandler):
     registry = MetricsRegistry()
+    refused_context = NOT_ACCEPTED_FROM_EVENTS
 
     def __init__(self, event_class, **kwargs):
         self.event_class = event_class
@@ -147,8 +140,7 @@ class ReliableEventHandler(EventHandler):
         self.checks_publisher = bool(config.get("BROKER_USERS"))
         self.expected_publisher = expected_publisher(self.source_service, config)
         self.own_user = self.publisher.user_id
-        # skip EventHandler.setup (it builds a one-binding queue); register as a consumer
-        self.queue_consumer.register_provider(self)
+        self.consume(self.queue)
 
     # -- who published it ------------------------------------------------------------
     def publisher_of(self, message):
@@ -173,26 +165,17 @@ class ReliableEventHandler(EventHandler):
         the handler."""
         try:
             self.park(message, reason, int((message.headers or {}).get(ATTEMPTS_HEADER, 0)))
-            self.queue_consumer.ack_message(message)
+            self.ack(message)
         except Exception:
             log.exception("could not park a refused event from %s; returning it to its queue",
                           self.queue_name)
             eventlet.sleep(1)
-            self.queue_consumer.requeue_message(message)
+            self.requeue(message)
             outcome = "requeued"
         self.registry.events_handled.labels(self.container.service_name, self.handler_name,
                                             outcome).inc()
         log.error("refused %s.%s for handler %s: %s", self.source_service, self.event_type,
                   self.handler_name, reason)
-
-    def unpack_message_headers(self, message):
-        context = {}
-        for key, value in (message.headers or {}).items():
-            if key.startswith(HEADER_PREFIX):
-                name = key[len(HEADER_PREFIX):]
-                if name not in NOT_ACCEPTED_FROM_EVENTS:
-                    context[name] = value
-        return context
 
     def handle_message(self, body, message):
         reason = self.refusal(self.publisher_of(message))
@@ -210,14 +193,14 @@ class ReliableEventHandler(EventHandler):
                                                self.event_type).observe(max(lag, 0.0))
             except ValueError:
                 pass
-        super().handle_message(event, message)
+        self.start_worker(event, message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         exc_info = finish_dependencies(worker_ctx, exc_info)
         if exc_info is None:
             outcome = {DUPLICATE: "duplicate", NOT_MINE: "skipped"}.get(result, "ok") \
                 if isinstance(result, str) else "ok"
-            self.queue_consumer.ack_message(message)
+            self.ack(message)
         else:
             outcome = self._retry_or_park(message, exc_info)
         self.registry.events_handled.labels(self.container.service_name, self.handler_name,
@@ -234,12 +217,12 @@ class ReliableEventHandler(EventHandler):
                 error = exc_info[1]
                 self.park(message, "%s: %s" % (type(error).__name__, error), attempts)
                 outcome = "parked"
-            self.queue_consumer.ack_message(message)
+            self.ack(message)
             return outcome
         except Exception:
             log.exception("could not retry or park %s; returning it to its queue", self.queue_name)
             eventlet.sleep(1)  # never a hot loop, even when the broker or database is failing
-            self.queue_consumer.requeue_message(message)
+            self.requeue(message)
             return "requeued"
 
     def _send_to_retry(self, message, attempts, delay_ms):

@@ -24,6 +24,7 @@ from nameko.extensions import DependencyProvider
 from plumbing.contracts import InvalidEvent, event_of
 from plumbing.db import Database, find_dependency
 from plumbing.events import event_exchange, replay_parked
+from plumbing.framework import HEADER_PREFIX
 from plumbing.health import HealthServer
 from plumbing.logs import CORRELATION_KEY, current_correlation_id
 from plumbing.metrics import MetricsRegistry
@@ -43,12 +44,12 @@ EVENT_SOURCE = "event_source"
 
 def event_headers(row, source):
     headers = {
-        "nameko." + EVENT_ID: str(row["event_id"]),
-        "nameko." + OCCURRED_AT: _iso(row["occurred_at"]),
-        "nameko." + EVENT_SOURCE: source,
+        HEADER_PREFIX + EVENT_ID: str(row["event_id"]),
+        HEADER_PREFIX + OCCURRED_AT: _iso(row["occurred_at"]),
+        HEADER_PREFIX + EVENT_SOURCE: source,
     }
     if row.get("correlation_id"):
-        headers["nameko." + CORRELATION_KEY] = row["correlation_id"]
+        headers[HEADER_PREFIX + CORRELATION_KEY] = row["correlation_id"]
     return headers
 
 

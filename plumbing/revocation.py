@@ -38,13 +38,11 @@ from eventlet.event import Event as Signal
 from kombu import Connection, Producer, Queue, binding
 from kombu.mixins import ConsumerMixin
 from marshmallow import fields, validate
-from nameko.constants import NON_PERSISTENT
 from nameko.extensions import SharedExtension
-from nameko.rpc import get_rpc_exchange
 
-from plumbing.broker import operator_declares_exchanges
 from plumbing.contracts import Event, InvalidEvent
 from plumbing.events import event_exchange, expected_publisher, publisher_of
+from plumbing.framework import MessagePublisher, rpc_exchange, rpc_request, rpc_result
 
 log = logging.getLogger(__name__)
 
@@ -180,9 +178,7 @@ class RevocationFeed(SharedExtension, ConsumerMixin):
         # nameko's RPC replies are routed by reply_to; a uuid, as nameko's own reply keys are,
         # is what this component's broker user may bind on the RPC exchange
         self.reply_key = str(uuid.uuid4())
-        self.rpc_exchange = get_rpc_exchange(config)
-        if operator_declares_exchanges(config):
-            self.rpc_exchange.no_declare = True  # the bootstrap declared it; we may not
+        self.rpc_exchange = rpc_exchange(config)  # the bootstrap declared it where we may not
         self.queue = Queue(self.queue_name, durable=False, exclusive=True, auto_delete=True, bindings=[
             binding(event_exchange(SOURCE, config), routing_key=EVENT_TYPE),
             binding(self.rpc_exchange, routing_key=self.reply_key)])
@@ -243,9 +239,9 @@ class RevocationFeed(SharedExtension, ConsumerMixin):
         self._next_try = None
         try:
             self._producer.publish(
-                {"args": [], "kwargs": {}}, exchange=self.rpc_exchange,
+                rpc_request(), exchange=self.rpc_exchange,
                 routing_key="%s.%s" % (SOURCE, CATCH_UP_METHOD), reply_to=self.reply_key,
-                correlation_id=correlation_id, serializer="json", delivery_mode=NON_PERSISTENT,
+                correlation_id=correlation_id, serializer="json", delivery_mode=MessagePublisher.delivery_mode,
                 mandatory=True)  # returned at once while no gateway listens: ask again soon
         except Exception:
             log.warning("could not ask the gateway for recent revocations", exc_info=True)
@@ -270,11 +266,12 @@ class RevocationFeed(SharedExtension, ConsumerMixin):
         if self._pending is None or correlation_id != self._pending[0]:
             return  # an answer we stopped waiting for
         self._pending = None
-        if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("result"), dict):
-            log.warning("the gateway could not list recent revocations: %r", (body or {}).get("error"))
+        result, error = rpc_result(body)
+        if error or not isinstance(result, dict):
+            log.warning("the gateway could not list recent revocations: %r", error)
             self._next_try, self._delay = time.monotonic() + self._delay, min(self._delay * 2, MAX_RETRY)
             return
-        items = body["result"].get("revocations") or []
+        items = result.get("revocations") or []
         for item in items:
             self.revocations.apply(item)
         self._delay = FIRST_RETRY

@@ -14,7 +14,7 @@ warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")  # it 
 
 import eventlet  # noqa: E402
 
-eventlet.monkey_patch()  # noqa: E402 - must precede every other import
+eventlet.monkey_patch()  # noqa: E402 - must precede every other import (plumbing/framework.py says why)
 
 import errno  # noqa: E402
 import importlib  # noqa: E402

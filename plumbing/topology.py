@@ -17,11 +17,11 @@ import logging
 from collections import namedtuple
 
 from kombu import Connection, Exchange
-from nameko.rpc import get_rpc_exchange
 
 from plumbing import config as cfg
 from plumbing.broker import TOPOLOGY_MARKER
 from plumbing.events import event_exchange, handler_queue, handler_queue_name, retry_delays_ms, retry_queue
+from plumbing.framework import rpc_exchange
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def declarations(config):
         for entity in [b.exchange for b in queue.bindings] + [queue.exchange]:
             if entity is not None and entity.name:
                 exchanges[entity.name] = entity
-    rpc = get_rpc_exchange(config)
+    rpc = rpc_exchange(config, declare=True)
     exchanges[rpc.name] = rpc
     return exchanges, list(queues.values())
 

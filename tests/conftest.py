@@ -13,7 +13,7 @@ warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")  # it 
 
 import eventlet  # noqa: E402
 
-eventlet.monkey_patch()  # noqa: E402 - before anything opens a socket
+eventlet.monkey_patch()  # noqa: E402 - before anything opens a socket (plumbing/framework.py says why)
 
 import importlib  # noqa: E402
 import inspect  # noqa: E402
@@ -32,10 +32,6 @@ warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 QR_TEST_KEY = "qr-signing-key-for-tests"
 RUN_ID = (os.environ.get("PYTEST_XDIST_WORKER", "main") + uuid.uuid4().hex[:8]).lower()
-
-
-def pytest_configure(config):
-    config.option.suppress_eventlet_notification = True
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,39 @@
 """What every group of routes shares: its dependencies and how it reads a request."""
 import hashlib
-import json
+
+from marshmallow import ValidationError
 
 from plumbing.auth import Caller
 from plumbing.db import Database
-from plumbing.errors import (AppError, BadRequest, Conflict, NotFound, UnsupportedMediaType,
-                             ValidationFailed)
+from plumbing.errors import AppError, Conflict, NotFound, ValidationFailed
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
 from plumbing.rpc import RpcProxy
-from plumbing.validation import check_structure, load
+from plumbing.validation import bounded_fields, flatten_messages, instance_of, load
 from gateway import storage
 from gateway.auth import SessionIssuer
+from gateway.http import IDEMPOTENCY_HEADER, json_body
 from gateway.throttle import SignInThrottle
 
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+def read_field(schema, name, data):
+    """``data[name]`` as ``schema``'s field of that name loads it (None when absent or not a field
+    of it); ValidationError when it does not load."""
+    field = instance_of(schema).fields.get(name)
+    if field is None or data.get(name) is None:
+        return None
+    return field.deserialize(data[name], name, data)
+
+
+def read_own_field(schema, name, data):
+    """``read_field``, for a field the gateway acts on itself: one that does not load is refused
+    (422) here, as the service would refuse it."""
+    try:
+        return read_field(schema, name, data)
+    except ValidationError as error:
+        raise ValidationFailed("Some fields are not valid",
+                               fields=bounded_fields(flatten_messages({name: error.messages})))
 
 
 class Routes:
@@ -34,45 +52,32 @@ class Routes:
 
     # -- reading requests ----------------------------------------------------------
     def body(self, request, schema=None):
-        """The JSON body, validated by ``schema`` when given."""
-        content_type = (request.mimetype or "").lower()
-        raw = request.get_data(cache=True)
-        if not raw:
-            data = {}
-        elif content_type != "application/json" and not content_type.endswith("+json"):
-            raise UnsupportedMediaType("Send the body as application/json")
-        else:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                raise BadRequest("The body is not valid JSON", code="invalid_json")
-            except RecursionError:
-                raise BadRequest("The body is nested too deeply", code="invalid_json")
-        if not isinstance(data, dict):
-            raise ValidationFailed("The body must be a JSON object", code="invalid_body",
-                                   fields={"_schema": ["Expected a JSON object."]})
-        check_structure(data)  # no NUL, no lone surrogate, no absurd nesting: whatever the route does next
+        """The JSON body, loaded by ``schema`` when given: only for what the gateway itself owns
+        (a body meant for a service is passed on as sent, and the service validates it)."""
+        data = json_body(request)
         return load(schema, data) if schema is not None else data
-
-    def checked_body(self, request, schema):
-        """The JSON body as sent, once ``schema`` accepts it (to pass on over RPC as JSON)."""
-        data = self.body(request)
-        load(schema, data)
-        return data
 
     def query(self, request, schema):
         return load(schema, request.args.to_dict(), message="Some query parameters are not valid")
 
-    def checked_query(self, request, schema):
-        data = request.args.to_dict()
-        load(schema, data, message="Some query parameters are not valid")
-        return data
-
     @property
     def identity(self):
+        """The caller (the route verified the token before the handler started)."""
         return self.caller.identity
 
     # -- stores: the gateway owns them, so it vouches for a store a caller names --------
+    def check_stores(self, identity, data, schema):
+        """Vouch for the stores a body for a service names (``store_id``, ``store_ids``) at the
+        merchant it names (``merchant_id``), reading each field as ``schema``, the service's
+        contract, loads it. A field that does not load is left for the service to refuse."""
+        try:
+            merchant_id = read_field(schema, "merchant_id", data)
+            store_ids = [read_field(schema, "store_id", data)] + list(read_field(schema, "store_ids", data) or ())
+        except ValidationError:
+            return
+        for store_id in store_ids:
+            self.check_store(identity, store_id, merchant_id)
+
     def check_store(self, identity, store_id, merchant_id=None):
         if store_id is None:
             return None

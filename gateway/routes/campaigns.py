@@ -1,5 +1,5 @@
 """Campaigns, customers (members) and their points."""
-from gateway.http import route
+from gateway.http import forward
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import ADMIN, OWNER
@@ -13,50 +13,36 @@ TAG_CUSTOMERS = "Customers"
 
 
 class CampaignRoutes(Routes):
-    @route("POST", "/api/v1/campaigns",
-           summary="Start a campaign: merchant-funded, or under a funding agreement the platform granted",
-           tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
-    def create_campaign(self, request):
-        self.identity
-        data = self.checked_body(request, CampaignCreateSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.create_campaign(data)))
+    create_campaign = forward(
+        "POST", "/api/v1/campaigns", "campaign.create_campaign", idempotent=True,
+        summary="Start a campaign: merchant-funded, or under a funding agreement the platform granted",
+        tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
 
-    @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=MerchantPage,
-           response=page_of(CampaignSchema))
-    def list_campaigns(self, request):
-        self.identity
-        return self.campaign.list_campaigns(self.checked_query(request, MerchantPage))
+    list_campaigns = forward(
+        "GET", "/api/v1/campaigns", "campaign.list_campaigns",
+        summary="Campaigns", tags=[TAG_CAMPAIGNS], query=MerchantPage, response=page_of(CampaignSchema))
 
-    @route("GET", "/api/v1/campaigns/<uuid:campaign_id>", summary="One campaign, with what it has spent",
-           tags=[TAG_CAMPAIGNS], query=MerchantQuery, response=CampaignSchema)
-    def get_campaign(self, request, campaign_id):
-        self.identity
-        return self.campaign.get_campaign(str(campaign_id), request.args.get("merchant_id"))
+    get_campaign = forward(
+        "GET", "/api/v1/campaigns/<uuid:campaign_id>", "campaign.get_campaign", merchant_id=True,
+        summary="One campaign, with what it has spent", tags=[TAG_CAMPAIGNS], query=MerchantQuery,
+        response=CampaignSchema)
 
-    @route("POST", "/api/v1/customers", summary="Add a customer (member)", tags=[TAG_CUSTOMERS],
-           body=CustomerCreateSchema, response=CustomerSchema, status=201)
-    def create_customer(self, request):
-        self.identity
-        data = self.checked_body(request, CustomerCreateSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.create_customer(data)))
+    create_customer = forward(
+        "POST", "/api/v1/customers", "campaign.create_customer", idempotent=True,
+        summary="Add a customer (member)", tags=[TAG_CUSTOMERS], body=CustomerCreateSchema, response=CustomerSchema,
+        status=201)
 
-    @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=MerchantPage,
-           response=page_of(CustomerSchema))
-    def list_customers(self, request):
-        self.identity
-        return self.campaign.list_customers(self.checked_query(request, MerchantPage))
+    list_customers = forward(
+        "GET", "/api/v1/customers", "campaign.list_customers",
+        summary="Customers", tags=[TAG_CUSTOMERS], query=MerchantPage, response=page_of(CustomerSchema))
 
-    @route("GET", "/api/v1/customers/<uuid:customer_id>", summary="One customer with their points",
-           tags=[TAG_CUSTOMERS], query=MerchantQuery, response=CustomerSchema)
-    def get_customer(self, request, customer_id):
-        self.identity
-        return self.campaign.get_customer(str(customer_id), request.args.get("merchant_id"))
+    get_customer = forward(
+        "GET", "/api/v1/customers/<uuid:customer_id>", "campaign.get_customer", merchant_id=True,
+        summary="One customer with their points", tags=[TAG_CUSTOMERS], query=MerchantQuery, response=CustomerSchema)
 
-    @route("POST", "/api/v1/customers/<uuid:customer_id>/points",
-           summary="Adjust a customer's points by hand (owners; a reason and a once-only reference; "
-                   "credits within the merchant's daily limit)", tags=[TAG_CUSTOMERS],
-           query=MerchantQuery, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)
-    def adjust_points(self, request, customer_id):
-        self.identity.require(OWNER, ADMIN)  # a till hears "not yours to do" whatever it sends
-        data = self.checked_body(request, PointsAdjustmentSchema)
-        return self.campaign.adjust_points(str(customer_id), data, request.args.get("merchant_id"))
+    adjust_points = forward(
+        "POST", "/api/v1/customers/<uuid:customer_id>/points", "campaign.adjust_points", merchant_id=True,
+        roles=(OWNER, ADMIN),  # a till hears "not yours to do" whatever it sends
+        summary="Adjust a customer's points by hand (owners; a reason and a once-only reference; "
+                "credits within the merchant's daily limit)", tags=[TAG_CUSTOMERS],
+        query=MerchantQuery, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)

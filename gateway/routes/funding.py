@@ -3,9 +3,11 @@
 The platform side (admins, platform finance) grants agreements, approves vouchers above a
 merchant's ceiling and sets the limits; owners read their own and ask for approvals.
 """
+from marshmallow import ValidationError
+
 from gateway import storage
-from gateway.http import route
-from gateway.routes.base import Routes
+from gateway.http import forward, route
+from gateway.routes.base import Routes, read_field
 from gateway.schemas import page_of
 from plumbing.auth import ADMIN, PLATFORM_FINANCE
 from plumbing.errors import NotFound
@@ -17,6 +19,16 @@ from services.campaign.contract.schemas import (AgreementCreateSchema, Agreement
 TAG_AGREEMENTS = "Funding agreements"
 TAG_APPROVALS = "Issuance approvals"
 TAG_LIMITS = "Merchant limits"
+
+
+def change_agreement(url, action, summary):
+    return forward("POST", url, "campaign.change_agreement_status", constants=(action,), idempotent=True,
+                   summary=summary, tags=[TAG_AGREEMENTS], body=Reason, response=AgreementSchema)
+
+
+def decide_approval(url, decision, summary):
+    return forward("POST", url, "campaign.decide_issuance_approval", constants=(decision,), idempotent=True,
+                   summary=summary, tags=[TAG_APPROVALS], body=DecisionSchema, response=ApprovalSchema)
 
 
 class FundingRoutes(Routes):
@@ -32,101 +44,61 @@ class FundingRoutes(Routes):
            tags=[TAG_AGREEMENTS], body=AgreementCreateSchema, response=AgreementSchema, status=201)
     def create_agreement(self, request):
         self.identity.require(ADMIN, PLATFORM_FINANCE)  # before saying whether the merchant exists
-        data = self.checked_body(request, AgreementCreateSchema)
-        self._known_merchant(data["merchant_id"])
+        data = self.body(request)
+        try:
+            self._known_merchant(read_field(AgreementCreateSchema, "merchant_id", data))
+        except ValidationError:
+            pass  # not an id: the service refuses the body
         return self.idempotent(request, lambda: (201, self.campaign.create_agreement(data)))
 
-    @route("GET", "/api/v1/funding-agreements",
-           summary="Funding agreements (owners: their merchant's; the platform: all, or one merchant's)",
-           tags=[TAG_AGREEMENTS], query=AgreementFilterSchema, response=page_of(AgreementSchema))
-    def list_agreements(self, request):
-        self.identity
-        return self.campaign.list_agreements(self.checked_query(request, AgreementFilterSchema))
+    list_agreements = forward(
+        "GET", "/api/v1/funding-agreements", "campaign.list_agreements",
+        summary="Funding agreements (owners: their merchant's; the platform: all, or one merchant's)",
+        tags=[TAG_AGREEMENTS], query=AgreementFilterSchema, response=page_of(AgreementSchema))
 
-    @route("GET", "/api/v1/funding-agreements/<uuid:agreement_id>",
-           summary="One funding agreement: budget, committed, remaining, and every change",
-           tags=[TAG_AGREEMENTS], response=AgreementSchema)
-    def get_agreement(self, request, agreement_id):
-        self.identity
-        return self.campaign.get_agreement(str(agreement_id))
+    get_agreement = forward(
+        "GET", "/api/v1/funding-agreements/<uuid:agreement_id>", "campaign.get_agreement",
+        summary="One funding agreement: budget, committed, remaining, and every change",
+        tags=[TAG_AGREEMENTS], response=AgreementSchema)
 
-    def _change_agreement(self, request, agreement_id, action):
-        self.identity
-        data = self.checked_body(request, Reason)
-        return self.idempotent(request, lambda: (200, self.campaign.change_agreement_status(
-            str(agreement_id), action, data)))
-
-    @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/suspension",
-           summary="Suspend an agreement: no new vouchers under it until resumed", tags=[TAG_AGREEMENTS],
-           body=Reason, response=AgreementSchema)
-    def suspend_agreement(self, request, agreement_id):
-        return self._change_agreement(request, agreement_id, "suspend")
-
-    @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/resumption",
-           summary="Resume a suspended agreement", tags=[TAG_AGREEMENTS], body=Reason,
-           response=AgreementSchema)
-    def resume_agreement(self, request, agreement_id):
-        return self._change_agreement(request, agreement_id, "resume")
-
-    @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/end",
-           summary="End an agreement for good (vouchers already issued keep their value)", tags=[TAG_AGREEMENTS],
-           body=Reason, response=AgreementSchema)
-    def end_agreement(self, request, agreement_id):
-        return self._change_agreement(request, agreement_id, "end")
+    suspend_agreement = change_agreement("/api/v1/funding-agreements/<uuid:agreement_id>/suspension", "suspend",
+                                         "Suspend an agreement: no new vouchers under it until resumed")
+    resume_agreement = change_agreement("/api/v1/funding-agreements/<uuid:agreement_id>/resumption", "resume",
+                                        "Resume a suspended agreement")
+    end_agreement = change_agreement("/api/v1/funding-agreements/<uuid:agreement_id>/end", "end",
+                                     "End an agreement for good (vouchers already issued keep their value)")
 
     # -- issuance approvals ----------------------------------------------------------------
-    @route("POST", "/api/v1/issuance-approvals",
-           summary="Ask the platform to approve vouchers above the merchant's value ceiling (owners)",
-           tags=[TAG_APPROVALS], body=ApprovalRequestSchema, response=ApprovalSchema, status=201)
-    def request_approval(self, request):
-        self.identity
-        data = self.checked_body(request, ApprovalRequestSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.request_issuance_approval(data)))
+    request_approval = forward(
+        "POST", "/api/v1/issuance-approvals", "campaign.request_issuance_approval", idempotent=True,
+        summary="Ask the platform to approve vouchers above the merchant's value ceiling (owners)",
+        tags=[TAG_APPROVALS], body=ApprovalRequestSchema, response=ApprovalSchema, status=201)
 
-    @route("GET", "/api/v1/issuance-approvals",
-           summary="Issuance approvals (owners: their merchant's; the platform: all, or one merchant's)",
-           tags=[TAG_APPROVALS], query=ApprovalFilterSchema, response=page_of(ApprovalSchema))
-    def list_approvals(self, request):
-        self.identity
-        return self.campaign.list_issuance_approvals(self.checked_query(request, ApprovalFilterSchema))
+    list_approvals = forward(
+        "GET", "/api/v1/issuance-approvals", "campaign.list_issuance_approvals",
+        summary="Issuance approvals (owners: their merchant's; the platform: all, or one merchant's)",
+        tags=[TAG_APPROVALS], query=ApprovalFilterSchema, response=page_of(ApprovalSchema))
 
-    @route("GET", "/api/v1/issuance-approvals/<uuid:approval_id>", summary="One issuance approval",
-           tags=[TAG_APPROVALS], response=ApprovalSchema)
-    def get_approval(self, request, approval_id):
-        self.identity
-        return self.campaign.get_issuance_approval(str(approval_id))
+    get_approval = forward(
+        "GET", "/api/v1/issuance-approvals/<uuid:approval_id>", "campaign.get_issuance_approval",
+        summary="One issuance approval", tags=[TAG_APPROVALS], response=ApprovalSchema)
 
-    def _decide(self, request, approval_id, decision):
-        self.identity
-        data = self.checked_body(request, DecisionSchema)
-        return self.idempotent(request, lambda: (200, self.campaign.decide_issuance_approval(
-            str(approval_id), decision, data)))
-
-    @route("POST", "/api/v1/issuance-approvals/<uuid:approval_id>/approval",
-           summary="Approve (platform admins and finance)", tags=[TAG_APPROVALS], body=DecisionSchema,
-           response=ApprovalSchema)
-    def approve(self, request, approval_id):
-        return self._decide(request, approval_id, "approve")
-
-    @route("POST", "/api/v1/issuance-approvals/<uuid:approval_id>/rejection",
-           summary="Reject (platform admins and finance)", tags=[TAG_APPROVALS], body=DecisionSchema,
-           response=ApprovalSchema)
-    def reject(self, request, approval_id):
-        return self._decide(request, approval_id, "reject")
+    approve = decide_approval("/api/v1/issuance-approvals/<uuid:approval_id>/approval", "approve",
+                              "Approve (platform admins and finance)")
+    reject = decide_approval("/api/v1/issuance-approvals/<uuid:approval_id>/rejection", "reject",
+                             "Reject (platform admins and finance)")
 
     # -- per-merchant limits ---------------------------------------------------------------
-    @route("GET", "/api/v1/merchant-limits/<uuid:merchant_id>",
-           summary="A merchant's voucher value ceiling and daily limit of manual points credits",
-           tags=[TAG_LIMITS], response=MerchantLimitsSchema)
-    def get_merchant_limits(self, request, merchant_id):
-        self.identity
-        return self.campaign.get_merchant_limits(str(merchant_id))
+    get_merchant_limits = forward(
+        "GET", "/api/v1/merchant-limits/<uuid:merchant_id>", "campaign.get_merchant_limits",
+        summary="A merchant's voucher value ceiling and daily limit of manual points credits",
+        tags=[TAG_LIMITS], response=MerchantLimitsSchema)
 
     @route("PUT", "/api/v1/merchant-limits/<uuid:merchant_id>",
            summary="Set a merchant's limits (platform admins and finance; null: the default)",
            tags=[TAG_LIMITS], body=MerchantLimitsChangeSchema, response=MerchantLimitsSchema)
     def set_merchant_limits(self, request, merchant_id):
         self.identity.require(ADMIN, PLATFORM_FINANCE)
-        data = self.checked_body(request, MerchantLimitsChangeSchema)
+        data = self.body(request)
         self._known_merchant(str(merchant_id))
         return self.campaign.set_merchant_limits(str(merchant_id), data)

@@ -1,5 +1,5 @@
 """Support tickets: intake, the queue, acknowledgement and resolution."""
-from gateway.http import route
+from gateway.http import forward, route
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from services.support.contract.schemas import (AcknowledgeSchema, CreateTicketSchema, ResolveSchema,
@@ -12,35 +12,24 @@ class SupportRoutes(Routes):
     @route("POST", "/api/v1/support/tickets", summary="Raise a support ticket", tags=[TAG],
            body=CreateTicketSchema, response=TicketSchema, status=201, max_body=256 * 1024)
     def create_ticket(self, request):
-        identity = self.identity
-        data = self.checked_body(request, CreateTicketSchema)
-        self.check_store(identity, data.get("store_id"), data.get("merchant_id"))
+        data = self.body(request)
+        self.check_stores(self.identity, data, CreateTicketSchema)
         return self.idempotent(request, lambda: (201, self.support.create_ticket(data)))
 
-    @route("GET", "/api/v1/support/tickets", summary="The support queue, filtered", tags=[TAG],
-           query=TicketFilterSchema, response=page_of(TicketSchema))
-    def list_tickets(self, request):
-        self.identity
-        return self.support.list_tickets(self.checked_query(request, TicketFilterSchema))
+    list_tickets = forward(
+        "GET", "/api/v1/support/tickets", "support.list_tickets",
+        summary="The support queue, filtered", tags=[TAG], query=TicketFilterSchema, response=page_of(TicketSchema))
 
-    @route("GET", "/api/v1/support/tickets/<string:reference>", summary="One ticket, e.g. SUP-104",
-           tags=[TAG], response=TicketSchema)
-    def get_ticket(self, request, reference):
-        self.identity
-        return self.support.get_ticket(reference, request.args.get("merchant_id"))
+    get_ticket = forward(
+        "GET", "/api/v1/support/tickets/<string:reference>", "support.get_ticket", merchant_id=True,
+        summary="One ticket, e.g. SUP-104", tags=[TAG], response=TicketSchema)
 
-    @route("POST", "/api/v1/support/tickets/<string:reference>/acknowledgement",
-           summary="Acknowledge a ticket (within two hours, or it is overdue)", tags=[TAG],
-           body=AcknowledgeSchema, response=TicketSchema)
-    def acknowledge_ticket(self, request, reference):
-        self.identity
-        return self.support.acknowledge_ticket(reference, self.checked_body(request, AcknowledgeSchema),
-                                               request.args.get("merchant_id"))
+    acknowledge_ticket = forward(
+        "POST", "/api/v1/support/tickets/<string:reference>/acknowledgement", "support.acknowledge_ticket",
+        merchant_id=True, summary="Acknowledge a ticket (within two hours, or it is overdue)", tags=[TAG],
+        body=AcknowledgeSchema, response=TicketSchema)
 
-    @route("POST", "/api/v1/support/tickets/<string:reference>/resolution",
-           summary="Resolve a ticket: No Action, Cancel, Refund or Replace", tags=[TAG],
-           body=ResolveSchema, response=TicketSchema)
-    def resolve_ticket(self, request, reference):
-        self.identity
-        return self.support.resolve_ticket(reference, self.checked_body(request, ResolveSchema),
-                                           request.args.get("merchant_id"))
+    resolve_ticket = forward(
+        "POST", "/api/v1/support/tickets/<string:reference>/resolution", "support.resolve_ticket", merchant_id=True,
+        summary="Resolve a ticket: No Action, Cancel, Refund or Replace", tags=[TAG],
+        body=ResolveSchema, response=TicketSchema)

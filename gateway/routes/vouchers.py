@@ -7,18 +7,18 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from gateway import images
-from gateway.http import route
-from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
+from gateway.http import forward, idempotency_key, route
+from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import OWNER, TILLS
 from plumbing.errors import ServiceUnavailable, ValidationFailed
 from plumbing.fields import MerchantQuery, Reason
-from plumbing.validation import check_structure, load
+from plumbing.validation import check_structure
 from services.redemption.contract.schemas import (DayTotalSchema, ExternalCodeSchema, IssueBatchSchema,
-                                                  IssueJobSchema, IssueVoucherSchema, PhotoPresentationSchema,
-                                                  PhotoRedeemSchema, PresentationSchema, QrRequestSchema,
-                                                  RedeemSchema, RedemptionFilterSchema, RedemptionSchema,
-                                                  TotalsFilterSchema, VoucherFilterSchema, VoucherSchema)
+                                                  IssueJobSchema, IssueVoucherSchema, PresentationSchema,
+                                                  QrRequestSchema, RedeemSchema, RedemptionFilterSchema,
+                                                  RedemptionSchema, TotalsFilterSchema, VoucherFilterSchema,
+                                                  VoucherSchema)
 
 TAG_VOUCHERS = "Vouchers"
 TAG_REDEMPTIONS = "Redemptions"
@@ -82,55 +82,46 @@ class VoucherRoutes(Routes):
     @route("POST", "/api/v1/vouchers", summary="Issue a voucher", tags=[TAG_VOUCHERS],
            body=IssueVoucherSchema, response=VoucherSchema, status=201)
     def issue_voucher(self, request):
-        identity = self.identity
-        data = self.checked_body(request, IssueVoucherSchema)
-        for store_id in data.get("store_ids") or ():
-            self.check_store(identity, store_id, data.get("merchant_id"))
+        data = self.body(request)
+        self.check_stores(self.identity, data, IssueVoucherSchema)
         return self.idempotent(request, lambda: (201, self.redemption.issue_voucher(data)))
 
     @route("POST", "/api/v1/vouchers/batches",
            summary="Issue up to 100,000 vouchers; answers at once with a job to poll",
            tags=[TAG_VOUCHERS], body=IssueBatchSchema, response=IssueJobSchema, status=202)
     def issue_batch(self, request):
-        identity = self.identity
-        data = self.checked_body(request, IssueBatchSchema)
-        for store_id in data.get("store_ids") or ():
-            self.check_store(identity, store_id, data.get("merchant_id"))
+        data = self.body(request)
+        self.check_stores(self.identity, data, IssueBatchSchema)
         status, job = self.idempotent(request, lambda: (202, self.redemption.issue_batch(data)))
         if status != 202:
             return status, job  # a remembered refusal, replayed
         return status, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
 
-    @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>", summary="How far a batch has got",
-           tags=[TAG_VOUCHERS], query=MerchantQuery, response=IssueJobSchema)
-    def get_issue_job(self, request, job_id):
-        self.identity
-        return self.redemption.get_issue_job(str(job_id), request.args.get("merchant_id"))
+    get_issue_job = forward(
+        "GET", "/api/v1/vouchers/batches/<uuid:job_id>", "redemption.get_issue_job", merchant_id=True,
+        summary="How far a batch has got", tags=[TAG_VOUCHERS], query=MerchantQuery, response=IssueJobSchema)
 
     @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>/codes.csv",
            summary="The codes of a finished batch, each with its signed QR payload", tags=[TAG_VOUCHERS],
            query=MerchantQuery, content_type="text/csv")
     def export_batch_codes(self, request, job_id):
-        self.identity
-        text = self.redemption.export_batch_codes(str(job_id), request.args.get("merchant_id"))
+        merchant_id = self.query(request, MerchantQuery)["merchant_id"]
+        text = self.redemption.export_batch_codes(str(job_id), merchant_id)
         return csv_response(text, "vouchers-%s.csv" % job_id)
 
-    @route("GET", "/api/v1/vouchers", summary="Vouchers, filtered (by batch, campaign, status)",
-           tags=[TAG_VOUCHERS], query=VoucherFilterSchema, response=page_of(VoucherSchema))
-    def list_vouchers(self, request):
-        self.identity
-        return self.redemption.list_vouchers(self.checked_query(request, VoucherFilterSchema))
+    list_vouchers = forward(
+        "GET", "/api/v1/vouchers", "redemption.list_vouchers",
+        summary="Vouchers, filtered (by batch, campaign, status)", tags=[TAG_VOUCHERS], query=VoucherFilterSchema,
+        response=page_of(VoucherSchema))
 
     # -- one voucher ---------------------------------------------------------------------------
-    @route("GET", "/api/v1/vouchers/<string:code>", summary="Look up a voucher by its code, with its history",
-           tags=[TAG_VOUCHERS], query=MerchantQuery, response=VoucherSchema)
-    def get_voucher(self, request, code):
-        self.identity
-        return self.redemption.get_voucher(code, request.args.get("merchant_id"))
+    get_voucher = forward(
+        "GET", "/api/v1/vouchers/<string:code>", "redemption.get_voucher", merchant_id=True,
+        summary="Look up a voucher by its code, with its history", tags=[TAG_VOUCHERS], query=MerchantQuery,
+        response=VoucherSchema)
 
     def _qr(self, request, code):
-        self.identity
-        return self.redemption.qr_payload(code, self.checked_query(request, QrRequestSchema))
+        return self.redemption.qr_payload(code, request.args.to_dict())
 
     @route("GET", "/api/v1/vouchers/<string:code>/qr.png",
            summary="The voucher's signed QR code as PNG (ttl=seconds for a short-lived one)",
@@ -158,33 +149,29 @@ class VoucherRoutes(Routes):
         return image_response(tpool.execute(images.barcode_png, voucher["code"]), "image/png", False)
 
     def _code_for_image(self, request, code):
-        # the whole code, which only its issuers may have (the service decides who that is)
-        self.identity
-        return self.redemption.qr_payload(code, self.checked_query(request, MerchantQuery))
+        # the whole code, which only its issuers may have (the service decides who that is); a barcode
+        # takes no ttl, which the service's QrRequestSchema would accept
+        self.query(request, MerchantQuery)
+        return self.redemption.qr_payload(code, request.args.to_dict())
 
-    @route("POST", "/api/v1/vouchers/<string:code>/cancellation", summary="Cancel a voucher",
-           tags=[TAG_VOUCHERS], query=MerchantQuery, body=Reason, response=VoucherSchema)
-    def cancel_voucher(self, request, code):
-        self.identity
-        return self.redemption.cancel_voucher(code, self.checked_body(request, Reason),
-                                              request.args.get("merchant_id"))
+    cancel_voucher = forward(
+        "POST", "/api/v1/vouchers/<string:code>/cancellation", "redemption.cancel_voucher", merchant_id=True,
+        summary="Cancel a voucher", tags=[TAG_VOUCHERS], query=MerchantQuery, body=Reason, response=VoucherSchema)
 
-    @route("POST", "/api/v1/vouchers/<string:code>/external-codes",
-           summary="Register a partner's code (external QR) for a voucher", tags=[TAG_VOUCHERS],
-           query=MerchantQuery, body=ExternalCodeSchema, response=VoucherSchema, status=201)
-    def add_external_code(self, request, code):
-        self.identity
-        data = self.checked_body(request, ExternalCodeSchema)
-        return 201, self.redemption.add_external_code(code, data, request.args.get("merchant_id"))
+    add_external_code = forward(
+        "POST", "/api/v1/vouchers/<string:code>/external-codes", "redemption.add_external_code", merchant_id=True,
+        summary="Register a partner's code (external QR) for a voucher", tags=[TAG_VOUCHERS],
+        query=MerchantQuery, body=ExternalCodeSchema, response=VoucherSchema, status=201)
 
     # -- the redemption panel -------------------------------------------------------------------
-    def _presentation(self, request, schema, photo_schema, **extra):
-        """The presentation as sent, and the texts read from its photo (None for JSON).
+    def _presentation(self, request, **extra):
+        """The presentation as sent, and the texts read from its photo (None for JSON), for the
+        service to validate (and nobody else: it is read once, there).
 
         Only tills present vouchers, and that is checked before a photo costs a decode.
-        Decoded texts never travel inside the body: a JSON body naming ``image_texts``
-        is refused as an unknown field, and the texts go to the service as an argument
-        of their own.
+        Decoded texts never travel inside the body: they go to the service as an argument
+        of their own, and a JSON body naming ``image_texts`` is refused there as an unknown
+        field. The gateway reads one field itself: the store an owner names, to vouch for it.
         """
         identity = self.identity.require(*TILLS)
         texts = None
@@ -192,20 +179,18 @@ class VoucherRoutes(Routes):
             data, content = form_fields(request)
             data.update(extra)
             texts = self.photos.texts(content)
-            load(photo_schema, dict(data, image_texts=texts))
         else:
             data = self.body(request)
             data.update(extra)
-            load(schema, data)
-        if identity.role == OWNER and data.get("store_id"):
-            self.check_store(identity, data["store_id"])
+        if identity.role == OWNER:
+            self.check_stores(identity, data, PresentationSchema)
         return data, texts
 
     @route("POST", "/api/v1/redemptions/validation",
            summary="Look up and validate a voucher before confirming (JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=PresentationSchema, upload=True)
     def validate_redemption(self, request):
-        data, texts = self._presentation(request, PresentationSchema, PhotoPresentationSchema)
+        data, texts = self._presentation(request)
         if texts is None:
             return self.redemption.validate(data)
         return self.redemption.validate(data, image_texts=texts)
@@ -214,47 +199,38 @@ class VoucherRoutes(Routes):
            summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201, upload=True)
     def redeem(self, request):
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        # kept with the redemption itself, in the same transaction as the money moving
+        key = idempotency_key(request)
+        # kept with the redemption itself, in the same transaction as the money moving (the service
+        # reads it from the body until it reads the context's idempotency_key)
         extra = {"idempotency_key": key} if key else {}
-        data, texts = self._presentation(request, RedeemSchema, PhotoRedeemSchema, **extra)
+        data, texts = self._presentation(request, **extra)
         if texts is None:
             return 201, self.redemption.redeem(data)
         return 201, self.redemption.redeem(data, image_texts=texts)
 
-    @route("POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal",
-           summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
-                   "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuery, body=Reason,
-           response=RedemptionSchema)
-    def reverse_redemption(self, request, redemption_id):
-        self.identity
-        data = self.checked_body(request, Reason)
-        merchant_id = self.checked_query(request, MerchantQuery).get("merchant_id")
-        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data,
-                                                                              merchant_id)))
+    reverse_redemption = forward(
+        "POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal", "redemption.reverse", merchant_id=True,
+        idempotent=True,
+        summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
+                "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuery, body=Reason, response=RedemptionSchema)
 
     # -- records ------------------------------------------------------------------------------
-    @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered (store, user, channel, period, status)",
-           tags=[TAG_REDEMPTIONS], query=RedemptionFilterSchema, response=page_of(RedemptionSchema))
-    def list_redemptions(self, request):
-        self.identity
-        return self.redemption.list_redemptions(self.checked_query(request, RedemptionFilterSchema))
+    list_redemptions = forward(
+        "GET", "/api/v1/redemptions", "redemption.list_redemptions",
+        summary="Redemption records, filtered (store, user, channel, period, status)", tags=[TAG_REDEMPTIONS],
+        query=RedemptionFilterSchema, response=page_of(RedemptionSchema))
 
-    @route("GET", "/api/v1/redemptions/totals", summary="Redemption totals per store and day",
-           tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, response=page_of(DayTotalSchema))
-    def redemption_totals(self, request):
-        self.identity
-        return self.redemption.redemption_totals(self.checked_query(request, TotalsFilterSchema))
+    redemption_totals = forward(
+        "GET", "/api/v1/redemptions/totals", "redemption.redemption_totals",
+        summary="Redemption totals per store and day", tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema,
+        response=page_of(DayTotalSchema))
 
     @route("GET", "/api/v1/redemptions/export.csv", summary="Redemption records as CSV (same filters)",
            tags=[TAG_REDEMPTIONS], query=TotalsFilterSchema, content_type="text/csv")
     def export_redemptions(self, request):
-        self.identity
-        text = self.redemption.export_redemptions(self.checked_query(request, TotalsFilterSchema))
+        text = self.redemption.export_redemptions(request.args.to_dict())
         return csv_response(text, "redemptions.csv")
 
-    @route("GET", "/api/v1/redemptions/<uuid:redemption_id>", summary="One redemption record",
-           tags=[TAG_REDEMPTIONS], query=MerchantQuery, response=RedemptionSchema)
-    def get_redemption(self, request, redemption_id):
-        self.identity
-        return self.redemption.get_redemption(str(redemption_id), request.args.get("merchant_id"))
+    get_redemption = forward(
+        "GET", "/api/v1/redemptions/<uuid:redemption_id>", "redemption.get_redemption", merchant_id=True,
+        summary="One redemption record", tags=[TAG_REDEMPTIONS], query=MerchantQuery, response=RedemptionSchema)

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from gateway import images
+from services.redemption.contract.schemas import PresentationSchema
 from tests.integration.conftest import ok, wait_for
 
 
@@ -114,6 +115,35 @@ def test_photo_of_the_code_uploaded_from_the_till(system, shop, kind):
     record = ok(system.post("/api/v1/redemptions", till, data={"channel": "pos", "amount": "1200"},
                             files={"image": ("till-photo.jpg", photo, "image/jpeg")}), 201)
     assert record["method"] == "image" and record["amount"] == 1200 and record["voucher_balance"] == 3800
+
+
+def test_a_presentation_is_validated_once_by_the_redemption_service(system, shop, monkeypatch):
+    # the gateway loaded the same schema before the service did; now it passes the body on as
+    # sent (with the key, and a photo's texts beside it) and only the service reads it
+    loads = []
+    load = PresentationSchema.load  # Redeem, PhotoRedeem and PhotoPresentation are presentations too
+
+    def counted(schema, data, **kwargs):
+        loads.append(type(schema).__name__)
+        return load(schema, data, **kwargs)
+    monkeypatch.setattr(PresentationSchema, "load", counted)
+    till = shop["tokens"]["store_user"]
+    voucher = issue(system, shop, kind="stored_value", value=5000)
+    ok(system.post("/api/v1/redemptions/validation", till, json={"code": voucher["code"]}))
+    assert loads == ["PresentationSchema"]
+    del loads[:]
+    ok(redeem(system, shop, code=voucher["code"], amount=100, headers={"Idempotency-Key": uuid.uuid4().hex}), 201)
+    assert loads == ["RedeemSchema"]
+    del loads[:]
+    barcode = system.get("/api/v1/vouchers/%s/barcode.png" % voucher["code"], shop["tokens"]["owner"]).content
+    photo = photograph(barcode, angle=3)
+    ok(system.post("/api/v1/redemptions", till, data={"channel": "pos", "amount": "100"},
+                   files={"image": ("till-photo.jpg", photo, "image/jpeg")}), 201)
+    assert loads == ["PhotoRedeemSchema"]
+    # what the gateway no longer looks at is still refused, by the service, as before
+    del loads[:]
+    refused = redeem(system, shop, code=voucher["code"], image_texts=[voucher["code"]])
+    assert error_of(refused, 422)["fields"] == {"image_texts": ["Unknown field."]} and loads == ["RedeemSchema"]
 
 
 def test_partner_code_registered_then_scanned(system, shop):

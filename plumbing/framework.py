@@ -1,0 +1,501 @@
+"""Everything we take from nameko 2.14 and eventlet beyond their public API, in one module.
+
+Elsewhere we use only what they document: ``@rpc``, ``@timer``, ``HttpRequestHandler`` and its
+``response_from_*`` hooks, ``DependencyProvider``, ``SharedExtension``, ``Config``,
+``ServiceRunner``, the testing tools, ``eventlet.Timeout``/``sleep``/``spawn``, ``Semaphore``,
+``tpool`` and ``wsgi.server``; and ``eventlet.monkey_patch()``, the very first statement of a
+process that runs nameko (``plumbing.runner``, ``tests/conftest.py``). That call cannot live
+here: it must come before nameko and kombu are imported (this module imports them), and this
+module is also imported by processes that must not be patched (``make run`` and ``make bench``
+declare the topology in-process, and the benchmark's load comes from OS threads). Importing
+this module makes psycopg2 cooperative (eventlet's wait callback).
+
+What is here, and what it leans on (``UPSTREAM`` pins the source of each upstream function an
+override copies or depends on; ``tests/unit/test_framework.py`` fails when one changes, and shows
+the behaviour where it can be shown without a broker):
+
+* ``FinishBeforeResult``: nameko calls an entrypoint's ``handle_result`` *before* any
+  dependency's ``worker_result``; we commit the worker's transaction there, so nobody hears
+  "done" about work that is not durable.
+* ``Publisher``: nameko's ``Publisher.publish`` writes ``confirm_publish`` into
+  ``transport_options``, a dict that is a *class* attribute kombu's pooled connections keep;
+  each of our publisher classes owns its own dict and only ever writes one value into it.
+* ``ReplyingRpcConsumer.handle_result``: nameko's, copied, with a reply publisher that neither
+  confirms nor persists. ``TimedMethodProxy._call``: nameko's ``MethodProxy._call``, copied,
+  keeping the correlation id so a timed-out wait can be forgotten (``ReplyListener._reply_events``
+  is private), and confirms optional. The RPC wire format (``{"args", "kwargs"}`` out,
+  ``{"result", "error"}`` back, replies routed by ``reply_to`` on ``nameko-rpc``) is also spoken
+  by hand by ``plumbing.revocation`` (``rpc_request`` / ``rpc_result``).
+* ``QueueEventHandler``: nameko's ``EventHandler`` without its ``setup`` (which would declare a
+  one-binding queue); it consumes the queue we build, and only the ``nameko.``-prefixed headers
+  we accept become context data.
+* ``undeclared(exchange)``: nameko declares ``nameko-rpc`` and ``<service>.events`` whenever it
+  binds a queue; kombu skips the declaration of an exchange marked ``no_declare``, which is how a
+  process that may not configure shared exchanges still binds to them.
+* ``BoundedWebServer``, ``RoutingApp``, ``TimedHttpProtocol``: nameko's ``WebServer.run`` copied
+  with a cap on open connections, eventlet's ``wsgi.Server`` built with our keep-alive and socket
+  timeouts, eventlet's ``HttpProtocol`` reading the request line and headers under one deadline,
+  and the WSGI app answering everything itself (nameko's lets werkzeug answer in HTML).
+  ``context_data_from_headers`` is the hook nameko's ``HttpRequestHandler.handle_request`` calls.
+* ``TimedMethodProxy.get_message_headers``: nameko sends a worker's whole context with every call
+  it makes; a client's ``idempotency_key`` goes only from the gateway to the service it calls.
+
+The exit plan (nameko 2.14.1 has had no release since 2021; eventlet is deprecated upstream).
+nameko needs eventlet, so both go together, one process kind at a time, keeping the wire formats
+(exchanges, queues, headers, bodies) so that old and new processes talk during the change:
+
+1. The services, onto asyncio with aio-pika. ``Rpc``, ``ReplyingRpcConsumer`` and
+   ``FinishBeforeResult`` become one consumer of ``rpc-<service>`` that runs the method, commits,
+   then publishes the reply unconfirmed; ``RpcProxy`` and ``TimedMethodProxy`` become a client
+   with one reply queue and a future per correlation id under ``asyncio.wait_for`` (the one-hop
+   rule goes with it); ``QueueEventHandler`` becomes a consumer of the queues
+   ``plumbing.topology`` declares; the publishers become two channels, one in confirm mode;
+   ``undeclared`` becomes not declaring; ``rpc_request``/``rpc_result`` are the wire format already.
+2. With them, the database: psycopg 3's async pool (the wait callback and ``plumbing.db``'s
+   semaphore go; ``Transaction`` keeps its shape); dependency providers become a per-call context.
+3. The gateway last: a starlette app on uvicorn. ``BoundedWebServer``'s connection cap and
+   keep-alive become ``limit_concurrency`` and ``timeout_keep_alive``, ``TimedHttpProtocol``'s
+   deadline for the line and headers becomes h11's size limit plus a read deadline in the server's
+   protocol, ``RoutingApp`` becomes the router; ``Route`` keeps its declarations (``public``,
+   ``forward``) and its error mapping; ``tpool`` becomes ``asyncio.to_thread``.
+4. Then ``monkey_patch``, the nameko and eventlet pins, this module and its tests go.
+"""
+import hashlib
+import importlib
+import inspect
+import logging
+import socket
+import uuid
+from functools import partial
+
+import eventlet
+from eventlet import wsgi
+from eventlet.semaphore import Semaphore
+from eventlet.support.psycopg2_patcher import make_psycopg_green
+from kombu.exceptions import OperationalError as KombuOperationalError
+from nameko.amqp.publish import Publisher as NamekoPublisher, UndeliverableMessage
+from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT, PERSISTENT
+from nameko.events import EventHandler
+from nameko.exceptions import UnknownService
+from nameko.messaging import Consumer
+from nameko.rpc import (MethodProxy, ReplyListener as NamekoReplyListener, Responder, Rpc as NamekoRpc,
+                        RpcConsumer, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy, get_rpc_exchange)
+from nameko.standalone.events import get_event_exchange
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
+
+from plumbing.broker import operator_declares_exchanges, user_of
+from plumbing.errors import ServiceUnavailable
+
+make_psycopg_green()  # psycopg2 waits through eventlet's hub: a slow query blocks only its worker
+
+log = logging.getLogger(__name__)
+
+HEADER_PREFIX = "nameko."  # context data travels as message headers with this prefix
+# Context data that travels one hop only: from the gateway to the service it calls, never onward
+# to a service that one calls (a client's key names its request, not what the service asks others)
+IDEMPOTENCY_KEY = "idempotency_key"
+ONE_HOP_CONTEXT = (IDEMPOTENCY_KEY,)
+
+# sha256 (first 16 hex digits) of the source of each upstream function an override copies or leans on
+UPSTREAM = {
+    # FinishBeforeResult: a worker's handle_result runs before the dependencies' worker_result
+    "nameko.containers.ServiceContainer._run_worker": "7418dcb704693677",
+    # Publisher: publish() writes confirm_publish into the class-level transport_options
+    "nameko.amqp.publish.Publisher.publish": "dd0e87b3027e57df",
+    # ReplyingRpcConsumer: setup builds self.queue on nameko-rpc; handle_result is a copy; the reply body
+    "nameko.rpc.RpcConsumer.setup": "5f423f9c59173a5d",
+    "nameko.rpc.RpcConsumer.handle_result": "25b95fd9dfce82c2",
+    "nameko.rpc.Responder.send_response": "d5c3234c5e408a01",
+    # TimedMethodProxy and RpcProxy: _call is a copy; the reply listener's private _reply_events
+    "nameko.rpc.MethodProxy._call": "162cdf3c92de6792",
+    "nameko.rpc.RpcReply.result": "5b81ff69807ac2fd",
+    "nameko.rpc.ReplyListener.setup": "13e0e4ffef66593a",
+    "nameko.rpc.ReplyListener.handle_message": "c10e21f1b3ea8be0",
+    "nameko.rpc.RpcProxy.get_dependency": "5e971b6fc31c7264",
+    "nameko.messaging.HeaderEncoder.get_message_headers": "73796a3170402cd3",
+    # QueueEventHandler: nameko's setup is skipped; handle_message spawns the worker with our context
+    "nameko.events.EventHandler.setup": "626d110cc0f6be7a",
+    "nameko.messaging.Consumer.setup": "bd4b30ea26adc81a",
+    "nameko.messaging.Consumer.handle_message": "931d4561ddd3c6e7",
+    # the web server: run() is a copy; the hooks handle_request calls; what eventlet's protocol reads
+    "nameko.web.handlers.HttpRequestHandler.handle_request": "4a686b5b8268669f",
+    "nameko.web.server.WebServer.run": "f54a220ccb817633",
+    "nameko.web.server.WebServer.start": "486138c90b8e9be2",
+    "nameko.web.server.WebServer.get_wsgi_server": "040239d82b5108dc",
+    "nameko.web.server.WsgiApp.__init__": "0c505e03cf75e65c",
+    "eventlet.wsgi.HttpProtocol._read_request_line": "b03b4ae076effb73",
+    "eventlet.wsgi.HttpProtocol.handle_one_request": "4d466c537abfc8c1",
+    "eventlet.wsgi.HttpProtocol.get_environ": "b8865250e21cb561",
+    "eventlet.wsgi.Server.__init__": "00a054dd50ff8a69",
+}
+
+
+def upstream_source(dotted):
+    """The source of ``package.module.Class.function`` as installed."""
+    module_name, class_name, function_name = dotted.rsplit(".", 2)
+    target = getattr(getattr(importlib.import_module(module_name), class_name), function_name)
+    return inspect.getsource(target)
+
+
+def source_digest(dotted):
+    return hashlib.sha256(upstream_source(dotted).encode()).hexdigest()[:16]
+
+
+# -- exchanges and the RPC wire format -------------------------------------------------------------
+def undeclared(exchange, declare=False):
+    """``exchange``, which kombu will then not declare (the operator's bootstrap did; see
+    ``plumbing.broker``) unless ``declare``."""
+    if not declare:
+        exchange.no_declare = True
+    return exchange
+
+
+def rpc_exchange(config, declare=None):
+    """``nameko-rpc``, declared by this process only where it may (``plumbing.broker``)."""
+    if declare is None:
+        declare = not operator_declares_exchanges(config or {})
+    return undeclared(get_rpc_exchange(config), declare)
+
+
+def events_exchange(service_name, config, declare=None):
+    """``<service>.events``, as nameko names it, declared by this process only where it may."""
+    if declare is None:
+        declare = not operator_declares_exchanges(config or {})
+    return undeclared(get_event_exchange(service_name, config), declare)
+
+
+def rpc_request(*args, **kwargs):
+    """The body of an RPC request, as nameko's ``MethodProxy`` sends it."""
+    return {"args": list(args), "kwargs": kwargs}
+
+
+def rpc_result(body):
+    """``(result, error)`` of an RPC reply body, as nameko's ``Responder`` sends it: ``error`` is a
+    serialised exception, or None (a body of another shape is an error too)."""
+    if not isinstance(body, dict) or ("result" not in body and not body.get("error")):
+        return None, "malformed reply"
+    return body.get("result"), body.get("error") or None
+
+
+# -- publishing ----------------------------------------------------------------------------------------
+class Publisher(NamekoPublisher):
+    """nameko's Publisher; each subclass owns its ``transport_options`` dict (nameko's is one class
+    attribute shared by every instance, which ``publish`` writes ``confirm_publish`` into, and
+    kombu's pooled connections keep a reference to it: mixing confirmed and unconfirmed instances
+    of one class could hand an event an unconfirmed channel)."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.transport_options = DEFAULT_TRANSPORT_OPTIONS.copy()
+
+
+class EventPublisher(Publisher):
+    """Events (and retries and replays of them): persistent, confirmed, and signed by the broker user.
+
+    RabbitMQ refuses a ``user_id`` that is not the publishing connection's user, so a consumer
+    can trust it to name the publisher (``plumbing.events``)."""
+    use_confirms = True
+    delivery_mode = PERSISTENT
+
+    def __init__(self, amqp_uri, **kwargs):
+        self.user_id = user_of(amqp_uri)
+        kwargs.setdefault("user_id", self.user_id)
+        super().__init__(amqp_uri, **kwargs)
+
+
+class MessagePublisher(Publisher):
+    """RPC requests and replies: neither persisted nor confirmed (a lost one times out, and the
+    client retries it with its Idempotency-Key: cheaper than a confirm round trip on every call)."""
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+
+
+# -- entrypoints: the transaction first, then the answer ------------------------------------------------
+def finish_dependencies(worker_ctx, exc_info):
+    """Let every dependency with a ``finish_worker(worker_ctx, exc_info)`` hook (the database)
+    finish; a failure there becomes the worker's error."""
+    for dependency in worker_ctx.container.dependencies:
+        finish = getattr(dependency, "finish_worker", None)
+        if finish is not None:
+            exc_info = finish(worker_ctx, exc_info)
+    return exc_info
+
+
+class FinishBeforeResult:
+    """Mixed into an entrypoint: its ``handle_result`` (the RPC reply, the HTTP answer) comes after
+    the dependencies have finished (committed); nameko would only tell them afterwards."""
+
+    def handle_result(self, carrier, worker_ctx, result, exc_info):
+        exc_info = finish_dependencies(worker_ctx, exc_info)
+        if exc_info is not None:
+            result = None
+        return super().handle_result(carrier, worker_ctx, result, exc_info)
+
+
+class ReplyResponder(Responder):
+    publisher_cls = MessagePublisher
+
+
+class ReplyingRpcConsumer(RpcConsumer):
+    def setup(self):
+        super().setup()
+        undeclared(self.queue.exchange, not operator_declares_exchanges(self.container.config))
+
+    def handle_result(self, message, result, exc_info):
+        # nameko's, with a reply that is neither confirmed nor persisted
+        config = self.container.config
+        responder = ReplyResponder(config["AMQP_URI"], get_rpc_exchange(config),
+                                   config.get("serializer", "json"), message,
+                                   ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+class Rpc(FinishBeforeResult, NamekoRpc):
+    """nameko's ``@rpc``: committed before the reply, which is neither confirmed nor persisted."""
+
+    rpc_consumer = ReplyingRpcConsumer()
+
+
+# -- calling another service, with a deadline -----------------------------------------------------------
+class TimedMethodProxy(MethodProxy):
+    publisher_cls = MessagePublisher
+
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+        self.timeout = timeout
+        super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
+
+    def __call__(self, *args, **kwargs):
+        try:
+            reply = self._call(*args, **kwargs)
+        except UnknownService:
+            raise ServiceUnavailable("The %s service is not running" % self.service_name,
+                                     code="service_unavailable")
+        except (KombuOperationalError, OSError) as exc:
+            raise ServiceUnavailable("The message broker is unreachable: %s" % exc,
+                                     code="broker_unavailable")
+        try:
+            with eventlet.Timeout(self.timeout):
+                return reply.result()
+        except eventlet.Timeout:
+            self.reply_listener._reply_events.pop(reply.correlation_id, None)
+            raise ServiceUnavailable(
+                "The %s service did not answer within %.0f seconds" % (self.service_name, self.timeout),
+                code="service_timeout")
+
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        if not isinstance(worker_ctx.entrypoint, HttpRequestHandler):
+            for key in ONE_HOP_CONTEXT:
+                headers.pop(HEADER_PREFIX + key, None)
+        return headers
+
+    def _call(self, *args, **kwargs):
+        # nameko's _call, keeping the correlation id so a timed-out wait can be forgotten;
+        # mandatory only matters with confirms (then an unknown service is known at once)
+        correlation_id = str(uuid.uuid4())
+        reply_event = self.reply_listener.get_reply_event(correlation_id)
+        try:
+            self.publisher.publish(
+                {"args": args, "kwargs": kwargs},
+                exchange=get_rpc_exchange(self.container.config),
+                routing_key="%s.%s" % (self.service_name, self.method_name),
+                mandatory=self.publisher.use_confirms, reply_to=self.reply_listener.routing_key,
+                correlation_id=correlation_id,
+                extra_headers=self.get_message_headers(self.worker_ctx))
+        except UndeliverableMessage:
+            self.reply_listener._reply_events.pop(correlation_id, None)
+            raise UnknownService(self.service_name)
+        except BaseException:
+            self.reply_listener._reply_events.pop(correlation_id, None)
+            raise
+        reply = RpcReply(reply_event)
+        reply.correlation_id = correlation_id
+        return reply
+
+
+class TimedServiceProxy(ServiceProxy):
+    def __init__(self, worker_ctx, service_name, reply_listener, timeout, **options):
+        self.timeout = timeout
+        super().__init__(worker_ctx, service_name, reply_listener, **options)
+
+    def __getattr__(self, name):
+        return TimedMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
+                                self.timeout, **self.options)
+
+
+class ReplyListener(NamekoReplyListener):
+    def setup(self):
+        super().setup()
+        undeclared(self.queue.exchange, not operator_declares_exchanges(self.container.config))
+
+
+class RpcProxy(NamekoRpcProxy):
+    """``RpcProxy("redemption")``: calls time out after ``timeout`` (or ``RPC_TIMEOUT``) seconds."""
+
+    rpc_reply_listener = ReplyListener()
+
+    def __init__(self, target_service, timeout=None, **options):
+        self.timeout = timeout
+        super().__init__(target_service, **options)
+
+    def get_dependency(self, worker_ctx):
+        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT", 5.0))
+        return TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener,
+                                 timeout, **self.options)
+
+
+# -- consuming events ---------------------------------------------------------------------------------
+class QueueEventHandler(EventHandler):
+    """nameko's EventHandler on a queue of ours: ``consume(queue)`` in ``setup`` instead of
+    nameko's (a queue with one binding); ``start_worker`` hands a message's payload to the method."""
+
+    refused_context = ()  # context names a message's headers may not set
+
+    def setup(self):
+        raise NotImplementedError("build the queue, then call consume(queue)")
+
+    def consume(self, queue):
+        self.queue = queue
+        self.queue_consumer.register_provider(self)
+
+    def start_worker(self, payload, message):
+        Consumer.handle_message(self, payload, message)
+
+    def ack(self, message):
+        self.queue_consumer.ack_message(message)
+
+    def requeue(self, message):
+        self.queue_consumer.requeue_message(message)
+
+    def unpack_message_headers(self, message):
+        context = {}
+        for key, value in (message.headers or {}).items():
+            if key.startswith(HEADER_PREFIX):
+                name = key[len(HEADER_PREFIX):]
+                if name not in self.refused_context:
+                    context[name] = value
+        return context
+
+
+# -- the web server -----------------------------------------------------------------------------------
+_DEADLINE_KEY = "vowrewards.read_deadline"
+_CLOSE_KEY = "vowrewards.close_connection"
+
+
+def read_deadline(environ):
+    """The timer running out on this request's line and headers (None outside our protocol)."""
+    return environ.get(_DEADLINE_KEY)
+
+
+def close_after_answer(environ):
+    """Close the connection once this answer is sent: nothing more is read from it."""
+    close = environ.get(_CLOSE_KEY)
+    if close is not None:
+        close()
+
+
+def deadline(seconds, error):
+    """A timer that raises ``error`` in this green thread after ``seconds`` (``cancel()`` it)."""
+    return eventlet.Timeout(seconds, error)
+
+
+class TimedHttpProtocol(HttpOnlyProtocol):
+    """One connection: waits ``keepalive`` seconds for the next request (``read_timeout`` for the
+    first), then gives its line and headers ``read_timeout`` seconds in all, however slowly the bytes
+    trickle in (the app gives the body its own deadline)."""
+
+    _deadline = None
+    _requests = 0
+
+    def _read_request_line(self):
+        if not self.rfile.closed:
+            try:
+                # a new connection owes us its first request at once; a kept-alive one may idle
+                self.connection.settimeout(self.server.keepalive if self._requests else self.server.read_timeout)
+                if not self.rfile.peek(1):
+                    return ""
+            except OSError:  # idle too long, or gone
+                return ""
+            self._requests += 1
+            self._deadline = deadline(self.server.read_timeout,
+                                      socket.timeout("the request did not arrive in time"))
+        return super()._read_request_line()
+
+    def get_environ(self):
+        environ = super().get_environ()
+        environ[_DEADLINE_KEY] = self._deadline
+        environ[_CLOSE_KEY] = partial(setattr, self, "close_connection", 1)
+        return environ
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+
+class RoutingApp(WsgiApp):
+    """nameko's WSGI app, leaving the whole answer to the server: ``server.answer(environ, match)``
+    returns a werkzeug response; ``match()`` is ``(entrypoint, path values)`` or raises werkzeug's
+    NotFound / MethodNotAllowed."""
+
+    def __call__(self, environ, start_response):
+        response = self.server.answer(environ, self.url_map.bind_to_environ(environ).match)
+        return response(environ, start_response)
+
+
+class BoundedWebServer(WebServer):
+    """nameko's web server on eventlet's wsgi server, with a subclass's ``read_timeout``,
+    ``idle_timeout`` and ``max_connections`` (set before calling ``setup``), its ``answer`` to
+    every request and its ``context_data(request)`` for each worker."""
+
+    read_timeout = 15.0
+    idle_timeout = 30.0
+    max_connections = 1000
+
+    def setup(self):
+        self._connection_slots = Semaphore(self.max_connections)
+        super().setup()
+
+    def answer(self, environ, match):
+        raise NotImplementedError
+
+    def context_data(self, request):
+        return {}
+
+    def context_data_from_headers(self, request):
+        return self.context_data(request)
+
+    def get_wsgi_app(self):
+        return RoutingApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=TimedHttpProtocol, debug=False):
+        server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=TimedHttpProtocol, debug=False,
+                             log=logging.getLogger("nameko.web.server"), keepalive=self.idle_timeout,
+                             socket_timeout=self.read_timeout)
+        server.read_timeout = self.read_timeout
+        return server
+
+    def run(self):
+        # nameko's, but at the cap new connections wait in the listen backlog until one closes
+        while self._is_accepting:
+            self._connection_slots.acquire()
+            try:
+                sock, addr = self._sock.accept()
+            except BaseException:
+                self._connection_slots.release()
+                raise
+            sock.settimeout(self._serv.socket_timeout)
+            self.container.spawn_managed_thread(partial(self._serve, sock, addr))
+
+    def _serve(self, sock, address):
+        try:
+            self.process_request(sock, address)
+        finally:
+            self._connection_slots.release()
+            sock.close()
