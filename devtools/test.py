@@ -1,9 +1,9 @@
 """``make test``: make the servers reachable (as ``make run`` does), then run pytest.
 
 Arguments are passed to pytest as they are (``make test ARGS="-k redemption"``). Without
-arguments the whole suite runs as two pytest processes at once, each with its own database,
+arguments the whole suite runs as three pytest processes at once, each with its own database,
 vhost and broker users (``tests/conftest.py``): most tests wait on the broker, the database or
-a browser rather than on one core, so two processes finish well before one would.
+a browser rather than on a core, so three processes finish well before one would.
 """
 import subprocess
 import sys
@@ -13,11 +13,15 @@ import time
 from devtools import portal, servers
 from plumbing import config as cfg
 
-# Two halves of about the same length: the in-process system tests, and everything else.
-SHARDS = (
-    ("integration", ["tests/integration"]),
-    ("others", ["tests/unit", "tests/service", "tests/e2e", "tests/browser"]),
-)
+TESTS = cfg.REPO_ROOT / "tests"
+
+
+def shards():
+    """Three of about the same length: the in-process system tests (the slowest: each module
+    starts the whole system) in two halves, and everything else."""
+    system = sorted(str(p.relative_to(cfg.REPO_ROOT)) for p in (TESTS / "integration").glob("test_*.py"))
+    return (("system-1", system[0::2]), ("system-2", system[1::2]),
+            ("others", ["tests/unit", "tests/service", "tests/e2e", "tests/browser"]))
 
 
 def pytest_command(argv):
@@ -31,7 +35,7 @@ def _relay(name, stream, lock):
             sys.stdout.flush()
 
 
-def run_shards(shards=SHARDS, extra=()):
+def run_shards(shards, extra=()):
     """Run each shard as its own pytest process, at once; their lines are prefixed with the shard's
     name. Returns the worst exit status (pytest's 5, "nothing collected", counts as a failure)."""
     started = time.monotonic()
@@ -61,7 +65,7 @@ def main(argv):
     try:
         if argv:
             return subprocess.call(pytest_command(argv), cwd=str(cfg.REPO_ROOT))
-        return run_shards()
+        return run_shards(shards())
     finally:
         servers.stop_all(started)
 

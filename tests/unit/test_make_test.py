@@ -19,5 +19,9 @@ def test_the_shards_cover_every_test_folder():
     from pathlib import Path
     folders = {p.name for p in (Path(make_test.cfg.REPO_ROOT) / "tests").iterdir()
                if p.is_dir() and any(p.glob("test_*.py"))}
-    covered = {path.split("/")[1] for _, paths in make_test.SHARDS for path in paths}
+    shards = make_test.shards()
+    covered = {path.split("/")[1] for _, paths in shards for path in paths}
     assert folders <= covered, "a test folder no shard runs: %s" % sorted(folders - covered)
+    system = [path for _, paths in shards for path in paths if path.startswith("tests/integration/")]
+    assert len(system) == len(set(system)) == len(list((Path(make_test.cfg.REPO_ROOT) / "tests" / "integration")
+                                                       .glob("test_*.py")))
