@@ -11,7 +11,7 @@ has revoked is refused by every process within moments (``plumbing.revocation``)
 """
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -40,8 +40,16 @@ IT_SUPPORT = "it_support"
 MERCHANT_ROLES = (OWNER, STORE_USER, SUPPORT_AGENT, FINANCE)
 # the platform's own people: they belong to no merchant and name the one they act on
 PLATFORM_ROLES = (ADMIN, PLATFORM_FINANCE, PLATFORM_SUPPORT, IT_SUPPORT)
-ROLES = MERCHANT_ROLES + PLATFORM_ROLES
+# machines a merchant registers (API clients): a till terminal bound to one store, a buyer app
+# acting for a customer of the merchant it names, a logistics partner seeing only what is cascaded to it
+POS = "pos"
+BUYER_APP = "buyer_app"
+LOGISTICS_PARTNER = "logistics_partner"
+CLIENT_ROLES = (POS, BUYER_APP, LOGISTICS_PARTNER)
+ROLES = MERCHANT_ROLES + PLATFORM_ROLES + CLIENT_ROLES
 SYSTEM = "system"
+# the customer a buyer app acts for on this request, vouched for by the gateway (context data)
+ACTING_CUSTOMER_KEY = "acting_customer_id"
 
 # Who may do what, each set named once by what it means (services and the gateway require these)
 MERCHANT_STAFF = MERCHANT_ROLES + (ADMIN,)            # a merchant's people, and a platform admin naming it
@@ -73,6 +81,12 @@ class Identity:
     token_id: str = None
     session_id: str = None
     claims: dict = field(default=None, compare=False, repr=False)
+    customer_id: str = None  # a buyer app: the customer it acts for on this request
+
+    @property
+    def is_client(self):
+        """An API client (a machine), not a person."""
+        return self.role in CLIENT_ROLES
 
     @classmethod
     def system(cls, service_name):
@@ -209,7 +223,13 @@ class CallerContext:
         if self._identity is None:
             if self._acts_as_user:
                 token = self._worker_ctx.data.get(TOKEN_CONTEXT_KEY)
-                self._identity = self._verifier.verify(token)
+                identity = self._verifier.verify(token)
+                customer_id = self._worker_ctx.data.get(ACTING_CUSTOMER_KEY)
+                if identity.role == BUYER_APP and customer_id:
+                    # only a buyer app acts for a customer; its token is its merchant's, so it
+                    # can never name a customer outside the merchant it may see
+                    identity = replace(identity, customer_id=require_id(customer_id, "customer_id"))
+                self._identity = identity
             else:
                 self._identity = Identity.system(self._worker_ctx.service_name)
         return self._identity
