@@ -42,6 +42,7 @@ from werkzeug.wrappers import Request, Response
 from plumbing.auth import TOKEN_CONTEXT_KEY
 from plumbing.entrypoints import FinishBeforeResult
 from plumbing.errors import AppError, BadRequest, ValidationFailed
+from plumbing.idempotency import CONTEXT_KEY as IDEMPOTENCY_KEY, HEADER as IDEMPOTENCY_HEADER
 from plumbing.logs import CORRELATION_KEY, bind_correlation_id, reset_correlation_id
 from plumbing.validation import FORBIDDEN_TEXT_MESSAGE, bad_text, bounded_fields, flatten_messages
 
@@ -324,6 +325,8 @@ class ApiServer(WebServer):
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             context[TOKEN_CONTEXT_KEY] = token.strip()
+        if request.headers.get(IDEMPOTENCY_HEADER):  # to the service that does the work (plumbing.idempotency)
+            context[IDEMPOTENCY_KEY] = request.headers[IDEMPOTENCY_HEADER]
         return context
 
 

@@ -19,7 +19,7 @@ class CampaignRoutes(Routes):
     def create_campaign(self, request):
         self.identity
         data = self.checked_body(request, CampaignCreateSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.create_campaign(data)))
+        return 201, self.campaign.create_campaign(data)
 
     @route("GET", "/api/v1/campaigns", summary="Campaigns", tags=[TAG_CAMPAIGNS], query=MerchantPage,
            response=page_of(CampaignSchema))
@@ -38,7 +38,7 @@ class CampaignRoutes(Routes):
     def create_customer(self, request):
         self.identity
         data = self.checked_body(request, CustomerCreateSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.create_customer(data)))
+        return 201, self.campaign.create_customer(data)
 
     @route("GET", "/api/v1/customers", summary="Customers", tags=[TAG_CUSTOMERS], query=MerchantPage,
            response=page_of(CustomerSchema))

@@ -34,7 +34,7 @@ class FundingRoutes(Routes):
         self.identity.require(ADMIN, PLATFORM_FINANCE)  # before saying whether the merchant exists
         data = self.checked_body(request, AgreementCreateSchema)
         self._known_merchant(data["merchant_id"])
-        return self.idempotent(request, lambda: (201, self.campaign.create_agreement(data)))
+        return 201, self.campaign.create_agreement(data)
 
     @route("GET", "/api/v1/funding-agreements",
            summary="Funding agreements (owners: their merchant's; the platform: all, or one merchant's)",
@@ -53,8 +53,7 @@ class FundingRoutes(Routes):
     def _change_agreement(self, request, agreement_id, action):
         self.identity
         data = self.checked_body(request, Reason)
-        return self.idempotent(request, lambda: (200, self.campaign.change_agreement_status(
-            str(agreement_id), action, data)))
+        return 200, self.campaign.change_agreement_status(str(agreement_id), action, data)
 
     @route("POST", "/api/v1/funding-agreements/<uuid:agreement_id>/suspension",
            summary="Suspend an agreement: no new vouchers under it until resumed", tags=[TAG_AGREEMENTS],
@@ -81,7 +80,7 @@ class FundingRoutes(Routes):
     def request_approval(self, request):
         self.identity
         data = self.checked_body(request, ApprovalRequestSchema)
-        return self.idempotent(request, lambda: (201, self.campaign.request_issuance_approval(data)))
+        return 201, self.campaign.request_issuance_approval(data)
 
     @route("GET", "/api/v1/issuance-approvals",
            summary="Issuance approvals (owners: their merchant's; the platform: all, or one merchant's)",
@@ -99,8 +98,7 @@ class FundingRoutes(Routes):
     def _decide(self, request, approval_id, decision):
         self.identity
         data = self.checked_body(request, DecisionSchema)
-        return self.idempotent(request, lambda: (200, self.campaign.decide_issuance_approval(
-            str(approval_id), decision, data)))
+        return 200, self.campaign.decide_issuance_approval(str(approval_id), decision, data)
 
     @route("POST", "/api/v1/issuance-approvals/<uuid:approval_id>/approval",
            summary="Approve (platform admins and finance)", tags=[TAG_APPROVALS], body=DecisionSchema,

@@ -26,7 +26,7 @@ class SettlementRoutes(Routes):
     def close_batch(self, request):
         self.identity
         data = self.checked_body(request, CloseBatchSchema)
-        return self.idempotent(request, lambda: (201, self.settlement.close_batch(data)))
+        return 201, self.settlement.close_batch(data)
 
     @route("GET", "/api/v1/settlements/batches", summary="Settlement batches", tags=[TAG],
            query=ListFilterSchema, response=page_of(BatchSchema))
@@ -91,7 +91,7 @@ class SettlementRoutes(Routes):
                            code="contact_email_missing")
         rpc_data = {"merchant_id": str(merchant["id"]), "contact_email": merchant["contact_email"],
                     "merchant_name": merchant["name"]}
-        return self.idempotent(request, lambda: (201, self.settlement.request_payout_verification(rpc_data)))
+        return 201, self.settlement.request_payout_verification(rpc_data)
 
     @route("POST", "/api/v1/settlements/payout-account/confirmation",
            summary="Confirm the payout wallet address (platform finance): the address typed again, and "

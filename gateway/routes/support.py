@@ -15,7 +15,7 @@ class SupportRoutes(Routes):
         identity = self.identity
         data = self.checked_body(request, CreateTicketSchema)
         self.check_store(identity, data.get("store_id"), data.get("merchant_id"))
-        return self.idempotent(request, lambda: (201, self.support.create_ticket(data)))
+        return 201, self.support.create_ticket(data)
 
     @route("GET", "/api/v1/support/tickets", summary="The support queue, filtered", tags=[TAG],
            query=TicketFilterSchema, response=page_of(TicketSchema))

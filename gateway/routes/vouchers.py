@@ -8,7 +8,7 @@ from werkzeug.wrappers import Response
 
 from gateway import images
 from gateway.http import route
-from gateway.routes.base import IDEMPOTENCY_HEADER, Routes
+from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import OWNER, TILLS
 from plumbing.errors import ServiceUnavailable, ValidationFailed
@@ -86,7 +86,7 @@ class VoucherRoutes(Routes):
         data = self.checked_body(request, IssueVoucherSchema)
         for store_id in data.get("store_ids") or ():
             self.check_store(identity, store_id, data.get("merchant_id"))
-        return self.idempotent(request, lambda: (201, self.redemption.issue_voucher(data)))
+        return 201, self.redemption.issue_voucher(data)
 
     @route("POST", "/api/v1/vouchers/batches",
            summary="Issue up to 100,000 vouchers; answers at once with a job to poll",
@@ -96,10 +96,8 @@ class VoucherRoutes(Routes):
         data = self.checked_body(request, IssueBatchSchema)
         for store_id in data.get("store_ids") or ():
             self.check_store(identity, store_id, data.get("merchant_id"))
-        status, job = self.idempotent(request, lambda: (202, self.redemption.issue_batch(data)))
-        if status != 202:
-            return status, job  # a remembered refusal, replayed
-        return status, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
+        job = self.redemption.issue_batch(data)
+        return 202, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
 
     @route("GET", "/api/v1/vouchers/batches/<uuid:job_id>", summary="How far a batch has got",
            tags=[TAG_VOUCHERS], query=MerchantQuery, response=IssueJobSchema)
@@ -178,7 +176,7 @@ class VoucherRoutes(Routes):
         return 201, self.redemption.add_external_code(code, data, request.args.get("merchant_id"))
 
     # -- the redemption panel -------------------------------------------------------------------
-    def _presentation(self, request, schema, photo_schema, **extra):
+    def _presentation(self, request, schema, photo_schema):
         """The presentation as sent, and the texts read from its photo (None for JSON).
 
         Only tills present vouchers, and that is checked before a photo costs a decode.
@@ -190,12 +188,10 @@ class VoucherRoutes(Routes):
         texts = None
         if request.mimetype == "multipart/form-data":
             data, content = form_fields(request)
-            data.update(extra)
             texts = self.photos.texts(content)
             load(photo_schema, dict(data, image_texts=texts))
         else:
             data = self.body(request)
-            data.update(extra)
             load(schema, data)
         if identity.role == OWNER and data.get("store_id"):
             self.check_store(identity, data["store_id"])
@@ -214,10 +210,8 @@ class VoucherRoutes(Routes):
            summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201, upload=True)
     def redeem(self, request):
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        # kept with the redemption itself, in the same transaction as the money moving
-        extra = {"idempotency_key": key} if key else {}
-        data, texts = self._presentation(request, RedeemSchema, PhotoRedeemSchema, **extra)
+        # the Idempotency-Key travels in the context: the service keeps it with the redemption
+        data, texts = self._presentation(request, RedeemSchema, PhotoRedeemSchema)
         if texts is None:
             return 201, self.redemption.redeem(data)
         return 201, self.redemption.redeem(data, image_texts=texts)
@@ -230,8 +224,7 @@ class VoucherRoutes(Routes):
         self.identity
         data = self.checked_body(request, Reason)
         merchant_id = self.checked_query(request, MerchantQuery).get("merchant_id")
-        return self.idempotent(request, lambda: (200, self.redemption.reverse(str(redemption_id), data,
-                                                                              merchant_id)))
+        return 200, self.redemption.reverse(str(redemption_id), data, merchant_id)
 
     # -- records ------------------------------------------------------------------------------
     @route("GET", "/api/v1/redemptions", summary="Redemption records, filtered (store, user, channel, period, status)",
