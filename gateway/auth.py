@@ -62,9 +62,7 @@ class Sessions:
             user = storage.user_for_login(tx, username)
             matches = PASSWORDS.matches(_DUMMY_HASH if user is None else user["password_hash"], password)
             if user is None or not matches or not user["active"]:
-                tx.rollback()
-                guard.failed(tx)
-                tx.commit()  # the failure must count even though this request fails
+                tx.despite_failure(guard.failed)  # the failure counts even though this request fails
                 raise Unauthenticated("Wrong username or password", code="invalid_credentials")
         guard.succeeded(tx)
         storage.record_login(tx, user["id"])
@@ -80,9 +78,9 @@ class Sessions:
             reused = Unauthenticated("Sign in again: this refresh token was already used",
                                      code="refresh_token_reused")
             if record["revoked_reason"] in (None, ROTATED):
-                # a rotated token used again means it leaked: end every session of this user
-                self.revoke_user(tx, record["user_id"], REUSED)
-                tx.commit()
+                # a rotated token used again means it leaked: end every session of this user (kept
+                # although this request fails)
+                tx.despite_failure(lambda tx: self.revoke_user(tx, record["user_id"], REUSED))
                 raise reused
             if record["revoked_reason"] == REUSED:
                 raise reused  # ended already, when the reuse was seen

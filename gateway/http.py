@@ -412,18 +412,16 @@ class forward:  # noqa: N801 - used like the decorator it stands in for
     query string as a dict (when it declares ``query``) or, with ``merchant_id=True``, only
     ``?merchant_id`` (checked against the declared ``query`` schema, if any: the service sees
     nothing else of the query). ``roles`` are refused early, before the body is read;
-    ``idempotent=True`` answers a retried ``Idempotency-Key`` as the first request was answered.
+    A retried ``Idempotency-Key`` is answered by the service (``plumbing.idempotency``).
     Every other keyword is ``route``'s (``body``, ``query``, ``response``, ``status``, ...).
     """
 
-    def __init__(self, method, url, target, constants=(), merchant_id=False, roles=(), idempotent=False,
-                 **route_options):
+    def __init__(self, method, url, target, constants=(), merchant_id=False, roles=(), **route_options):
         self.service, _, self.rpc_method = target.partition(".")
         self.method, self.url, self.target = method, url, target
         self.constants = tuple(constants)
         self.merchant_id = merchant_id
         self.roles = tuple(roles)
-        self.idempotent = idempotent
         self.route_options = route_options
         self.path_names = path_parameters(url)
 
@@ -464,8 +462,5 @@ class forward:  # noqa: N801 - used like the decorator it stands in for
         if self.roles:
             routes.identity.require(*self.roles)
         args = self.arguments(request, path_values)
-        call = getattr(getattr(routes, self.service), self.rpc_method)
-        if self.idempotent:
-            return routes.idempotent(request, lambda: (self.route_options.get("status", 200), call(*args)))
-        return call(*args)
+        return getattr(getattr(routes, self.service), self.rpc_method)(*args)
 

@@ -1,8 +1,5 @@
-"""SQL for merchants, stores, users, sessions, refresh tokens, the user audit and idempotency keys
-(schema ``gateway``)."""
+"""SQL for merchants, stores, users, sessions, refresh tokens and the user audit (schema ``gateway``)."""
 import json
-
-import psycopg2
 
 from plumbing.pagination import fetch_page
 
@@ -11,7 +8,7 @@ USER_COLUMNS = ("id, merchant_id, store_id, username, display_name, email, role,
 
 
 # Inserts of what has a unique name answer False when the name is taken: no exception, so
-# the transaction stays usable (an idempotent request still records its answer).
+# the transaction stays usable.
 def insert_merchant(tx, merchant):
     return tx.execute("INSERT INTO merchants (id, name, currency, contact_email, created_by) VALUES "
                       "(%(id)s, %(name)s, %(currency)s, %(contact_email)s, %(created_by)s) ON CONFLICT DO NOTHING",
@@ -210,23 +207,3 @@ def list_audit(tx, merchant_id, filters, dump):
         where.append("a.user_id = %s")
         params.append(filters["user_id"])
     return fetch_page(tx, AUDIT_SELECT, where, params, filters, dump, time_column="a.at", id_column="a.id")
-
-
-def claim_idempotency_key(tx, user_id, key, method, path, request_hash):
-    return tx.execute("INSERT INTO idempotency_keys (user_id, key, method, path, request_hash) "
-                      "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                      (user_id, key, method, path, request_hash)) == 1
-
-
-def idempotency_record(tx, user_id, key):
-    return tx.one("SELECT * FROM idempotency_keys WHERE user_id = %s AND key = %s", (user_id, key))
-
-
-def complete_idempotency_key(tx, user_id, key, status, body):
-    tx.execute("UPDATE idempotency_keys SET status_code = %s, response = %s, completed_at = now() "
-               "WHERE user_id = %s AND key = %s", (status, json.dumps(body), user_id, key))
-
-
-def release_idempotency_key(tx, user_id, key):
-    tx.execute("DELETE FROM idempotency_keys WHERE user_id = %s AND key = %s AND completed_at IS NULL",
-               (user_id, key))

@@ -15,12 +15,21 @@
   outbox) is queued with ``after_commit`` and runs after the reply is sent.
 * Round trips are what a till waits for, so the transaction is driven by hand
   (the connection is in autocommit mode): ``BEGIN`` travels with the first
-  statement, and statements ``defer``-ed (the outbox rows) with ``COMMIT``.
+  statement, statements ``lead``-ing (an idempotency key's claim) with it too,
+  and statements ``defer``-ed (the outbox rows, the stored answer) with ``COMMIT``.
+* The transaction has one owner, this module: service code never commits or
+  rolls it back. What must be written even though the request fails (a failed
+  attempt counted) is handed to ``despite_failure``; what the request did
+  elsewhere and must undo if it fails (points reserved) to ``after_rollback``;
+  a statement that may fail without failing the request runs in ``savepoint()``;
+  work done in steps that are each durable on their own (a batch job's chunks)
+  runs in ``separately()``.
 """
 import logging
 import sys
 import weakref
 from collections import deque
+from contextlib import contextmanager
 
 import eventlet
 import psycopg2
@@ -130,9 +139,14 @@ class Transaction:
         self.open = False  # BEGIN has been sent
         self.broken = False
         self.finished = False
+        self._leading = []
         self._deferred = []
         self._after_commit = []
+        self._after_rollback = []
+        self._kept = []
+        self._savepoints = 0
         self._committed_callbacks = []
+        self._undo_callbacks = []
 
     # -- queries ---------------------------------------------------------------
     def _cursor(self):
@@ -143,13 +157,27 @@ class Transaction:
     def _run(self, sql, params):
         try:
             cur = self._cursor()
-            if not self.open:
+            if self._leading:
+                # BEGIN, what leads and the statement: one round trip
+                text = b"; ".join(self._take_leading(cur) + [cur.mogrify(sql, params)])
+                cur.execute(text)
+            elif not self.open:
                 sql, self.open = "BEGIN; " + sql, True  # one round trip, not two
-            cur.execute(sql, params)
+                cur.execute(sql, params)
+            else:
+                cur.execute(sql, params)
             return cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             self.broken = True
             raise
+
+    def _take_leading(self, cur):
+        """BEGIN (unless sent) and the leading statements, as text; the transaction is then open."""
+        leading, self._leading = self._leading, []
+        statements = [] if self.open else [b"BEGIN"]
+        statements += [cur.mogrify(sql, params) for sql, params in leading]
+        self.open = True
+        return statements
 
     def execute(self, sql, params=None):
         """Run a statement; returns the number of rows it touched."""
@@ -168,15 +196,50 @@ class Transaction:
 
     def execute_values(self, sql, rows, template=None, page_size=1000, fetch=False):
         cur = self._cursor()
-        if not self.open:  # execute_values sends its own statements: open the transaction first
-            cur.execute("BEGIN")
-            self.open = True
+        if not self.open or self._leading:  # execute_values sends its own statements: open the transaction first
+            self._send(cur, self._take_leading(cur))
         return psycopg2.extras.execute_values(cur, sql, rows, template=template,
                                               page_size=page_size, fetch=fetch)
+
+    def lead(self, sql, params=None):
+        """Send a statement ahead of the next one, in the same round trip (nothing reads its result;
+        should it fail, that next statement raises its error)."""
+        self._leading.append((sql, params))
+
+    def flush(self):
+        """Send what leads now (with BEGIN), if anything does."""
+        if self._leading:
+            cur = self._cursor()
+            self._send(cur, self._take_leading(cur))
+
+    def _send(self, cur, statements):
+        try:
+            cur.execute(b"; ".join(statements))
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            self.broken = True
+            raise
 
     def defer(self, sql, params=None):
         """Run a statement with the COMMIT, in the same round trip (nothing reads its result)."""
         self._deferred.append((sql, params))
+
+    @contextmanager
+    def savepoint(self):
+        """Undo what the block did, and only that, if it raises (a unique name already taken);
+        the exception goes on, and the transaction stays usable for what follows."""
+        self._savepoints += 1
+        name = "vow_%d" % self._savepoints
+        self.execute("SAVEPOINT " + name)
+        try:
+            yield
+        except BaseException:
+            if not self.broken:
+                try:
+                    self.execute("ROLLBACK TO SAVEPOINT " + name)
+                except psycopg2.Error:
+                    self.broken = True
+                    log.exception("could not roll back to a savepoint")
+            raise
 
     def claim_event(self):
         """Record that this worker's event is handled; False if it already was.
@@ -191,32 +254,77 @@ class Transaction:
             "INSERT INTO handled_events (event_id, handler) VALUES (%s, %s) "
             "ON CONFLICT DO NOTHING", self.event_key) == 1
 
-    # -- lifecycle -------------------------------------------------------------
+    # -- what outlives the request ------------------------------------------------
     def after_commit(self, fn):
         """Run ``fn()`` once the work is durable (after the reply is sent)."""
         self._after_commit.append(fn)
 
+    def after_rollback(self, fn):
+        """Run ``fn()`` if the work is rolled back, once it is (before the reply): to undo what the
+        request did elsewhere, such as points reserved in another service."""
+        self._after_rollback.append(fn)
+
+    def despite_failure(self, fn):
+        """Have ``fn(tx)`` write what must be kept whether or not this request succeeds (a failed
+        attempt counted). It runs once, as the request ends: with its work, before the commit, if
+        it succeeds; else after the rollback, in a transaction of its own, which is committed
+        before the caller hears of the failure."""
+        self._kept.append(fn)
+
+    @contextmanager
+    def separately(self):
+        """Run the block in a transaction of its own (its own connection), committed when the block
+        ends and rolled back if it raises: a step that is durable whatever happens after it (a
+        chunk of a batch job). Events emitted inside go with it; the worker's own transaction
+        (left as it was) resumes after the block."""
+        saved = self._park()
+        try:
+            yield self
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        finally:
+            self.release()
+            self._unpark(saved)
+            self.run_after_commit()
+
+    _STATE = ("conn", "open", "broken", "_leading", "_deferred", "_after_commit", "_after_rollback", "_kept",
+              "_savepoints")
+
+    def _park(self):
+        saved = {name: getattr(self, name) for name in self._STATE}
+        self.conn, self.open, self.broken, self._savepoints = None, False, False, 0
+        self._leading, self._deferred, self._after_commit, self._after_rollback, self._kept = [], [], [], [], []
+        return saved
+
+    def _unpark(self, saved):
+        for name, value in saved.items():
+            setattr(self, name, value)
+
+    # -- the end -------------------------------------------------------------------
+    # commit and rollback belong to this module and to plumbing (``finish``, ``separately``,
+    # ``plumbing.idempotency``); tests/unit/test_transaction_owner.py keeps services away from them
     def commit(self):
-        """Commit what is done so far; the worker may go on in a new transaction."""
+        """Commit what is done so far (with the deferred statements); the worker may go on in a new transaction."""
         deferred, self._deferred = self._deferred, []
-        if self.open or deferred:
+        if self.open or deferred or self._leading:
             cur = self._cursor()
-            statements = [cur.mogrify(sql, params).decode() for sql, params in deferred]
-            if not self.open:
-                statements.insert(0, "BEGIN")
-            statements.append("COMMIT")
-            try:
-                cur.execute("; ".join(statements))
-            except (psycopg2.OperationalError, psycopg2.InterfaceError):
-                self.broken = True
-                raise
+            statements = self._take_leading(cur) if (self._leading or not self.open) else []
+            statements += [cur.mogrify(sql, params) for sql, params in deferred]
+            statements.append(b"COMMIT")
+            self._send(cur, statements)
             self.open = False
         self._committed_callbacks.extend(self._after_commit)
         self._after_commit = []
+        self._after_rollback = []
 
     def rollback(self):
         self._after_commit = []
         self._deferred = []
+        self._leading = []
+        self._undo_callbacks.extend(self._after_rollback)
+        self._after_rollback = []
         if self.open and self.conn is not None and not self.conn.closed:
             try:
                 with self.conn.cursor() as cur:
@@ -226,20 +334,49 @@ class Transaction:
         self.open = False
 
     def finish(self, exc_info):
-        """Commit on success, roll back on error; returns the (possibly new) exc_info."""
+        """Commit on success, roll back on error; returns the (possibly new) exc_info.
+
+        What ``despite_failure`` was given is written either way, and what ``after_rollback``
+        was given runs once the work is rolled back: all before the caller hears the outcome.
+        """
         if self.finished:
             return exc_info
         self.finished = True
+        kept, self._kept = self._kept, []
         if exc_info is None:
             try:
+                for fn in kept:
+                    fn(self)
                 self.commit()
+                kept = []
             except Exception:
                 self.rollback()
                 log.exception("commit failed")
-                return sys.exc_info()
+                exc_info = sys.exc_info()
         else:
             self.rollback()
+        if kept:
+            self._keep(kept)
+        self._run_undo()
         return exc_info
+
+    def _keep(self, kept):
+        """After a failure: what must be kept, in a transaction of its own."""
+        try:
+            for fn in kept:
+                fn(self)
+            self.commit()
+        except Exception:
+            self.rollback()
+            log.exception("could not write what a failed request must keep")
+
+    def _run_undo(self):
+        callbacks, self._undo_callbacks = self._undo_callbacks, []
+        for fn in callbacks:
+            try:
+                fn()
+            except Exception:
+                log.exception("undoing after a rollback failed")
 
     def run_after_commit(self):
         callbacks, self._committed_callbacks = self._committed_callbacks, []

@@ -58,6 +58,21 @@ CREATE TABLE parked_events (
 );
 """
 
+# Every component's schema has this too (each added it in a revision of its own): the
+# Idempotency-Keys of what its entrypoints created, with the answer (plumbing.idempotency).
+IDEMPOTENCY_KEYS_SQL = """
+CREATE TABLE idempotency_keys (
+    caller text NOT NULL,
+    method text NOT NULL,
+    key text NOT NULL,
+    request_hash text NOT NULL,
+    answer jsonb,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (caller, method, key)
+);
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+"""
+
 
 def migrations_dir(component):
     base = cfg.REPO_ROOT / ("gateway" if component == "gateway" else "services/" + component)

@@ -10,6 +10,7 @@ from plumbing.auth import ADMIN, Caller
 from plumbing.db import Database
 from plumbing.entrypoints import rpc
 from plumbing.errors import NotFound
+from plumbing.idempotency import Idempotency
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
@@ -37,6 +38,7 @@ class ServiceBase:
     caller = Caller()
     metrics = Metrics()
     log_context = LogContext()
+    idempotency = Idempotency()
 
     def scoped(self, identity, schema, filters):
         """A list's filters, loaded, and the merchant they apply to (admins name one)."""

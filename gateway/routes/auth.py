@@ -53,9 +53,7 @@ class AuthRoutes(Routes):
         try:
             tokens = self.sessions.refresh(self.db, token)
         except Unauthenticated as error:
-            self.db.rollback()
-            guard.failed(self.db)
-            self.db.commit()
+            self.db.despite_failure(guard.failed)  # counted even though this request fails
             if not from_cookie:
                 raise
             # a dead cookie is dropped, so the portal shows its sign-in instead of trying it again

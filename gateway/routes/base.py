@@ -1,11 +1,10 @@
 """What every group of routes shares: its dependencies and how it reads a request."""
-import hashlib
-
 from marshmallow import ValidationError
 
 from plumbing.auth import Caller
 from plumbing.db import Database
-from plumbing.errors import AppError, Conflict, NotFound, ValidationFailed
+from plumbing.errors import NotFound, ValidationFailed
+from plumbing.idempotency import Idempotency
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
@@ -13,7 +12,7 @@ from plumbing.rpc import RpcProxy
 from plumbing.validation import bounded_fields, flatten_messages, instance_of, load
 from gateway import storage
 from gateway.auth import SessionIssuer
-from gateway.http import IDEMPOTENCY_HEADER, json_body
+from gateway.http import json_body
 from gateway.throttle import SignInThrottle
 
 
@@ -42,6 +41,7 @@ class Routes:
     caller = Caller()
     metrics = Metrics()
     log_context = LogContext()
+    idempotency = Idempotency()  # the gateway's own creating routes are @idempotent (plumbing.idempotency)
     sessions = SessionIssuer()
     throttle = SignInThrottle()
     redemption = RpcProxy("redemption")
@@ -87,59 +87,3 @@ class Routes:
             raise NotFound("No store %s at this merchant" % store_id, code="store_not_found",
                            fields={"store_id": ["Not a store of this merchant."]})
         return store
-
-    # -- idempotency ------------------------------------------------------------------
-    def idempotent(self, request, handler):
-        """Run ``handler()`` once per ``Idempotency-Key``: a retry gets the first answer.
-
-        The key is claimed (and committed) before the work, so a concurrent retry
-        finds it in progress instead of doing the work twice. A client error is
-        remembered like a success; a server-side failure frees the key for a retry.
-        Either way the work's own writes are rolled back first: after a refused
-        insert (a taken name) the transaction is aborted, and the answer must still
-        be recorded.
-        """
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if not key:
-            return handler()
-        if len(key) > 200:
-            raise ValidationFailed("Idempotency-Key is too long", code="idempotency_key_invalid",
-                                   fields={IDEMPOTENCY_HEADER: ["At most 200 characters."]})
-        identity = self.identity
-        fingerprint = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n"
-                                     + request.get_data(cache=True)).hexdigest()
-        if not storage.claim_idempotency_key(self.db, identity.user_id, key, request.method,
-                                             request.path, fingerprint):
-            return self._replay(identity, key, fingerprint)
-        self.db.commit()
-        try:
-            result = handler()
-        except AppError as error:
-            self.db.rollback()
-            if error.status >= 500:
-                storage.release_idempotency_key(self.db, identity.user_id, key)
-                self.db.commit()
-                raise
-            storage.complete_idempotency_key(self.db, identity.user_id, key, error.status,
-                                             {"error": error.as_dict()})
-            self.db.commit()
-            raise
-        except Exception:
-            self.db.rollback()
-            storage.release_idempotency_key(self.db, identity.user_id, key)
-            self.db.commit()
-            raise
-        status, body = result if isinstance(result, tuple) else (200, result)
-        storage.complete_idempotency_key(self.db, identity.user_id, key, status, body)
-        return status, body
-
-    def _replay(self, identity, key, fingerprint):
-        record = storage.idempotency_record(self.db, identity.user_id, key)
-        if record["request_hash"] != fingerprint:
-            raise ValidationFailed("This Idempotency-Key was used for a different request",
-                                   code="idempotency_key_reused",
-                                   fields={IDEMPOTENCY_HEADER: ["Already used for another request."]})
-        if record["completed_at"] is None:
-            raise Conflict("A request with this Idempotency-Key is still in progress",
-                           code="idempotency_key_in_progress")
-        return record["status_code"], record["response"]

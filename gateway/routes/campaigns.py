@@ -14,7 +14,7 @@ TAG_CUSTOMERS = "Customers"
 
 class CampaignRoutes(Routes):
     create_campaign = forward(
-        "POST", "/api/v1/campaigns", "campaign.create_campaign", idempotent=True,
+        "POST", "/api/v1/campaigns", "campaign.create_campaign",
         summary="Start a campaign: merchant-funded, or under a funding agreement the platform granted",
         tags=[TAG_CAMPAIGNS], body=CampaignCreateSchema, response=CampaignSchema, status=201)
 
@@ -28,7 +28,7 @@ class CampaignRoutes(Routes):
         response=CampaignSchema)
 
     create_customer = forward(
-        "POST", "/api/v1/customers", "campaign.create_customer", idempotent=True,
+        "POST", "/api/v1/customers", "campaign.create_customer",
         summary="Add a customer (member)", tags=[TAG_CUSTOMERS], body=CustomerCreateSchema, response=CustomerSchema,
         status=201)
 

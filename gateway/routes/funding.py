@@ -22,12 +22,12 @@ TAG_LIMITS = "Merchant limits"
 
 
 def change_agreement(url, action, summary):
-    return forward("POST", url, "campaign.change_agreement_status", constants=(action,), idempotent=True,
+    return forward("POST", url, "campaign.change_agreement_status", constants=(action,),
                    summary=summary, tags=[TAG_AGREEMENTS], body=Reason, response=AgreementSchema)
 
 
 def decide_approval(url, decision, summary):
-    return forward("POST", url, "campaign.decide_issuance_approval", constants=(decision,), idempotent=True,
+    return forward("POST", url, "campaign.decide_issuance_approval", constants=(decision,),
                    summary=summary, tags=[TAG_APPROVALS], body=DecisionSchema, response=ApprovalSchema)
 
 
@@ -49,7 +49,7 @@ class FundingRoutes(Routes):
             self._known_merchant(read_field(AgreementCreateSchema, "merchant_id", data))
         except ValidationError:
             pass  # not an id: the service refuses the body
-        return self.idempotent(request, lambda: (201, self.campaign.create_agreement(data)))
+        return 201, self.campaign.create_agreement(data)
 
     list_agreements = forward(
         "GET", "/api/v1/funding-agreements", "campaign.list_agreements",
@@ -70,7 +70,7 @@ class FundingRoutes(Routes):
 
     # -- issuance approvals ----------------------------------------------------------------
     request_approval = forward(
-        "POST", "/api/v1/issuance-approvals", "campaign.request_issuance_approval", idempotent=True,
+        "POST", "/api/v1/issuance-approvals", "campaign.request_issuance_approval",
         summary="Ask the platform to approve vouchers above the merchant's value ceiling (owners)",
         tags=[TAG_APPROVALS], body=ApprovalRequestSchema, response=ApprovalSchema, status=201)
 

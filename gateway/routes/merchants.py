@@ -10,6 +10,7 @@ from plumbing.auth import ADMIN, FINANCE, OWNER, SUPPORT_AGENT
 from plumbing.errors import Conflict, Forbidden, NotFound
 from plumbing.fields import Page, new_id
 from plumbing.hashing import PASSWORDS
+from plumbing.idempotency import idempotent
 
 TAG = "Onboarding"
 
@@ -22,10 +23,11 @@ def dump_merchant(row, stores):
 class MerchantRoutes(Routes):
     @route("POST", "/api/v1/merchants", summary="Onboard a merchant (platform admins)", tags=[TAG],
            body=MerchantCreateSchema, response=MerchantSchema, status=201, max_body=1024 * 1024)
+    @idempotent
     def create_merchant(self, request):
         identity = self.identity.require(ADMIN)
         data = self.body(request, MerchantCreateSchema)
-        return self.idempotent(request, lambda: (201, self._onboard(identity, data)))
+        return 201, self._onboard(identity, data)
 
     def _onboard(self, identity, data):
         if storage.merchant_by_name(self.db, data["name"]) is not None:
@@ -74,10 +76,11 @@ class MerchantRoutes(Routes):
 
     @route("POST", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="Add a store (branch)",
            tags=[TAG], body=StoreCreateSchema, response=StoreSchema, status=201)
+    @idempotent
     def create_store(self, request, merchant_id):
         _, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
         data = self.body(request, StoreCreateSchema)
-        return self.idempotent(request, lambda: (201, self._add_store(merchant["id"], data)))
+        return 201, self._add_store(merchant["id"], data)
 
     @route("GET", "/api/v1/merchants/<uuid:merchant_id>/stores", summary="A merchant's stores",
            tags=[TAG], query=Page, response=page_of(StoreSchema))
@@ -89,10 +92,11 @@ class MerchantRoutes(Routes):
     @route("POST", "/api/v1/merchants/<uuid:merchant_id>/users",
            summary="Add a user (owner, store user, support agent or finance)", tags=[TAG],
            body=UserCreateSchema, response=UserSchema, status=201)
+    @idempotent
     def create_user(self, request, merchant_id):
         identity, merchant = self._merchant(str(merchant_id), ADMIN, OWNER)
         data = self.body(request, UserCreateSchema)
-        return self.idempotent(request, lambda: (201, self._add_user(identity, merchant, data)))
+        return 201, self._add_user(identity, merchant, data)
 
     def _add_user(self, identity, merchant, data):
         if data.get("store_id"):

@@ -22,7 +22,7 @@ class SettlementRoutes(Routes):
         response=page_of(EntrySchema))
 
     close_batch = forward(
-        "POST", "/api/v1/settlements/batches", "settlement.close_batch", idempotent=True,
+        "POST", "/api/v1/settlements/batches", "settlement.close_batch",
         summary="Close a settlement batch for a period", tags=[TAG], body=CloseBatchSchema, response=BatchSchema,
         status=201)
 
@@ -82,7 +82,7 @@ class SettlementRoutes(Routes):
                            code="contact_email_missing")
         rpc_data = {"merchant_id": str(merchant["id"]), "contact_email": merchant["contact_email"],
                     "merchant_name": merchant["name"]}
-        return self.idempotent(request, lambda: (201, self.settlement.request_payout_verification(rpc_data)))
+        return 201, self.settlement.request_payout_verification(rpc_data)
 
     confirm_payout_account = forward(
         "POST", "/api/v1/settlements/payout-account/confirmation", "settlement.confirm_payout_account",

@@ -14,7 +14,7 @@ class SupportRoutes(Routes):
     def create_ticket(self, request):
         data = self.body(request)
         self.check_stores(self.identity, data, CreateTicketSchema)
-        return self.idempotent(request, lambda: (201, self.support.create_ticket(data)))
+        return 201, self.support.create_ticket(data)
 
     list_tickets = forward(
         "GET", "/api/v1/support/tickets", "support.list_tickets",

@@ -18,6 +18,7 @@ from plumbing.auth import ADMIN, MERCHANT_ROLES, OWNER, PLATFORM_ROLES, STORE_US
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.fields import Page, new_id
 from plumbing.hashing import PASSWORDS
+from plumbing.idempotency import idempotent
 
 TAG = "Users"
 FIELDS = ("active", "role", "store_id", "display_name", "email")
@@ -164,17 +165,15 @@ class UserRoutes(Routes):
     @route("POST", "/api/v1/platform/users",
            summary="Add a platform user (admin, platform finance, platform support, IT support): admins only",
            tags=[TAG], body=PlatformUserCreateSchema, response=UserSchema, status=201)
+    @idempotent
     def create_platform_user(self, request):
         identity = self.identity.require(ADMIN)
         data = self.body(request, PlatformUserCreateSchema)
-
-        def create():
-            password_hash = PASSWORDS.hash(data["password"])
-            user = {"id": new_id(), "merchant_id": None, "store_id": None, "username": data["username"],
-                    "display_name": data["display_name"], "email": data["email"], "role": data["role"],
-                    "password_hash": password_hash, "created_by": identity.actor()}
-            return 201, add_user(self.db, identity, user)
-        return self.idempotent(request, create)
+        password_hash = PASSWORDS.hash(data["password"])
+        user = {"id": new_id(), "merchant_id": None, "store_id": None, "username": data["username"],
+                "display_name": data["display_name"], "email": data["email"], "role": data["role"],
+                "password_hash": password_hash, "created_by": identity.actor()}
+        return 201, add_user(self.db, identity, user)
 
     @route("GET", "/api/v1/platform/users", summary="The platform's users (admins only)", tags=[TAG],
            query=Page, response=page_of(UserSchema))

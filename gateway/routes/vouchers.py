@@ -7,7 +7,7 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from gateway import images
-from gateway.http import forward, idempotency_key, route
+from gateway.http import forward, route
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
 from plumbing.auth import OWNER, TILLS
@@ -84,7 +84,7 @@ class VoucherRoutes(Routes):
     def issue_voucher(self, request):
         data = self.body(request)
         self.check_stores(self.identity, data, IssueVoucherSchema)
-        return self.idempotent(request, lambda: (201, self.redemption.issue_voucher(data)))
+        return 201, self.redemption.issue_voucher(data)
 
     @route("POST", "/api/v1/vouchers/batches",
            summary="Issue up to 100,000 vouchers; answers at once with a job to poll",
@@ -92,10 +92,8 @@ class VoucherRoutes(Routes):
     def issue_batch(self, request):
         data = self.body(request)
         self.check_stores(self.identity, data, IssueBatchSchema)
-        status, job = self.idempotent(request, lambda: (202, self.redemption.issue_batch(data)))
-        if status != 202:
-            return status, job  # a remembered refusal, replayed
-        return status, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
+        job = self.redemption.issue_batch(data)
+        return 202, {"Location": "/api/v1/vouchers/batches/%s" % job["id"]}, job
 
     get_issue_job = forward(
         "GET", "/api/v1/vouchers/batches/<uuid:job_id>", "redemption.get_issue_job", merchant_id=True,
@@ -164,7 +162,7 @@ class VoucherRoutes(Routes):
         query=MerchantQuery, body=ExternalCodeSchema, response=VoucherSchema, status=201)
 
     # -- the redemption panel -------------------------------------------------------------------
-    def _presentation(self, request, **extra):
+    def _presentation(self, request):
         """The presentation as sent, and the texts read from its photo (None for JSON), for the
         service to validate (and nobody else: it is read once, there).
 
@@ -177,11 +175,9 @@ class VoucherRoutes(Routes):
         texts = None
         if request.mimetype == "multipart/form-data":
             data, content = form_fields(request)
-            data.update(extra)
             texts = self.photos.texts(content)
         else:
             data = self.body(request)
-            data.update(extra)
         if identity.role == OWNER:
             self.check_stores(identity, data, PresentationSchema)
         return data, texts
@@ -199,18 +195,14 @@ class VoucherRoutes(Routes):
            summary="Confirm a redemption (send an Idempotency-Key; JSON, or a photo as multipart 'image')",
            tags=[TAG_REDEMPTIONS], body=RedeemSchema, response=RedemptionSchema, status=201, upload=True)
     def redeem(self, request):
-        key = idempotency_key(request)
-        # kept with the redemption itself, in the same transaction as the money moving (the service
-        # reads it from the body until it reads the context's idempotency_key)
-        extra = {"idempotency_key": key} if key else {}
-        data, texts = self._presentation(request, **extra)
+        # the Idempotency-Key travels in the context: the service keeps it with the redemption
+        data, texts = self._presentation(request)
         if texts is None:
             return 201, self.redemption.redeem(data)
         return 201, self.redemption.redeem(data, image_texts=texts)
 
     reverse_redemption = forward(
         "POST", "/api/v1/redemptions/<uuid:redemption_id>/reversal", "redemption.reverse", merchant_id=True,
-        idempotent=True,
         summary="Reverse a redemption (owners, or a platform admin naming the merchant; within the policy "
                 "window)", tags=[TAG_REDEMPTIONS], query=MerchantQuery, body=Reason, response=RedemptionSchema)
 

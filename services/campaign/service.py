@@ -7,6 +7,7 @@ from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
 from plumbing.fields import MerchantPage, Reason, new_id, utcnow
+from plumbing.idempotency import idempotent
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.campaign import domain, storage
@@ -30,6 +31,10 @@ FUNDING_READERS = (OWNER,) + PLATFORM_MONEY
 def dump_points(account):
     return {"balance": account["balance"], "reserved": account["reserved"],
             "available": domain.available(account)}
+
+
+def dump_reservation(row):
+    return {"reservation_id": str(row["id"]), "points": row["points"], "expires_at": row["expires_at"].isoformat()}
 
 
 def dump_ledger_line(row):
@@ -62,6 +67,7 @@ class CampaignService(ServiceBase):
 
     # -- campaigns -------------------------------------------------------------------
     @rpc
+    @idempotent
     def create_campaign(self, data):
         """A merchant-funded campaign, or one under a funding agreement the platform granted."""
         identity = self.caller.require(*OWNERS)
@@ -129,6 +135,7 @@ class CampaignService(ServiceBase):
 
     # -- customers and points ----------------------------------------------------------
     @rpc
+    @idempotent
     def create_customer(self, data):
         identity = self.caller.require(OWNER, STORE_USER, ADMIN)
         data = load(CustomerCreateSchema, data)
@@ -162,6 +169,7 @@ class CampaignService(ServiceBase):
         return result
 
     @rpc
+    @idempotent
     def adjust_points(self, customer_id, data, merchant_id=None):
         """A manual credit or debit by an owner (or a platform admin naming the merchant), audited.
 
@@ -198,18 +206,35 @@ class CampaignService(ServiceBase):
 
     @rpc
     def reserve_points(self, data):
-        """Hold points for a hybrid redemption: reserve, redeem, then commit (or release)."""
+        """Hold points for a hybrid redemption: reserve, redeem, then commit (or release).
+
+        Once per ``reference`` (the redemption's id, the same for every retry of it): asked again,
+        this answers with the same reservation, held again if it was released meanwhile."""
         identity = self.caller.require(OWNER, STORE_USER)
         data = load(ReserveSchema, data)
         self._customer(identity, data["customer_id"])
         account = storage.points_account(self.db, data["customer_id"], lock=True)
+        expires_at = utcnow() + domain.RESERVATION_TTL
+        prior = storage.reservation_by_reference(self.db, identity.merchant_id, data["reference"], lock=True) \
+            if data["reference"] else None
+        if prior is not None:
+            if (str(prior["customer_id"]), prior["points"]) != (data["customer_id"], data["points"]):
+                raise self._reference_taken(data["reference"])
+            if prior["status"] == "released":
+                domain.check_can_reserve(account, data["points"])
+                prior = storage.hold_again(self.db, prior, expires_at)
+            return dump_reservation(prior)
         domain.check_can_reserve(account, data["points"])
         reservation = {"id": new_id(), "customer_id": data["customer_id"], "merchant_id": identity.merchant_id,
-                       "points": data["points"], "reference": data["reference"],
-                       "expires_at": utcnow() + domain.RESERVATION_TTL}
-        storage.insert_reservation(self.db, reservation)
-        return {"reservation_id": reservation["id"], "points": reservation["points"],
-                "expires_at": reservation["expires_at"].isoformat()}
+                       "points": data["points"], "reference": data["reference"], "expires_at": expires_at}
+        if not storage.insert_reservation(self.db, reservation):
+            raise self._reference_taken(data["reference"])
+        return dump_reservation(reservation)
+
+    @staticmethod
+    def _reference_taken(reference):
+        return Conflict("Reference %s holds other points" % reference, code="reference_taken",
+                        fields={"reference": ["Already used for another reservation."]})
 
     @rpc
     def release_points(self, reservation_id):
@@ -245,6 +270,7 @@ class CampaignService(ServiceBase):
 
     # -- funding agreements: the platform grants platform or partner money ----------------------
     @rpc
+    @idempotent
     def create_agreement(self, data):
         identity = self.caller.require(*PLATFORM_MONEY)
         data = load(AgreementCreateSchema, data)
@@ -282,6 +308,7 @@ class CampaignService(ServiceBase):
         return storage.list_filtered(self.db, "funding_agreements", merchant_id, filters, dump_agreement)
 
     @rpc
+    @idempotent
     def change_agreement_status(self, agreement_id, action, data):
         """Suspend, resume or end an agreement (vouchers already issued under it keep their value)."""
         identity = self.caller.require(*PLATFORM_MONEY)
@@ -334,6 +361,7 @@ class CampaignService(ServiceBase):
 
     # -- issuance approvals: vouchers above the ceiling need the platform's yes ----------------
     @rpc
+    @idempotent
     def request_issuance_approval(self, data):
         identity = self.caller.require(*OWNERS)
         data = load(ApprovalRequestSchema, data)
@@ -365,6 +393,7 @@ class CampaignService(ServiceBase):
         return storage.list_filtered(self.db, "issuance_approvals", merchant_id, filters, dump_approval)
 
     @rpc
+    @idempotent
     def decide_issuance_approval(self, approval_id, decision, data):
         identity = self.caller.require(*PLATFORM_MONEY)
         if decision not in DECISIONS:

@@ -78,11 +78,27 @@ def add_daily_credit(tx, merchant_id, day, points):
 
 
 def insert_reservation(tx, reservation):
+    """Hold the points; False (nothing held) if the reference is taken, just now, by another reservation."""
+    if tx.execute("INSERT INTO points_reservations (id, customer_id, merchant_id, points, status, reference, "
+                  "expires_at) VALUES (%(id)s, %(customer_id)s, %(merchant_id)s, %(points)s, 'reserved', "
+                  "%(reference)s, %(expires_at)s) ON CONFLICT DO NOTHING", reservation) != 1:
+        return False
     tx.execute("UPDATE points_accounts SET reserved = reserved + %s WHERE customer_id = %s",
                (reservation["points"], reservation["customer_id"]))
-    tx.execute("INSERT INTO points_reservations (id, customer_id, merchant_id, points, status, reference, "
-               "expires_at) VALUES (%(id)s, %(customer_id)s, %(merchant_id)s, %(points)s, 'reserved', "
-               "%(reference)s, %(expires_at)s)", reservation)
+    return True
+
+
+def reservation_by_reference(tx, merchant_id, reference, lock=False):
+    return tx.one("SELECT * FROM points_reservations WHERE merchant_id = %s AND reference = %s"
+                  + (" FOR UPDATE" if lock else ""), (merchant_id, reference))
+
+
+def hold_again(tx, reservation, expires_at):
+    """A released reservation holds its points again (its redemption is being retried)."""
+    tx.execute("UPDATE points_accounts SET reserved = reserved + %s WHERE customer_id = %s",
+               (reservation["points"], reservation["customer_id"]))
+    return tx.one("UPDATE points_reservations SET status = 'reserved', expires_at = %s, settled_at = NULL "
+                  "WHERE id = %s RETURNING *", (expires_at, reservation["id"]))
 
 
 def reservation(tx, reservation_id, lock=False):

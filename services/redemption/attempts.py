@@ -2,13 +2,22 @@
 store and voucher; a scope that keeps failing is throttled, then locked for a while,
 and the lock raises a ``redemption_lockout`` alert.
 
-The counters are written even though the request that failed is refused, so the
-caller commits before raising (see ``RedemptionService._present``).
+The counters are written even though the request that failed is refused: ``count``
+hands them to the transaction's ``despite_failure`` (see ``till.present``).
 """
 from services.redemption import domain, storage
 from services.redemption.contract.events import RedemptionLockout
 
 COUNTED = ("voucher_not_found", "wrong_pin", "qr_forged")
+
+
+def count(svc, identity, store_id, now, voucher=None, failures=1, reason="voucher_not_found"):
+    """Count ``failures`` whatever becomes of this request. A user or store that is locked (or
+    must wait) hears that instead, and nothing is counted."""
+    check_allowed(svc.db, identity, store_id, now)
+    svc.db.despite_failure(lambda tx: record_failure(tx, svc.events, identity, store_id, now, voucher, failures))
+    svc.metrics.count("vowrewards_redemption_failed_attempts_total", "Failed code/PIN attempts",
+                      amount=failures, reason=reason)
 
 
 def check_allowed(tx, identity, store_id, now):

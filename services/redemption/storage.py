@@ -15,8 +15,8 @@ TILL_VOUCHER_COLUMNS = ", ".join("v." + field for field in VOUCHER_FIELDS)
 REDEMPTION_COLUMNS = (
     "r.id, r.reference, r.voucher_id, v.code AS voucher_code, r.merchant_id, r.store_id, "
     "r.processed_by, r.channel, r.method, r.customer_id, r.amount, r.points, r.points_value, "
-    "r.purchase_amount, r.currency, r.receipt_remarks, r.status, r.created_at, r.idempotency_key, "
-    "r.request_hash, r.points_reservation_id, r.reversed_at, r.reversed_by, r.reversal_reason, "
+    "r.purchase_amount, r.currency, r.receipt_remarks, r.status, r.created_at, "
+    "r.points_reservation_id, r.reversed_at, r.reversed_by, r.reversal_reason, "
     "v.status AS voucher_status, v.balance AS voucher_balance, v.campaign_id, v.funding"
 )
 
@@ -61,17 +61,15 @@ def list_vouchers(tx, merchant_id, filters, dump):
     return fetch_page(tx, "SELECT " + VOUCHER_COLUMNS + " FROM vouchers", where, params, filters, dump)
 
 
-def voucher_at_till(tx, code, user_id, store_id, idempotency_key=None, lock=False):
-    """The voucher, with the failed-attempt counters of this user, store and voucher and the
-    redemption already made under this idempotency key: what a till needs, in one round trip."""
+def voucher_at_till(tx, code, user_id, store_id, lock=False):
+    """The voucher, with the failed-attempt counters of this user, store and voucher: what a till
+    needs, in one round trip."""
     row = tx.one(
         "SELECT " + TILL_VOUCHER_COLUMNS + ", "
         "(SELECT coalesce(json_agg(a), '[]'::json) FROM failed_attempts a WHERE (a.scope, a.scope_id) IN "
-        "(('user', %(user)s), ('store', %(store)s), ('voucher', v.id::text))) AS counters, "
-        "(SELECT json_build_object('id', r.id, 'request_hash', r.request_hash) FROM redemptions r "
-        "WHERE r.merchant_id = v.merchant_id AND r.idempotency_key = %(key)s) AS prior "
+        "(('user', %(user)s), ('store', %(store)s), ('voucher', v.id::text))) AS counters "
         "FROM vouchers v WHERE v.code = %(code)s" + (" FOR UPDATE OF v" if lock else ""),
-        {"user": str(user_id), "store": str(store_id), "key": idempotency_key, "code": code})
+        {"user": str(user_id), "store": str(store_id), "code": code})
     if row is not None:
         row["counters"] = [counter_from_json(counter) for counter in row["counters"]]
     return row
@@ -86,28 +84,20 @@ def counter_from_json(counter):
 
 def record_redemption(tx, voucher, plan, actor, redemption):
     """The voucher's new state, its history line (if its status changes) and the redemption: one statement."""
-    # behind a savepoint: a concurrent request with the same idempotency key makes this fail, and
-    # the service then answers with that request's redemption instead
     tx.execute(
-        "SAVEPOINT redemption; "
         "WITH spent AS (UPDATE vouchers SET balance = %(balance)s, uses = %(uses)s, status = %(status)s, "
         "updated_at = now() WHERE id = %(voucher_id)s), "
         "history AS (INSERT INTO voucher_history (voucher_id, from_status, to_status, actor, reason) "
         "SELECT %(voucher_id)s, %(from_status)s, %(status)s, %(actor)s, 'redemption' WHERE %(changed)s) "
         "INSERT INTO redemptions (id, reference, voucher_id, merchant_id, store_id, user_id, processed_by, channel, "
         "method, customer_id, amount, points, points_value, purchase_amount, currency, receipt_remarks, "
-        "points_reservation_id, idempotency_key, request_hash, created_at) VALUES (%(id)s, %(reference)s, "
+        "points_reservation_id, created_at) VALUES (%(id)s, %(reference)s, "
         "%(voucher_id)s, %(merchant_id)s, %(store_id)s, %(user_id)s, %(processed_by)s, %(channel)s, %(method)s, "
         "%(customer_id)s, %(amount)s, %(points)s, %(points_value)s, %(purchase_amount)s, %(currency)s, "
-        "%(receipt_remarks)s, %(points_reservation_id)s, %(idempotency_key)s, %(request_hash)s, %(created_at)s)",
+        "%(receipt_remarks)s, %(points_reservation_id)s, %(created_at)s)",
         dict(redemption, processed_by=json.dumps(redemption["processed_by"]), balance=plan.balance,
              uses=plan.uses, status=plan.status, from_status=voucher["status"], actor=json.dumps(actor),
              changed=plan.status != voucher["status"]))
-
-
-def prior_redemption(tx, merchant_id, idempotency_key):
-    return tx.one("SELECT id, request_hash FROM redemptions WHERE merchant_id = %s AND idempotency_key = %s",
-                  (merchant_id, idempotency_key))
 
 
 def voucher_history(tx, voucher_id):

@@ -3,33 +3,27 @@ from datetime import timedelta
 
 from nameko.dependency_providers import Config
 
-from plumbing.auth import ADMIN, FINANCE, MONEY_READERS, OWNERS, PLATFORM_FINANCE, PLATFORM_MONEY, SUPPORT_AGENT
+from plumbing.auth import MONEY_READERS, OWNERS, PLATFORM_MONEY, SUPPORT_AGENT
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
 from plumbing.fields import MerchantPage, new_id, utcnow
 from plumbing.hashing import SHORT_SECRETS
+from plumbing.idempotency import idempotent
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
-from services.settlement import domain, storage
-from services.settlement.contract.enums import (BATCH_HELD, CONFIRMED, DUPLICATE, PAYOUT_ACCOUNT_UNCONFIRMED,
-                                                PAYOUT_PENDING, REVERSAL_AFTER_CLOSE)
-from services.settlement.contract.events import (BatchClosed, BatchReleased, EntryRecorded, ExceptionRaised,
-                                                 ExceptionResolved, PayoutAccountConfirmed, PayoutAccountSet,
+from services.settlement import batches, domain, storage
+from services.settlement.contract.enums import CONFIRMED, DUPLICATE, REVERSAL_AFTER_CLOSE
+from services.settlement.contract.events import (EntryRecorded, PayoutAccountConfirmed, PayoutAccountSet,
                                                  PayoutVerificationRequested)
-from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
+from services.settlement.contract.schemas import (BatchSchema, EntryFilterSchema, EntrySchema,
                                                   ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
                                                   PayoutConfirmationSchema, PayoutHistorySchema,
                                                   PayoutVerificationRpcSchema, PayoutVerificationSchema,
                                                   SetPayoutAccountSchema)
+from services.settlement.exceptions import exception_resolved, raise_exception
 from services.support.contract.events import TicketCreated, TicketResolved
-
-
-def exception_resolved(exception, ticket_reference):
-    return ExceptionResolved.of(exception_id=exception["id"], kind=exception["kind"],
-                                merchant_id=exception["merchant_id"], batch_reference=exception["batch_reference"],
-                                ticket_reference=ticket_reference)
 
 
 class SettlementService(ServiceBase):
@@ -50,9 +44,9 @@ class SettlementService(ServiceBase):
         }
         if not storage.insert_entry(self.db, entry, postings):
             # a second, different event for a redemption already in the ledger
-            self._raise_exception(DUPLICATE, event.merchant_id, event.store_id, None, total, event.currency,
-                                  "Redemption %s was reported twice" % event.redemption_id,
-                                  {"redemption_id": event.redemption_id})
+            raise_exception(self, DUPLICATE, event.merchant_id, event.store_id, None, total, event.currency,
+                            "Redemption %s was reported twice" % event.redemption_id,
+                            {"redemption_id": event.redemption_id})
             return
         self.events.emit(EntryRecorded.of(
             entry_id=entry["id"], kind="redemption", merchant_id=entry["merchant_id"],
@@ -78,8 +72,8 @@ class SettlementService(ServiceBase):
         if not storage.insert_entry(self.db, entry, mirrored):
             return
         if original["batch_reference"]:
-            self._raise_exception(
-                REVERSAL_AFTER_CLOSE, event.merchant_id, event.store_id,
+            raise_exception(
+                self, REVERSAL_AFTER_CLOSE, event.merchant_id, event.store_id,
                 {"id": original["batch_id"], "reference": original["batch_reference"]},
                 original["amount"], original["currency"],
                 "Redemption %s was reversed after batch %s closed; the reversal will be settled in "
@@ -92,70 +86,12 @@ class SettlementService(ServiceBase):
         merchant_id, filters = self.scoped(identity, EntryFilterSchema, filters)
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
-    # -- batches -------------------------------------------------------------------
+    # -- batches (services/settlement/batches.py) ------------------------------------
     @rpc
+    @idempotent
     def close_batch(self, data):
         """Close the merchant's unbatched entries of a period into a batch (SET-YYYY-MM-NNN)."""
-        identity = self.caller.require(FINANCE, ADMIN)
-        data = load(CloseBatchSchema, data)
-        merchant_id = identity.merchant_scope(data["merchant_id"])
-        now = utcnow()
-        start, end = domain.parse_period(data["period"], now)
-        storage.lock_merchant_settlement(self.db, merchant_id)
-        totals = storage.unbatched_totals(self.db, merchant_id, start, end)
-        if data.get("currency"):
-            totals = [t for t in totals if t["currency"].strip() == data["currency"]]
-        if not totals:
-            raise Conflict("Nothing to settle for %s in %s" % ("this merchant", data["period"]),
-                           code="nothing_to_settle")
-        if len(totals) > 1:
-            raise ValidationFailed("Entries in several currencies: say which to settle",
-                                   code="currency_required",
-                                   fields={"currency": ["One of %s." % ", ".join(
-                                       t["currency"].strip() for t in totals)]})
-        account = storage.payout_account(self.db, merchant_id)
-        problem = domain.payout_problem(account, now)
-        batch = {
-            "id": new_id(), "merchant_id": merchant_id, "period": data["period"],
-            "period_start": start, "period_end": end, "currency": totals[0]["currency"].strip(),
-            "total": int(totals[0]["total"]), "entry_count": totals[0]["entries"],
-            "status": BATCH_HELD if problem else PAYOUT_PENDING,
-            "closed_by": identity.actor(), "closed_at": now,
-        }
-        batch["reference"] = domain.batch_reference(
-            data["period"], storage.next_batch_number(self.db, merchant_id, data["period"]))
-        storage.insert_batch(self.db, batch)
-        storage.assign_entries(self.db, batch, totals[0]["entry_ids"])
-        self.events.emit(BatchClosed.of(
-            batch_id=batch["id"], reference=batch["reference"], merchant_id=merchant_id, period=batch["period"],
-            total=batch["total"], currency=batch["currency"], entry_count=batch["entry_count"],
-            status=batch["status"]))
-        exception = None
-        if problem:
-            exception = self._raise_exception(
-                PAYOUT_ACCOUNT_UNCONFIRMED, merchant_id, None, batch, batch["total"],
-                batch["currency"], "%s: batch %s cannot be paid out" % (problem, batch["reference"]),
-                {"period": batch["period"]})
-        result = BatchSchema().dump(batch)
-        result["exception"] = exception
-        return result
-
-    def _raise_exception(self, kind, merchant_id, store_id, batch, amount, currency, message,
-                         details=None):
-        exception = {
-            "id": new_id(), "kind": kind, "merchant_id": merchant_id, "store_id": store_id,
-            "batch_id": batch["id"] if batch else None,
-            "batch_reference": batch["reference"] if batch else None,
-            "amount": amount, "currency": currency, "message": message, "details": details or {},
-        }
-        storage.insert_exception(self.db, exception)
-        self.events.emit(ExceptionRaised.of(
-            exception_id=exception["id"], kind=kind, merchant_id=merchant_id, store_id=store_id,
-            batch_id=exception["batch_id"], batch_reference=exception["batch_reference"], amount=amount,
-            currency=currency, message=message))
-        self.metrics.count("vowrewards_settlement_exceptions_total", "Settlement exceptions raised",
-                           kind=kind)
-        return {"id": exception["id"], "kind": kind, "message": message}
+        return batches.close(self, data)
 
     @rpc
     def list_batches(self, filters=None):
@@ -177,35 +113,11 @@ class SettlementService(ServiceBase):
         return result
 
     @rpc
+    @idempotent
     def release_batch(self, reference, merchant_id=None):
         """A batch held for its payout address becomes payable once the address is confirmed by
         the platform and out of its cooling-off; until then this is refused, saying why."""
-        identity = self.caller.require(FINANCE, PLATFORM_FINANCE, ADMIN)
-        merchant_id = identity.merchant_scope(merchant_id)
-        storage.lock_merchant_settlement(self.db, merchant_id)
-        batch = storage.batch_by_reference(self.db, merchant_id, reference, lock=True)
-        if batch is None:
-            raise NotFound("No batch %s" % reference, code="batch_not_found")
-        exception = storage.exception_for_batch(self.db, batch["id"], PAYOUT_ACCOUNT_UNCONFIRMED)
-        if batch["status"] != BATCH_HELD or exception is None:
-            raise Conflict("Batch %s is %s, not held for its payout address" % (reference, batch["status"]),
-                           code="batch_not_held")
-        now = utcnow()
-        problem = domain.payout_problem(storage.payout_account(self.db, merchant_id), now)
-        if problem:
-            raise Conflict("%s: batch %s stays held" % (problem, reference), code="payout_account_not_ready")
-        batch = storage.release_batch(self.db, batch["id"], identity.actor(), now)
-        if storage.resolve_exception(self.db, exception["id"], {
-                "action": "released", "released_by": identity.actor(),
-                "resolution": "The payout address is confirmed and out of its cooling-off"}):
-            self.events.emit(exception_resolved(exception, ticket_reference=exception["ticket_reference"]))
-        self.events.emit(BatchReleased.of(
-            batch_id=batch["id"], reference=reference, merchant_id=merchant_id, period=batch["period"],
-            total=batch["total"], currency=batch["currency"].strip(), status=batch["status"],
-            released_by=identity.actor()))
-        result = BatchSchema().dump(batch)
-        result["exception"] = None
-        return result
+        return batches.release(self, reference, merchant_id)
 
     # -- payout accounts -------------------------------------------------------------
     # Where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
@@ -246,6 +158,7 @@ class SettlementService(ServiceBase):
         return self._account_out(account, now)
 
     @rpc
+    @idempotent
     def request_payout_verification(self, data):
         """Platform finance has a one-time code emailed to the merchant's registered contact (the
         gateway names it from its records); the merchant reads it back to confirm the address."""
@@ -313,8 +226,8 @@ class SettlementService(ServiceBase):
         return account
 
     def _checked_code(self, merchant_id, account, identity, code, now):
-        """The pending verification, if ``code`` is its code; a refusal is recorded (and committed,
-        so a wrong try counts) before it is raised."""
+        """The pending verification, if ``code`` is its code. A refusal is recorded (and a wrong
+        try counted) although the request fails: kept with ``despite_failure``."""
         verification = storage.pending_verification(self.db, merchant_id)
         refusal = domain.verification_refusal(verification, account, now)
         if refusal is None and SHORT_SECRETS.matches(verification["code_hash"], domain.normalise_code(code)):
@@ -324,16 +237,24 @@ class SettlementService(ServiceBase):
             reason, error = refusal
             if verification is None:
                 raise error
-            storage.finish_verification(self.db, verification["id"], reason, now)
-            details = {"reason": reason}
+
+            def record(tx):
+                storage.finish_verification(tx, verification["id"], reason, now)
+                self._failed_try(tx, merchant_id, account, identity, verification, {"reason": reason}, now)
         else:
-            attempts, max_attempts = storage.count_wrong_code(self.db, verification["id"], now)
-            error = domain.wrong_code(attempts, max_attempts)
-            details = {"reason": "wrong_code", "attempts": attempts, "max_attempts": max_attempts}
-        self._history(merchant_id, "verification_failed", account, identity,
-                      dict(details, verification_id=str(verification["id"])), now)
-        self.db.commit()
+            # the row is locked: this is the try it will count
+            error = domain.wrong_code(verification["attempts"] + 1, verification["max_attempts"])
+
+            def record(tx):
+                attempts, max_attempts = storage.count_wrong_code(tx, verification["id"], now)
+                self._failed_try(tx, merchant_id, account, identity, verification, {
+                    "reason": "wrong_code", "attempts": attempts, "max_attempts": max_attempts}, now)
+        self.db.despite_failure(record)
         raise error
+
+    def _failed_try(self, tx, merchant_id, account, identity, verification, details, now):
+        storage.record_payout_history(tx, merchant_id, "verification_failed", account["wallet_address"],
+                                      identity.actor(), dict(details, verification_id=str(verification["id"])), now)
 
     @rpc
     def get_payout_account(self, merchant_id=None):

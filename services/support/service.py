@@ -4,6 +4,7 @@ from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
 from plumbing.fields import new_id, utcnow
+from plumbing.idempotency import idempotent
 from plumbing.service import ServiceBase
 from plumbing.validation import load
 from services.settlement.contract.events import ExceptionRaised
@@ -48,6 +49,7 @@ class SupportService(ServiceBase):
         return ticket
 
     @rpc
+    @idempotent
     def create_ticket(self, data):
         """Intake from the portal (the old ``/api/support`` form)."""
         identity = self.caller.require(*MERCHANT_STAFF)
@@ -95,6 +97,7 @@ class SupportService(ServiceBase):
         return result
 
     @rpc
+    @idempotent
     def acknowledge_ticket(self, reference, data, merchant_id=None):
         identity = self.caller.require(*BACK_OFFICE)
         data = load(AcknowledgeSchema, data)
@@ -110,6 +113,7 @@ class SupportService(ServiceBase):
         return self.get_ticket(reference, merchant_id)
 
     @rpc
+    @idempotent
     def resolve_ticket(self, reference, data, merchant_id=None):
         identity = self.caller.require(*BACK_OFFICE)
         data = load(ResolveSchema, data)

@@ -49,8 +49,8 @@ class ToyShop(ServiceBase):
 
     @rpc
     def sell_then_fail(self, kept, undone):
-        self.events.emit(Sold.of(sku=kept))
-        self.db.commit()  # durable: this event must go out
+        with self.db.separately():  # durable on its own: this event must go out
+            self.events.emit(Sold.of(sku=kept))
         self.events.emit(Sold.of(sku=undone))
         raise Conflict("the rest failed", code="rest_failed")
 

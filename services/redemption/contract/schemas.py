@@ -92,7 +92,6 @@ class PresentationSchema(Schema):
 class RedeemSchema(PresentationSchema):
     channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
     receipt_remarks = fields.String(load_default=None, validate=validate.Length(max=500))
-    idempotency_key = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
 
 
 class _FromPhoto(Schema):
