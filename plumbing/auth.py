@@ -21,6 +21,7 @@ from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
 
 from plumbing.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from plumbing.framework import BROKER_USER_KEY
 from plumbing.revocation import DEFAULT_SYNC_WAIT, RevocationFeed
 from plumbing.validation import require_id
 
@@ -212,10 +213,11 @@ class TokenVerifier:
 
 
 class CallerContext:
-    def __init__(self, verifier, worker_ctx, acts_as_user):
+    def __init__(self, verifier, worker_ctx, acts_as_user, services=None):
         self._verifier = verifier
         self._worker_ctx = worker_ctx
         self._acts_as_user = acts_as_user
+        self._services = services or {}
         self._identity = None
 
     @property
@@ -223,6 +225,12 @@ class CallerContext:
         if self._identity is None:
             if self._acts_as_user:
                 token = self._worker_ctx.data.get(TOKEN_CONTEXT_KEY)
+                service = self._services.get(self._worker_ctx.data.get(BROKER_USER_KEY))
+                if not token and service:
+                    # a service's own work (a timer, a handler) calling this one: it acts as
+                    # itself, known by the broker user RabbitMQ validated for the request
+                    self._identity = Identity.system(service)
+                    return self._identity
                 identity = self._verifier.verify(token)
                 customer_id = self._worker_ctx.data.get(ACTING_CUSTOMER_KEY)
                 if identity.role == BUYER_APP and customer_id:
@@ -243,7 +251,10 @@ class Caller(DependencyProvider):
 
     RPC and HTTP workers act for the user whose token came with the call;
     anything else (events, timers) acts as the service itself, and a token
-    smuggled into an event's headers is ignored. A token of a revoked session is
+    smuggled into an event's headers is ignored. An RPC request that carries no
+    token but was sent by another service's broker user (RabbitMQ validates the
+    message's ``user_id``) comes from that service's own work: it acts as that
+    service (``Identity.system``), and only where a method allows the system role. A token of a revoked session is
     refused (``plumbing.revocation``).
     """
 
@@ -254,7 +265,12 @@ class Caller(DependencyProvider):
         self.verifier = TokenVerifier(
             config.get("JWT_PUBLIC_KEY"), revocations=self.feed.revocations,
             sync_wait=float(config.get("REVOCATION_SYNC_WAIT", DEFAULT_SYNC_WAIT)))
+        # broker user -> the service it is; the gateway is no service acting on its own account
+        # (a request it passes on without a token stays anonymous)
+        self.services = {user: component for component, user in (config.get("BROKER_USERS") or {}).items()
+                         if component != "gateway"}
 
     def get_dependency(self, worker_ctx):
         acts_as_user = isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler))
-        return CallerContext(self.verifier, worker_ctx, acts_as_user)
+        services = self.services if isinstance(worker_ctx.entrypoint, Rpc) else None
+        return CallerContext(self.verifier, worker_ctx, acts_as_user, services)

@@ -96,9 +96,15 @@ HEADER_PREFIX = "nameko."  # context data travels as message headers with this p
 # to a service that one calls (a client's key names its request, not what the service asks others)
 IDEMPOTENCY_KEY = "idempotency_key"
 ONE_HOP_CONTEXT = (IDEMPOTENCY_KEY,)
+# context data of an RPC worker: the broker user that sent the request, as RabbitMQ validated it
+# (the message's user_id); never taken from a header, never passed on
+BROKER_USER_KEY = "broker_user"
 
 # sha256 (first 16 hex digits) of the source of each upstream function an override copies or leans on
 UPSTREAM = {
+    # Rpc.unpack_message_headers: the worker's context comes from the headers, then we set who sent it
+    "nameko.messaging.HeaderDecoder.unpack_message_headers": "2ce5e0693e3dde60",
+    "nameko.rpc.Rpc.handle_message": "7cafedcdfc41a571",
     # FinishBeforeResult: a worker's handle_result runs before the dependencies' worker_result
     "nameko.containers.ServiceContainer._run_worker": "7418dcb704693677",
     # Publisher: publish() writes confirm_publish into the class-level transport_options
@@ -190,13 +196,9 @@ class Publisher(NamekoPublisher):
         cls.transport_options = DEFAULT_TRANSPORT_OPTIONS.copy()
 
 
-class EventPublisher(Publisher):
-    """Events (and retries and replays of them): persistent, confirmed, and signed by the broker user.
-
-    RabbitMQ refuses a ``user_id`` that is not the publishing connection's user, so a consumer
-    can trust it to name the publisher (``plumbing.events``)."""
-    use_confirms = True
-    delivery_mode = PERSISTENT
+class StampedPublisher(Publisher):
+    """Every message carries ``user_id`` = the connection's broker user. RabbitMQ refuses a
+    ``user_id`` that is not the publishing connection's user, so a receiver can trust it."""
 
     def __init__(self, amqp_uri, **kwargs):
         self.user_id = user_of(amqp_uri)
@@ -204,9 +206,18 @@ class EventPublisher(Publisher):
         super().__init__(amqp_uri, **kwargs)
 
 
-class MessagePublisher(Publisher):
+class EventPublisher(StampedPublisher):
+    """Events (and retries and replays of them): persistent, confirmed, and stamped with the
+    publisher's broker user (consumers check it: ``plumbing.events``)."""
+    use_confirms = True
+    delivery_mode = PERSISTENT
+
+
+class MessagePublisher(StampedPublisher):
     """RPC requests and replies: neither persisted nor confirmed (a lost one times out, and the
-    client retries it with its Idempotency-Key: cheaper than a confirm round trip on every call)."""
+    client retries it with its Idempotency-Key: cheaper than a confirm round trip on every call);
+    stamped, so a service's own work (a timer, a handler) is known as that service's
+    (``plumbing.auth``)."""
     use_confirms = False
     delivery_mode = NON_PERSISTENT
 
@@ -258,6 +269,15 @@ class Rpc(FinishBeforeResult, NamekoRpc):
 
     rpc_consumer = ReplyingRpcConsumer()
 
+    def unpack_message_headers(self, message):
+        # who sent the request is what the broker validated, whatever a header claims
+        data = super().unpack_message_headers(message)
+        data.pop(BROKER_USER_KEY, None)
+        user = (message.properties or {}).get("user_id")
+        if user:
+            data[BROKER_USER_KEY] = user
+        return data
+
 
 # -- calling another service, with a deadline -----------------------------------------------------------
 class TimedMethodProxy(MethodProxy):
@@ -287,6 +307,7 @@ class TimedMethodProxy(MethodProxy):
 
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
+        headers.pop(HEADER_PREFIX + BROKER_USER_KEY, None)  # the next hop learns it from the broker
         if not isinstance(worker_ctx.entrypoint, HttpRequestHandler):
             for key in ONE_HOP_CONTEXT:
                 headers.pop(HEADER_PREFIX + key, None)
