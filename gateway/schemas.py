@@ -181,3 +181,22 @@ def page_of(item_schema):
         "items": fields.List(fields.Nested(item_schema)),
         "next": fields.String(allow_none=True, metadata={"description": "Cursor of the next page, or null"}),
     }, name=name)
+
+
+class DirectoryQuerySchema(Schema):
+    """Whom a service's own work must reach (``gateway.directory``)."""
+    merchant_id = Id(load_default=None, metadata={"description": "None: the platform's own users"})
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), load_default=None,
+                        validate=validate.Length(min=1, max=len(ROLES)))
+    store_id = Id(load_default=None)
+    user_ids = fields.List(Id(), load_default=None, validate=validate.Length(min=1, max=500))
+
+
+class DirectoryEntrySchema(Schema):
+    user_id = Id(attribute="id")
+    merchant_id = Id(allow_none=True)
+    store_id = Id(allow_none=True)
+    username = fields.String()
+    display_name = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    role = fields.String()

@@ -91,6 +91,22 @@ def lock_user_changes(tx, merchant_id):
     tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("users:%s" % (merchant_id or "platform"),))
 
 
+def directory(tx, merchant_id, roles=None, store_id=None, user_ids=None, limit=2000):
+    """Active users of one merchant (or, with ``merchant_id`` None, the platform's own), filtered."""
+    where, params = ["active", "merchant_id = %s" if merchant_id else "merchant_id IS NULL"], []
+    if merchant_id:
+        params.append(merchant_id)
+    for column, values in (("role", roles), ("id", user_ids)):
+        if values:
+            where.append("%s = ANY(%%s)" % column)
+            params.append(list(values))
+    if store_id:
+        where.append("(store_id = %s OR store_id IS NULL)")  # the store's own users and the merchant-wide ones
+        params.append(store_id)
+    return tx.all("SELECT " + USER_COLUMNS + " FROM users WHERE " + " AND ".join(where)
+                  + " ORDER BY username LIMIT %s", params + [limit])
+
+
 def active_users_with_role(tx, role, merchant_id=None):
     """Ids of the active users with ``role``, of one merchant or of the platform."""
     where = "merchant_id = %s" if merchant_id else "merchant_id IS NULL"

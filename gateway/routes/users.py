@@ -11,14 +11,16 @@ import uuid
 from gateway import storage
 from gateway.http import route
 from gateway.routes.base import Routes
-from gateway.schemas import (AuditQuerySchema, PasswordChangeSchema, PasswordSetSchema,
-                             PlatformUserCreateSchema, UserAuditSchema, UserSchema, UserUpdateSchema,
-                             page_of)
-from plumbing.auth import ADMIN, MERCHANT_ROLES, OWNER, PLATFORM_ROLES, STORE_USER
+from gateway.schemas import (AuditQuerySchema, DirectoryEntrySchema, DirectoryQuerySchema, PasswordChangeSchema,
+                             PasswordSetSchema, PlatformUserCreateSchema, UserAuditSchema, UserSchema,
+                             UserUpdateSchema, page_of)
+from plumbing.auth import ADMIN, MERCHANT_ROLES, MERCHANT_STAFF, OWNER, PLATFORM_ROLES, STORE_USER, SYSTEM
+from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.fields import Page, new_id
 from plumbing.hashing import PASSWORDS
 from plumbing.idempotency import idempotent
+from plumbing.validation import load
 
 TAG = "Users"
 FIELDS = ("active", "role", "store_id", "display_name", "email")
@@ -44,6 +46,24 @@ def add_user(tx, identity, user):
 
 
 class UserRoutes(Routes):
+    # -- the directory: whom the services' own work reaches ----------------------------------
+    @rpc
+    def directory(self, query):
+        """The active users a service must reach (a ticket's people, a support roster, finance to
+        tell): ``{"merchant_id", "roles", "store_id", "user_ids"}`` -> ``{"items": [{"user_id",
+        "merchant_id", "store_id", "username", "display_name", "email", "role"}]}``. Asked by a
+        service's own work (``Identity.system``), or by the merchant's own staff for their merchant;
+        the platform's own users (``merchant_id`` None) only by a service."""
+        identity = self.identity.require(SYSTEM, *MERCHANT_STAFF)
+        query = load(DirectoryQuerySchema, query or {})
+        if query["merchant_id"] is None and identity.role != SYSTEM:
+            merchant_id = identity.merchant_scope(None)  # the caller's own (an admin must name one)
+        else:
+            merchant_id = query["merchant_id"] if identity.role == SYSTEM else identity.merchant_scope(
+                query["merchant_id"])
+        rows = storage.directory(self.db, merchant_id, query["roles"], query["store_id"], query["user_ids"])
+        return {"items": DirectoryEntrySchema(many=True).dump(rows)}
+
     # -- one user --------------------------------------------------------------------------
     def _target(self, identity, user_id):
         """The user ``identity`` may manage, locked (with changes to its merchant's users)."""

@@ -12,7 +12,7 @@ from nameko.timer import timer
 
 from plumbing.auth import SYSTEM, Caller
 from plumbing.entrypoints import rpc
-from plumbing.errors import Unauthenticated
+from plumbing.errors import Forbidden, Unauthenticated
 from plumbing.rpc import RpcProxy
 
 
@@ -76,3 +76,44 @@ def test_a_header_cannot_claim_a_service(callee, make_config, amqp_uri, broker_u
             with pytest.raises(Unauthenticated) as refused:
                 proxy.whoami()
             assert refused.value.code == "token_missing"
+
+
+# -- the gateway's directory: whom a service's own work must reach --------------------------------
+def directory_caller(query):
+    class Asking:
+        name = "notification"
+        gateway = RpcProxy("gateway")
+
+        @timer(interval=3600)
+        def ask(self):
+            return self.gateway.directory(query)
+    return Asking
+
+
+def test_a_service_finds_the_people_of_a_merchant_in_the_gateways_directory(system, onboard, make_config):
+    shop = onboard()
+    merchant = shop["merchant"]["id"]
+    container = ServiceContainer(directory_caller({"merchant_id": merchant, "roles": ["owner", "support_agent"]}),
+                                 make_config("notification"))
+    container.start()
+    try:
+        with entrypoint_hook(container, "ask") as ask:
+            found = ask()["items"]
+    finally:
+        container.stop()
+    assert sorted(entry["role"] for entry in found) == ["owner", "support_agent"]
+    assert all(entry["merchant_id"] == merchant and entry["username"] for entry in found)
+
+
+def test_a_merchants_staff_read_only_their_own_merchants_directory(system, onboard, make_config, amqp_uri):
+    shop, other = onboard(), onboard()
+    context = {"auth_token": shop["tokens"]["support_agent"]}
+    with ServiceRpcProxy("gateway", make_config("gateway", AMQP_URI=amqp_uri), context_data=context,
+                         timeout=10) as gateway:
+        own = gateway.directory({"roles": ["finance"]})["items"]
+        assert [entry["merchant_id"] for entry in own] == [shop["merchant"]["id"]]
+        with pytest.raises(Forbidden) as refused:
+            gateway.directory({"merchant_id": other["merchant"]["id"]})
+        assert refused.value.code == "merchant_forbidden"
+        # the platform's own users are the services' to look up, not a merchant's staff's
+        assert gateway.directory({"roles": ["admin"]})["items"] == []
