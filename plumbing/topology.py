@@ -48,7 +48,7 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
 
 # where each publisher's events are declared (its contract), for tests and tools
 EVENT_CONTRACTS = dict({name: "services.%s.contract.events" % name
-                        for name in ("redemption", "settlement", "support", "campaign")},
+                        for name in ("redemption", "settlement", "support", "campaign", "notification")},
                        gateway="plumbing.revocation")
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from plumbing.contracts import event_of
 from plumbing.revocation import SessionRevoked
+from services.notification.contract.events import EmailReceived
 from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
                                                FundingAgreementCreated, IssuanceApprovalDecided,
                                                IssuanceApprovalRequested, PointsAdjusted)
@@ -122,6 +123,12 @@ EXAMPLES = {
     IssuanceApprovalDecided: lambda: dict(
         approval_id=new_id(), merchant_id=new_id(), status="approved", note="Checked with the merchant",
         decided_by=actor("platform_finance")),
+    # notification
+    EmailReceived: lambda: dict(
+        mail_id=new_id(), merchant_id=new_id(), to_address="support+main-street@mail.vowrewards.test",
+        from_address="thandi@example.com", from_name="Thandi M", subject="Voucher not accepted",
+        body="The till said my voucher had expired.", message_id="<a1@example.com>",
+        ticket_reference=None, conversation_id=None, received_at=AT),
     # gateway
     SessionRevoked: lambda: dict(user_id=new_id(), session_ids=[new_id()], not_before=None,
                                  until=int(AT.timestamp()) + 906, reason="logout"),
