@@ -19,7 +19,9 @@ from services.redemption.contract.events import (RedemptionLockout, RedemptionRe
 from services.settlement.contract.events import (BatchClosed, BatchReleased, EntryRecorded, ExceptionRaised,
                                                  ExceptionResolved, PayoutAccountConfirmed, PayoutAccountSet,
                                                  PayoutVerificationRequested)
-from services.support.contract.events import TicketAcknowledged, TicketCreated, TicketResolved
+from services.support.contract.events import (ConversationMessage, MessagePosted, TicketAcknowledged, TicketAssigned,
+                                              TicketCascaded, TicketClosed, TicketCreated, TicketEscalated,
+                                              TicketOverdue, TicketReopened, TicketResolved)
 
 AT = datetime(2026, 5, 17, 9, 30, tzinfo=timezone.utc)
 
@@ -30,6 +32,13 @@ def new_id():
 
 def actor(role="owner", username=None):
     return {"user_id": new_id(), "username": username or "%s-7QX" % role.replace("_", "-"), "role": role}
+
+
+def ticket_facts(**values):
+    """What every support ticket event says of its ticket, with ``values`` added or overridden."""
+    return dict(dict(ticket_id=new_id(), reference="SUP-104", merchant_id=new_id(), store_id=new_id(),
+                     priority="normal", category="item", status="open", assignee_id=None,
+                     requester={"kind": "customer", "id": new_id()}, actor=actor("support_agent")), **values)
 
 
 def unused_voucher(**values):
@@ -91,18 +100,29 @@ EXAMPLES = {
         merchant_id=new_id(), wallet_address="vow-de…4KHB", method="email_code",
         confirmed_by=actor("platform_finance"), confirmed_at=AT, payable_from=AT + timedelta(hours=72)),
     # support
-    TicketCreated: lambda: dict(
-        ticket_id=new_id(), reference="SUP-104", merchant_id=new_id(),
-        subject="Payout wallet address not confirmed (SET-2026-05-004)", category="settlement",
-        priority="critical", source="settlement", store_id=None,
+    TicketCreated: lambda: ticket_facts(
+        priority="critical", category="settlement", requester={"kind": "system", "id": "settlement"},
+        actor=actor("system", "settlement"), subject="Payout wallet address not confirmed (SET-2026-05-004)",
+        source="settlement",
         refs={"exception_id": new_id(), "exception_kind": "payout_account_unconfirmed",
               "batch_reference": "SET-2026-05-004", "amount": 250000, "currency": "ZAR"},
         created_at=AT, ack_due_at=AT + timedelta(hours=2)),
-    TicketAcknowledged: lambda: dict(ticket_id=new_id(), reference="SUP-104", merchant_id=new_id()),
-    TicketResolved: lambda: dict(
-        ticket_id=new_id(), reference="SUP-104", merchant_id=new_id(), action="no_action",
-        resolution="Wallet confirmed by phone", refs={"exception_id": new_id()},
+    TicketAssigned: lambda: ticket_facts(assignee_id=new_id(), previous_assignee_id=None),
+    TicketAcknowledged: lambda: ticket_facts(status="processing", eta=AT + timedelta(days=1)),
+    MessagePosted: lambda: ticket_facts(thread="main", message_id=new_id(), author=actor("support_agent"),
+                                        body="We have asked the store to check the order."),
+    TicketEscalated: lambda: ticket_facts(level="owner", reason="The customer asks for the manager"),
+    TicketCascaded: lambda: ticket_facts(partner_client_id=new_id(), lsp_status="pending"),
+    TicketOverdue: lambda: ticket_facts(reason="first_response", due_at=AT + timedelta(hours=2),
+                                        actor=actor("system", "support")),
+    TicketResolved: lambda: ticket_facts(
+        status="resolved", action="no_action", resolution="Wallet confirmed by phone", refs={"exception_id": new_id()},
         resolved_by=actor("support_agent")),
+    TicketClosed: lambda: ticket_facts(status="closed", rating=5),
+    TicketReopened: lambda: ticket_facts(status="open", reason="The replacement never arrived"),
+    ConversationMessage: lambda: dict(
+        conversation_id=new_id(), merchant_id=new_id(), customer_id=new_id(), message_id=new_id(),
+        author_kind="staff", body="Your voucher is valid until Friday.", customer_online=False),
     # campaign
     CampaignCreated: lambda: dict(
         campaign_id=new_id(), merchant_id=new_id(), name="Platform week", funding="platform",

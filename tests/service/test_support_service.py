@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
 
 from plumbing.errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from services.support.contract.enums import RESOLUTION_ACTIONS
@@ -55,6 +56,12 @@ def settlement_exception(merchant_id, **overrides):
         kind="payout_account_unconfirmed", merchant_id=merchant_id, store_id=None,
         batch_reference="SET-2026-05-004", amount=2500, currency="ZAR",
         message="The payout wallet address is not confirmed yet"), **overrides))
+
+
+def sweep(support):
+    """Run the SLA clock's timer once, now."""
+    with entrypoint_hook(support, "flag_overdue_tickets") as hook:
+        hook()
 
 
 def deliver_exception(support, dispatch, event, event_id=None):
@@ -196,6 +203,7 @@ def test_the_queue_filters_by_priority_status_category_and_store(support, mercha
     late = create(support, owner, category="redemption")
     query("UPDATE support.tickets SET created_at = now() - interval '3 hours', "
           "ack_due_at = now() - interval '1 hour' WHERE id = %s", (late["id"],))
+    sweep(support)  # the clock's timer flags it
 
     def refs(**filters):
         return sorted(listed(support, agent, **filters))
@@ -212,8 +220,11 @@ def test_the_queue_filters_by_priority_status_category_and_store(support, mercha
     assert {critical["reference"], wallet["reference"], training["reference"]} <= set(is_open)
     assert not {acknowledged["reference"], resolved["reference"]} & set(is_open)
 
-    statuses = {t["reference"]: t["status"] for t in call(support, "list_tickets", agent)["items"]}
-    assert statuses[late["reference"]] == "overdue"
+    shown = {t["reference"]: t for t in call(support, "list_tickets", agent)["items"]}
+    # overdue is a flag: the ticket is still where it is (open)
+    assert (shown[late["reference"]]["status"], shown[late["reference"]]["overdue"]) == ("open", True)
+    assert shown[late["reference"]]["overdue_reason"] == "first_response"
+    statuses = {ref: t["status"] for ref, t in shown.items()}
     assert statuses[critical["reference"]] == "open"
     # acknowledging an overdue ticket takes it off the overdue list
     call(support, "acknowledge_ticket", agent, late["reference"], {"remarks": "Sorry for the wait"})
@@ -252,7 +263,8 @@ def test_a_ticket_is_acknowledged_once(support, merchant, emitted):
         ("main", opened["description"]), ("main", "We are looking into it")]
     error = app_error(Conflict, call, support, "acknowledge_ticket", merchant["owner"], opened["reference"],
                       {"remarks": "Me too"})
-    assert (error.status, error.code) == (409, "already_acknowledged")
+    assert (error.status, error.code) == (409, "illegal_transition")
+    assert error.fields == {"status": ["processing"]} and "processing" in error.message
     assert [e["reference"] for e in emitted("support", "ticket_acknowledged", merchant_id=merchant["id"])] == \
         [opened["reference"]]
     # the store user sees the acknowledgement: it is on the main thread
@@ -267,6 +279,8 @@ def test_a_ticket_is_acknowledged_once(support, merchant, emitted):
 def test_a_ticket_is_resolved_with_each_action(support, merchant, emitted, action):
     opened = create(support, merchant["owner"], refs={"batch_reference": "SET-2026-05-004"})
     data = {"action": action, "resolution": "Handled: " + action, "remarks": "Called the owner"}
+    if action == "refund":
+        data.update(refund_amount=2500, currency="ZAR")
     shown = call(support, "resolve_ticket", merchant["support_agent"], opened["reference"], data)
     assert shown["status"] == "resolved" and shown["resolved_at"]
     assert shown["acknowledged_at"]  # resolving answers the ticket too: never overdue afterwards
@@ -276,7 +290,7 @@ def test_a_ticket_is_resolved_with_each_action(support, merchant, emitted, actio
     assert (resolved["reference"], resolved["action"], resolved["refs"]) == \
         (opened["reference"], action, {"batch_reference": "SET-2026-05-004"})
     error = app_error(Conflict, call, support, "resolve_ticket", merchant["owner"], opened["reference"], data)
-    assert (error.status, error.code) == (409, "ticket_closed")
+    assert (error.status, error.code, error.fields) == (409, "illegal_transition", {"status": ["resolved"]})
 
 
 def test_resolving_a_settlement_ticket_carries_its_exception_back(support, dispatch, merchant, emitted):
@@ -297,7 +311,7 @@ def test_a_bad_resolution_names_its_fields_and_changes_nothing(support, merchant
     assert set(error.fields) == {"action", "resolution"}
     assert call(support, "get_ticket", merchant["owner"], opened["reference"])["status"] == "open"
     error = app_error(NotFound, call, support, "resolve_ticket", merchant["support_agent"], "SUP-999",
-                      {"action": "refund", "resolution": "Refunded"})
+                      {"action": "refund", "resolution": "Refunded", "refund_amount": 100, "currency": "ZAR"})
     assert error.code == "ticket_not_found"
 
 
@@ -309,13 +323,15 @@ def test_the_audit_trail_says_who_did_what(support, merchant, as_user):
     opened = create(support, owner)
     call(support, "acknowledge_ticket", agent, opened["reference"], {"remarks": "Looking"})
     call(support, "resolve_ticket", finance, opened["reference"],
-         {"action": "refund", "resolution": "Refunded", "remarks": "Paid back in full"})
+         {"action": "refund", "resolution": "Refunded", "remarks": "Paid back in full", "refund_amount": 1500,
+          "currency": "ZAR"})
     trail = call(support, "get_ticket", agent, opened["reference"])["audit"]
     assert [(a["action"], a["actor"]["username"], a["actor"]["role"]) for a in trail] == [
         ("created", "olivia", "owner"), ("acknowledged", "sam", "support_agent"),
         ("resolved", "fiona", "finance")]
-    assert trail[0]["details"] == {"priority": "normal", "category": "wallet"}
-    assert trail[2]["details"] == {"action": "refund", "remarks": "Paid back in full"}
+    assert trail[0]["details"] == {"priority": "normal", "category": "wallet", "source": "owner", "duplicate_of": None}
+    assert trail[2]["details"] == {"action": "refund", "remarks": "Paid back in full", "refund_amount": 1500,
+                                   "currency": "ZAR"}
 
 
 def test_a_bad_ticket_is_refused_field_by_field_and_nothing_is_left_behind(support, merchant):

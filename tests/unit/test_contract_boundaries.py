@@ -10,7 +10,7 @@ from plumbing import config as cfg
 
 ENTRYPOINTS = dict({name: "services.%s.service" % name for name in cfg.SERVICES}, gateway="gateway.service")
 # heavy libraries, and the only components that have a use for them
-LIBRARIES = {"zxingcpp": {"gateway"}, "qrcode": {"gateway"}, "PIL": {"gateway"}, "barcode": {"gateway"},
+LIBRARIES = {"zxingcpp": {"gateway"}, "qrcode": {"gateway"}, "PIL": {"gateway", "support"}, "barcode": {"gateway"},
              "argon2": {"gateway", "redemption", "settlement"}}
 LOADED = "import importlib, json, sys; importlib.import_module(sys.argv[1]); print(json.dumps(sorted(sys.modules)))"
 

@@ -6,7 +6,8 @@ import pytest
 
 from services.settlement.contract.events import ExceptionRaised
 from services.support import domain
-from services.support.contract.enums import CATEGORIES, PRIORITIES
+from plumbing.errors import Conflict, ValidationFailed
+from services.support.contract.enums import CATEGORIES, PRIORITIES, STATUSES
 from services.support.contract.schemas import TicketRefsSchema
 from tests.events import example
 
@@ -15,9 +16,11 @@ MERCHANT = str(uuid.uuid4())
 STORE = str(uuid.uuid4())
 
 
-def ticket(status="open", acknowledged_at=None, created_at=CREATED):
-    return {"status": status, "acknowledged_at": acknowledged_at, "created_at": created_at,
-            "ack_due_at": domain.ack_due(created_at)}
+def ticket(status="open", acknowledged_at=None, created_at=CREATED, **more):
+    return dict({"reference": "SUP-104", "status": status, "acknowledged_at": acknowledged_at,
+                 "created_at": created_at, "ack_due_at": domain.ack_due(created_at), "waiting_on": None,
+                 "next_response_due_at": None, "resolution_due_at": None, "resolved_at": None,
+                 "escalation_level": None}, **more)
 
 
 def test_references_read_sup_and_the_number():
@@ -36,8 +39,18 @@ def test_an_open_ticket_is_overdue_only_after_its_deadline():
     assert not domain.is_overdue(ticket(), CREATED)
     assert not domain.is_overdue(ticket(), due)  # at the deadline it is still in time
     assert domain.is_overdue(ticket(), due + timedelta(seconds=1))
-    assert domain.display_status(ticket(), due - timedelta(minutes=1)) == "open"
-    assert domain.display_status(ticket(), due + timedelta(minutes=1)) == "overdue"
+    assert domain.breach(ticket(), due + timedelta(minutes=1)) == ("first_response", due)
+
+
+def test_next_response_and_resolution_deadlines_are_breaches_too():
+    now = CREATED + timedelta(hours=5)
+    answered = ticket("processing", acknowledged_at=CREATED + timedelta(minutes=5))
+    assert domain.breach(answered, now) is None
+    late_reply = dict(answered, next_response_due_at=now - timedelta(minutes=1))
+    assert domain.breach(late_reply, now)[0] == "next_response"
+    late_fix = dict(answered, resolution_due_at=now - timedelta(minutes=1))
+    assert domain.breach(late_fix, now)[0] == "resolution"
+    assert not domain.is_overdue(dict(late_fix, waiting_on="partner"), now)  # the clock is paused
 
 
 @pytest.mark.parametrize("status,acknowledged", [
@@ -46,7 +59,53 @@ def test_acknowledged_resolved_or_closed_tickets_are_never_overdue(status, ackno
     late = CREATED + timedelta(days=3)
     row = ticket(status, acknowledged_at=CREATED + timedelta(hours=1) if acknowledged else None)
     assert not domain.is_overdue(row, late)
-    assert domain.display_status(row, late) == status
+
+
+# -- the state machine ----------------------------------------------------------------------------
+LEGAL = {
+    ("open", "acknowledge"): "processing", ("open", "resolve"): "resolved", ("processing", "resolve"): "resolved",
+    ("resolved", "close"): "closed", ("open", "close"): "closed", ("processing", "close"): "closed",
+    ("resolved", "reopen"): "open", ("closed", "reopen"): "open", ("open", "merge"): "closed",
+    ("processing", "merge"): "closed",
+}
+
+
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("action", sorted(domain.TRANSITIONS))
+def test_every_transition_is_checked_and_an_illegal_one_names_the_current_state(status, action):
+    allowed, target = domain.TRANSITIONS[action]
+    if status in allowed:
+        assert domain.check_transition(ticket(status), action) == (target or status)
+        if target:
+            assert LEGAL[(status, action)] == target
+    else:
+        with pytest.raises(Conflict) as refused:
+            domain.check_transition(ticket(status), action)
+        assert refused.value.status == 409 and refused.value.code == "illegal_transition"
+        assert refused.value.fields == {"status": [status]} and status in refused.value.message
+
+
+def test_a_closed_ticket_can_only_be_reopened_or_rated():
+    assert sorted(a for a, (allowed, _) in domain.TRANSITIONS.items() if "closed" in allowed) == ["rate", "reopen"]
+
+
+def test_escalation_climbs_the_chain_one_step_at_a_time():
+    levels, row = [], ticket()
+    for _ in range(3):
+        row = dict(row, escalation_level=domain.next_level(row))
+        levels.append(row["escalation_level"])
+    assert levels == ["owner", "platform_support", "it_support"]
+    with pytest.raises(Conflict):
+        domain.next_level(row)
+
+
+def test_igm_buyer_issues_name_the_order_and_bring_pictures_when_the_code_needs_them():
+    with pytest.raises(ValidationFailed) as refused:
+        domain.check_buyer_issue({"category": "item", "sub_category": "ITM02"}, 0)
+    assert set(refused.value.fields) == {"order_id", "attachment_ids"}
+    domain.check_buyer_issue({"category": "item", "sub_category": "ITM02", "order_id": "O-1"}, 1)
+    domain.check_buyer_issue({"category": "item", "sub_category": "ITM01", "order_id": "O-1"}, 0)
+    domain.check_buyer_issue({"category": "wallet"}, 0)  # the merchant's own categories need no order
 
 
 def settlement_exception(kind, **overrides):
