@@ -7,8 +7,10 @@ import io
 import os
 import tempfile
 
+from nameko.extensions import DependencyProvider
 from PIL import Image, UnidentifiedImageError
 
+from plumbing import config as cfg
 from plumbing.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -83,3 +85,16 @@ class FileStore:
 
 def digest(data):
     return hashlib.sha256(data).hexdigest()
+
+
+class AttachmentStore(DependencyProvider):
+    """The service's file store: ``SUPPORT_ATTACHMENTS_DIR`` (config, else the environment), else a
+    folder under the repository's ignored ``.local/`` (mount a volume there in production)."""
+
+    def setup(self):
+        directory = (self.container.config.get("SUPPORT_ATTACHMENTS_DIR") or os.environ.get("SUPPORT_ATTACHMENTS_DIR")
+                     or str(cfg.REPO_ROOT / ".local" / "support-attachments"))
+        self.store = FileStore(directory)
+
+    def get_dependency(self, worker_ctx):
+        return self.store

@@ -7,12 +7,10 @@ a typed event through the outbox in the same transaction. The SLA clock (``sla``
 business time; a timer flags breaches.
 """
 import base64
-import os
 from datetime import timedelta
 
 from nameko.timer import timer
 
-from plumbing import config as cfg
 from plumbing.auth import (ADMIN, BACK_OFFICE, BUYER_APP, IT_SUPPORT, LOGISTICS_PARTNER, OWNER, OWNERS,
                            PLATFORM_SUPPORT, STORE_USER, SUPPORT_AGENT, SYSTEM, Identity)
 from plumbing.entrypoints import rpc
@@ -70,13 +68,9 @@ def seconds_or_none(minutes):
 class SupportService(ServiceBase):
     name = "support"
     gateway = RpcProxy("gateway")
+    files = attachments.AttachmentStore()
 
     # -- helpers ------------------------------------------------------------------------------
-    def _store(self):
-        directory = (self.container.config.get("SUPPORT_ATTACHMENTS_DIR") or os.environ.get("SUPPORT_ATTACHMENTS_DIR")
-                     or str(cfg.REPO_ROOT / ".local" / "support-attachments"))
-        return attachments.FileStore(directory)
-
     def _settings(self, merchant_id):
         return storage.settings(self.db, merchant_id)
 
@@ -787,7 +781,7 @@ class SupportService(ServiceBase):
                "conversation_id": None, "filename": attachments.safe_name(filename, content_type),
                "content_type": content_type, "size": len(data), "sha256": attachments.digest(data),
                "storage_key": attachment_id, "uploaded_by": identity.actor()}
-        store = self._store()
+        store = self.files
         store.put(attachment_id, data)
         self.db.after_rollback(lambda: store.delete(attachment_id))
         storage.add_attachment(self.db, row)
@@ -806,7 +800,7 @@ class SupportService(ServiceBase):
         if row is None or row["ticket_id"] != ticket["id"] or (
                 not domain.reads_internal(identity) and str(row["id"]) in hidden):
             raise NotFound("No attachment %s on %s" % (attachment_id, reference), code="attachment_not_found")
-        data = self._store().get(row["storage_key"])
+        data = self.files.get(row["storage_key"])
         return {"filename": row["filename"], "content_type": row["content_type"],
                 "content": base64.b64encode(data).decode()}
 
