@@ -7,7 +7,7 @@ a typed event through the outbox in the same transaction. The SLA clock (``sla``
 business time; a timer flags breaches.
 """
 import base64
-from datetime import timedelta
+from datetime import date, timedelta
 
 from nameko.timer import timer
 
@@ -548,13 +548,12 @@ class SupportService(ServiceBase):
         assignee_id = str(data["assignee_id"]) if data["assignee_id"] else None
         username = None
         if assignee_id:
-            found = self.gateway.directory({"merchant_id": str(ticket["merchant_id"]), "user_ids": [assignee_id],
-                                            "roles": list(domain.AGENT_ROLES)})["items"]
+            # the whole roster, filtered here: the directory's user_ids filter fails on main (uuid = text)
+            found = [p for p in self._roster(identity, str(ticket["merchant_id"])) if p["user_id"] == assignee_id]
             if not found:
                 raise ValidationFailed("%s is not an agent of this merchant" % assignee_id, code="not_an_agent",
                                        fields={"assignee_id": ["Not an active agent of this merchant."]})
             username = found[0]["username"]
-            storage.sync_agents(self.db, ticket["merchant_id"], found)
         if assignee_id == (str(ticket["assignee_id"]) if ticket["assignee_id"] else None):
             return self.get_ticket(reference, merchant_id)
         self._set_assignee(ticket, assignee_id, username, identity.actor())
@@ -690,6 +689,8 @@ class SupportService(ServiceBase):
         identity = self.caller.require(*BACK_OFFICE)
         merchant_id = identity.merchant_scope(merchant_id)
         settings = self._settings(merchant_id)
+        if settings.get("holidays"):
+            settings["holidays"] = [date.fromisoformat(d) for d in settings["holidays"]]
         return SlaSettingsSchema().dump(dict({"timezone": "UTC", "hours": None, "holidays": [], "policies": [],
                                               "store_timezones": {}, "reopen_window_days": 7}, **settings))
 

@@ -1,0 +1,177 @@
+"""The support desk through the gateway, with every service running: each action with the roles that
+may and may not do it, references of another merchant refused, attachments checked by content and
+served only to those who may see the ticket, and bad input answered with a clear 4xx."""
+import io
+import uuid
+
+import pytest
+from PIL import Image
+
+from tests.integration.conftest import ok
+
+B = "/api/v1/support"
+
+
+@pytest.fixture(scope="module")
+def two(onboard):
+    return onboard(), onboard()
+
+
+def ticket(**more):
+    return dict({"subject": "Scanner will not read QR codes", "description": "Since this morning",
+                 "category": "technical"}, **more)
+
+
+def error_of(response, status):
+    assert response.status_code == status, response.text
+    return response.json()["error"]
+
+
+def png_bytes():
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (0, 120, 0)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_intake_at_both_addresses_and_references_of_another_merchant_are_422(system, two):
+    a, b = two
+    owner = a["tokens"]["owner"]
+    made = ok(system.post("/api/support", owner, json=ticket(store_id=a["store_id"])), 201)
+    assert made["reference"].startswith("SUP-") and made["store_id"] == a["store_id"]
+    ok(system.post(B + "/tickets", owner, json=ticket()), 201)
+    before = len(ok(system.get(B + "/tickets", owner))["items"])
+    for body in (ticket(store_id=b["store_id"]), ticket(refs={"store_id": b["store_id"]})):
+        error = error_of(system.post(B + "/tickets", owner, json=body), 422)
+        assert error["code"] == "store_not_found"
+    theirs = ok(system.post("/api/v1/campaigns", b["tokens"]["owner"], json={"name": "Spring", "currency": "ZAR"}),
+                201)
+    error = error_of(system.post(B + "/tickets", owner, json=ticket(refs={"campaign_id": theirs["id"]})), 422)
+    assert error["code"] == "campaign_not_found" and "refs.campaign_id" in error["fields"]
+    mine = ok(system.post("/api/v1/campaigns", owner, json={"name": "Autumn", "currency": "ZAR"}), 201)
+    ok(system.post(B + "/tickets", owner, json=ticket(refs={"campaign_id": mine["id"]})), 201)
+    error = error_of(system.post(B + "/tickets", owner, json=ticket(category="item", sub_category="FLM02")), 422)
+    assert "sub_category" in error["fields"]
+    assert len(ok(system.get(B + "/tickets", owner))["items"]) == before + 1  # nothing else was stored
+
+
+def test_a_day_on_the_desk_with_the_roles_that_may_and_may_not(system, two, platform_login):
+    a, b = two
+    t = a["tokens"]
+    ref = ok(system.post(B + "/tickets", t["store_user"], json=ticket()), 201)["reference"]
+    path = B + "/tickets/" + ref
+
+    agents = ok(system.get(B + "/agents", t["owner"]))["items"]
+    by_role = {agent["role"]: agent for agent in agents}
+    assert set(by_role) == {"owner", "support_agent"} and all(x["open_tickets"] == 0 for x in agents)
+    agent_id = by_role["support_agent"]["user_id"]
+    assert error_of(system.put(path + "/assignment", t["store_user"], json={"assignee_id": agent_id}), 403)
+    assert error_of(system.put(path + "/assignment", t["finance"], json={"assignee_id": agent_id}), 403)
+    someone_else = ok(system.get(B + "/agents", b["tokens"]["owner"]))["items"][0]["user_id"]
+    assert error_of(system.put(path + "/assignment", t["owner"], json={"assignee_id": someone_else}),
+                    422)["code"] == "not_an_agent"
+    shown = ok(system.put(path + "/assignment", t["owner"], json={"assignee_id": agent_id}))
+    assert shown["assignee_id"] == agent_id
+    agents = {x["user_id"]: x for x in ok(system.get(B + "/agents", t["owner"]))["items"]}
+    assert agents[agent_id]["open_tickets"] == 1
+    mine = ok(system.get(B + "/tickets?mine=true", t["support_agent"]))["items"]
+    assert [x["reference"] for x in mine] == [ref]
+    assert [x["reference"] for x in ok(system.get(B + "/tickets?submitted_by_me=true", t["store_user"]))["items"]] \
+        == [ref]
+
+    ok(system.post(path + "/messages", t["support_agent"], json={"thread": "internal", "body": "Firmware?"}))
+    assert error_of(system.post(path + "/messages", t["store_user"], json={"thread": "internal", "body": "hi"}),
+                    403)["code"] == "role_not_allowed"
+    as_store = ok(system.get(path, t["store_user"]))
+    assert "Firmware?" not in [m["body"] for m in as_store["messages"]]
+    ok(system.post(path + "/acknowledgement", t["support_agent"], json={"remarks": "Looking"}))
+    error = error_of(system.post(path + "/acknowledgement", t["owner"], json={"remarks": "Again"}), 409)
+    assert error["code"] == "illegal_transition" and "processing" in error["message"]
+
+    ok(system.post(path + "/escalation", t["store_user"], json={"reason": "Owner please"}))
+    ok(system.post(path + "/escalation", t["owner"], json={"reason": "Needs the platform"}))
+    platform = platform_login("platform_support")
+    queue = ok(system.get(B + "/tickets", platform))["items"]
+    assert ref in [x["reference"] for x in queue if x["merchant_id"] == a["merchant"]["id"]]
+    it = platform_login("it_support")
+    assert ref not in [x["reference"] for x in ok(system.get(B + "/tickets", it))["items"]]
+    shown = ok(system.post(path + "/resolution?merchant_id=" + a["merchant"]["id"], platform,
+                           json={"action": "no_action", "resolution": "Firmware updated"}))
+    assert shown["status"] == "resolved"
+
+    history = ok(system.get(path + "/history", t["owner"]))["items"]
+    assert [h["action"] for h in history] == ["created", "assigned", "message_posted", "acknowledged", "escalated",
+                                              "escalated", "resolved"]
+    assert history[-1]["actor"]["role"] == "platform_support"
+    assert error_of(system.get(path + "/history", t["support_agent"]), 403)
+    assert error_of(system.get(path, b["tokens"]["owner"]), 404)["code"] == "ticket_not_found"
+
+    counts = ok(system.get(B + "/tickets/counts", t["owner"]))
+    assert counts["resolved"] >= 1
+    board = ok(system.get(B + "/dashboard", t["owner"]))
+    assert {"open", "critical", "sla_attainment_percent", "avg_first_response_seconds",
+            "avg_resolution_seconds"} <= set(board["overall"])
+
+
+def test_attachments_are_checked_by_content_and_shown_only_to_who_may_see(system, two):
+    a, b = two
+    owner = a["tokens"]["owner"]
+    ref = ok(system.post(B + "/tickets", owner, json=ticket()), 201)["reference"]
+    path = B + "/tickets/" + ref + "/attachments"
+    fake = error_of(system.post(path, owner, files={"file": ("receipt.png", b"#!/bin/sh\nrm -rf /\n", "image/png")}),
+                    415)
+    assert fake["code"] == "attachment_type_refused"
+    added = ok(system.post(path, owner, files={"file": ("../../etc/receipt.png", png_bytes(), "text/plain")}), 201)
+    assert added["content_type"] == "image/png" and "/" not in added["filename"]
+    got = system.get(path + "/" + added["id"], a["tokens"]["support_agent"])
+    assert got.status_code == 200 and got.content == png_bytes()
+    assert got.headers["Content-Type"] == "image/png" and got.headers["Content-Disposition"].startswith("attachment")
+    assert error_of(system.get(path + "/" + added["id"], b["tokens"]["owner"]), 404)
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    assert ok(system.post(path, owner, files={"file": ("statement.pdf", pdf)}), 201)["content_type"] == \
+        "application/pdf"
+    big = b"%PDF-1.4\n" + b"0" * (5 * 1024 * 1024) + b"\n%%EOF\n"
+    assert error_of(system.post(path, owner, files={"file": ("big.pdf", big)}), 413)
+    shown = ok(system.get(B + "/tickets/" + ref, owner))
+    assert len(shown["attachments"]) == 2
+
+
+def test_canned_responses_sla_policies_and_bad_input(system, two):
+    a, _ = two
+    t = a["tokens"]
+    made = ok(system.post(B + "/canned-responses", t["support_agent"],
+                          json={"title": "Thanks", "body": "Thanks for your patience."}), 201)
+    assert error_of(system.post(B + "/canned-responses", t["support_agent"],
+                                json={"title": "Thanks", "body": "Again"}), 409)["code"] == "title_taken"
+    assert error_of(system.post(B + "/canned-responses", t["finance"], json={"title": "x", "body": "y"}), 403)
+    assert [r["title"] for r in ok(system.get(B + "/canned-responses", t["store_user"]))["items"]] == ["Thanks"]
+    assert system.request("DELETE", B + "/canned-responses/" + made["id"], t["owner"]).status_code == 204
+    assert ok(system.get(B + "/canned-responses", t["owner"]))["items"] == []
+
+    policy = {"timezone": "Africa/Johannesburg", "hours": {"mon": [["08:00", "12:00"], ["13:00", "17:00"]]},
+              "holidays": ["2026-12-25"], "policies": [{"priority": "critical", "first_response_minutes": 30}],
+              "assignment_mode": "least_loaded"}
+    assert error_of(system.put(B + "/sla-policies", t["support_agent"], json=policy), 403)
+    saved = ok(system.put(B + "/sla-policies", t["owner"], json=policy))
+    assert saved["hours"]["mon"] == [["08:00", "12:00"], ["13:00", "17:00"]]
+    bad = dict(policy, timezone="Nowhere/Else", assignment_mode="whoever")
+    error = error_of(system.put(B + "/sla-policies", t["owner"], json=bad), 422)
+    assert "assignment_mode" in error["fields"]
+    assert ok(system.get(B + "/sla-policies", t["owner"]))["timezone"] == "Africa/Johannesburg"
+
+    ref = ok(system.post(B + "/tickets", t["owner"], json=ticket()), 201)["reference"]
+    for path, body in (("/resolution", {"action": "refund", "resolution": "x"}), ("/messages", {"thread": "side"}),
+                       ("/escalation", {}), ("/merge", {"into": "nope"}), ("/closure", {"rating": 9})):
+        error = error_of(system.post(B + "/tickets/" + ref + path, t["owner"], json=body), 422)
+        assert error["fields"], path
+    assert error_of(system.get(B + "/tickets?view_by=sideways", t["owner"]), 422)
+    assert ok(system.get(B + "/tickets/" + ref, t["owner"]))["status"] == "open"
+
+
+def test_every_support_route_is_in_the_openapi_document(system):
+    paths = ok(system.get("/api/v1/openapi.json"))["paths"]
+    for action in ("assignment", "acknowledgement", "messages", "attachments", "escalation", "cascade",
+                   "resolution", "closure", "reopening", "merge", "rating", "history"):
+        assert "/api/v1/support/tickets/{reference}/" + action in paths, action
+    for path in ("agents", "dashboard", "conversations", "canned-responses", "sla-policies"):
+        assert "/api/v1/support/" + path in paths
+    assert "/api/support" in paths
