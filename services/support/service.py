@@ -750,7 +750,7 @@ class SupportService(ServiceBase):
         identity = self.caller.require(*BACK_OFFICE)
         query = load(DashboardQuerySchema, query or {})
         merchant_id = identity.merchant_scope(query["merchant_id"])
-        rows = storage.dashboard(self.db, merchant_id, query["store_id"], query["since"])
+        rows = storage.dashboard(self.db, merchant_id, query["store_id"])
         result = {"overall": None, "by_store": [], "by_category": []}
         for row in rows:
             kpis = kpi(row)
@@ -758,7 +758,7 @@ class SupportService(ServiceBase):
             if key == "all":
                 result["overall"] = kpis
             elif key.startswith("s:"):
-                result["by_store"].append(dict(kpis, store_id=key[2:] or None))
+                result["by_store"].append(dict(kpis, store_id=key[2:] or None))  # '' : no store
             else:
                 result["by_category"].append(dict(kpis, category=key[2:]))
         result["overall"] = result["overall"] or kpi({})

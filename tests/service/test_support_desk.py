@@ -308,7 +308,7 @@ def test_duplicates_are_detected_and_merged(support, shop, emitted):
     assert call(support, "get_ticket", shop["agent"], first["reference"])["status"] == "open"
 
 
-def test_the_dashboard_counts_real_tickets(support, shop):
+def test_the_dashboard_counts_real_tickets(support, shop, query):
     critical = call(support, "create_ticket", shop["owner"], {"subject": "Down", "description": "x",
                                                               "category": "technical", "priority": "critical",
                                                               "store_id": shop["store"]})
@@ -326,6 +326,11 @@ def test_the_dashboard_counts_real_tickets(support, shop):
     assert {c["category"] for c in board["by_category"]} == {"technical", "wallet"}
     counts = call(support, "ticket_counts", shop["agent"], {})
     assert (counts["processing"], counts["resolved"], counts["open"]) == (1, 1, 0)
+    # the counters the trigger keeps equal a count from scratch
+    stats = "SELECT * FROM support.ticket_stats WHERE merchant_id = %s ORDER BY store_key, category"
+    kept = query(stats, (shop["id"],))
+    query("SELECT support.ticket_stats_rebuild()")
+    assert query(stats, (shop["id"],)) == kept
 
 
 # -- chat and email ------------------------------------------------------------------------------------------

@@ -194,7 +194,6 @@ class SlaSettingsSchema(Schema):
 
 class DashboardQuerySchema(MerchantQuery):
     store_id = Id(load_default=None)
-    since = AwareDateTime(load_default=None)
 
 
 class StartConversationSchema(Schema):
