@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 from nameko.timer import timer
 
-from plumbing.auth import (ADMIN, BACK_OFFICE, BUYER_APP, IT_SUPPORT, LOGISTICS_PARTNER, OWNER, OWNERS,
-                           PLATFORM_SUPPORT, STORE_USER, SUPPORT_AGENT, SYSTEM, Identity)
+from plumbing.auth import (ADMIN, BACK_OFFICE, BUYER_APP, IT_SUPPORT, LOGISTICS_PARTNER, OWNER, OWNERS, STORE_USER,
+                           SUPPORT_AGENT, Identity)
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
@@ -162,8 +162,8 @@ class SupportService(ServiceBase):
         if user_id:
             storage.mark_assigned(self.db, ticket["merchant_id"], user_id)
         storage.audit(self.db, ticket["id"], actor, "assigned" if user_id else "unassigned",
-                      {"assignee_id": str(user_id) if user_id else None, "previous": str(previous) if previous else None,
-                       "automatic": automatic})
+                      {"assignee_id": str(user_id) if user_id else None,
+                       "previous": str(previous) if previous else None, "automatic": automatic})
         self._emit(TicketAssigned, ticket, actor, previous_assignee_id=previous)
 
     @rpc
@@ -614,8 +614,8 @@ class SupportService(ServiceBase):
         if data["status"] == "resolved" and ticket["waiting_on"] == "partner":
             changes.update(self._resume(ticket, now))
         storage.update_ticket(self.db, ticket["id"], changes)
-        body = "Logistics partner: %s%s%s" % (data["status"], " (ETA %s)" % data["eta"].isoformat() if data["eta"] else "",
-                                              ": " + data["remarks"] if data["remarks"] else "")
+        eta = " (ETA %s)" % data["eta"].isoformat() if data["eta"] else ""
+        body = "Logistics partner: %s%s%s" % (data["status"], eta, ": " + data["remarks"] if data["remarks"] else "")
         message_id = new_id()
         storage.add_message(self.db, {"id": message_id, "ticket_id": ticket["id"], "thread": "main",
                                       "author": identity.actor(), "body": body})

@@ -36,8 +36,8 @@ class Calendar:
             raise ValueError("Not a known time zone: %s" % timezone_name)
         week = None
         if hours is not None:
-            week = tuple(tuple(sorted((seconds(a), seconds(b)) for a, b in hours.get(day, ()) if seconds(a) < seconds(b)))
-                         for day in DAYS)
+            week = tuple(tuple(sorted((seconds(a), seconds(b)) for a, b in hours.get(day, ())
+                                      if seconds(a) < seconds(b))) for day in DAYS)
             if not any(week):
                 raise ValueError("Business hours must have some time in the week")
         days = frozenset(d if isinstance(d, date) else date.fromisoformat(d) for d in holidays or ())

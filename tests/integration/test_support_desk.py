@@ -2,7 +2,6 @@
 may and may not do it, references of another merchant refused, attachments checked by content and
 served only to those who may see the ticket, and bad input answered with a clear 4xx."""
 import io
-import uuid
 
 import pytest
 from PIL import Image
