@@ -7,6 +7,7 @@ from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAc
 from tests.events import example
 from tests.mailbox import Mailbox, free_port, text_of
 from tests.service.conftest import call, handling, new_id, started, wait_until
+from tests.service.directory import fake_gateway, people  # noqa: F401 (fixtures)
 
 SENDER = "VowRewards <payouts@vowrewards.test>"
 
@@ -18,7 +19,7 @@ def mailbox():
 
 
 @pytest.fixture(scope="module")
-def notification(make_config, mailbox):
+def notification(make_config, mailbox, fake_gateway):
     config = make_config("notification", SMTP_HOST="127.0.0.1", SMTP_PORT=mailbox.port, SMTP_FROM=SENDER,
                          EVENT_RETRY_DELAYS=[0.5, 1.0, 2.0, 4.0])
     with started(NotificationService, config) as container:
@@ -50,33 +51,35 @@ def code_requested(merchant_id, contact_email):
                    expires_at="2026-05-10T09:30:00+00:00", wallet_address="wallet-0123456789abcdef")
 
 
-def inbox(notification, as_user, role, merchant_id):
-    return call(notification, "list_inbox", as_user(role, merchant_id=merchant_id), {})["items"]
+def inbox(notification, user):
+    return call(notification, "list_inbox", {"auth_token": user["auth_token"]}, {})["items"]
 
 
 def unique_email():
     return "owner-%s@shop.example" % new_id()[:8]
 
 
-def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, deliver, as_user):
+def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, deliver, people):
     merchant = new_id()
-    deliver(address_set(merchant), "tell_owners_payout_account_set")
+    users = {role: people.add(role, merchant) for role in ("owner", "finance", "support_agent")}
+    users["store_user"] = people.add("store_user", merchant, store_id=new_id())
+    deliver(address_set(merchant), "notify_settlement_payout_account_set")
     deliver(example(PayoutAccountConfirmed,
                     merchant_id=merchant, wallet_address="wallet…2222", method="call_note",
                     confirmed_by={"user_id": new_id(), "username": "pf-1", "role": "platform_finance"},
                     confirmed_at="2026-05-11T10:00:00+00:00", payable_from="2026-05-13T09:00:00+00:00"),
-            "tell_owners_payout_account_confirmed")
+            "notify_settlement_payout_account_confirmed")
 
-    confirmed, changed = inbox(notification, as_user, "owner", merchant)
-    assert (changed["kind"], changed["title"]) == ("payout_account_set", "Payout wallet address changed")
+    confirmed, changed = inbox(notification, users["owner"])
+    assert (changed["kind"], changed["title"]) == ("payout_account", "Payout wallet address changed")
     assert changed["body"] == (
         "owner-ann (owner) changed the payout wallet address from wallet…1111 to wallet…2222 on 2026-05-10 "
         "09:00 UTC. Payouts to it wait until VowRewards has verified it with you and until 2026-05-13 09:00 UTC "
         "(cooling-off). If this was not you, contact VowRewards at once.")
-    assert (confirmed["kind"], confirmed["title"]) == ("payout_account_confirmed", "Payout wallet address confirmed")
+    assert (confirmed["kind"], confirmed["title"]) == ("payout_account", "Payout wallet address confirmed")
     assert "by phone" in confirmed["body"] and "2026-05-13 09:00 UTC" in confirmed["body"]
     for role in ("finance", "store_user", "support_agent"):
-        assert inbox(notification, as_user, role, merchant) == []
+        assert inbox(notification, users[role]) == []
 
 
 def test_the_registered_contact_is_emailed_about_a_change(deliver, mailbox, query):
