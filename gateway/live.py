@@ -21,7 +21,7 @@ import eventlet
 from eventlet.queue import LightQueue
 from kombu import Connection, Queue, binding
 from kombu.mixins import ConsumerMixin
-from nameko.extensions import SharedExtension
+from nameko.extensions import DependencyProvider, SharedExtension
 
 from plumbing.events import event_exchange, expected_publisher, publisher_of
 
@@ -106,3 +106,12 @@ class LiveHub(SharedExtension, ConsumerMixin):
 
     def customers(self):
         return [key.partition(":")[2] for key in self._streams if key.startswith("customer:")]
+
+
+class LiveStreams(DependencyProvider):
+    """``self.live_hub`` in the gateway's routes: this process's hub (a shared extension, started once)."""
+
+    hub = LiveHub()
+
+    def get_dependency(self, worker_ctx):
+        return self.hub

@@ -7,14 +7,16 @@ import eventlet
 from eventlet.queue import Empty
 from marshmallow import Schema, fields
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
 from gateway.http import forward, route
-from gateway.live import LiveHub
+from gateway.live import LiveStreams
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
-from plumbing.auth import OWNERS
+from plumbing.auth import OWNERS, Caller
+from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
 from plumbing.fields import MerchantPage, MerchantQuery
 from services.notification.contract.schemas import (DeliveryFilterSchema, DeliverySchema, EndpointCreateSchema,
@@ -32,8 +34,16 @@ class UnreadSchema(Schema):
     unread_count = fields.Integer()
 
 
+class TokenVerifierAccess(DependencyProvider):
+    """The process's token verifier, for a stream that outlives its worker."""
+
+    def get_dependency(self, worker_ctx):
+        return find_dependency(self.container, Caller).verifier
+
+
 class NotificationRoutes(Routes):
-    live_hub = LiveHub()
+    live_hub = LiveStreams()
+    token_verifier = TokenVerifierAccess()
     live_config = Config()
 
     list_notifications = forward(
@@ -71,13 +81,13 @@ class NotificationRoutes(Routes):
             self.worker_data["auth_token"] = token  # EventSource: the token is the query's
         if not self.worker_data.get("auth_token"):
             raise Unauthenticated("Sign in first: this needs a bearer token", code="token_missing")
-        self.caller.verifier.verify(self.worker_data["auth_token"])
+        self.identity  # verified (and not revoked) now; the stream re-checks it at each heartbeat
         last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
         opened = self.notification.open_stream(last)
         hub = self.live_hub
         queue = hub.subscribe(opened["key"])
         heartbeat = float(self.live_config.get("SSE_HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS)
-        verifier, token = self.caller.verifier, self.worker_data["auth_token"]
+        verifier, token = self.token_verifier, self.worker_data["auth_token"]
 
         request.environ["eventlet.minimum_write_chunk_size"] = 0  # each event as it comes, not in 4 KB lots
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, SYSTEM, Identity
+from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, PLATFORM_ROLES, SYSTEM
 from plumbing.contracts import event_of
 from plumbing.entrypoints import rpc
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
@@ -30,7 +30,7 @@ from services.settlement.contract.events import PayoutVerificationRequested, Pay
 
 log = logging.getLogger(__name__)
 
-INBOX_READERS = MERCHANT_STAFF + CLIENT_ROLES
+INBOX_READERS = MERCHANT_STAFF + PLATFORM_ROLES + CLIENT_ROLES
 DEFAULTS = {"WEBHOOK_MAX_ATTEMPTS": 8, "WEBHOOK_RETRY_BASE": 2.0, "WEBHOOK_RETRY_MAX": 3600.0,
             "WEBHOOK_DISABLE_AFTER": 20, "EMAIL_MAX_ATTEMPTS": 6, "EMAIL_RETRY_BASE": 5.0,
             "CUSTOMER_ONLINE_SECONDS": 120, "WEBHOOK_SECRET_OVERLAP_SECONDS": 86400}
