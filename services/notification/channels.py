@@ -54,8 +54,9 @@ def compose(sender, recipient, title, body, message_id, merchant_name=None, repl
 
 # -- support addresses and reply tokens ---------------------------------------------------------
 def default_support_local(merchant_id):
-    """Every merchant has a support address before anyone names one: ``m<12 hex>@<domain>``."""
-    return "m" + str(merchant_id).replace("-", "")[:12]
+    """A merchant's support address before anyone names one: ``m`` + 11 base32 characters of its id,
+    short enough that a reply token still fits the 64 characters of an address's local part."""
+    return "m" + _b32(bytes.fromhex(str(merchant_id).replace("-", "")))[:11]
 
 
 def _b32(data):

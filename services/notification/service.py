@@ -334,8 +334,8 @@ class NotificationService(ServiceBase):
 
     # -- merchants' mail ---------------------------------------------------------------------------
     def _mail_settings(self, merchant_id):
-        row = storage.merchant_mail(self.db, merchant_id) or {}
-        local = row.get("support_local") or channels.default_support_local(merchant_id)
+        row = storage.ensure_merchant_mail(self.db, merchant_id, channels.default_support_local(merchant_id))
+        local = row["support_local"]
         domain_ = self.config.get("INBOUND_MAIL_DOMAIN") or channels.DEFAULT_INBOUND_DOMAIN
         return {"merchant_id": str(merchant_id), "display_name": row.get("display_name"),
                 "reply_to": row.get("reply_to"), "support_address": "%s@%s" % (local, domain_),
@@ -408,7 +408,8 @@ class NotificationService(ServiceBase):
     def _send_email(self, pool, row):
         payload = row["payload"]
         settings = SmtpSettings.from_config(self.config)
-        mail = pool.run(lambda tx: storage.merchant_mail(tx, row["merchant_id"])) if row["merchant_id"] else None
+        mail = pool.run(lambda tx: storage.ensure_merchant_mail(
+            tx, row["merchant_id"], channels.default_support_local(row["merchant_id"]))) if row["merchant_id"] else None
         reply_to = (mail or {}).get("reply_to")
         ticket = (payload.get("refs") or {}).get("reference") if row["event_type"].startswith("support.") else None
         conversation = (payload.get("refs") or {}).get("conversation_id")
@@ -423,8 +424,7 @@ class NotificationService(ServiceBase):
         smtp_send(settings, message)
 
     def _mail_settings_plain(self, mail, merchant_id):
-        local = (mail or {}).get("support_local") or channels.default_support_local(merchant_id)
-        return local, self.config.get("INBOUND_MAIL_DOMAIN") or channels.DEFAULT_INBOUND_DOMAIN
+        return mail["support_local"], self.config.get("INBOUND_MAIL_DOMAIN") or channels.DEFAULT_INBOUND_DOMAIN
 
     def _send_webhook(self, pool, row):
         endpoint = pool.run(lambda tx: storage.endpoint(tx, row["recipient_id"]))

@@ -264,6 +264,13 @@ def merchant_mail(tx, merchant_id):
     return tx.one("SELECT * FROM merchant_mail WHERE merchant_id = %s", (merchant_id,))
 
 
+def ensure_merchant_mail(tx, merchant_id, default_local):
+    """The merchant's mail settings, its support address made on first use (so mail to it finds it)."""
+    tx.execute("INSERT INTO merchant_mail (merchant_id, support_local) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+               (merchant_id, default_local))
+    return merchant_mail(tx, merchant_id)
+
+
 def merchant_by_support_local(tx, local):
     return tx.one("SELECT * FROM merchant_mail WHERE support_local = %s", (local,))
 

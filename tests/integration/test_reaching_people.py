@@ -3,8 +3,9 @@
 each person's own, preferences, the live SSE stream with Last-Event-ID, email through a real SMTP server
 in the merchant's name, and signed webhooks to a real local HTTP receiver that fails on purpose."""
 import json
-import threading
+import smtplib
 import uuid
+from email.message import EmailMessage
 from datetime import datetime, timezone
 
 import eventlet
@@ -17,7 +18,7 @@ from plumbing.events import event_exchange
 from plumbing.framework import EventPublisher
 from services.campaign.contract.events import (BudgetExhausted, FundingAgreementChanged, FundingAgreementCreated,
                                                IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted)
-from services.notification import routing, webhooks
+from services.notification import channels, routing, webhooks
 from services.redemption.contract.events import (RedemptionLockout, RedemptionReversed, VoucherCancelled,
                                                  VoucherExpired, VoucherRedeemed)
 from services.settlement.contract.events import (BatchClosed, BatchReleased, ExceptionRaised, ExceptionResolved,
@@ -28,6 +29,7 @@ from tests.integration.conftest import ok, wait_for
 from tests.mailbox import Mailbox, free_port
 
 REPLY_SECRET = "test-reply-secret-0123456789"
+DOMAIN = "support.vowrewards.test"
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,8 @@ def system_config(mailbox):
     return {"notification": {
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": mailbox.port, "SMTP_FROM": "VowRewards <notify@vowrewards.test>",
         "WEBHOOKS_ALLOW_HTTP_LOOPBACK": "1", "WEBHOOK_RETRY_BASE": 0.05, "WEBHOOK_MAX_ATTEMPTS": 3,
-        "WEBHOOK_DISABLE_AFTER": 5, "EMAIL_RETRY_BASE": 0.1, "NOTIFICATION_REPLY_SECRET": REPLY_SECRET}}
+        "WEBHOOK_DISABLE_AFTER": 5, "EMAIL_RETRY_BASE": 0.1, "NOTIFICATION_REPLY_SECRET": REPLY_SECRET,
+        "OUTBOX_SWEEP_MIN_AGE": 0.3, "OUTBOX_SWEEP_INTERVAL": 0.3, "INBOUND_MAIL_DOMAIN": DOMAIN}}
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +382,77 @@ def test_webhook_registrations_that_would_reach_inside_are_refused(system, onboa
         assert refused.status_code == 422 and "events" in refused.json()["error"]["fields"]
     assert system.post("/api/v1/webhooks", onboard()["tokens"]["finance"], json={
         "url": "http://127.0.0.1:9/x", "events": ["support.ticket_created"]}).status_code == 403
+
+
+class SupportMail:
+    """The inbound support mail server, started as ``make run`` starts it (its own process)."""
+
+    def __init__(self, database_url):
+        import os
+        import subprocess
+        import sys
+        from tests.conftest import component_database_url
+        self.hostname, self.port = "127.0.0.1", free_port()
+        env = dict(os.environ, NOTIFICATION_DATABASE_URL=component_database_url(database_url, "notification"),
+                   INBOUND_MAIL_DOMAIN=DOMAIN, NOTIFICATION_REPLY_SECRET=REPLY_SECRET)
+        self.process = subprocess.Popen([sys.executable, "-m", "services.notification.inbound", "--port",
+                                         str(self.port)], env=env)
+        wait_for(self._listening, timeout=20)
+
+    def _listening(self):
+        try:
+            with smtplib.SMTP(self.hostname, self.port, timeout=2) as smtp:
+                return smtp.noop()[0] == 250
+        except OSError:
+            return False
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def support_mail(database_url):
+    server = SupportMail(database_url)
+    yield server
+    server.stop()
+
+
+def send_mail(controller, to, subject, body, sender="Thandi <thandi@example.com>"):
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message.set_content(body)
+    with smtplib.SMTP(controller.hostname, controller.port, timeout=10) as smtp:
+        smtp.send_message(message)
+
+
+def test_mail_to_a_support_address_becomes_an_event_and_a_signed_reply_names_its_ticket(
+        system, onboard, support_mail, db_query):
+    m = onboard()
+    address = ok(system.get("/api/v1/notifications/mail-settings", m["tokens"]["owner"]))["support_address"]
+    local, domain = address.split("@")
+    assert domain == DOMAIN
+    send_mail(support_mail, address, "My voucher did not work", "It said expired.\n\nOn Monday X wrote:\n> old")
+    token = channels.reply_token(REPLY_SECRET, ticket_reference="SUP-104")
+    send_mail(support_mail, "%s+%s@%s" % (local, token, domain), "Re: anything at all", "Thanks, it works now")
+    forged = channels.reply_token("not-our-secret", ticket_reference="SUP-105")
+    send_mail(support_mail, "%s+%s@%s" % (local, forged, domain), "Re: SUP-105", "Let me into 105")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send_mail(support_mail, "nobody-here@" + DOMAIN, "Hello", "Anyone?")
+
+    def published():
+        rows = db_query("SELECT payload FROM notification.outbox WHERE event_type = 'email_received' "
+                        "AND payload->>'merchant_id' = %s AND published_at IS NOT NULL", (m["merchant"]["id"],))
+        return len(rows) == 3 and sorted((r[0]["subject"] for r in rows))
+    wait_for(published, timeout=20)
+    events = {row[0]["subject"]: row[0] for row in db_query(
+        "SELECT payload FROM notification.outbox WHERE event_type = 'email_received' AND payload->>'merchant_id' = %s",
+        (m["merchant"]["id"],))}
+    new = events["My voucher did not work"]
+    assert new["ticket_reference"] is None and new["body"] == "It said expired."
+    assert new["from_address"] == "thandi@example.com" and new["from_name"] == "Thandi"
+    assert events["Re: anything at all"]["ticket_reference"] == "SUP-104"
+    assert events["Re: SUP-105"]["ticket_reference"] is None  # a forged token names nothing
 
 
 # -- API clients ----------------------------------------------------------------------------------
