@@ -112,3 +112,12 @@ def split_address(address):
     local = (address or "").rpartition("@")[0].lower()
     base, _, token = local.partition("+")
     return base, token or None
+
+
+def reply_secret(env):
+    """``NOTIFICATION_REPLY_SECRET``, or the contents of the file ``NOTIFICATION_REPLY_SECRET_FILE`` names."""
+    inline, path = env("NOTIFICATION_REPLY_SECRET"), env("NOTIFICATION_REPLY_SECRET_FILE")
+    if inline or not path:
+        return inline
+    with open(path) as secret:
+        return secret.read().strip()

@@ -141,7 +141,7 @@ def main(argv=None):
     logging.basicConfig(level=cfg.env("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
     controller = start(cfg.service_database_url("notification"),
                        cfg.env("INBOUND_MAIL_DOMAIN", channels.DEFAULT_INBOUND_DOMAIN),
-                       cfg.env("NOTIFICATION_REPLY_SECRET"), args.port, args.address)
+                       channels.reply_secret(cfg.env), args.port, args.address)
     log.info("support mail in on %s:%d for @%s", args.address, args.port,
              cfg.env("INBOUND_MAIL_DOMAIN", channels.DEFAULT_INBOUND_DOMAIN))
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
