@@ -704,6 +704,9 @@ def render(results):
 
 
 def main(argv=None):
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["streams"]:  # make bench ARGS="streams ..."
+        from devtools.bench_streams import main as streams_bench
+        return streams_bench((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from plumbing import config as cfg
     url = args.url.rstrip("/")
