@@ -39,7 +39,7 @@ ROUTES = tuple(Route(*row) for row in (
     ("settlement.payout_account_set",        "owners",           (INBOX,),                 "payout_account"),
     ("settlement.payout_account_confirmed",  "owners",           (INBOX,),                 "payout_account"),
     ("campaign.budget_exhausted",            "owners",           (INBOX, EMAIL),           "budget_exhausted"),
-    ("campaign.points_adjusted",             "customer",         (INBOX,),                 "points"),
+    ("campaign.points_adjusted",             "customer",         (INBOX, EMAIL_IF_OFFLINE), "points"),
     ("campaign.funding_agreement_created",   "owners",           (INBOX,),                 "funding"),
     ("campaign.funding_agreement_changed",   "owners",           (INBOX,),                 "funding"),
     ("campaign.issuance_approval_requested", "platform_finance", (INBOX,),                 "issuance_approval"),
