@@ -44,3 +44,23 @@ def fake_gateway(make_config):
 @pytest.fixture
 def people(fake_gateway, as_user):
     return People(as_user)
+
+
+class FakeCampaign:
+    """Campaign's ``get_customer_contact``, answering from ``FakeCampaign.customers`` (id -> contact)."""
+    name = "campaign"
+    customers = {}
+
+    @rpc
+    def get_customer_contact(self, customer_id, merchant_id=None):
+        from plumbing.errors import NotFound
+        contact = FakeCampaign.customers.get(customer_id)
+        if contact is None or (merchant_id and contact["merchant_id"] != merchant_id):
+            raise NotFound("No customer %s" % customer_id, code="customer_not_found")
+        return dict(contact, customer_id=customer_id)
+
+
+@pytest.fixture(scope="module")
+def fake_campaign(make_config):
+    with started(FakeCampaign, make_config("campaign")) as container:
+        yield container
