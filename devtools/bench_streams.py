@@ -20,7 +20,6 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import requests
 
 from devtools.bench import (BenchError, Login, StartedSystem, fmt, format_table, gateway_answers, new_session,
                             say, summarize)

@@ -3,7 +3,7 @@ the merchant's support mail: the notification service's, through the gateway."""
 import json
 import time
 
-import eventlet
+import jwt
 from eventlet.queue import Empty
 from marshmallow import Schema, fields
 from nameko.dependency_providers import Config
@@ -15,10 +15,10 @@ from gateway.http import forward, route
 from gateway.live import LiveStreams
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
-from plumbing.auth import OWNERS, Caller
+from plumbing.auth import ACTING_CUSTOMER_KEY, ALGORITHM, ISSUER, OWNERS, Caller
 from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
-from plumbing.fields import MerchantPage, MerchantQuery
+from plumbing.fields import MerchantQuery
 from services.notification.contract.schemas import (DeliveryFilterSchema, DeliverySchema, EndpointCreateSchema,
                                                     EndpointSchema, EndpointSecretSchema, EndpointUpdateSchema,
                                                     InboxFilterSchema, InboxMessageSchema, MailSettingsSchema,
@@ -28,6 +28,13 @@ TAG = "Notifications"
 TAG_WEBHOOKS = "Webhooks"
 HEARTBEAT_SECONDS = 15.0
 STREAM_MAX_SECONDS = 3600.0  # then the client reconnects (with Last-Event-ID): tokens expire
+STREAM_TICKET_SECONDS = 60
+STREAM_AUDIENCE = "vowrewards-stream"  # no other route's verifier accepts it
+
+
+class StreamTicketSchema(Schema):
+    ticket = fields.String()
+    expires_in = fields.Integer()
 
 
 class UnreadSchema(Schema):
@@ -69,18 +76,48 @@ class NotificationRoutes(Routes):
         summary="Switch kinds of notification on or off per channel", tags=[TAG], body=PreferencesSchema,
         response=PreferencesAnswerSchema)
 
+    @route("POST", "/api/v1/notifications/stream-tickets",
+           summary="A stream ticket: for a browser's EventSource, which cannot send the Authorization header. "
+                   "It opens your stream once within 60 s (`GET /notifications/stream?ticket=`) and is good for "
+                   "nothing else", tags=[TAG], response=StreamTicketSchema, status=201)
+    def create_stream_ticket(self, request):
+        identity = self.identity
+        now = int(time.time())
+        claims = {key: identity.claims[key] for key in ("sub", "name", "role", "mid", "sid", "ses")
+                  if identity.claims.get(key) is not None}
+        claims.update({"iss": ISSUER, "aud": STREAM_AUDIENCE, "iat": now, "exp": now + STREAM_TICKET_SECONDS,
+                       "cus": identity.customer_id})
+        ticket = jwt.encode(claims, self.sessions.signer.key, algorithm=ALGORITHM)
+        return 201, {"ticket": ticket, "expires_in": STREAM_TICKET_SECONDS}
+
+    def _redeem_stream_ticket(self, ticket):
+        """A stream ticket's identity, as a token of its own for this stream's calls (never shown)."""
+        verifier = self.token_verifier
+        try:
+            claims = jwt.decode(ticket, verifier.key, algorithms=[ALGORITHM], audience=STREAM_AUDIENCE,
+                                issuer=ISSUER, options={"require": ["exp", "sub", "role"]})
+        except jwt.PyJWTError:
+            raise Unauthenticated("The stream ticket is not valid (they last 60 s)", code="stream_ticket_invalid")
+        token, _ = self.sessions.signer.sign(claims["sub"], claims.get("name"), claims["role"],
+                                             merchant_id=claims.get("mid"), store_id=claims.get("sid"),
+                                             session_id=claims.get("ses"))
+        self.worker_data["auth_token"] = token
+        if claims.get("cus"):
+            self.worker_data[ACTING_CUSTOMER_KEY] = claims["cus"]  # vouched for when the ticket was made
+        if verifier.revocations is not None and verifier.revocations.refuses(self.identity):
+            raise Unauthenticated("This session was signed out: sign in again", code="token_revoked")
+
     @route("GET", "/api/v1/notifications/stream",
            summary="Your inbox live, as server-sent events (`text/event-stream`): each new message is an event "
                    "`notification` whose id is the message's (send it back as `Last-Event-ID` to catch up); "
-                   "`: heartbeat` comments every 15 s. The token goes in the Authorization header (or, for an "
-                   "EventSource, which cannot set headers, as `?access_token=`)", tags=[TAG],
-           content_type="text/event-stream", public=True)
+                   "`: heartbeat` comments every 15 s; it ends when the token expires (reconnect). The token "
+                   "goes in the Authorization header, or a stream ticket (`POST /notifications/stream-tickets`) "
+                   "in `?ticket=`", tags=[TAG], content_type="text/event-stream", public=True)
     def notification_stream(self, request):
-        token = request.args.get("access_token")
-        if token and not request.headers.get("Authorization"):
-            self.worker_data["auth_token"] = token  # EventSource: the token is the query's
+        if request.args.get("ticket") and not self.worker_data.get("auth_token"):
+            self._redeem_stream_ticket(request.args["ticket"])
         if not self.worker_data.get("auth_token"):
-            raise Unauthenticated("Sign in first: this needs a bearer token", code="token_missing")
+            raise Unauthenticated("Sign in first: this needs a bearer token or a stream ticket", code="token_missing")
         self.identity  # verified (and not revoked) now; the stream re-checks it at each heartbeat
         last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
         opened = self.notification.open_stream(last)

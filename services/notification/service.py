@@ -3,30 +3,28 @@ the gateway's SSE stream), emails and signed webhooks, each recorded once per ev
 channel; preferences; the delivery log; webhook endpoints; the merchants' support mail."""
 import logging
 import random
-import time
 from datetime import datetime, timedelta, timezone
 
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
 from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, PLATFORM_ROLES, SYSTEM
-from plumbing.contracts import event_of
+from plumbing.contracts import event_of, events_in
 from plumbing.entrypoints import rpc
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
 from plumbing.fields import new_id
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
-from plumbing.validation import load, require_id
 from plumbing.topology import EVENT_CONTRACTS
-from plumbing.contracts import events_in
+from plumbing.validation import load, require_id
 from services.notification import channels, domain, routing, storage, webhooks
 from services.notification.contract.schemas import (DeliveryFilterSchema, DeliverySchema, EndpointCreateSchema,
                                                     EndpointSchema, InboxFilterSchema, InboxMessageSchema,
                                                     MailSettingsSchema, PreferencesSchema)
 from services.notification.email import Mailer, SmtpSettings, send as smtp_send
 from services.notification.live import LiveFeed
-from services.settlement.contract.events import PayoutVerificationRequested, PayoutAccountSet
+from services.settlement.contract.events import PayoutAccountSet, PayoutVerificationRequested
 
 log = logging.getLogger(__name__)
 

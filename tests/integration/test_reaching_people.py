@@ -198,12 +198,14 @@ def test_preferences_switch_a_kind_off_per_channel(system, onboard, publish, db_
 class Stream:
     """An SSE client reading ``/notifications/stream`` in a green thread."""
 
-    def __init__(self, system, token, last_event_id=None):
-        headers = {"Authorization": "Bearer " + token, "Accept": "text/event-stream"}
+    def __init__(self, system, token=None, last_event_id=None, ticket=None):
+        headers = {"Accept": "text/event-stream"}
+        if token:
+            headers["Authorization"] = "Bearer " + token
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
         self.response = requests.get(system.url("/api/v1/notifications/stream"), headers=headers, stream=True,
-                                     timeout=30)
+                                     timeout=30, params={"ticket": ticket} if ticket else None)
         self.events, self.comments = [], []
         self._thread = eventlet.spawn(self._read)
 
@@ -251,6 +253,16 @@ def test_the_stream_brings_a_new_notification_and_catches_up_after_a_reconnect(s
     finally:
         again.close()
     assert system.get("/api/v1/notifications/stream").status_code == 401
+    # a browser's EventSource cannot send the header: a stream ticket opens it, and is good for nothing else
+    ticket = ok(system.post("/api/v1/notifications/stream-tickets", finance), 201)["ticket"]
+    assert system.get("/api/v1/notifications", ticket).status_code == 401
+    assert system.get("/api/v1/notifications/stream", params={"ticket": ticket + "x"}).status_code == 401
+    by_ticket = Stream(system, ticket=ticket, last_event_id=event["id"])
+    try:
+        [missed] = wait_for(lambda: by_ticket.events)
+        assert "SET-2026-05-778" in missed["data"]["title"]
+    finally:
+        by_ticket.close()
 
 
 def test_email_in_the_merchants_name_through_a_real_smtp_server(system, onboard, publish, mailbox):

@@ -2,7 +2,6 @@
 production mode, reply tokens that cannot be forged, backoff with jitter, and the routing table's shape."""
 import hashlib
 import hmac
-import time
 import uuid
 
 import pytest
