@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import signal
+import time
 import uuid
 from datetime import datetime, timezone
 from email.utils import parseaddr
@@ -139,11 +140,18 @@ def main(argv=None):
     parser.add_argument("--address", default=cfg.env("INBOUND_SMTP_ADDRESS", "127.0.0.1"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=cfg.env("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
-    controller = start(cfg.service_database_url("notification"),
-                       cfg.env("INBOUND_MAIL_DOMAIN", channels.DEFAULT_INBOUND_DOMAIN),
-                       channels.reply_secret(cfg.env), args.port, args.address)
-    log.info("support mail in on %s:%d for @%s", args.address, args.port,
-             cfg.env("INBOUND_MAIL_DOMAIN", channels.DEFAULT_INBOUND_DOMAIN))
+    domain = cfg.env("INBOUND_MAIL_DOMAIN", channels.DEFAULT_INBOUND_DOMAIN)
+    while True:
+        try:
+            controller = start(cfg.service_database_url("notification"), domain, channels.reply_secret(cfg.env),
+                               args.port, args.address)
+            break
+        except (OSError, RuntimeError) as error:
+            # a taken port must not take the rest of `make run` down with it (honcho stops all on an exit)
+            log.error("support mail in cannot listen on %s:%d (%s): set INBOUND_SMTP_PORT; trying again in 10 s",
+                      args.address, args.port, error)
+            time.sleep(10)
+    log.info("support mail in on %s:%d for @%s", args.address, args.port, domain)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         asyncio.run(asyncio.Event().wait())
