@@ -390,9 +390,10 @@ class Route(FinishBeforeResult, HttpRequestHandler):
             "internal_error", "Something went wrong on our side; it has been logged"))
 
 
-def route(method, url, **kwargs):
-    """``@route(...)``: ``Route``'s decorator; the handler runs after the routes' ``before_route(request)``
-    (the customer a buyer app names is vouched for there, before anything is passed on)."""
+def route(method, url, entrypoint=None, **kwargs):
+    """``@route(...)``: ``Route``'s decorator (or ``entrypoint``'s, a subclass); the handler runs after the
+    routes' ``before_route(request)`` (the customer a buyer app names is vouched for there, before
+    anything is passed on)."""
     def decorate(handler):
         @functools.wraps(handler)
         def checked(self, request, *args, **kw):
@@ -400,7 +401,7 @@ def route(method, url, **kwargs):
             if before is not None:
                 before(request)
             return handler(self, request, *args, **kw)
-        return Route.decorator(method, url, **kwargs)(checked)
+        return (entrypoint or Route).decorator(method, url, **kwargs)(checked)
     return decorate
 
 

@@ -37,6 +37,7 @@ class LiveHub(SharedExtension, ConsumerMixin):
         self.should_stop = False
         self._gt = None
         self._streams = defaultdict(set)  # key -> {LightQueue}
+        self._tokens = {}  # queue -> the token its stream was opened with
 
     def setup(self):
         config = self.container.config
@@ -89,12 +90,14 @@ class LiveHub(SharedExtension, ConsumerMixin):
                 pass  # a client that does not read: it catches up when it reconnects
 
     # -- streams ----------------------------------------------------------------------------------
-    def subscribe(self, key):
+    def subscribe(self, key, token=None):
         queue = LightQueue(STREAM_QUEUE_SIZE)
         self._streams[key].add(queue)
+        self._tokens[queue] = token
         return queue
 
     def unsubscribe(self, key, queue):
+        self._tokens.pop(queue, None)
         queues = self._streams.get(key)
         if queues is not None:
             queues.discard(queue)
@@ -105,7 +108,14 @@ class LiveHub(SharedExtension, ConsumerMixin):
         return sum(len(queues) for queues in self._streams.values())
 
     def customers(self):
-        return [key.partition(":")[2] for key in self._streams if key.startswith("customer:")]
+        """{buyer app token: [customer ids with a stream open here]}: who is online, told by each app."""
+        found = defaultdict(set)
+        for key, queues in list(self._streams.items()):
+            if key.startswith("customer:"):
+                for queue in list(queues):
+                    if self._tokens.get(queue):
+                        found[self._tokens[queue]].add(key.partition(":")[2])
+        return {token: sorted(ids) for token, ids in found.items()}
 
 
 class LiveStreams(DependencyProvider):

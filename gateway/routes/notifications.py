@@ -1,6 +1,7 @@
 """The inbox (listed, read, live over server-sent events), preferences, webhooks, the delivery log and
 the merchant's support mail: the notification service's, through the gateway."""
 import json
+import logging
 import time
 
 import jwt
@@ -11,11 +12,11 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
-from gateway.http import forward, route
+from gateway.http import Route, bearer_token, forward, route
 from gateway.live import LiveStreams
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
-from plumbing.auth import ACTING_CUSTOMER_KEY, ALGORITHM, ISSUER, OWNERS, Caller
+from plumbing.auth import ACTING_CUSTOMER_KEY, ALGORITHM, ISSUER, OWNERS, Caller, Identity
 from plumbing.db import find_dependency
 from plumbing.errors import Unauthenticated
 from plumbing.fields import MerchantQuery
@@ -24,12 +25,40 @@ from services.notification.contract.schemas import (DeliveryFilterSchema, Delive
                                                     InboxFilterSchema, InboxMessageSchema, MailSettingsSchema,
                                                     PreferencesAnswerSchema, PreferencesSchema)
 
+log = logging.getLogger(__name__)
+
 TAG = "Notifications"
 TAG_WEBHOOKS = "Webhooks"
 HEARTBEAT_SECONDS = 15.0
 STREAM_MAX_SECONDS = 3600.0  # then the client reconnects (with Last-Event-ID): tokens expire
 STREAM_TICKET_SECONDS = 60
 STREAM_AUDIENCE = "vowrewards-stream"  # no other route's verifier accepts it
+
+
+def read_stream_ticket(verifier, ticket):
+    """A stream ticket's claims; Unauthenticated if it is not one (expired, forged, an access token),
+    or its session was signed out since."""
+    try:
+        claims = jwt.decode(ticket, verifier.key, algorithms=[ALGORITHM], audience=STREAM_AUDIENCE, issuer=ISSUER,
+                            options={"require": ["exp", "sub", "role"]})
+    except jwt.PyJWTError:
+        raise Unauthenticated("The stream ticket is not valid (they last 60 s)", code="stream_ticket_invalid")
+    identity = Identity(user_id=claims["sub"], username=claims.get("name"), role=claims["role"],
+                        merchant_id=claims.get("mid"), session_id=claims.get("ses"), claims=claims)
+    if verifier.revocations is not None and verifier.revocations.refuses(identity):
+        raise Unauthenticated("This session was signed out: sign in again", code="token_revoked")
+    return claims
+
+
+class StreamRoute(Route):
+    """The stream: a bearer token as every route, or a stream ticket in ``?ticket=`` (an EventSource
+    cannot send headers), checked before a worker starts, like any token."""
+
+    def authenticate(self, request):
+        ticket = request.args.get("ticket")
+        if ticket and not bearer_token(request):
+            return read_stream_ticket(self.caller.verifier, ticket)
+        return super().authenticate(request)
 
 
 class StreamTicketSchema(Schema):
@@ -92,37 +121,28 @@ class NotificationRoutes(Routes):
 
     def _redeem_stream_ticket(self, ticket):
         """A stream ticket's identity, as a token of its own for this stream's calls (never shown)."""
-        verifier = self.token_verifier
-        try:
-            claims = jwt.decode(ticket, verifier.key, algorithms=[ALGORITHM], audience=STREAM_AUDIENCE,
-                                issuer=ISSUER, options={"require": ["exp", "sub", "role"]})
-        except jwt.PyJWTError:
-            raise Unauthenticated("The stream ticket is not valid (they last 60 s)", code="stream_ticket_invalid")
+        claims = read_stream_ticket(self.token_verifier, ticket)
         token, _ = self.sessions.signer.sign(claims["sub"], claims.get("name"), claims["role"],
                                              merchant_id=claims.get("mid"), store_id=claims.get("sid"),
                                              session_id=claims.get("ses"))
         self.worker_data["auth_token"] = token
         if claims.get("cus"):
             self.worker_data[ACTING_CUSTOMER_KEY] = claims["cus"]  # vouched for when the ticket was made
-        if verifier.revocations is not None and verifier.revocations.refuses(self.identity):
-            raise Unauthenticated("This session was signed out: sign in again", code="token_revoked")
 
     @route("GET", "/api/v1/notifications/stream",
            summary="Your inbox live, as server-sent events (`text/event-stream`): each new message is an event "
                    "`notification` whose id is the message's (send it back as `Last-Event-ID` to catch up); "
                    "`: heartbeat` comments every 15 s; it ends when the token expires (reconnect). The token "
                    "goes in the Authorization header, or a stream ticket (`POST /notifications/stream-tickets`) "
-                   "in `?ticket=`", tags=[TAG], content_type="text/event-stream", public=True)
+                   "in `?ticket=`", tags=[TAG], content_type="text/event-stream", entrypoint=StreamRoute)
     def notification_stream(self, request):
         if request.args.get("ticket") and not self.worker_data.get("auth_token"):
-            self._redeem_stream_ticket(request.args["ticket"])
-        if not self.worker_data.get("auth_token"):
-            raise Unauthenticated("Sign in first: this needs a bearer token or a stream ticket", code="token_missing")
+            self._redeem_stream_ticket(request.args["ticket"])  # StreamRoute checked it already
         self.identity  # verified (and not revoked) now; the stream re-checks it at each heartbeat
         last = request.headers.get("Last-Event-ID") or request.args.get("last_event_id") or None
         opened = self.notification.open_stream(last)
         hub = self.live_hub
-        queue = hub.subscribe(opened["key"])
+        queue = hub.subscribe(opened["key"], self.worker_data["auth_token"])
         heartbeat = float(self.live_config.get("SSE_HEARTBEAT_SECONDS") or HEARTBEAT_SECONDS)
         verifier, token = self.token_verifier, self.worker_data["auth_token"]
 
@@ -155,9 +175,14 @@ class NotificationRoutes(Routes):
 
     @timer(interval=30)
     def tell_who_is_online(self):
-        customers = self.live_hub.customers()
-        if customers:
-            self.notification.customers_online(customers)
+        """Customers with a stream open here are online (not emailed what the app shows them): each
+        buyer app says so for its own, with the token its streams were opened with."""
+        for token, customer_ids in self.live_hub.customers().items():
+            self.worker_data["auth_token"] = token
+            try:
+                self.notification.customers_online(customer_ids)
+            except Exception as error:  # an expired token's streams are ending anyway
+                log.info("could not mark %d customers online: %s", len(customer_ids), error)
 
     # -- webhooks ----------------------------------------------------------------------------------
     register_webhook = forward(

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, PLATFORM_ROLES, SYSTEM
+from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, PLATFORM_ROLES
 from plumbing.contracts import event_of, events_in
 from plumbing.entrypoints import rpc
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
@@ -215,8 +215,9 @@ class NotificationService(ServiceBase):
 
     @rpc
     def customers_online(self, customer_ids):
-        """The gateway says which customers have a stream open (every 30 s): they are online."""
-        self.caller.require(SYSTEM, BUYER_APP)
+        """The gateway says which customers have a buyer app stream open (every 30 s): they are online."""
+        # only the gateway reaches this (no route does): its timer, with the buyer app's token of the streams
+        self.caller.require(BUYER_APP)
         storage.touch_presence(self.db, [require_id(c, "customer_id") for c in (customer_ids or [])][:10000])
         return {"touched": len(customer_ids or [])}
 
@@ -362,6 +363,7 @@ class NotificationService(ServiceBase):
     @timer(interval=0.5)
     def dispatch_due(self):
         pool = self.live.pool
+        pool.run(storage.recover_stuck)
         for _ in range(10):
             rows = pool.run(lambda tx: storage.claim_due(tx, 20))
             if not rows:

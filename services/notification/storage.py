@@ -179,6 +179,15 @@ def claim_due(tx, limit):
                   "ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING *", (limit,))
 
 
+def recover_stuck(tx, older_than_seconds=300):
+    """Tries that stopped mid-send (a process died): a webhook goes again (receivers deduplicate on the
+    event id); an email is marked unknown, never sent twice."""
+    return tx.execute("UPDATE deliveries SET status = CASE WHEN channel = 'webhook' THEN 'pending' ELSE 'unknown' END, "
+                      "next_attempt_at = now(), last_error = 'a try stopped mid-send', updated_at = now() "
+                      "WHERE status = 'sending' AND updated_at < now() - make_interval(secs => %s)",
+                      (older_than_seconds,))
+
+
 def finish(tx, delivery_id, status, error=None, next_attempt_at=None):
     tx.execute("UPDATE deliveries SET status = %s, last_error = %s, next_attempt_at = %s, updated_at = now(), "
                "delivered_at = CASE WHEN %s = 'delivered' THEN now() ELSE delivered_at END WHERE id = %s",

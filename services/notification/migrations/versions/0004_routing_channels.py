@@ -45,6 +45,7 @@ def upgrade():
         UNIQUE (event_id, recipient_kind, recipient_id, channel)
     );
     CREATE INDEX deliveries_due_idx ON deliveries (next_attempt_at) WHERE status = 'pending';
+    CREATE INDEX deliveries_sending_idx ON deliveries (updated_at) WHERE status = 'sending';
     CREATE INDEX deliveries_log_idx ON deliveries (merchant_id, channel, created_at DESC, id DESC);
     CREATE INDEX deliveries_endpoint_idx ON deliveries (recipient_id, created_at DESC, id DESC)
         WHERE channel = 'webhook';
