@@ -727,6 +727,9 @@ def main(argv=None):
     if (sys.argv[1:] if argv is None else argv)[:1] == ["support"]:  # make bench ARGS="support ..."
         from devtools.bench_support import main as support_bench
         return support_bench((sys.argv[1:] if argv is None else argv)[1:])
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["streams"]:  # make bench ARGS="streams ..."
+        from devtools.bench_streams import main as streams_bench
+        return streams_bench((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from plumbing import config as cfg
     url = args.url.rstrip("/")

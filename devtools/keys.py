@@ -24,7 +24,12 @@ def ensure_local_keys():
     if not qr_path.exists():
         qr_path.write_text(secrets.token_urlsafe(32))
         os.chmod(qr_path, 0o600)
+    reply_path = KEYS / "notification-reply-secret"  # signs the reply tokens of support mail
+    if not reply_path.exists():
+        reply_path.write_text(secrets.token_urlsafe(32))
+        os.chmod(reply_path, 0o600)
     return {
+        "NOTIFICATION_REPLY_SECRET_FILE": str(reply_path),
         "JWT_PRIVATE_KEY_FILE": str(private_path),
         "JWT_PUBLIC_KEY_FILE": str(public_path),
         "QR_SIGNING_KEY_FILE": str(qr_path),

@@ -34,6 +34,7 @@ def component_env(overrides=None):
     env.setdefault("AMQP_URI", cfg.env("AMQP_URI", cfg.DEFAULT_AMQP_URI))
     env.setdefault("GATEWAY_PORT", "8000")
     env.setdefault("LOG_FORMAT", "json")
+    env.setdefault("WEBHOOKS_ALLOW_HTTP_LOOPBACK", "1")  # development: webhooks to http://127.0.0.1 too
     env["MIGRATE_ON_START"] = "0"  # done once, below, before anything starts
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(cfg.REPO_ROOT)

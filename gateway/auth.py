@@ -26,7 +26,7 @@ from plumbing.fields import new_id
 from plumbing.hashing import PASSWORDS
 from plumbing.outbox import Outbox
 from plumbing.revocation import LEEWAY_SECONDS, RevocationFeed, SessionRevoked, revocation
-from gateway import storage
+from gateway import clients, storage
 
 REFRESH_TOKEN_DAYS = 14
 ROTATED = "rotated"  # a refresh token traded for a new one: seeing it again means it leaked
@@ -142,6 +142,11 @@ class Sessions:
         self._announce(tx, revocation(user_id, live, self.signer.ttl_seconds, reason, all_sessions=True,
                                       now=now))
 
+    def revoke_client(self, tx, client_id, reason):
+        """An API client revoked: its tokens (subject and session: the client id) are refused."""
+        self._announce(tx, revocation(client_id, [client_id], self.signer.ttl_seconds, reason,
+                                      all_sessions=True))
+
     def _announce(self, tx, payload):
         if self.revocations is not None:
             # this process refuses the tokens as soon as the revocation commits (run before the
@@ -159,6 +164,9 @@ class Sessions:
                  for row in sessions]
         items += [revocation(row["id"], [], ttl, None, all_sessions=True,
                              now=row["tokens_not_before"].timestamp()) for row in users]
+        items += [revocation(row["id"], [row["id"]], ttl, None, all_sessions=True,
+                             now=row["revoked_at"].timestamp())
+                  for row in clients.recently_revoked(tx, _utc(since))]
         return {"revocations": [SessionRevoked.to_wire(item) for item in items], "as_of": int(time.time())}
 
 

@@ -25,6 +25,7 @@ photo from a slow phone), an idle keep-alive connection is closed after
 at once, a JSON body is at most ``GATEWAY_MAX_JSON_BYTES`` (uploads 8 MB), and
 headers, path and query carry no NUL or line break.
 """
+import functools
 import ipaddress
 import json
 import logging
@@ -389,7 +390,19 @@ class Route(FinishBeforeResult, HttpRequestHandler):
             "internal_error", "Something went wrong on our side; it has been logged"))
 
 
-route = Route.decorator
+def route(method, url, entrypoint=None, **kwargs):
+    """``@route(...)``: ``Route``'s decorator (or ``entrypoint``'s, a subclass); the handler runs after the
+    routes' ``before_route(request)`` (the customer a buyer app names is vouched for there, before
+    anything is passed on)."""
+    def decorate(handler):
+        @functools.wraps(handler)
+        def checked(self, request, *args, **kw):
+            before = getattr(self, "before_route", None)
+            if before is not None:
+                before(request)
+            return handler(self, request, *args, **kw)
+        return (entrypoint or Route).decorator(method, url, **kwargs)(checked)
+    return decorate
 
 
 # -- routes that only pass a request on ---------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The HTTP gateway: authentication, RBAC and tenant scoping in front of the services."""
 from gateway.routes.admin import AdminRoutes
+from gateway.routes.api_clients import ApiClientRoutes
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.campaigns import CampaignRoutes
 from gateway.routes.docs import DocsRoutes
@@ -15,5 +16,5 @@ from gateway.routes.vouchers import VoucherRoutes
 
 class GatewayService(AuthRoutes, MerchantRoutes, UserRoutes, VoucherRoutes, CampaignRoutes, FundingRoutes,
                      SettlementRoutes,
-                     SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes, PortalRoutes):
+                     SupportRoutes, NotificationRoutes, AdminRoutes, DocsRoutes, PortalRoutes, ApiClientRoutes):
     name = "gateway"

@@ -55,7 +55,8 @@ ACTING_CUSTOMER_KEY = "acting_customer_id"
 # Who may do what, each set named once by what it means (services and the gateway require these)
 MERCHANT_STAFF = MERCHANT_ROLES + (ADMIN,)            # a merchant's people, and a platform admin naming it
 BACK_OFFICE = (OWNER, SUPPORT_AGENT, FINANCE, ADMIN)  # the same but the tills (store users)
-TILLS = (STORE_USER, OWNER)                           # who redeems vouchers at a store
+TILLS = (STORE_USER, OWNER, POS)                      # who redeems vouchers at a store (a POS client: its own)
+STORE_BOUND = (STORE_USER, POS)                       # bound to one store: never act for another
 OWNERS = (OWNER, ADMIN)                               # the merchant's owner, or a platform admin naming it
 PLATFORM_MONEY = (PLATFORM_FINANCE, ADMIN)            # platform money, and where a merchant is paid
 MONEY_READERS = (OWNER, FINANCE) + PLATFORM_MONEY     # a merchant's ledger, batches and payout account

@@ -1,17 +1,31 @@
 """Signing in and out, and who am I; and, over RPC, what was revoked lately."""
+from marshmallow import Schema, fields, validate
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
-from gateway import storage, throttle
+from gateway import clients, storage, throttle
 from gateway.cookies import (CSRF_HEADER, CookieLoginSchema, CookieRefreshSchema, CookieTokenSchema,
                              SessionCookie)
-from gateway.http import app_error_response, json_response, route
+from gateway.http import app_error_response, json_body, json_response, route
 from gateway.routes.base import Routes
 from gateway.schemas import UserSchema
 from plumbing.entrypoints import rpc
 from plumbing.errors import NotFound, Unauthenticated, ValidationFailed
+from plumbing.fields import Id
+from plumbing.validation import load
 
 TAG = "Authentication"
+CLIENT_CREDENTIALS = "client_credentials"
+CLIENT_NOTE = (" An API client (POS, buyer app, logistics partner) sends `{\"grant_type\": \"client_credentials\", "
+               "\"client_id\", \"client_secret\"}` (JSON or form-encoded) and gets `{\"access_token\", "
+               "\"token_type\", \"expires_in\", \"scope\"}`: a short-lived token with the client's kind as "
+               "its role, and no refresh token (ask again).")
+
+
+class ClientCredentialsSchema(Schema):
+    grant_type = fields.String(required=True, validate=validate.Equal(CLIENT_CREDENTIALS))
+    client_id = Id(required=True)
+    client_secret = fields.String(required=True, validate=validate.Length(min=1, max=200), load_only=True)
 COOKIE_NOTE = (" The portal asks for cookie mode (`session_cookie: true`): the refresh token then lives only in "
                "an HttpOnly SameSite=Strict cookie, which /auth/refresh and /auth/logout take when the body names "
                "no refresh token and the request carries the `%s: 1` header." % CSRF_HEADER)
@@ -20,10 +34,21 @@ COOKIE_NOTE = (" The portal asks for cookie mode (`session_cookie: true`): the r
 class AuthRoutes(Routes):
     session_cookie = SessionCookie()
 
-    @route("POST", "/api/v1/auth/token", summary="Sign in with username and password." + COOKIE_NOTE,
-           tags=[TAG], body=CookieLoginSchema, response=CookieTokenSchema, public=True)
+    @route("POST", "/api/v1/auth/token", summary="Sign in with username and password." + COOKIE_NOTE + CLIENT_NOTE,
+           tags=[TAG], body=CookieLoginSchema, response=CookieTokenSchema, public=True,
+           responses={"401": "Wrong username or password; for a client: `invalid_client` (unknown, wrong "
+                             "secret, or revoked)"})
     def sign_in(self, request):
-        data = self.body(request, CookieLoginSchema)
+        if (request.mimetype or "").lower() == "application/x-www-form-urlencoded":
+            data = request.form.to_dict()  # OAuth2 clients send the token request as a form
+        else:
+            data = json_body(request)
+        if data.get("grant_type") == CLIENT_CREDENTIALS:
+            data = load(ClientCredentialsSchema, data)
+            return clients.issue_token(self.db, self.sessions.signer, str(data["client_id"]), data["client_secret"])
+        if data.get("grant_type") == "password":
+            del data["grant_type"]  # OAuth2's name for signing in with a password
+        data = load(CookieLoginSchema, data)
         tokens = self.sessions.login(self.db, data["username"], data["password"],
                                      self.throttle.guard(request.client_address, data["username"]))
         return self._answer(request, tokens, data["session_cookie"])

@@ -1,15 +1,16 @@
 """What every group of routes shares: its dependencies and how it reads a request."""
 from marshmallow import ValidationError
+from nameko.extensions import DependencyProvider
 
-from plumbing.auth import Caller
+from plumbing.auth import ACTING_CUSTOMER_KEY, BUYER_APP, Caller
 from plumbing.db import Database
-from plumbing.errors import NotFound, ValidationFailed
+from plumbing.errors import Forbidden, NotFound, ValidationFailed
 from plumbing.idempotency import Idempotency
 from plumbing.logs import LogContext
 from plumbing.metrics import Metrics
 from plumbing.outbox import Outbox
 from plumbing.rpc import RpcProxy
-from plumbing.validation import bounded_fields, flatten_messages, instance_of, load
+from plumbing.validation import bounded_fields, flatten_messages, instance_of, load, require_id
 from gateway import storage
 from gateway.auth import SessionIssuer
 from gateway.http import json_body
@@ -35,6 +36,16 @@ def read_own_field(schema, name, data):
                                fields=bounded_fields(flatten_messages({name: error.messages})))
 
 
+CUSTOMER_HEADER = "X-Customer-Id"
+
+
+class WorkerData(DependencyProvider):
+    """The worker's context data (what follows it into every RPC call)."""
+
+    def get_dependency(self, worker_ctx):
+        return worker_ctx.data
+
+
 class Routes:
     db = Database()
     events = Outbox()  # gateway.events (session_revoked), written with the change it announces
@@ -49,6 +60,27 @@ class Routes:
     support = RpcProxy("support")
     notification = RpcProxy("notification")
     campaign = RpcProxy("campaign")
+    worker_data = WorkerData()
+
+    def before_route(self, request):
+        """A buyer app names the customer it acts for in ``X-Customer-Id``; the gateway vouches for
+        it (campaign says it is a customer of the app's merchant) before the request goes on, and
+        services read it as ``Identity.customer_id``. Nobody else may name one."""
+        customer_id = request.headers.get(CUSTOMER_HEADER)
+        if not customer_id:
+            return
+        customer_id = require_id(customer_id, CUSTOMER_HEADER)
+        self.worker_data[ACTING_CUSTOMER_KEY] = customer_id  # before the identity is read: it carries it
+        if self.identity.role != BUYER_APP:
+            self.worker_data.pop(ACTING_CUSTOMER_KEY, None)
+            raise Forbidden("Only a buyer app acts for a customer (%s)" % CUSTOMER_HEADER,
+                            code="customer_not_allowed")
+        try:
+            self.campaign.get_customer_contact(customer_id)
+        except (NotFound, Forbidden):
+            self.worker_data.pop(ACTING_CUSTOMER_KEY, None)
+            raise Forbidden("That customer is not one of this merchant's", code="customer_forbidden",
+                            fields={CUSTOMER_HEADER: ["Not a customer of this merchant."]})
 
     # -- reading requests ----------------------------------------------------------
     def body(self, request, schema=None):

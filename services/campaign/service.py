@@ -2,7 +2,8 @@
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
+from plumbing.auth import (ADMIN, BUYER_APP, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, SYSTEM,
+                           Identity)
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
@@ -167,6 +168,21 @@ class CampaignService(ServiceBase):
             storage.points_account(self.db, customer_id))))
         result["points"]["recent"] = [dump_ledger_line(row) for row in storage.ledger(self.db, customer_id, 20)]
         return result
+
+    @rpc
+    def get_customer_contact(self, customer_id, merchant_id=None):
+        """How to reach a customer: ``{customer_id, merchant_id, name, email, phone, email_consent}``,
+        for a service's own work (notification), the merchant's staff, and a buyer app acting for that
+        very customer (the gateway vouches for ``X-Customer-Id`` with it)."""
+        identity = self.caller.require(SYSTEM, BUYER_APP, *MERCHANT_STAFF)
+        customer_id = require_id(customer_id, "customer_id")
+        if identity.role == BUYER_APP and identity.customer_id != customer_id:
+            raise NotFound("No customer %s" % customer_id, code="customer_not_found")
+        customer = self._customer(identity, customer_id, merchant_id)
+        return {"customer_id": str(customer["id"]), "merchant_id": str(customer["merchant_id"]),
+                "name": customer["name"], "email": customer["email"], "phone": customer.get("phone"),
+                # no recorded consent is no consent: nobody is emailed on a guess
+                "email_consent": bool(customer.get("email_consent"))}
 
     @rpc
     @idempotent

@@ -140,3 +140,121 @@ def verification_code_email(event):
         "VowRewards",
     ])
     return subject, body + "\n"
+
+
+# -- what each routed event says, in an inbox and an email --------------------------------------
+def optional(event, name):
+    """A field only some events carry: None where this event does not declare it."""
+    declared = getattr(type(event), "__dataclass_fields__", None)
+    if declared is not None and name not in declared:
+        return None
+    return getattr(event, name, None)
+
+
+def _ref(event, *names):
+    return {name: _plain(optional(event, name)) for name in names if optional(event, name) is not None}
+
+
+def _plain(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value if isinstance(
+        value, (str, int, float, bool, dict, list)) else str(value)
+
+
+def _ticket(event):
+    return _ref(event, "ticket_id", "reference", "store_id", "priority", "status")
+
+
+def _ticket_created(event):
+    message = ticket_created_messages(event)[0]
+    return message["title"], message["body"], message["refs"]
+
+
+def _lockout(event):
+    message = lockout_messages(event)[0]
+    return message["title"], message["body"], message["refs"]
+
+
+def _payout_set(event):
+    message = payout_account_set_messages(event)[0]
+    return message["title"], message["body"], message["refs"]
+
+
+def _payout_confirmed(event):
+    message = payout_account_confirmed_messages(event)[0]
+    return message["title"], message["body"], message["refs"]
+
+
+RENDER = {
+    "support.ticket_created": _ticket_created,
+    "support.ticket_acknowledged": lambda e: (
+        "Ticket %s acknowledged" % e.reference, "Your ticket %s was acknowledged by the support team." % e.reference,
+        _ticket(e)),
+    "support.ticket_resolved": lambda e: (
+        "Ticket %s resolved" % e.reference, "%s was resolved (%s): %s" % (
+            e.reference, e.action.replace("_", " "), e.resolution), _ticket(e)),
+    "settlement.exception_raised": lambda e: (
+        "Settlement exception: %s" % e.kind.replace("_", " "), "%s%s%s" % (
+            e.message, " (batch %s)" % e.batch_reference if e.batch_reference else "",
+            ", amount %s" % money(e.amount, e.currency) if e.amount is not None else ""),
+        _ref(e, "exception_id", "kind", "batch_reference", "store_id", "amount", "currency")),
+    "settlement.exception_resolved": lambda e: (
+        "Settlement exception resolved", "The %s exception%s was resolved%s." % (
+            e.kind.replace("_", " "), " of batch %s" % e.batch_reference if e.batch_reference else "",
+            " with ticket %s" % e.ticket_reference if e.ticket_reference else ""),
+        _ref(e, "exception_id", "kind", "batch_reference", "ticket_reference")),
+    "settlement.batch_closed": lambda e: (
+        "Settlement batch %s closed" % e.reference, "Batch %s for %s: %d entries, %s, status %s." % (
+            e.reference, e.period, e.entry_count, money(e.total, e.currency), e.status.replace("_", " ")),
+        _ref(e, "batch_id", "reference", "period", "total", "currency", "status")),
+    "settlement.batch_released": lambda e: (
+        "Settlement batch %s released" % e.reference, "Batch %s (%s, %s) is %s, released by %s." % (
+            e.reference, e.period, money(e.total, e.currency), e.status.replace("_", " "), who(e.released_by)),
+        _ref(e, "batch_id", "reference", "period", "total", "currency", "status")),
+    "settlement.payout_account_set": _payout_set,
+    "settlement.payout_account_confirmed": _payout_confirmed,
+    "campaign.budget_exhausted": lambda e: (
+        "Campaign budget exhausted", "A campaign spent %d of its budget of %d and is paused." % (e.spent, e.budget),
+        _ref(e, "campaign_id", "budget", "spent")),
+    "campaign.points_adjusted": lambda e: (
+        "Your points changed", "%+d points: %s" % (e.points, e.reason), _ref(e, "points", "reference")),
+    "campaign.funding_agreement_created": lambda e: (
+        "New funding agreement", "A %s-funded agreement of %s was created." % (
+            e.funder_kind, money(e.budget, e.currency)), _ref(e, "agreement_id", "budget", "currency")),
+    "campaign.funding_agreement_changed": lambda e: (
+        "Funding agreement %s" % e.status, "The funding agreement is now %s: %s" % (e.status, e.reason),
+        _ref(e, "agreement_id", "action", "status")),
+    "campaign.issuance_approval_requested": lambda e: (
+        "Issuance approval requested", "A merchant asks to issue vouchers above its ceiling.",
+        _ref(e, "approval_id", "merchant_id", "currency")),
+    "campaign.issuance_approval_decided": lambda e: (
+        "Issuance approval %s" % e.status, "Your request to issue above the ceiling was %s: %s" % (
+            e.status, e.note), _ref(e, "approval_id", "status")),
+    "redemption.redemption_lockout": _lockout,
+    "redemption.redemption_reversed": lambda e: (
+        "Redemption %s reversed" % e.reference, "%s of %s was reversed by %s: %s" % (
+            e.reference, money(e.amount, e.currency), who(e.reversed_by), e.reason),
+        _ref(e, "redemption_id", "reference", "amount", "currency", "store_id")),
+    "redemption.voucher_cancelled": lambda e: (
+        "Voucher cancelled", "A voucher was cancelled: %s" % e.reason, _ref(e, "voucher_id", "campaign_id")),
+    "redemption.voucher_expired": lambda e: (
+        "Voucher expired", "A voucher expired before it was used up; its unused value is released.",
+        _ref(e, "voucher_id", "campaign_id")),
+}
+
+
+def render(event_type, event):
+    """(title, body, refs) of an event for a person; events without words of their own say what happened."""
+    make = RENDER.get(event_type)
+    if make is not None:
+        title, body, refs = make(event)
+        return title, " ".join(str(body).split()), refs
+    subject = _field_text(event, "reference") or ""
+    title = "%s %s" % (event_type.partition(".")[2].replace("_", " ").capitalize(), subject)
+    body = _field_text(event, "body") or _field_text(event, "subject") or title
+    return title.strip(), body, _ref(event, "ticket_id", "reference", "conversation_id", "store_id", "level",
+                                     "thread", "message_id")
+
+
+def _field_text(event, name):
+    value = optional(event, name)
+    return str(value) if value else None

@@ -11,7 +11,7 @@ request) and released if the redemption does not happen. A repeat of a request i
 """
 import secrets
 
-from plumbing.auth import STORE_USER, TILLS
+from plumbing.auth import STORE_BOUND, TILLS
 from plumbing.errors import AppError, Conflict, Forbidden, Locked, ValidationFailed
 from plumbing.fields import utcnow
 from plumbing.hashing import SHORT_SECRETS
@@ -46,11 +46,11 @@ def load_presentation(schema, photo_schema, presentation, image_texts):
 
 
 def store_for(identity, data):
-    if identity.role == STORE_USER:
+    if identity.role in STORE_BOUND:
         if data.get("store_id") and data["store_id"] != identity.store_id:
             raise Forbidden("You redeem for your own store only", code="store_forbidden")
         if not identity.store_id:
-            raise Forbidden("Your user is not bound to a store", code="store_required")
+            raise Forbidden("You are not bound to a store", code="store_required")
         return identity.store_id
     if not data.get("store_id"):
         raise ValidationFailed("Say which store is redeeming", code="store_required",

@@ -39,7 +39,8 @@ def stack(tmp_path_factory, run_id):
     overrides.update({component.upper() + "_HEALTH_PORT": str(free_port()) for component in cfg.HEALTH_PORTS})
     # make run's development mail server, on a port and in a folder of this test's own
     mail_dir = tmp_path_factory.mktemp("mail")
-    overrides.update({"SMTP_HOST": "", "SMTP_PORT": str(free_port()), "DEV_MAIL_DIR": str(mail_dir)})
+    overrides.update({"SMTP_HOST": "", "SMTP_PORT": str(free_port()), "DEV_MAIL_DIR": str(mail_dir),
+                      "INBOUND_SMTP_PORT": str(free_port())})
     log_path = tmp_path_factory.mktemp("e2e") / "processes.log"
     with open(log_path, "w") as log:
         running = None

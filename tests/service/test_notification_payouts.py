@@ -1,12 +1,16 @@
-"""The notification service on payout address events: the owners' inbox and emails through a real
-SMTP server (aiosmtpd on a free port), on this run's PostgreSQL and RabbitMQ."""
+"""The notification service on payout address events (the owners' inbox and emails) and on customers'
+notifications (their inbox; email only with consent and while offline), through a real SMTP server
+(aiosmtpd on a free port), on this run's PostgreSQL and RabbitMQ."""
 import pytest
 
+from plumbing.errors import NotFound
+from services.campaign.contract.events import PointsAdjusted
 from services.notification.service import NotificationService
 from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
 from tests.events import example
 from tests.mailbox import Mailbox, free_port, text_of
 from tests.service.conftest import call, handling, new_id, started, wait_until
+from tests.service.directory import FakeCampaign, fake_campaign, fake_gateway, people  # noqa: F401 (fixtures)
 
 SENDER = "VowRewards <payouts@vowrewards.test>"
 
@@ -18,9 +22,9 @@ def mailbox():
 
 
 @pytest.fixture(scope="module")
-def notification(make_config, mailbox):
+def notification(make_config, mailbox, fake_gateway, fake_campaign):
     config = make_config("notification", SMTP_HOST="127.0.0.1", SMTP_PORT=mailbox.port, SMTP_FROM=SENDER,
-                         EVENT_RETRY_DELAYS=[0.5, 1.0, 2.0, 4.0])
+                         EVENT_RETRY_DELAYS=[0.5, 1.0, 2.0, 4.0], EMAIL_RETRY_BASE=0.1)
     with started(NotificationService, config) as container:
         yield container
 
@@ -50,33 +54,35 @@ def code_requested(merchant_id, contact_email):
                    expires_at="2026-05-10T09:30:00+00:00", wallet_address="wallet-0123456789abcdef")
 
 
-def inbox(notification, as_user, role, merchant_id):
-    return call(notification, "list_inbox", as_user(role, merchant_id=merchant_id), {})["items"]
+def inbox(notification, user):
+    return call(notification, "list_inbox", {"auth_token": user["auth_token"]}, {})["items"]
 
 
 def unique_email():
     return "owner-%s@shop.example" % new_id()[:8]
 
 
-def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, deliver, as_user):
+def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, deliver, people):
     merchant = new_id()
-    deliver(address_set(merchant), "tell_owners_payout_account_set")
+    users = {role: people.add(role, merchant) for role in ("owner", "finance", "support_agent")}
+    users["store_user"] = people.add("store_user", merchant, store_id=new_id())
+    deliver(address_set(merchant), "notify_settlement_payout_account_set")
     deliver(example(PayoutAccountConfirmed,
                     merchant_id=merchant, wallet_address="wallet…2222", method="call_note",
                     confirmed_by={"user_id": new_id(), "username": "pf-1", "role": "platform_finance"},
                     confirmed_at="2026-05-11T10:00:00+00:00", payable_from="2026-05-13T09:00:00+00:00"),
-            "tell_owners_payout_account_confirmed")
+            "notify_settlement_payout_account_confirmed")
 
-    confirmed, changed = inbox(notification, as_user, "owner", merchant)
-    assert (changed["kind"], changed["title"]) == ("payout_account_set", "Payout wallet address changed")
+    confirmed, changed = inbox(notification, users["owner"])
+    assert (changed["kind"], changed["title"]) == ("payout_account", "Payout wallet address changed")
     assert changed["body"] == (
         "owner-ann (owner) changed the payout wallet address from wallet…1111 to wallet…2222 on 2026-05-10 "
         "09:00 UTC. Payouts to it wait until VowRewards has verified it with you and until 2026-05-13 09:00 UTC "
         "(cooling-off). If this was not you, contact VowRewards at once.")
-    assert (confirmed["kind"], confirmed["title"]) == ("payout_account_confirmed", "Payout wallet address confirmed")
+    assert (confirmed["kind"], confirmed["title"]) == ("payout_account", "Payout wallet address confirmed")
     assert "by phone" in confirmed["body"] and "2026-05-13 09:00 UTC" in confirmed["body"]
     for role in ("finance", "store_user", "support_agent"):
-        assert inbox(notification, as_user, role, merchant) == []
+        assert inbox(notification, users[role]) == []
 
 
 def test_the_registered_contact_is_emailed_about_a_change(deliver, mailbox, query):
@@ -144,3 +150,53 @@ def test_a_try_that_stopped_mid_send_is_not_sent_again(deliver, mailbox, query):
     assert mailbox.to(contact) == []
     [row] = query("SELECT status FROM notification.email_deliveries WHERE event_id = %s", (event_id,))
     assert row["status"] == "unknown"
+
+
+# -- customers: their own inbox, and email only with consent and while offline -----------------------
+def customer(merchant_id, consent=True):
+    customer_id = new_id()
+    FakeCampaign.customers[customer_id] = {"merchant_id": merchant_id, "name": "Thandi",
+                                           "email": "c-%s@example.com" % customer_id[:8], "phone": None,
+                                           "email_consent": consent}
+    return customer_id
+
+
+def points(notification, dispatch, merchant_id, customer_id):
+    event_id = new_id()
+    with handling(notification, "notify_campaign_points_adjusted", event_id) as result:
+        dispatch(example(PointsAdjusted, merchant_id=merchant_id, customer_id=customer_id, points=250,
+                         reason="Birthday bonus"), event_id=event_id)
+    result.get()
+    return event_id
+
+
+def app_of(as_user, merchant_id, customer_id):
+    return dict(as_user("buyer_app", merchant_id=merchant_id), acting_customer_id=customer_id)
+
+
+def test_an_offline_customer_with_consent_is_emailed_and_an_online_one_is_not(notification, dispatch, mailbox,
+                                                                               query, as_user):
+    merchant_id = new_id()
+    away, here, unwilling = customer(merchant_id), customer(merchant_id), customer(merchant_id, consent=False)
+    call(notification, "list_inbox", app_of(as_user, merchant_id, here), {})  # the app is open: online
+    events = {who: points(notification, dispatch, merchant_id, who) for who in (away, here, unwilling)}
+
+    [mail] = wait_until(lambda: mailbox.to(FakeCampaign.customers[away]["email"]))
+    assert "250 points: Birthday bonus" in mail.get_body(("plain",)).get_content()
+    for who in (here, unwilling):
+        rows = query("SELECT channel FROM notification.deliveries WHERE event_id = %s", (events[who],))
+        assert [row["channel"] for row in rows] == ["inbox"]  # the inbox only: online, or no consent
+    for who in (away, here, unwilling):
+        [message] = call(notification, "list_inbox", app_of(as_user, merchant_id, who), {})["items"]
+        assert message["kind"] == "points"
+
+
+def test_a_buyer_app_reads_only_the_customer_it_acts_for(notification, dispatch, as_user):
+    merchant_id = new_id()
+    first, second = customer(merchant_id), customer(merchant_id)
+    points(notification, dispatch, merchant_id, first)
+    assert call(notification, "list_inbox", app_of(as_user, merchant_id, second), {})["items"] == []
+    [message] = call(notification, "list_inbox", app_of(as_user, merchant_id, first), {})["items"]
+    with pytest.raises(NotFound):
+        call(notification, "mark_read", app_of(as_user, merchant_id, second), message["id"])
+    assert call(notification, "mark_read", app_of(as_user, merchant_id, first), message["id"]) == {"unread_count": 0}

@@ -6,21 +6,21 @@ from services.notification.service import NotificationService
 from services.support.contract.events import TicketCreated
 from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
+from tests.service.directory import fake_gateway, people  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="module")
-def notification(make_config):
+def notification(make_config, fake_gateway):
     with started(NotificationService, make_config("notification")) as container:
         yield container
 
 
 @pytest.fixture
-def merchant(as_user):
+def merchant(people):
     merchant_id = new_id()
-    users = {role: as_user(role, merchant_id=merchant_id)
-             for role in ("owner", "support_agent", "finance", "store_user")}
-    users["store_user"] = as_user("store_user", merchant_id=merchant_id, store_id=new_id())
-    users["finance_2"] = as_user("finance", merchant_id=merchant_id)
+    users = {role: people.add(role, merchant_id) for role in ("owner", "support_agent", "finance")}
+    users["store_user"] = people.add("store_user", merchant_id, store_id=new_id())
+    users["finance_2"] = people.add("finance", merchant_id)
     return dict(users, id=merchant_id)
 
 
@@ -37,7 +37,7 @@ def deliver(notification, dispatch):
     """``deliver(event, event_id=None)``: dispatch a ``ticket_created`` and wait until it is handled."""
     def send(event, event_id=None):
         event_id = event_id or new_id()
-        with handling(notification, "tell_about_new_ticket", event_id) as result:
+        with handling(notification, "notify_support_ticket_created", event_id) as result:
             dispatch(event, event_id=event_id)
         result.get()
     return send
@@ -56,7 +56,7 @@ def announce(deliver):
 
 
 def inbox(notification, user, **filters):
-    return call(notification, "list_inbox", user, filters)
+    return call(notification, "list_inbox", {"auth_token": user["auth_token"]}, filters)
 
 
 def app_error(error_type, fn, *args, **kwargs):
@@ -72,11 +72,15 @@ def test_a_critical_ticket_reaches_the_support_panel_and_finance_once(notificati
     deliver(event, event_id)
     deliver(event, event_id)  # redelivered: nothing more
 
-    rows = query("SELECT audience_role FROM notification.inbox_messages WHERE merchant_id = %s",
-                 (merchant["id"],))
-    assert sorted(row["audience_role"] for row in rows) == ["finance", "owner", "support_agent"]
+    # one message per person of the support panel, and finance (every finance user)
+    rows = query("SELECT user_id FROM notification.inbox_messages WHERE merchant_id = %s", (merchant["id"],))
+    assert sorted(row["user_id"] for row in rows) == sorted(
+        merchant[role]["user_id"] for role in ("owner", "support_agent", "finance", "finance_2"))
+    deliveries = query("SELECT channel, count(*) AS n FROM notification.deliveries WHERE event_id = %s "
+                       "GROUP BY channel", (event_id,))
+    assert [(row["channel"], row["n"]) for row in deliveries] == [("inbox", 4)]
 
-    for role in ("owner", "support_agent", "finance"):
+    for role in ("owner", "support_agent", "finance", "finance_2"):
         seen = inbox(notification, merchant[role])
         assert seen["unread_count"] == 1 and seen["next"] is None
         [message] = seen["items"]
@@ -87,6 +91,7 @@ def test_a_critical_ticket_reaches_the_support_panel_and_finance_once(notificati
         assert message["refs"]["ticket_reference"] == reference
         assert message["refs"]["batch_reference"] == "SET-2026-05-004"
 
+    # the store user of another store, another merchant's finance user, an admin: none of theirs
     nobody = [merchant["store_user"], as_user("finance", merchant_id=new_id()), as_user("admin")]
     for user in nobody:
         assert inbox(notification, user) == {"items": [], "next": None, "unread_count": 0}

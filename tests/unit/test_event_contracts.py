@@ -132,7 +132,8 @@ def test_what_the_publisher_emits_loads_in_every_consumer(event):
     assert event.from_wire(wire) == payload
     declared = set(event.field_names())
     for name, method, owner in consumers_of(event):
-        assert handler_reads(method, owner) <= declared, name
+        table = getattr(inspect.unwrap(method), "fields_read", None)  # a table-driven handler says what it reads
+        assert (table(payload) if table else handler_reads(method, owner)) <= declared, name
     for name, function, param in OTHER_CONSUMERS.get(event.key(), []):
         assert reads(function, param) <= declared, name
 
