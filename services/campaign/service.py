@@ -2,7 +2,7 @@
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
+from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, SYSTEM, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
@@ -297,7 +297,8 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_agreement(self, agreement_id):
-        identity = self.caller.require(*FUNDING_READERS)
+        # settlement (as itself) reads an agreement's commission to book a redemption under it
+        identity = self.caller.require(*FUNDING_READERS + (SYSTEM,))
         return self._dump_agreement(self._readable_agreement(identity, agreement_id)["id"])
 
     @rpc

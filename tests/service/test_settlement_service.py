@@ -6,11 +6,13 @@ settlement emits is read from its own outbox table.
 import re
 from datetime import datetime, timedelta, timezone
 
+import eventlet
 import pytest
+from nameko.extensions import DependencyProvider
 from nameko.testing.services import worker_factory
 
 from plumbing.contracts import event_of
-from plumbing.db import ConnectionPool, Transaction
+from plumbing.db import ConnectionPool, Database, Transaction, find_dependency
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from services.settlement import storage
@@ -18,7 +20,7 @@ from services.settlement.service import SettlementService
 from services.support.contract.events import TicketCreated, TicketResolved
 from tests.conftest import component_database_url
 from tests.events import example
-from tests.service.conftest import call, handling, new_id, started
+from tests.service.conftest import call, handling, new_id, started, wait_until
 
 NOW = datetime.now(timezone.utc)
 LAST_MONTH = (NOW.replace(day=1) - timedelta(days=1)).replace(day=15, hour=12)
@@ -27,12 +29,39 @@ PERIOD = LAST_MONTH.strftime("%Y-%m")
 EARLIER_PERIOD = TWO_MONTHS_AGO.strftime("%Y-%m")
 
 
+# what the redemption service answers for reconciliation, per merchant; by default it agrees with
+# the ledger (the integration tests reconcile against the real one)
+REDEMPTION_SAYS = {}
+
+
+class RedemptionTotals(DependencyProvider):
+    """The redemption service's side of reconciliation, for a settlement container on its own."""
+
+    def get_dependency(self, worker_ctx):
+        db = find_dependency(self.container, Database)
+
+        class Redemption:
+            @staticmethod
+            def reconciliation_totals(query):
+                if query["merchant_id"] in REDEMPTION_SAYS:
+                    return {"items": REDEMPTION_SAYS[query["merchant_id"]]}
+                rows = db.pool.run(lambda tx: storage.ledger_totals(tx, query["merchant_id"], query["since"],
+                                                                   query["until"]))
+                return {"items": [dict(r, store_id=str(r["store_id"]) if r["store_id"] else None,
+                                       currency=r["currency"].strip()) for r in rows]}
+        return Redemption()
+
+
+class Settlement(SettlementService):
+    redemption = RedemptionTotals()
+
+
 @pytest.fixture(scope="module")
 def settlement(make_config):
     # a reversal that arrives before its redemption is retried after 0.3s, then 1s, then 3s
     # no cooling-off unless a test sets one (see test_a_changed_address_holds_payouts_while_it_cools_off)
-    with started(SettlementService, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0],
-                                                PAYOUT_COOLING_OFF_HOURS=0)) as c:
+    with started(Settlement, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0],
+                                         PAYOUT_COOLING_OFF_HOURS=0)) as c:
         yield c
 
 
@@ -91,6 +120,16 @@ def call_note(merchant_id, address, **extra):
                                "read_back": address}}, **extra)
 
 
+def funded(query, merchant_id, amount=2500, funding="platform", commission_bp=0, **extra):
+    """A platform- or partner-funded redemption under an agreement whose terms settlement already
+    holds (as if asked of the campaign service before; the integration tests ask the real one)."""
+    agreement = new_id()
+    query("INSERT INTO settlement.funding_terms (agreement_id, merchant_id, funder_kind, funder_name, currency, "
+          "commission_bp) VALUES (%s, %s, %s, %s, 'ZAR', %s)",
+          (agreement, merchant_id, funding, "Acme Partners" if funding == "partner" else None, commission_bp))
+    return redemption(merchant_id, amount, funding=funding, funding_agreement_id=agreement, **extra)
+
+
 def entries(rpc, merchant_id, **filters):
     return rpc("list_entries", "finance", merchant_id, filters)["items"]
 
@@ -113,10 +152,9 @@ def app_error(error_type, fn, *args, **kwargs):
 
 # -- the ledger --------------------------------------------------------------------------
 
-def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
+def test_a_redemption_records_one_balanced_entry(record, rpc, emitted, query):
     merchant = new_id()
-    campaign = new_id()
-    redeemed = redemption(merchant, 2500, points_value=700, funding="partner", campaign_id=campaign)
+    redeemed = funded(query, merchant, 2500, points_value=700, funding="partner", commission_bp=1000)
     record(redeemed)
 
     [entry] = entries(rpc, merchant)
@@ -125,10 +163,13 @@ def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
     assert entry["redemption_reference"] == redeemed.reference
     assert entry["store_id"] == redeemed.store_id
     assert (entry["amount"], entry["currency"]) == (3200, "ZAR")
-    assert entry["batch_reference"] is None
+    assert (entry["counterparty"], entry["funded"], entry["fee"], entry["payable"]) == ("partner", 2500, 250, 2250)
+    assert entry["batch_reference"] is None and entry["seq"] == 1
+    store = redeemed.store_id
     assert sorted((p["account"], p["amount"]) for p in entry["postings"]) == sorted([
-        ("campaign_funding:partner:%s" % campaign, 2500), ("points_liability:%s" % merchant, 700),
-        ("merchant_payable:%s" % merchant, -3200)])
+        ("partner_receivable:%s" % redeemed.funding_agreement_id, 2500),
+        ("merchant_payable:%s:%s" % (merchant, store), -2250), ("platform_fees:%s" % merchant, -250),
+        ("points_liability:%s" % merchant, 700), ("points_redeemed:%s:%s" % (merchant, store), -700)])
     assert emitted("settlement", "entry_recorded", merchant_id=merchant) == [{
         "entry_id": entry["id"], "kind": "redemption", "merchant_id": merchant,
         "redemption_id": redeemed.redemption_id, "amount": 3200, "currency": "ZAR"}]
@@ -196,10 +237,10 @@ def test_a_redelivered_reversal_mirrors_once(record, reverse, rpc):
     assert sorted(e["amount"] for e in entries(rpc, merchant)) == [-2500, 2500]
 
 
-def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, platform, emitted):
+def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, platform, emitted, query):
     merchant = new_id()
     confirmed_wallet(rpc, platform, merchant)
-    redeemed = redemption(merchant, 2500)
+    redeemed = funded(query, merchant, 2500)
     record(redeemed)
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert batch["exception"] is None
@@ -244,22 +285,39 @@ def test_a_duplicate_is_raised_without_a_broker(database_url, as_user):
 
 # -- batches -------------------------------------------------------------------------------
 
-def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(record, rpc, as_user, settlement):
+def test_a_batch_takes_this_merchants_unbatched_entries_up_to_its_period_end(record, rpc, as_user, settlement,
+                                                                           query):
     merchant, other = new_id(), new_id()
-    for amount in (1000, 2000):
-        record(redemption(merchant, amount))
     record(redemption(merchant, 4000, at=TWO_MONTHS_AGO))
+    earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
+    assert earlier["reference"] == "SET-%s-001" % EARLIER_PERIOD
+    assert (earlier["total"], earlier["entry_count"]) == (4000, 1)
+    for amount in (1000, 2000):
+        record(funded(query, merchant, amount, commission_bp=500))
+    record(redemption(merchant, 300))  # the merchant's own voucher: recorded, owed by nobody
+    record(redemption(merchant, 600, at=TWO_MONTHS_AGO))  # late for a closed period: goes in the next batch
     record(redemption(other, 8000))
 
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert re.fullmatch(r"SET-%s-\d{3,}" % PERIOD, batch["reference"])
-    assert (batch["total"], batch["entry_count"], batch["currency"]) == (3000, 2, "ZAR")
-    assert (batch["merchant_id"], batch["period"]) == (merchant, PERIOD)
+    assert (batch["total"], batch["entry_count"], batch["currency"]) == (3900, 4, "ZAR")
+    assert (batch["funded"], batch["fees"], batch["payout_amount"]) == (3000, 150, 2850)
+    assert (batch["merchant_id"], batch["period"], batch["frequency"]) == (merchant, PERIOD, "monthly")
     assert batch["period_start"].startswith(PERIOD + "-01T00:00:00")
     assert batch["closed_by"]["role"] == "finance"
-    assert batch["status"] == "exception"  # no payout wallet yet (see the payout tests)
+    assert batch["status"] == "closed"  # no payout wallet yet (see the payout tests)
+    assert [(t["from_status"], t["to_status"]) for t in batch["transitions"]] == [
+        (None, "open"), ("open", "closing"), ("closing", "closed")]
+    assert batch["reconciliation"]["matched"] is True
+    lines = {(l["counterparty"], l["store_id"] is not None): l for l in batch["lines"]}
+    assert sum(l["payable"] for l in batch["lines"]) == 2850
+    assert {l["counterparty"] for l in batch["lines"]} == {"platform", "merchant"}
+    assert sum(l["redemptions"] for l in batch["lines"]) == 4
+    assert all(l["payable"] == 0 for l in batch["lines"] if l["counterparty"] == "merchant")
+    assert lines
     batched = {e["amount"]: e["batch_reference"] for e in entries(rpc, merchant)}
-    assert batched == {1000: batch["reference"], 2000: batch["reference"], 4000: None}
+    assert batched == {4000: earlier["reference"], 1000: batch["reference"], 2000: batch["reference"],
+                       300: batch["reference"], 600: batch["reference"]}
 
     # the other merchant's entry is untouched; references are numbered per merchant, so its first
     # batch of the period is 001 too and tells it nothing about anyone else's
@@ -272,14 +330,11 @@ def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(recor
     record(redemption(other, 100))
     assert rpc("close_batch", "finance", other, {"period": PERIOD})["reference"] == "SET-%s-002" % PERIOD
 
-    earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
-    assert earlier["reference"].startswith("SET-%s-" % EARLIER_PERIOD)
-    assert (earlier["total"], earlier["entry_count"]) == (4000, 1)
-
     listed = rpc("list_batches", "owner", merchant)["items"]
-    assert [b["reference"] for b in listed] == [earlier["reference"], batch["reference"]]
+    assert [b["reference"] for b in listed] == [batch["reference"], earlier["reference"]]
     shown = rpc("get_batch", "support_agent", merchant, batch["reference"])
-    assert shown["total"] == 3000 and shown["exception"]["kind"] == "payout_account_unconfirmed"
+    assert shown["total"] == 3900 and shown["exception"]["kind"] == "payout_account_unconfirmed"
+
 
 
 def test_nothing_left_to_settle_is_a_409(record, rpc):
@@ -325,38 +380,47 @@ def test_a_bad_close_request_names_the_bad_field(rpc, data, code, field):
     assert error.code == code and field in error.fields
 
 
-def test_an_entry_recorded_while_a_batch_closes_is_in_its_total_or_left_for_the_next(
-        record, rpc, query, monkeypatch):
+def test_closing_while_redemptions_arrive_puts_every_entry_in_exactly_one_batch(settlement, dispatch, rpc,
+                                                                                 query):
     merchant = new_id()
-    record(redemption(merchant, 1000))
-    late = {"id": new_id(), "source_id": new_id()}
-    original = storage.unbatched_totals
+    sent = [redemption(merchant, 100 + n) for n in range(60)]
+    closed = []
 
-    def totals_then_a_redemption_commits(tx, *args):
-        totals = original(tx, *args)
-        # the redemption handler does not take the batch lock: it can commit right now
-        query("INSERT INTO settlement.journal_entries (id, merchant_id, kind, source_id, amount, currency, "
-              "occurred_at, description) VALUES (%s, %s, 'redemption', %s, 5000, 'ZAR', %s, 'late')",
-              (late["id"], merchant, late["source_id"], LAST_MONTH + timedelta(hours=1)))
-        return totals
+    def keep_closing():
+        for _ in range(8):
+            try:
+                closed.append(rpc("close_batch", "finance", merchant, {"period": PERIOD}))
+            except Conflict:
+                pass  # nothing booked since the last close
+            eventlet.sleep(0.01)
 
-    monkeypatch.setattr(storage, "unbatched_totals", totals_then_a_redemption_commits)
-    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    monkeypatch.undo()
-
-    in_batch = query("SELECT coalesce(sum(e.amount), 0) AS total, count(*) AS n FROM settlement.journal_entries e "
-                     "JOIN settlement.settlement_batches b ON b.id = e.batch_id "
-                     "WHERE b.merchant_id = %s AND b.reference = %s", (merchant, batch["reference"]))[0]
-    # what the batch says it pays is exactly what it holds
-    assert (in_batch["total"], in_batch["n"]) == (batch["total"], batch["entry_count"])
-    [left] = entries(rpc, merchant, unbatched=True)
-    assert left["id"] == late["id"]
-    assert rpc("close_batch", "finance", merchant, {"period": PERIOD})["total"] == 5000
+    closer = eventlet.spawn(keep_closing)
+    for event in sent:  # booked by the container's handler while the closes run
+        dispatch(event, event_id=new_id())
+    closer.wait()
+    wait_until(lambda: query("SELECT count(*) AS n FROM settlement.journal_entries WHERE merchant_id = %s",
+                             (merchant,))[0]["n"] == len(sent), timeout=30)
+    try:
+        closed.append(rpc("close_batch", "finance", merchant, {"period": PERIOD}))
+    except Conflict:
+        pass
+    rows = query("SELECT e.source_id, e.amount, e.batch_id, b.reference FROM settlement.journal_entries e "
+                 "LEFT JOIN settlement.settlement_batches b ON b.id = e.batch_id WHERE e.merchant_id = %s",
+                 (merchant,))
+    assert sorted(str(r["source_id"]) for r in rows) == sorted(e.redemption_id for e in sent)  # none lost or doubled
+    assert all(r["batch_id"] for r in rows)  # each in a batch, and a column holds one: exactly one
+    assert len(closed) >= 2 or all(r["reference"] == closed[0]["reference"] for r in rows)
+    per_batch = {}
+    for r in rows:
+        per_batch[r["reference"]] = per_batch.get(r["reference"], 0) + r["amount"]
+    # what each batch says it holds is exactly what it holds
+    assert {b["reference"]: b["total"] for b in closed} == per_batch
+    assert sum(b["entry_count"] for b in closed) == len(sent)
 
 
 # -- payout accounts ---------------------------------------------------------------------------
 
-def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, emitted):
+def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, emitted, query):
     merchant = new_id()
     address = "wallet-" + merchant[:12]
     account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
@@ -370,21 +434,21 @@ def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, 
     confirmed = platform("confirm_payout_account", call_note(merchant, address))
     assert confirmed["status"] == "confirmed" and confirmed["confirmed_by"]["role"] == "platform_finance"
 
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert (batch["status"], batch["exception"]) == ("payout_pending", None)
     assert exceptions(rpc, merchant) == []
     assert emitted("settlement", "exception_raised", merchant_id=merchant) == []
     [closed] = emitted("settlement", "batch_closed", merchant_id=merchant)
-    assert (closed["reference"], closed["status"], closed["total"]) == (batch["reference"], "payout_pending", 2500)
+    assert (closed["reference"], closed["status"], closed["total"]) == (batch["reference"], "closed", 2500)
 
 
-def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, emitted):
+def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, emitted, query):
     merchant = new_id()
     rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-0123456789abcdef"})
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert batch["status"] == "exception"
+    assert batch["status"] == "closed"
     assert batch["exception"]["kind"] == "payout_account_unconfirmed"
     [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
     assert (raised["batch_reference"], raised["amount"], raised["currency"]) == (batch["reference"], 2500, "ZAR")
@@ -580,10 +644,10 @@ def test_a_changed_address_holds_payouts_while_it_cools_off(record, rpc, platfor
     monkeypatch.setitem(settlement.config, "PAYOUT_COOLING_OFF_HOURS", 72)
     merchant = new_id()
     address = "wallet-" + merchant[:12]
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
     held = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert held["status"] == "exception" and "not confirmed" in held["exception"]["message"]
+    assert held["status"] == "closed" and "not confirmed" in held["exception"]["message"]
     error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
     assert error.code == "payout_account_not_ready" and "not confirmed" in error.message
 
@@ -595,9 +659,9 @@ def test_a_changed_address_holds_payouts_while_it_cools_off(record, rpc, platfor
     error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
     assert error.code == "payout_account_not_ready" and "cooling-off" in error.message
 
-    record(redemption(merchant, 700))
+    record(funded(query, merchant, 700))
     cooling = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert cooling["status"] == "exception" and cooling["exception"]["kind"] == "payout_account_unconfirmed"
+    assert cooling["status"] == "closed" and cooling["exception"]["kind"] == "payout_account_unconfirmed"
     assert "held until" in cooling["exception"]["message"] and "cooling-off" in cooling["exception"]["message"]
 
     query("UPDATE settlement.payout_accounts SET cooling_off_until = now() - interval '1 second' "
@@ -648,9 +712,9 @@ def test_store_users_see_no_ledger_and_agents_only_exceptions_and_batches(rpc):
     assert rpc("list_exceptions", "support_agent", merchant)["items"] == []
 
 
-def test_one_merchant_never_sees_another(record, rpc, settlement, as_user):
+def test_one_merchant_never_sees_another(record, rpc, settlement, as_user, query):
     mine, theirs = new_id(), new_id()
-    record(redemption(mine, 1200))
+    record(funded(query, mine, 1200))
     batch = rpc("close_batch", "finance", mine, {"period": PERIOD})  # with an exception: no wallet
     assert exceptions(rpc, mine)
 
@@ -690,9 +754,9 @@ def test_entries_walk_page_by_page(record, rpc):
 
 # -- exceptions and their tickets -----------------------------------------------------------------
 
-def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, record, rpc, emitted):
+def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, record, rpc, emitted, query):
     merchant = new_id()
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     exception_id = batch["exception"]["id"]
     refs = {"exception_id": exception_id, "batch_reference": batch["reference"], "merchant_id": merchant}
@@ -724,9 +788,9 @@ def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, recor
         "batch_reference": batch["reference"], "ticket_reference": "SUP-101"}]
 
 
-def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, dispatch, record, rpc, emitted):
+def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, dispatch, record, rpc, emitted, query):
     merchant = new_id()
-    record(redemption(merchant))
+    record(funded(query, merchant))
     rpc("close_batch", "finance", merchant, {"period": PERIOD})
     event_id = new_id()
     with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
