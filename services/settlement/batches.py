@@ -159,11 +159,14 @@ def advance(svc, batch, identity):
 def advance_held(svc, limit=50):
     """The timer's round: finish batches left closing, release held ones that nothing holds now."""
     system = Identity.system("settlement")
+    # each batch in a transaction of its own, committed before the payout round locks it
     for batch in storage.batches_in(svc.db, (CLOSING,), limit):
-        finish_closing(svc, batch, system)
+        with svc.db.separately():
+            finish_closing(svc, batch, system)
     for batch in storage.batches_in(svc.db, (CLOSED, FAILED), limit):
-        if batch["status"] == CLOSED or not storage.open_exceptions_of_batch(svc.db, batch["id"]):
-            advance(svc, batch, system)
+        with svc.db.separately():
+            if batch["status"] == CLOSED or not storage.open_exceptions_of_batch(svc.db, batch["id"]):
+                advance(svc, batch, system)
 
 
 def release(svc, reference, merchant_id=None):

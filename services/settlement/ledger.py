@@ -54,7 +54,8 @@ def book_redemption(svc, event, parked=None):
     except UnknownAccount as unknown:
         if parked is not None:
             raise Conflict("Still no account for it: %s" % unknown, code="account_still_unknown")
-        park(svc, "redemption", event, VoucherRedeemed, str(unknown), event.amount + event.points_value)
+        park(svc, "redemption", event, redeemed_payload(event), str(unknown), event.amount + event.points_value,
+             {"funding": event.funding, "funding_agreement_id": event.funding_agreement_id})
         return False
     entry = {
         "id": new_id(), "merchant_id": event.merchant_id, "store_id": event.store_id,
@@ -87,7 +88,7 @@ def book_reversal(svc, event, parked=None):
             if parked is not None:
                 raise Conflict("Book the redemption first", code="redemption_parked")
             # its redemption waits for an operator: so does the reversal
-            park(svc, "reversal", event, RedemptionReversed, "its redemption %s is parked" % event.reference,
+            park(svc, "reversal", event, reversed_payload(event), "its redemption %s is parked" % event.reference,
                  -(event.amount + event.points_value), exception=False)
             return False
         # the redemption's own event has not been handled yet: retry later
@@ -118,19 +119,38 @@ def book_reversal(svc, event, parked=None):
     return True
 
 
-def park(svc, kind, event, event_class, reason, amount, exception=True):
+def _redemption_fields(event):
+    return {"redemption_id": event.redemption_id, "reference": event.reference, "voucher_id": event.voucher_id,
+            "merchant_id": event.merchant_id, "store_id": event.store_id, "amount": event.amount,
+            "currency": event.currency, "points": event.points, "points_value": event.points_value,
+            "customer_id": event.customer_id, "campaign_id": event.campaign_id}
+
+
+def redeemed_payload(event):
+    """The event as it travelled (kept to book it later)."""
+    return VoucherRedeemed.to_wire(VoucherRedeemed.of(
+        points_reservation_id=event.points_reservation_id, funding=event.funding,
+        funding_agreement_id=event.funding_agreement_id, channel=event.channel, method=event.method,
+        processed_by=event.processed_by, redeemed_at=event.redeemed_at, **_redemption_fields(event)))
+
+
+def reversed_payload(event):
+    return RedemptionReversed.to_wire(RedemptionReversed.of(
+        reason=event.reason, reversed_by=event.reversed_by, reversed_at=event.reversed_at,
+        **_redemption_fields(event)))
+
+
+def park(svc, kind, event, payload, reason, amount, details=None, exception=True):
     raised = None
     if exception:
         raised = raise_exception(
             svc, UNKNOWN_ACCOUNT, event.merchant_id, event.store_id, None, amount, event.currency,
             "Redemption %s could not be booked: %s. It is parked until an operator books it"
-            % (event.reference, reason), {"redemption_id": event.redemption_id, "reference": event.reference,
-                                          "funding": getattr(event, "funding", None),
-                                          "funding_agreement_id": getattr(event, "funding_agreement_id", None)})
+            % (event.reference, reason), dict(details or {}, redemption_id=event.redemption_id,
+                                              reference=event.reference))
     storage.park_entry(svc.db, {
         "id": new_id(), "merchant_id": event.merchant_id, "kind": kind, "source_id": event.redemption_id,
-        "payload": event_class.to_wire(event), "reason": reason,
-        "exception_id": raised["id"] if raised else None})
+        "payload": payload, "reason": reason, "exception_id": raised["id"] if raised else None})
 
 
 def book_parked(svc, parked_id, identity):

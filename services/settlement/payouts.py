@@ -46,24 +46,26 @@ class DevPay(PayoutProvider):
 
     def send(self, request):
         with self.db.separately() as tx:
-            transfer = tx.one("SELECT * FROM devpay_transfers WHERE idempotency_key = %s FOR UPDATE",
-                              (request["key"],))
-            if transfer is None:  # a key seen before gets the transfer it made, never a second one
+            # a key seen before gets the transfer it made, never a second one (two requests with one
+            # key at once: the second waits for the first's row, then answers from it)
+            created = tx.scalar(
+                "INSERT INTO devpay_transfers (idempotency_key, reference, amount, currency, wallet_address, status, "
+                "settles_at) VALUES (%s, %s, %s, %s, %s, 'accepted', now()) ON CONFLICT (idempotency_key) DO NOTHING "
+                "RETURNING idempotency_key", (request["key"], "DEVPAY-" + secrets.token_hex(5).upper(),
+                                              request["amount"], request["currency"], request["wallet_address"]))
+            answers = 1
+            if created:
                 behaviour = self._behaviour(tx, request["merchant_id"])
                 mode = behaviour["mode"] if behaviour else "pay"
-                now = utcnow()
                 status = {"pay": "paid", "answer_twice": "paid", "fail": "failed", "delay": ACCEPTED}[mode]
-                delay = behaviour["delay_seconds"] if behaviour and mode == "delay" else 0
-                tx.execute("INSERT INTO devpay_transfers (idempotency_key, reference, amount, currency, "
-                           "wallet_address, status, message, settles_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                           (request["key"], "DEVPAY-" + secrets.token_hex(5).upper(), request["amount"],
-                            request["currency"], request["wallet_address"], status,
-                            "Simulated failure: the receiving wallet refused the transfer" if status == "failed"
-                            else None, now + timedelta(seconds=delay)))
-                transfer = tx.one("SELECT * FROM devpay_transfers WHERE idempotency_key = %s", (request["key"],))
+                delay = behaviour["delay_seconds"] if mode == "delay" else 0
+                tx.execute("UPDATE devpay_transfers SET status = %s, message = %s, settles_at = %s "
+                           "WHERE idempotency_key = %s",
+                           (status, "Simulated failure: the receiving wallet refused the transfer"
+                            if status == "failed" else None, utcnow() + timedelta(seconds=delay), request["key"]))
                 answers = 2 if mode == "answer_twice" else 1
-            else:
-                answers = 1
+            transfer = tx.one("SELECT * FROM devpay_transfers WHERE idempotency_key = %s FOR UPDATE",
+                              (request["key"],))
         return [self._answer(transfer)] * answers
 
     def status(self, key):
@@ -160,6 +162,9 @@ def pay(svc, batch_id, provider=None):
 def record_answer(svc, payout_id, answer, identity):
     """What the provider said about a payout; the same answer twice changes nothing the second time."""
     with svc.db.separately() as tx:
+        # the batch first, then its payout: the order pay() locks them in
+        batch_id = tx.scalar("SELECT batch_id FROM payouts WHERE id = %s", (payout_id,))
+        batch = storage.batch_by_id(tx, batch_id, lock=True)
         payout = tx.one("SELECT * FROM payouts WHERE id = %s FOR UPDATE", (payout_id,))
         if payout["status"] in (PAID, FAILED):
             tx.execute("UPDATE payouts SET answers = answers + 1, last_answer = %s WHERE id = %s",
@@ -167,7 +172,6 @@ def record_answer(svc, payout_id, answer, identity):
             return payout
         if answer["status"] == ACCEPTED:
             return storage.record_payout_answer(tx, payout_id, ACCEPTED, answer["reference"], answer)
-        batch = storage.batch_by_id(tx, payout["batch_id"], lock=True)
         payout = storage.record_payout_answer(tx, payout_id, answer["status"], answer["reference"], answer)
         if answer["status"] == PAID:
             _book_payout(tx, batch, payout)
