@@ -216,8 +216,8 @@ def reversal_postings(original_postings):
 
 def payout_postings(merchant_id, payable_by_store):
     """Paying a batch clears what each store was owed."""
-    postings = [(merchant_payable(merchant_id, store), amount) for store, amount in payable_by_store if amount]
-    total = sum(amount for _, amount in postings)
+    postings = [(merchant_payable(merchant_id, store), amount, store) for store, amount in payable_by_store if amount]
+    total = sum(posting[1] for posting in postings)
     if total:
         postings.append((payouts_sent(merchant_id), -total))
     return postings
@@ -242,7 +242,7 @@ def chain_hash(prev_hash, entry, postings):
     content (its postings in order). Editing any of it, or removing an entry, breaks every
     later link."""
     body = json.dumps({"entry": {name: _chain_text(entry.get(name)) for name in CHAINED_FIELDS},
-                       "postings": [[account, int(amount)] for account, amount in postings]},
+                       "postings": [[posting[0], int(posting[1])] for posting in postings]},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 

@@ -11,7 +11,8 @@ ENTRY_COLUMNS = ("e.id, e.seq, e.kind, e.merchant_id, e.store_id, e.source_id, e
 
 
 def append_entry(tx, entry, postings):
-    """Append a journal entry with its postings to its merchant's chain; False if this source was
+    """Append a journal entry with its postings ((account, amount) or (account, amount, store_id) when
+    a posting is another store's than the entry's) to its merchant's chain; False if this source was
     recorded already. The merchant's chain head is locked until commit, so entries of one merchant
     are chained (and committed) one at a time, in ``seq`` order."""
     head = tx.one("INSERT INTO ledger_heads (merchant_id, seq, hash) VALUES (%s, 0, %s) ON CONFLICT (merchant_id) "
@@ -30,11 +31,13 @@ def append_entry(tx, entry, postings):
         "%(description)s, %(seq)s, %(prev_hash)s, %(hash)s, %(counterparty)s, %(agreement_id)s, %(funded)s, "
         "%(fee)s, %(payable)s, %(corrects)s) RETURNING id), "
         "lines AS (INSERT INTO postings (entry_id, account, amount, currency, merchant_id, store_id) "
-        "SELECT entry.id, line.account, line.amount, %(currency)s, %(merchant_id)s, %(store_id)s FROM entry, "
-        "unnest(%(accounts)s::text[], %(amounts)s::bigint[]) WITH ORDINALITY AS line (account, amount, n) "
-        "ORDER BY line.n) "
+        "SELECT entry.id, line.account, line.amount, %(currency)s, %(merchant_id)s, "
+        "coalesce(line.store::uuid, %(store_id)s) FROM entry, "
+        "unnest(%(accounts)s::text[], %(amounts)s::bigint[], %(stores)s::text[]) WITH ORDINALITY "
+        "AS line (account, amount, store, n) ORDER BY line.n) "
         "UPDATE ledger_heads SET seq = %(seq)s, hash = %(hash)s WHERE merchant_id = %(merchant_id)s",
-        dict(entry, accounts=[account for account, _ in postings], amounts=[amount for _, amount in postings]))
+        dict(entry, accounts=[p[0] for p in postings], amounts=[p[1] for p in postings],
+             stores=[str(p[2]) if len(p) > 2 and p[2] else None for p in postings]))
     return True
 
 
@@ -102,19 +105,25 @@ def balances(tx, merchant_id, at, store_id=None):
 
 
 def store_balances(tx, merchant_id, at, store_id=None):
-    """Per store: what it was owed, paid, and what its vouchers cost the merchant itself."""
-    where, params = ["e.merchant_id = %s", "e.occurred_at <= %s"], [merchant_id, at]
+    """Per store: what its redemptions earned the merchant (gross, funded, fees, owed) and what
+    payouts settled of it."""
+    where, params = ["p.merchant_id = %s", "e.occurred_at <= %s"], [merchant_id, at]
     if store_id:
-        where.append("e.store_id = %s")
+        where.append("p.store_id = %s")
         params.append(store_id)
-    return tx.all("SELECT e.store_id, e.currency, "
-                  "coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('redemption', 'reversal')), 0)::bigint AS gross, "
-                  "coalesce(sum(e.funded) FILTER (WHERE e.kind IN ('redemption', 'reversal')), 0)::bigint AS funded, "
-                  "coalesce(sum(e.fee) FILTER (WHERE e.kind IN ('redemption', 'reversal')), 0)::bigint AS fees, "
-                  "coalesce(sum(e.payable) FILTER (WHERE e.kind IN ('redemption', 'reversal')), 0)::bigint AS owed, "
-                  "coalesce(-sum(e.payable) FILTER (WHERE e.kind = 'payout'), 0)::bigint AS paid "
-                  "FROM journal_entries e WHERE " + " AND ".join(where)
-                  + " GROUP BY e.store_id, e.currency ORDER BY e.store_id, e.currency", params)
+    return tx.all(
+        "SELECT p.store_id, p.currency, "
+        "coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS gross, "
+        "coalesce(sum(e.funded) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint "
+        "AS funded, "
+        "coalesce(sum(e.fee) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS fees, "
+        "coalesce(sum(e.payable) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS owed, "
+        "coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payout' AND p.account LIKE 'merchant_payable:%%'), 0)"
+        "::bigint AS paid "
+        "FROM (SELECT p.*, row_number() OVER (PARTITION BY p.entry_id, p.store_id ORDER BY p.id) AS n "
+        "FROM postings p WHERE p.merchant_id = %s) p JOIN journal_entries e ON e.id = p.entry_id WHERE "
+        + " AND ".join(where) + " GROUP BY p.store_id, p.currency ORDER BY p.store_id, p.currency",
+        [merchant_id] + params)
 
 
 # -- funding terms and parked entries -------------------------------------------------------------------

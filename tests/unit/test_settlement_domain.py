@@ -173,8 +173,8 @@ def test_every_booking_balances_and_pays_only_what_a_funder_owes(amount, points,
 def test_a_payout_clears_what_each_store_was_owed():
     other = str(uuid.uuid4())
     postings = domain.payout_postings(MERCHANT, [(STORE, 2438), (other, 100), (None, 0)])
-    assert postings == [(domain.merchant_payable(MERCHANT, STORE), 2438), (domain.merchant_payable(MERCHANT, other), 100),
-                        ("payouts_sent:%s" % MERCHANT, -2538)]
+    assert postings == [(domain.merchant_payable(MERCHANT, STORE), 2438, STORE),
+                        (domain.merchant_payable(MERCHANT, other), 100, other), ("payouts_sent:%s" % MERCHANT, -2538)]
 
 
 # -- the hash chain and reconciliation ------------------------------------------------------------
