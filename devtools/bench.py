@@ -704,7 +704,11 @@ def render(results):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["settlement"]:  # its own scenario (and process: it runs on eventlet)
+        import subprocess
+        return subprocess.call([sys.executable, "-m", "devtools.bench_settlement"] + argv[1:])
+    args = parse_args(argv)
     from plumbing import config as cfg
     url = args.url.rstrip("/")
     api = url + "/api/v1"
