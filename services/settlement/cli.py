@@ -3,7 +3,7 @@ import argparse
 import json
 
 from plumbing import config as cfg
-from plumbing.db import ConnectionPool, Transaction
+from plumbing.db import ConnectionPool
 from services.settlement import ledger, storage
 
 
@@ -14,15 +14,10 @@ def verify_ledger(argv, database_url=None, out=print):
     pool = ConnectionPool(database_url or cfg.service_database_url("settlement"), size=1, schema="settlement")
     broken = 0
     try:
-        tx = Transaction(pool)
-        try:
-            for merchant_id in args.merchant or storage.ledger_merchants(tx):
-                result = ledger.verify(tx, merchant_id)
-                broken += not result["valid"]
-                out(json.dumps(result, default=str, sort_keys=True))
-        finally:
-            tx.rollback()
-            tx.release()
+        for merchant_id in args.merchant or pool.run(storage.ledger_merchants):
+            result = pool.run(lambda tx: ledger.verify(tx, merchant_id))  # read only
+            broken += not result["valid"]
+            out(json.dumps(result, default=str, sort_keys=True))
     finally:
         pool.close()
     out("%s: %d merchant ledger(s) broken" % ("FAILED" if broken else "ok", broken))

@@ -6,8 +6,16 @@ from services.settlement import domain
 
 ENTRY_COLUMNS = ("e.id, e.seq, e.kind, e.merchant_id, e.store_id, e.source_id, e.source_reference, e.amount, "
                  "e.currency, e.funding, e.counterparty, e.agreement_id, e.funded, e.fee, e.payable, e.campaign_id, "
-                 "e.batch_id, b.reference AS batch_reference, e.description, e.occurred_at, e.recorded_at, "
+                 "b.id AS batch_id, b.reference AS batch_reference, e.description, e.occurred_at, e.recorded_at, "
                  "e.corrects, e.hash")
+SETTLED = "e.kind IN ('redemption', 'reversal')"  # what batches take (a payout settles a batch)
+# the batch an entry is in: the one whose range of its merchant's chain holds it (or, for a batch closed
+# before ranges, the one it names)
+ENTRY_BATCH = ("LEFT JOIN LATERAL (SELECT r.id, r.reference FROM settlement_batches r WHERE r.merchant_id = e.merchant_id "
+               "AND r.currency = e.currency AND r.last_seq >= e.seq AND r.first_seq < e.seq AND e.batch_id IS NULL "
+               "AND " + SETTLED + " UNION ALL SELECT r.id, r.reference FROM settlement_batches r WHERE r.id = e.batch_id "
+               "LIMIT 1) b ON true")
+ENTRIES = "journal_entries e " + ENTRY_BATCH
 
 
 def append_entry(tx, entry, postings):
@@ -35,7 +43,8 @@ def append_entry(tx, entry, postings):
         "coalesce(line.store::uuid, %(store_id)s) FROM entry, "
         "unnest(%(accounts)s::text[], %(amounts)s::bigint[], %(stores)s::text[]) WITH ORDINALITY "
         "AS line (account, amount, store, n) ORDER BY line.n) "
-        "UPDATE ledger_heads SET seq = %(seq)s, hash = %(hash)s WHERE merchant_id = %(merchant_id)s",
+        "UPDATE ledger_heads SET seq = %(seq)s, hash = %(hash)s, currencies = CASE WHEN %(currency)s = ANY(currencies) "
+        "THEN currencies ELSE currencies || %(currency)s::text END WHERE merchant_id = %(merchant_id)s",
         dict(entry, accounts=[p[0] for p in postings], amounts=[p[1] for p in postings],
              stores=[str(p[2]) if len(p) > 2 and p[2] else None for p in postings]))
     return True
@@ -57,8 +66,8 @@ def ledger_merchants(tx):
 
 
 def entry_for_source(tx, kind, source_id):
-    return tx.one("SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
-                  "ON b.id = e.batch_id WHERE e.kind = %s AND e.source_id = %s", (kind, source_id))
+    return tx.one("SELECT " + ENTRY_COLUMNS + " FROM " + ENTRIES + " WHERE e.kind = %s AND e.source_id = %s",
+                  (kind, source_id))
 
 
 def postings_of(tx, entry_ids):
@@ -84,9 +93,8 @@ def list_entries(tx, merchant_id, filters, dump):
         where.append("e.occurred_at >= %s AND e.occurred_at < %s")
         params += [filters["period_start"], filters["period_end"]]
     if filters.get("unbatched") is not None:
-        where.append("e.batch_id IS NULL" if filters["unbatched"] else "e.batch_id IS NOT NULL")
-    result = fetch_page(tx, "SELECT " + ENTRY_COLUMNS + " FROM journal_entries e LEFT JOIN settlement_batches b "
-                        "ON b.id = e.batch_id", where, params, filters, lambda row: row,
+        where.append(("b.id IS NULL AND " + SETTLED) if filters["unbatched"] else "b.id IS NOT NULL")
+    result = fetch_page(tx, "SELECT " + ENTRY_COLUMNS + " FROM " + ENTRIES, where, params, filters, lambda row: row,
                         time_column="e.recorded_at", id_column="e.id")
     postings = postings_of(tx, [row["id"] for row in result["items"]])
     result["items"] = [dump(dict(row, postings=postings.get(str(row["id"]), []))) for row in result["items"]]
@@ -173,28 +181,46 @@ def lock_merchant_settlement(tx, merchant_id):
     tx.execute("SELECT pg_advisory_xact_lock(hashtext('settlement:' || %s))", (str(merchant_id),))
 
 
+def settled_up_to(tx, merchant_id, currency):
+    """The end of the merchant's last batch in ``currency`` (a seq of its chain; 0: none yet)."""
+    return tx.scalar("SELECT coalesce(max(last_seq), 0) FROM settlement_batches WHERE merchant_id = %s "
+                     "AND currency = %s AND last_seq IS NOT NULL", (merchant_id, currency))
+
+
 def unbatched_currencies(tx, merchant_id, end):
-    """The currencies with entries to settle up to ``end`` (stragglers of earlier periods included)."""
-    return [row["currency"].strip() for row in tx.all(
-        "SELECT DISTINCT currency FROM journal_entries WHERE merchant_id = %s AND batch_id IS NULL "
-        "AND occurred_at < %s AND kind IN ('redemption', 'reversal') ORDER BY currency", (merchant_id, end))]
+    """The currencies with entries to settle that occurred before ``end``."""
+    head = tx.one("SELECT currencies FROM ledger_heads WHERE merchant_id = %s", (merchant_id,))
+    return [currency for currency in sorted(head["currencies"] if head else []) if tx.scalar(
+        "SELECT 1 FROM journal_entries e WHERE e.merchant_id = %s AND e.seq > %s AND e.currency = %s "
+        "AND e.batch_id IS NULL AND e.occurred_at < %s AND " + SETTLED + " LIMIT 1",
+        (merchant_id, settled_up_to(tx, merchant_id, currency), currency, end))]
 
 
 def take_entries(tx, batch, end):
-    """Put every unbatched entry of the merchant in ``currency`` that occurred before ``end`` in the
-    batch, and net them per store and counterparty (one statement: an entry committed meanwhile is
-    either taken, and counted, or left for the next batch). Returns the lines."""
+    """Give the batch the next range of the merchant's chain in its currency: from where the last
+    batch ended up to the entry before the first that occurred at or after ``end`` (or the chain's
+    committed head). Ranges follow one another, so every entry is in exactly one batch, and closing
+    writes no entry; an entry of the period booked after one of the next goes in the next batch.
+    Nets the range per store and counterparty; returns the lines."""
+    first = settled_up_to(tx, batch["merchant_id"], batch["currency"])
+    # committed entries only: the head moves in the same transaction as its entry
+    head = tx.scalar("SELECT seq FROM ledger_heads WHERE merchant_id = %s", (batch["merchant_id"],)) or 0
+    later = tx.scalar("SELECT min(seq) FROM journal_entries e WHERE e.merchant_id = %s AND e.occurred_at >= %s "
+                      "AND e.seq > %s AND e.currency = %s AND e.batch_id IS NULL AND " + SETTLED,
+                      (batch["merchant_id"], end, first, batch["currency"]))
+    last = min(head, later - 1) if later else head
+    if last <= first:
+        return []
+    tx.execute("UPDATE settlement_batches SET first_seq = %s, last_seq = %s WHERE id = %s", (first, last, batch["id"]))
     return tx.all(
-        "WITH taken AS (UPDATE journal_entries SET batch_id = %(id)s WHERE merchant_id = %(merchant_id)s "
-        "AND batch_id IS NULL AND occurred_at < %(end)s AND currency = %(currency)s "
-        "AND kind IN ('redemption', 'reversal') "
-        "RETURNING store_id, counterparty, agreement_id, kind, amount, funded, fee, payable) "
         "INSERT INTO batch_lines (batch_id, store_id, counterparty, agreement_id, currency, redemptions, reversals, "
         "gross, funded, fee, payable) SELECT %(id)s, store_id, counterparty, agreement_id, %(currency)s, "
         "count(*) FILTER (WHERE kind = 'redemption'), count(*) FILTER (WHERE kind = 'reversal'), "
-        "sum(amount), sum(funded), sum(fee), sum(payable) FROM taken "
+        "sum(amount), sum(funded), sum(fee), sum(payable) FROM journal_entries e "
+        "WHERE e.merchant_id = %(merchant_id)s AND e.seq > %(first)s AND e.seq <= %(last)s "
+        "AND e.currency = %(currency)s AND e.batch_id IS NULL AND " + SETTLED + " "
         "GROUP BY store_id, counterparty, agreement_id ORDER BY store_id, counterparty, agreement_id "
-        "RETURNING *", dict(batch, end=end))
+        "RETURNING *", dict(batch, first=first, last=last))
 
 
 def batch_lines(tx, batch_id):
@@ -277,8 +303,8 @@ def open_exceptions_of_batch(tx, batch_id):
 
 
 def entries_of_batch(tx, merchant_id, batch_id):
-    return tx.all("SELECT " + ENTRY_COLUMNS + " FROM journal_entries e JOIN settlement_batches b ON b.id = e.batch_id "
-                  "WHERE e.merchant_id = %s AND e.batch_id = %s ORDER BY e.seq", (merchant_id, batch_id))
+    return tx.all("SELECT " + ENTRY_COLUMNS + " FROM " + ENTRIES + " WHERE e.merchant_id = %s AND b.id = %s "
+                  "ORDER BY e.seq", (merchant_id, batch_id))
 
 
 # -- schedules ----------------------------------------------------------------------------------------

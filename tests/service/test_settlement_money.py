@@ -19,7 +19,8 @@ from services.settlement import cli, payouts
 from tests.conftest import component_database_url
 from tests.service.conftest import new_id, wait_until
 from tests.service.test_settlement_service import (LAST_MONTH, NOW, PERIOD, REDEMPTION_SAYS, app_error,  # noqa: F401
-                                                   confirmed_wallet, entries, exceptions, funded, platform, record,
+                                                   batch_membership, confirmed_wallet, entries, exceptions, funded,
+                                                   platform, record,
                                                    redemption, reversal_of, reverse, rpc, settlement)
 
 
@@ -435,16 +436,15 @@ def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, 
                 pass
         elif step[0] == "pay":
             move_on(settlement)
-    rows = query("SELECT e.id, e.kind, e.source_id, e.batch_id, e.payable, "
-                 "(SELECT sum(amount) FROM settlement.postings p WHERE p.entry_id = e.id) AS balance "
-                 "FROM settlement.journal_entries e WHERE e.merchant_id = %s", (merchant,))
-    # every entry balances, and every redemption is booked exactly once
+    rows = batch_membership(query, merchant)
+    # every entry balances, and every redemption is booked exactly once, and in at most one batch
     assert all(r["balance"] in (0, None) for r in rows)
     assert sorted(str(r["source_id"]) for r in rows if r["kind"] == "redemption") == \
         sorted(e.redemption_id for e in redeemed)
+    assert all(len(r["batches"]) <= 1 for r in rows)
     # each batch holds exactly the entries it says, and a payout never happens twice
     for batch in rpc("list_batches", "finance", merchant, {"limit": 100})["items"]:
-        held = [r for r in rows if r["batch_id"] and str(r["batch_id"]) == batch["id"]]
+        held = [r for r in rows if batch["id"] in r["batch_ids"]]
         assert len(held) == batch["entry_count"]
         assert sum(r["payable"] for r in held) == batch["payout_amount"]
         paid = [p for p in rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]

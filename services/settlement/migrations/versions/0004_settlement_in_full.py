@@ -38,8 +38,9 @@ def _chain_existing(bind):
                              "WHERE id = %(id)s", {"seq": seq, "prev": prev, "hash": digest, "id": row["id"]})
         heads[merchant] = (seq, digest)
     for merchant, (seq, digest) in heads.items():
-        bind.exec_driver_sql("INSERT INTO ledger_heads (merchant_id, seq, hash) VALUES (%(m)s, %(s)s, %(h)s)",
-                             {"m": merchant, "s": seq, "h": digest})
+        bind.exec_driver_sql("INSERT INTO ledger_heads (merchant_id, seq, hash, currencies) VALUES (%(m)s, %(s)s, "
+                             "%(h)s, ARRAY(SELECT DISTINCT currency::text FROM journal_entries "
+                             "WHERE merchant_id = %(m)s))", {"m": merchant, "s": seq, "h": digest})
 
 
 def _text(value):
@@ -78,7 +79,8 @@ def upgrade():
     CREATE TABLE ledger_heads (
         merchant_id uuid PRIMARY KEY,
         seq bigint NOT NULL,
-        hash text NOT NULL
+        hash text NOT NULL,
+        currencies text[] NOT NULL DEFAULT '{}'  -- every currency of its ledger (a batch per currency)
     );
 
     ALTER TABLE postings ADD COLUMN merchant_id uuid, ADD COLUMN store_id uuid;
@@ -93,13 +95,10 @@ def upgrade():
         ALTER COLUMN hash SET NOT NULL, ADD CONSTRAINT journal_entries_merchant_seq_key UNIQUE (merchant_id, seq);
     CREATE INDEX journal_entries_occurred_idx ON journal_entries (merchant_id, occurred_at);
 
-    -- never edited, never deleted: a correction is a new entry linked to what it corrects; only the
-    -- batch an entry is settled in is written, once, when the batch closes. Closing sets batch_id on
-    -- up to millions of rows: no index or trigger condition reads it, so those updates stay HOT
-    -- (no index entry written) and the per-row trigger below never runs for them.
-    -- (for the same reason the batch is not a foreign key: that is one lookup per row closed)
+    -- never edited, never deleted: a correction is a new entry linked to what it corrects. A batch
+    -- takes a range of its merchant's chain (first_seq, last_seq] in one currency, so closing writes
+    -- no entry at all (batch_id stays only for batches closed before this revision)
     DROP INDEX journal_entries_unbatched_idx;
-    ALTER TABLE journal_entries SET (fillfactor = 80), DROP CONSTRAINT journal_entries_batch_id_fkey;
     CREATE FUNCTION ledger_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         RAISE EXCEPTION '% is never edited or deleted (book a correction)', TG_TABLE_NAME;
@@ -109,8 +108,8 @@ def upgrade():
             currency, funding, campaign_id, occurred_at, recorded_at, description, seq, prev_hash, hash,
             counterparty, agreement_id, funded, fee, payable, corrects
         ON journal_entries FOR EACH ROW EXECUTE FUNCTION ledger_is_append_only();
-    CREATE TRIGGER journal_entries_batched_once BEFORE UPDATE ON journal_entries
-        FOR EACH ROW WHEN (OLD.batch_id IS NOT NULL) EXECUTE FUNCTION ledger_is_append_only();
+    CREATE TRIGGER journal_entries_batched_once BEFORE UPDATE OF batch_id ON journal_entries
+        FOR EACH ROW EXECUTE FUNCTION ledger_is_append_only();
     CREATE TRIGGER journal_entries_never_deleted BEFORE DELETE ON journal_entries
         FOR EACH ROW EXECUTE FUNCTION ledger_is_append_only();
     CREATE TRIGGER postings_never_edited BEFORE UPDATE OR DELETE ON postings
@@ -155,7 +154,11 @@ def upgrade():
         ADD COLUMN payout_amount bigint,
         ADD COLUMN reconciliation jsonb,
         ADD COLUMN provider_reference text,
-        ADD COLUMN paid_at timestamptz;
+        ADD COLUMN paid_at timestamptz,
+        ADD COLUMN first_seq bigint,  -- the batch holds its merchant's entries in its currency with
+        ADD COLUMN last_seq bigint;   -- first_seq < seq <= last_seq (none of an older batch's batch_id)
+    CREATE INDEX settlement_batches_range_idx ON settlement_batches (merchant_id, currency, last_seq)
+        WHERE last_seq IS NOT NULL;
     UPDATE settlement_batches SET payout_amount = total;
     ALTER TABLE settlement_batches ALTER COLUMN payout_amount SET NOT NULL;
 
@@ -251,6 +254,13 @@ def upgrade():
 
 def downgrade():
     op.execute("""
+    -- a batch's range becomes its entries' batch_id again
+    DROP TRIGGER journal_entries_batched_once ON journal_entries;
+    UPDATE journal_entries e SET batch_id = b.id FROM settlement_batches b
+        WHERE e.batch_id IS NULL AND b.last_seq IS NOT NULL AND e.merchant_id = b.merchant_id
+          AND e.currency = b.currency AND e.seq > b.first_seq AND e.seq <= b.last_seq
+          AND e.kind IN ('redemption', 'reversal');
+    DROP INDEX settlement_batches_range_idx;
     DROP INDEX settlement_exceptions_batch_idx;
     DELETE FROM settlement_exceptions WHERE kind IN ('payout_blocked', 'unknown_account');
     ALTER TABLE settlement_exceptions DROP CONSTRAINT settlement_exceptions_kind_check,
@@ -264,13 +274,11 @@ def downgrade():
     ALTER TABLE settlement_batches ADD CONSTRAINT settlement_batches_status_check
             CHECK (status IN ('payout_pending', 'exception', 'paid')),
         DROP COLUMN frequency, DROP COLUMN time_zone, DROP COLUMN funded, DROP COLUMN fees,
-        DROP COLUMN payout_amount, DROP COLUMN reconciliation, DROP COLUMN provider_reference, DROP COLUMN paid_at;
+        DROP COLUMN payout_amount, DROP COLUMN reconciliation, DROP COLUMN provider_reference, DROP COLUMN paid_at,
+        DROP COLUMN first_seq, DROP COLUMN last_seq;
     DROP TABLE parked_entries; DROP TABLE funding_terms;
     DROP TRIGGER postings_never_edited ON postings; DROP TRIGGER journal_entries_never_deleted ON journal_entries;
-    DROP TRIGGER journal_entries_batched_once ON journal_entries;
     DROP TRIGGER journal_entries_never_edited ON journal_entries; DROP FUNCTION ledger_is_append_only();
-    ALTER TABLE journal_entries RESET (fillfactor),
-        ADD CONSTRAINT journal_entries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES settlement_batches (id);
     CREATE INDEX journal_entries_unbatched_idx ON journal_entries (merchant_id, occurred_at) WHERE batch_id IS NULL;
     DROP INDEX postings_merchant_account_idx;
     ALTER TABLE postings DROP COLUMN merchant_id, DROP COLUMN store_id;
