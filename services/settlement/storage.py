@@ -302,11 +302,6 @@ def open_exceptions_of_batch(tx, batch_id):
                   (batch_id,))
 
 
-def entries_of_batch(tx, merchant_id, batch_id):
-    return tx.all("SELECT " + ENTRY_COLUMNS + " FROM " + ENTRIES + " WHERE e.merchant_id = %s AND b.id = %s "
-                  "ORDER BY e.seq", (merchant_id, batch_id))
-
-
 # -- schedules ----------------------------------------------------------------------------------------
 def schedule(tx, merchant_id):
     return tx.one("SELECT * FROM settlement_schedules WHERE merchant_id = %s", (merchant_id,))
