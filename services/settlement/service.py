@@ -104,9 +104,18 @@ class SettlementService(ServiceBase):
 
     @rpc
     def list_batches(self, filters=None):
+        """A merchant's batches; platform finance and admins, naming no merchant, see every merchant's."""
         identity = self.caller.require(*MONEY_READERS)
-        merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
+        merchant_id, filters = self._across(identity, ListFilterSchema, filters)
         return storage.list_batches(self.db, merchant_id, filters, BatchSchema(exclude=("lines", "transitions")).dump)
+
+    def _across(self, identity, schema, filters):
+        """The merchant a list is of, or None: every merchant, for the platform's money roles."""
+        if identity.role in PLATFORM_MONEY and not (filters or {}).get("merchant_id"):
+            loaded = load(schema, filters or {})
+            loaded.pop("merchant_id")
+            return None, loaded
+        return self.scoped(identity, schema, filters)
 
     def _batch(self, identity, reference, merchant_id):
         merchant_id = identity.merchant_scope(merchant_id)
@@ -340,7 +349,7 @@ class SettlementService(ServiceBase):
     @rpc
     def list_exceptions(self, filters=None):
         identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
-        merchant_id, filters = self.scoped(identity, ExceptionFilterSchema, filters)
+        merchant_id, filters = self._across(identity, ExceptionFilterSchema, filters)
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
 
     @rpc

@@ -352,7 +352,8 @@ def record_payout_answer(tx, payout_id, status, provider_reference, answer):
 
 
 def list_batches(tx, merchant_id, filters, dump):
-    where, params = ["merchant_id = %s"], [merchant_id]
+    """One merchant's batches (``merchant_id`` None: every merchant's)."""
+    where, params = (["merchant_id = %s"], [merchant_id]) if merchant_id else ([], [])
     if filters.get("status"):
         where.append("status = %s")
         params.append(filters["status"])
@@ -463,7 +464,7 @@ def resolve_exception(tx, exception_id, resolution):
 
 
 def list_exceptions(tx, merchant_id, filters, dump):
-    where, params = ["merchant_id = %s"], [merchant_id]
+    where, params = (["merchant_id = %s"], [merchant_id]) if merchant_id else ([], [])
     for name in ("status", "kind"):
         if filters.get(name):
             where.append(name + " = %s")

@@ -460,3 +460,17 @@ def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, 
     assert sum(a["balance"] for a in balances["accounts"]) == 0
     owed = sum(r["payable"] for r in rows)
     assert payable_balance(rpc, merchant) == -owed
+
+
+def test_platform_finance_reads_batches_and_exceptions_across_merchants(record, rpc, platform, query):
+    first, second = new_id(), new_id()
+    for merchant in (first, second):
+        record(funded(query, merchant, 1500))
+        rpc("close_batch", "finance", merchant, {"period": PERIOD})  # held: no wallet
+    batches = platform("list_batches", {"limit": 200})["items"]
+    assert {first, second} <= {b["merchant_id"] for b in batches}
+    held = platform("list_exceptions", {"kind": "payout_account_unconfirmed", "status": "open", "limit": 200})
+    assert {first, second} <= {e["merchant_id"] for e in held["items"]}
+    assert {b["merchant_id"] for b in platform("list_batches", {"merchant_id": first})["items"]} == {first}
+    # a merchant's own people never see past their merchant
+    assert {b["merchant_id"] for b in rpc("list_batches", "finance", first)["items"]} == {first}
