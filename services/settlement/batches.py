@@ -163,10 +163,9 @@ def advance_held(svc, limit=50):
     for batch in storage.batches_in(svc.db, (CLOSING,), limit):
         with svc.db.separately():
             finish_closing(svc, batch, system)
-    for batch in storage.batches_in(svc.db, (CLOSED, FAILED), limit):
+    for batch in storage.batches_to_release(svc.db, HOLDING_KINDS, limit):
         with svc.db.separately():
-            if batch["status"] == CLOSED or not storage.open_exceptions_of_batch(svc.db, batch["id"]):
-                advance(svc, batch, system)
+            advance(svc, batch, system)
 
 
 def release(svc, reference, merchant_id=None):

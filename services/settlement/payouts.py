@@ -108,7 +108,7 @@ def provider_for(svc):
 
 def pay_due(svc, limit=20):
     """The payout timer's round: every batch waiting for its payout, one at a time."""
-    for batch in storage.batches_in(svc.db, (PAYOUT_PENDING,), limit):
+    for batch in storage.batches_to_pay(svc.db, HOLDING_KINDS, limit):
         pay(svc, batch["id"])
 
 

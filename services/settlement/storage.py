@@ -297,6 +297,29 @@ def batches_in(tx, statuses, limit=50):
                   (list(statuses), limit))
 
 
+HELD = ("EXISTS (SELECT 1 FROM settlement_exceptions x WHERE x.batch_id = b.id AND x.status = 'open' "
+        "AND x.kind = ANY(%(holding)s))")
+PAYABLE = "(a.status = 'confirmed' AND a.cooling_off_until <= now())"
+
+
+def batches_to_release(tx, holding, limit=50):
+    """Closed or failed batches nothing holds any more (no open exception, nothing to pay or a payable
+    address): the ones still waiting never crowd out the rest."""
+    return tx.all("SELECT b.* FROM settlement_batches b LEFT JOIN payout_accounts a ON a.merchant_id = b.merchant_id "
+                  "WHERE b.status IN ('closed', 'failed') AND NOT " + HELD + " AND (b.payout_amount <= 0 OR "
+                  + PAYABLE + ") ORDER BY b.closed_at, b.id LIMIT %(limit)s", {"holding": list(holding), "limit": limit})
+
+
+def batches_to_pay(tx, holding, limit=20):
+    """Batches waiting for their payout that nothing holds: a payout to follow up, a payable address, or
+    an address not yet found unpayable (the payout round raises ``payout_blocked`` once for it)."""
+    return tx.all("SELECT b.* FROM settlement_batches b LEFT JOIN payout_accounts a ON a.merchant_id = b.merchant_id "
+                  "WHERE b.status = 'payout_pending' AND NOT " + HELD + " AND (" + PAYABLE + " OR EXISTS "
+                  "(SELECT 1 FROM payouts p WHERE p.batch_id = b.id AND p.status <> 'failed') OR NOT EXISTS "
+                  "(SELECT 1 FROM settlement_exceptions x WHERE x.batch_id = b.id AND x.kind = 'payout_blocked')) "
+                  "ORDER BY b.closed_at, b.id LIMIT %(limit)s", {"holding": list(holding), "limit": limit})
+
+
 def open_exceptions_of_batch(tx, batch_id):
     return tx.all("SELECT * FROM settlement_exceptions WHERE batch_id = %s AND status = 'open' ORDER BY raised_at",
                   (batch_id,))

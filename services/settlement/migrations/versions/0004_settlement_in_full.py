@@ -160,6 +160,9 @@ def upgrade():
         ADD COLUMN last_seq bigint;   -- first_seq < seq <= last_seq (none of an older batch's batch_id)
     CREATE INDEX settlement_batches_range_idx ON settlement_batches (merchant_id, currency, last_seq)
         WHERE last_seq IS NOT NULL;
+    -- the timers' rounds: batches still on their way
+    CREATE INDEX settlement_batches_moving_idx ON settlement_batches (closed_at, id)
+        WHERE status IN ('closing', 'closed', 'payout_pending', 'failed');
     UPDATE settlement_batches SET payout_amount = total;
     ALTER TABLE settlement_batches ALTER COLUMN payout_amount SET NOT NULL;
 
@@ -261,7 +264,7 @@ def downgrade():
         WHERE e.batch_id IS NULL AND b.last_seq IS NOT NULL AND e.merchant_id = b.merchant_id
           AND e.currency = b.currency AND e.seq > b.first_seq AND e.seq <= b.last_seq
           AND e.kind IN ('redemption', 'reversal');
-    DROP INDEX settlement_batches_range_idx;
+    DROP INDEX settlement_batches_range_idx; DROP INDEX settlement_batches_moving_idx;
     DROP INDEX settlement_exceptions_batch_idx;
     DELETE FROM settlement_exceptions WHERE kind IN ('payout_blocked', 'unknown_account');
     ALTER TABLE settlement_exceptions DROP CONSTRAINT settlement_exceptions_kind_check,
