@@ -8,7 +8,7 @@ ENTRY_COLUMNS = ("e.id, e.seq, e.kind, e.merchant_id, e.store_id, e.source_id, e
                  "e.currency, e.funding, e.counterparty, e.agreement_id, e.funded, e.fee, e.payable, e.campaign_id, "
                  "b.id AS batch_id, b.reference AS batch_reference, e.description, e.occurred_at, e.recorded_at, "
                  "e.corrects, e.hash")
-SETTLED = "e.kind IN ('redemption', 'reversal')"  # what batches take (a payout settles a batch)
+SETTLED = "e.kind IN ('redemption', 'reversal', 'correction')"  # what batches take (a payout settles one)
 # the batch an entry is in: the one whose range of its merchant's chain holds it (or, for a batch closed
 # before ranges, the one it names)
 ENTRY_BATCH = ("LEFT JOIN LATERAL (SELECT r.id, r.reference FROM settlement_batches r WHERE r.merchant_id = e.merchant_id "
@@ -121,11 +121,11 @@ def store_balances(tx, merchant_id, at, store_id=None):
         params.append(store_id)
     return tx.all(
         "SELECT p.store_id, p.currency, "
-        "coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS gross, "
-        "coalesce(sum(e.funded) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint "
+        "coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('redemption', 'reversal', 'correction') AND p.n = 1), 0)::bigint AS gross, "
+        "coalesce(sum(e.funded) FILTER (WHERE e.kind IN ('redemption', 'reversal', 'correction') AND p.n = 1), 0)::bigint "
         "AS funded, "
-        "coalesce(sum(e.fee) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS fees, "
-        "coalesce(sum(e.payable) FILTER (WHERE e.kind IN ('redemption', 'reversal') AND p.n = 1), 0)::bigint AS owed, "
+        "coalesce(sum(e.fee) FILTER (WHERE e.kind IN ('redemption', 'reversal', 'correction') AND p.n = 1), 0)::bigint AS fees, "
+        "coalesce(sum(e.payable) FILTER (WHERE e.kind IN ('redemption', 'reversal', 'correction') AND p.n = 1), 0)::bigint AS owed, "
         "coalesce(sum(p.amount) FILTER (WHERE e.kind = 'payout' AND p.account LIKE 'merchant_payable:%%'), 0)"
         "::bigint AS paid "
         "FROM (SELECT p.*, row_number() OVER (PARTITION BY p.entry_id, p.store_id ORDER BY p.id) AS n "

@@ -137,7 +137,7 @@ def batch_membership(query, merchant_id):
                  "(SELECT sum(amount) FROM settlement.postings p WHERE p.entry_id = e.id) AS balance "
                  "FROM settlement.journal_entries e LEFT JOIN settlement.settlement_batches b "
                  "ON b.merchant_id = e.merchant_id AND b.currency = e.currency AND e.seq > b.first_seq "
-                 "AND e.seq <= b.last_seq AND e.kind IN ('redemption', 'reversal') "
+                 "AND e.seq <= b.last_seq AND e.kind IN ('redemption', 'reversal', 'correction') "
                  "WHERE e.merchant_id = %s GROUP BY e.id", (merchant_id,))
 
 

@@ -14,7 +14,7 @@ EXCEPTION_KINDS = (PAYOUT_ACCOUNT_UNCONFIRMED, RECONCILIATION_MISMATCH, REVERSAL
 HOLDING_KINDS = (PAYOUT_ACCOUNT_UNCONFIRMED, RECONCILIATION_MISMATCH, PAYOUT_FAILED, PAYOUT_BLOCKED)
 
 # ledger entries
-ENTRY_KINDS = ("redemption", "reversal", "payout")
+ENTRY_KINDS = ("redemption", "reversal", "payout", "correction")
 COUNTERPARTIES = ("merchant", "platform", "partner")
 
 # batches: open -> closing (its entries taken) -> closed (netted and reconciled; held here while an

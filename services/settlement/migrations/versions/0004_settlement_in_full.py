@@ -8,6 +8,7 @@ Revises: 0003
 """
 import hashlib
 import json
+import uuid
 from datetime import timezone
 
 from alembic import op
@@ -37,10 +38,52 @@ def _chain_existing(bind):
         bind.exec_driver_sql("UPDATE journal_entries SET seq = %(seq)s, prev_hash = %(prev)s, hash = %(hash)s "
                              "WHERE id = %(id)s", {"seq": seq, "prev": prev, "hash": digest, "id": row["id"]})
         heads[merchant] = (seq, digest)
+    for row in rows:
+        correction = _correction(row)
+        if correction is None:
+            continue
+        entry, lines = correction
+        merchant = str(row["merchant_id"])
+        seq, prev = heads[merchant]
+        seq += 1
+        digest = hashlib.sha256((prev + _canonical(dict(entry, seq=seq), lines)).encode()).hexdigest()
+        bind.exec_driver_sql(
+            "INSERT INTO journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, amount, currency, "
+            "funding, counterparty, funded, fee, payable, corrects, campaign_id, occurred_at, description, seq, "
+            "prev_hash, hash) VALUES (%(id)s, %(merchant_id)s, %(store_id)s, %(kind)s, %(source_id)s, "
+            "%(source_reference)s, %(amount)s, %(currency)s, %(funding)s, %(counterparty)s, 0, 0, %(payable)s, "
+            "%(corrects)s, %(campaign_id)s, %(occurred_at)s, %(description)s, %(seq)s, %(prev)s, %(hash)s)",
+            dict(entry, seq=seq, prev=prev, hash=digest))
+        for account, amount in lines:
+            bind.exec_driver_sql("INSERT INTO postings (entry_id, account, amount, currency, merchant_id, store_id) "
+                                 "VALUES (%(e)s, %(a)s, %(n)s, %(c)s, %(m)s, %(s)s)",
+                                 {"e": entry["id"], "a": account, "n": amount, "c": entry["currency"],
+                                  "m": merchant, "s": entry["store_id"]})
+        heads[merchant] = (seq, digest)
     for merchant, (seq, digest) in heads.items():
         bind.exec_driver_sql("INSERT INTO ledger_heads (merchant_id, seq, hash, currencies) VALUES (%(m)s, %(s)s, "
                              "%(h)s, ARRAY(SELECT DISTINCT currency::text FROM journal_entries "
                              "WHERE merchant_id = %(m)s))", {"m": merchant, "s": seq, "h": digest})
+
+
+def _correction(row):
+    """The old booking owed the merchant for its own vouchers too: an unsettled merchant-funded entry
+    gets a linked correction that takes back what it said the merchant was owed (nobody owes it)."""
+    funding = row["funding"] or "merchant"
+    payable_lines = [(account, amount) for account, amount in row["lines"] if account.startswith("merchant_payable:")]
+    if funding != "merchant" or row["batch_id"] is not None or not payable_lines or not row["amount"]:
+        return None
+    owed = -sum(amount for _, amount in payable_lines)
+    if not owed:
+        return None
+    entry = {"id": str(uuid.uuid4()), "merchant_id": str(row["merchant_id"]), "store_id": row["store_id"],
+             "kind": "correction", "source_id": str(row["id"]), "source_reference": row["source_reference"],
+             "amount": 0, "currency": row["currency"].strip(), "funding": "merchant", "counterparty": "merchant",
+             "agreement_id": None, "funded": 0, "fee": 0, "payable": -owed, "corrects": str(row["id"]),
+             "campaign_id": row["campaign_id"], "occurred_at": row["occurred_at"],
+             "description": "Correction of %s: a merchant's own voucher is owed by nobody" % row["description"]}
+    lines = [(payable_lines[0][0], owed), ("merchant_funding:%s" % row["merchant_id"], -owed)]
+    return entry, lines
 
 
 def _text(value):
@@ -163,7 +206,10 @@ def upgrade():
     -- the timers' rounds: batches still on their way
     CREATE INDEX settlement_batches_moving_idx ON settlement_batches (closed_at, id)
         WHERE status IN ('closing', 'closed', 'payout_pending', 'failed');
-    UPDATE settlement_batches SET payout_amount = total;
+    -- batches closed under the old rule paid the merchant for its own vouchers too: what remains to
+    -- pay of them is what a platform or partner funded
+    UPDATE settlement_batches b SET payout_amount = (SELECT coalesce(sum(e.amount), 0) FROM journal_entries e
+        WHERE e.batch_id = b.id AND coalesce(nullif(e.funding, ''), 'merchant') <> 'merchant');
     ALTER TABLE settlement_batches ALTER COLUMN payout_amount SET NOT NULL;
 
     CREATE TABLE batch_transitions (
@@ -263,7 +309,7 @@ def downgrade():
     UPDATE journal_entries e SET batch_id = b.id FROM settlement_batches b
         WHERE e.batch_id IS NULL AND b.last_seq IS NOT NULL AND e.merchant_id = b.merchant_id
           AND e.currency = b.currency AND e.seq > b.first_seq AND e.seq <= b.last_seq
-          AND e.kind IN ('redemption', 'reversal');
+          AND e.kind IN ('redemption', 'reversal', 'correction');  -- (fails below once corrections exist)
     DROP INDEX settlement_batches_range_idx; DROP INDEX settlement_batches_moving_idx;
     DROP INDEX settlement_exceptions_batch_idx;
     DELETE FROM settlement_exceptions WHERE kind IN ('payout_blocked', 'unknown_account');
