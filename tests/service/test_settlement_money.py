@@ -410,7 +410,7 @@ STEPS = st.lists(st.one_of(
     st.tuples(st.just("pay"))), min_size=1, max_size=10)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, settlement, query):
     merchant = new_id()
@@ -451,9 +451,11 @@ def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, 
         held = [r for r in rows if batch["id"] in r["batch_ids"]]
         assert len(held) == batch["entry_count"]
         assert sum(r["payable"] for r in held) == batch["payout_amount"]
-        paid = [p for p in rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]
-                if p["status"] == "paid"]
-        assert len(paid) <= 1 and len(paid) == (batch["status"] == "paid" and batch["payout_amount"] > 0)
+        statement = rpc("get_statement", "finance", merchant, batch["reference"])
+        paid = [p for p in statement["payouts"] if p["status"] == "paid"]
+        assert len(paid) <= 1
+        if statement["batch"]["status"] == "paid" and batch["payout_amount"] > 0:
+            assert len(paid) == 1
     # ...and the provider's books agree: no batch was ever transferred twice (the payout timer of the
     # container may be paying the last batch while this reads)
     paid_per_batch = query("SELECT p.batch_id, count(*) AS n FROM settlement.devpay_transfers t JOIN settlement.payouts p "
@@ -464,8 +466,11 @@ def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, 
     # balances never drift from the sum of postings
     balances = rpc("get_balances", "finance", merchant)
     assert sum(a["balance"] for a in balances["accounts"]) == 0
-    owed = sum(r["payable"] for r in rows)
-    assert payable_balance(rpc, merchant) == -owed
+    # what the entries say is owed is what the postings say (one statement: the payout timer may move)
+    [books] = query("SELECT (SELECT coalesce(sum(payable), 0) FROM settlement.journal_entries WHERE merchant_id = %s) "
+                    "AS owed, (SELECT coalesce(sum(amount), 0) FROM settlement.postings WHERE merchant_id = %s "
+                    "AND account LIKE 'merchant_payable:%%') AS payable", (merchant, merchant))
+    assert books["payable"] == -books["owed"]
 
 
 def test_platform_finance_reads_batches_and_exceptions_across_merchants(record, rpc, platform, query):
