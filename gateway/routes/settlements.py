@@ -2,14 +2,20 @@
 from gateway import storage
 from gateway.http import forward, route
 from gateway.routes.base import Routes, read_own_field
+from gateway.routes.vouchers import csv_response
 from gateway.schemas import page_of
 from plumbing.auth import ADMIN, OWNER, PLATFORM_FINANCE
 from plumbing.errors import Conflict, NotFound, ValidationFailed
 from plumbing.fields import MerchantPage, MerchantQuery
-from services.settlement.contract.schemas import (BatchSchema, CloseBatchSchema, EntryFilterSchema, EntrySchema,
-                                                  ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
+from plumbing.validation import load
+from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSchema, BatchSchema, CloseBatchSchema,
+                                                  EntryFilterSchema, EntrySchema, ExceptionFilterSchema,
+                                                  ExceptionSchema, LedgerVerificationSchema, ListFilterSchema,
+                                                  ParkedEntrySchema, ParkedFilterSchema, PayoutAccountOutSchema,
                                                   PayoutAccountSchema, PayoutConfirmationSchema, PayoutHistorySchema,
-                                                  PayoutVerificationSchema)
+                                                  PayoutSimulationSchema, PayoutVerificationSchema,
+                                                  ResolveExceptionSchema, ScheduleOutSchema, ScheduleSchema,
+                                                  StatementSchema)
 
 TAG = "Settlements"
 GATEWAY_FILLS = ("contact_email", "merchant_name")  # from the merchant's record, never from a client
@@ -18,8 +24,38 @@ GATEWAY_FILLS = ("contact_email", "merchant_name")  # from the merchant's record
 class SettlementRoutes(Routes):
     list_entries = forward(
         "GET", "/api/v1/settlements/entries", "settlement.list_entries",
-        summary="Ledger entries (one per redemption or reversal)", tags=[TAG], query=EntryFilterSchema,
-        response=page_of(EntrySchema))
+        summary="Ledger entries (one per redemption, reversal or payout), by store, period, redemption, batch "
+                "or unbatched", tags=[TAG], query=EntryFilterSchema, response=page_of(EntrySchema))
+
+    balances = forward(
+        "GET", "/api/v1/settlements/balances", "settlement.get_balances",
+        summary="Each ledger account's balance and each store's, as of ?at= (default now), for ?store_id=",
+        tags=[TAG], query=BalanceQuerySchema, response=BalancesSchema)
+
+    verify_ledger = forward(
+        "GET", "/api/v1/settlements/ledger/verification", "settlement.verify_ledger", merchant_id=True,
+        summary="Walk the merchant's hash-chained ledger: an edited, removed or reordered entry is named",
+        tags=[TAG], query=MerchantQuery, response=LedgerVerificationSchema)
+
+    list_parked_entries = forward(
+        "GET", "/api/v1/settlements/parked-entries", "settlement.list_parked_entries",
+        summary="Redemptions settlement could not book (no account for them), waiting for an operator",
+        tags=[TAG], query=ParkedFilterSchema, response=page_of(ParkedEntrySchema))
+
+    book_parked_entry = forward(
+        "POST", "/api/v1/settlements/parked-entries/<uuid:parked_id>/booking", "settlement.book_parked_entry",
+        roles=(PLATFORM_FINANCE, ADMIN), summary="Book a parked redemption once its account is known (platform)",
+        tags=[TAG], response=ParkedEntrySchema)
+
+    get_schedule = forward(
+        "GET", "/api/v1/settlements/schedule", "settlement.get_schedule", merchant_id=True,
+        summary="How often the merchant's settlement periods close", tags=[TAG], query=MerchantQuery,
+        response=ScheduleOutSchema)
+
+    set_schedule = forward(
+        "PUT", "/api/v1/settlements/schedule", "settlement.set_schedule",
+        summary="Close periods daily, weekly or monthly, at midnight in the merchant's time zone",
+        tags=[TAG], body=ScheduleSchema, response=ScheduleOutSchema)
 
     close_batch = forward(
         "POST", "/api/v1/settlements/batches", "settlement.close_batch",
@@ -34,6 +70,20 @@ class SettlementRoutes(Routes):
         "GET", "/api/v1/settlements/batches/<string:reference>", "settlement.get_batch", merchant_id=True,
         summary="One batch, e.g. SET-2026-05-004 (numbered per merchant: platform roles name it)",
         tags=[TAG], query=MerchantQuery, response=BatchSchema)
+
+    get_statement = forward(
+        "GET", "/api/v1/settlements/batches/<string:reference>/statement.json", "settlement.get_statement",
+        merchant_id=True, summary="A batch's statement: lines per store and counterparty, totals, payouts",
+        tags=[TAG], query=MerchantQuery, response=StatementSchema)
+
+    @route("GET", "/api/v1/settlements/batches/<string:reference>/statement.csv",
+           summary="A batch's statement as CSV (cells never run as spreadsheet formulas)", tags=[TAG],
+           query=MerchantQuery, content_type="text/csv")
+    def get_statement_csv(self, request, reference):
+        merchant_id = load(MerchantQuery, request.args.to_dict(),
+                           message="Some query parameters are not valid").get("merchant_id")
+        text = self.settlement.get_statement_csv(reference, merchant_id)
+        return csv_response(text, "%s.csv" % reference)
 
     release_batch = forward(
         "POST", "/api/v1/settlements/batches/<string:reference>/release", "settlement.release_batch",
@@ -98,4 +148,15 @@ class SettlementRoutes(Routes):
 
     list_exceptions = forward(
         "GET", "/api/v1/settlements/exceptions", "settlement.list_exceptions",
-        summary="Settlement exceptions", tags=[TAG], query=ListFilterSchema, response=page_of(ExceptionSchema))
+        summary="Settlement exceptions", tags=[TAG], query=ExceptionFilterSchema, response=page_of(ExceptionSchema))
+
+    resolve_exception = forward(
+        "POST", "/api/v1/settlements/exceptions/<uuid:exception_id>/resolution", "settlement.resolve_exception",
+        summary="Resolve an exception directly, with a note (platform finance for one that holds a payout)",
+        tags=[TAG], body=ResolveExceptionSchema, response=ExceptionSchema)
+
+    set_payout_simulation = forward(
+        "PUT", "/api/v1/settlements/payout-simulation", "settlement.set_payout_simulation",
+        roles=(PLATFORM_FINANCE, ADMIN),
+        summary="Development payout provider: pay, fail, delay or answer twice for a merchant's payouts",
+        tags=[TAG], body=PayoutSimulationSchema, response=PayoutSimulationSchema)

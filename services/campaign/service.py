@@ -313,7 +313,8 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_agreement(self, agreement_id):
-        identity = self.caller.require(*FUNDING_READERS)
+        # settlement (as itself) reads an agreement's commission to book a redemption under it
+        identity = self.caller.require(*FUNDING_READERS + (SYSTEM,))
         return self._dump_agreement(self._readable_agreement(identity, agreement_id)["id"])
 
     @rpc

@@ -107,5 +107,9 @@ class RedemptionService(ServiceBase):
         return views.redemption_totals(self, filters)
 
     @rpc
+    def reconciliation_totals(self, query):
+        return views.reconciliation_totals(self, query)
+
+    @rpc
     def export_redemptions(self, filters=None):
         return views.export_redemptions(self, filters)

@@ -5,13 +5,15 @@ exports, each within the caller's merchant, with codes masked for those who may 
 """
 from datetime import timedelta
 
-from plumbing.auth import ADMIN, BACK_OFFICE, FINANCE, MERCHANT_STAFF, OWNER, OWNERS, STORE_USER
+from plumbing.auth import (ADMIN, BACK_OFFICE, FINANCE, MERCHANT_STAFF, MONEY_READERS, OWNER, OWNERS, STORE_USER,
+                           SYSTEM)
 from plumbing.errors import Conflict, NotFound, ValidationFailed
 from plumbing.fields import utcnow
 from plumbing.validation import load, require_id
 from services.redemption import domain, exports, storage
 from services.redemption.contract.codes import format_code, mask_code, mask_text, normalize_code
 from services.redemption.contract.schemas import (DayTotalSchema, IssueJobSchema, QrRequestSchema,
+                                                  ReconciliationQuerySchema, ReconciliationTotalSchema,
                                                   RedemptionFilterSchema, RedemptionSchema, TotalsFilterSchema,
                                                   VoucherFilterSchema, VoucherSchema)
 
@@ -162,6 +164,24 @@ def redemption_totals(svc, filters=None):
     rows = storage.totals_by_store_and_day(svc.db, merchant_id, filters)
     return {"items": DayTotalSchema(many=True).dump(
         [dict(row, currency=row["currency"].strip()) for row in rows]), "next": None}
+
+
+def reconciliation_totals(svc, query):
+    """Settlement's reconciliation (as settlement itself, or the finance user closing a batch):
+    per store and currency, the redemptions made in [since, until) and the reversals made in it."""
+    identity = svc.caller.require(SYSTEM, *MONEY_READERS)
+    merchant_id, query = svc.scoped(identity, ReconciliationQuerySchema, query)
+    window = (merchant_id, query["since"], query["until"])
+    rows = svc.db.all(
+        "SELECT store_id, currency, sum(redemptions) AS redemptions, sum(redeemed_amount) AS redeemed_amount, "
+        "sum(reversals) AS reversals, sum(reversed_amount) AS reversed_amount FROM ("
+        "SELECT store_id, currency, count(*) AS redemptions, sum(amount + points_value) AS redeemed_amount, "
+        "0 AS reversals, 0 AS reversed_amount FROM redemptions WHERE merchant_id = %s AND created_at >= %s "
+        "AND created_at < %s GROUP BY store_id, currency UNION ALL "
+        "SELECT store_id, currency, 0, 0, count(*), sum(amount + points_value) FROM redemptions "
+        "WHERE merchant_id = %s AND reversed_at >= %s AND reversed_at < %s GROUP BY store_id, currency"
+        ") t GROUP BY store_id, currency ORDER BY store_id, currency", window + window)
+    return {"items": ReconciliationTotalSchema(many=True).dump(rows), "next": None}
 
 
 def export_redemptions(svc, filters=None):

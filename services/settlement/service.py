@@ -2,115 +2,147 @@
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
+from nameko.timer import timer
 
-from plumbing.auth import MONEY_READERS, OWNERS, PLATFORM_MONEY, SUPPORT_AGENT
+from plumbing import config as cfg
+from plumbing.auth import FINANCE, MONEY_READERS, OWNER, OWNERS, PLATFORM_MONEY, SUPPORT_AGENT, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.events import event_handler
 from plumbing.fields import MerchantPage, new_id, utcnow
 from plumbing.hashing import SHORT_SECRETS
 from plumbing.idempotency import idempotent
+from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
-from plumbing.validation import load
+from plumbing.validation import load, require_id
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
-from services.settlement import batches, domain, storage
-from services.settlement.contract.enums import CONFIRMED, DUPLICATE, REVERSAL_AFTER_CLOSE
-from services.settlement.contract.events import (EntryRecorded, PayoutAccountConfirmed, PayoutAccountSet,
-                                                 PayoutVerificationRequested)
-from services.settlement.contract.schemas import (BatchSchema, EntryFilterSchema, EntrySchema,
-                                                  ExceptionSchema, ListFilterSchema, PayoutAccountOutSchema,
+from services.settlement import batches, domain, ledger, payouts, schedules, statements, storage
+from services.settlement.contract.enums import CONFIRMED, HOLDING_KINDS
+from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
+from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSchema, BatchSchema, EntryFilterSchema,
+                                                  EntrySchema, ExceptionFilterSchema, ExceptionSchema,
+                                                  LedgerVerificationSchema, ListFilterSchema, ParkedEntrySchema,
+                                                  ParkedFilterSchema, PayoutAccountOutSchema,
                                                   PayoutConfirmationSchema, PayoutHistorySchema,
-                                                  PayoutVerificationRpcSchema, PayoutVerificationSchema,
-                                                  SetPayoutAccountSchema)
-from services.settlement.exceptions import exception_resolved, raise_exception
+                                                  PayoutSimulationSchema, PayoutVerificationRpcSchema,
+                                                  PayoutVerificationSchema, ResolveExceptionSchema, ScheduleOutSchema,
+                                                  ScheduleSchema, SetPayoutAccountSchema)
+from services.settlement.exceptions import exception_resolved
+
+# timers read the environment when the class is made (nameko's timer takes a number)
+SCHEDULE_INTERVAL = cfg.env_float("SETTLEMENT_SCHEDULE_INTERVAL", 30)
+PAYOUT_INTERVAL = cfg.env_float("SETTLEMENT_PAYOUT_INTERVAL", 2)
 from services.support.contract.events import TicketCreated, TicketResolved
 
 
 class SettlementService(ServiceBase):
     name = "settlement"
     config = Config()
+    campaign = RpcProxy("campaign")      # funding agreements' terms (commission), asked as settlement
+    redemption = RpcProxy("redemption")  # its own totals, for reconciliation
 
-    # -- the ledger ----------------------------------------------------------------
+    # -- the ledger (services/settlement/ledger.py) -----------------------------------------
     @event_handler(VoucherRedeemed)
     def record_redemption(self, event):
-        postings, total = domain.redemption_postings(event)
-        entry = {
-            "id": new_id(), "merchant_id": event.merchant_id, "store_id": event.store_id,
-            "kind": "redemption", "source_id": event.redemption_id,
-            "source_reference": event.reference, "source_event_id": None,
-            "amount": total, "currency": event.currency, "funding": event.funding,
-            "campaign_id": event.campaign_id, "occurred_at": event.redeemed_at,
-            "description": "Redemption %s" % event.reference,
-        }
-        if not storage.insert_entry(self.db, entry, postings):
-            # a second, different event for a redemption already in the ledger
-            raise_exception(self, DUPLICATE, event.merchant_id, event.store_id, None, total, event.currency,
-                            "Redemption %s was reported twice" % event.redemption_id,
-                            {"redemption_id": event.redemption_id})
-            return
-        self.events.emit(EntryRecorded.of(
-            entry_id=entry["id"], kind="redemption", merchant_id=entry["merchant_id"],
-            redemption_id=entry["source_id"], amount=total, currency=entry["currency"]))
+        ledger.book_redemption(self, event)
 
     @event_handler(RedemptionReversed)
     def record_reversal(self, event):
-        original = storage.entry_for_source(self.db, "redemption", event.redemption_id)
-        if original is None:
-            # the redemption's own event has not been handled yet: retry later
-            raise LookupError("redemption %s is not in the ledger yet" % event.redemption_id)
-        postings = storage.postings_of(self.db, [original["id"]]).get(str(original["id"]), [])
-        mirrored = domain.reversal_postings([(p["account"], p["amount"]) for p in postings])
-        entry = {
-            "id": new_id(), "merchant_id": event.merchant_id, "store_id": event.store_id,
-            "kind": "reversal", "source_id": event.redemption_id,
-            "source_reference": event.reference, "source_event_id": None,
-            "amount": -original["amount"], "currency": original["currency"],
-            "funding": original["funding"], "campaign_id": original["campaign_id"],
-            "occurred_at": event.reversed_at,
-            "description": "Reversal of %s" % event.reference,
-        }
-        if not storage.insert_entry(self.db, entry, mirrored):
-            return
-        if original["batch_reference"]:
-            raise_exception(
-                self, REVERSAL_AFTER_CLOSE, event.merchant_id, event.store_id,
-                {"id": original["batch_id"], "reference": original["batch_reference"]},
-                original["amount"], original["currency"],
-                "Redemption %s was reversed after batch %s closed; the reversal will be settled in "
-                "the next batch" % (event.reference, original["batch_reference"]),
-                {"redemption_id": event.redemption_id})
+        ledger.book_reversal(self, event)
 
     @rpc
     def list_entries(self, filters=None):
         identity = self.caller.require(*MONEY_READERS)
         merchant_id, filters = self.scoped(identity, EntryFilterSchema, filters)
+        if filters.get("period"):
+            schedule = storage.schedule(self.db, merchant_id)
+            _, filters["period_start"], filters["period_end"] = domain.period_bounds(
+                filters["period"], schedule["time_zone"] if schedule else "UTC")
         return storage.list_entries(self.db, merchant_id, filters, EntrySchema().dump)
 
-    # -- batches (services/settlement/batches.py) ------------------------------------
+    @rpc
+    def get_balances(self, query=None):
+        """Each account's balance and each store's, as of ``at`` (default now)."""
+        identity = self.caller.require(*MONEY_READERS)
+        merchant_id, query = self.scoped(identity, BalanceQuerySchema, query)
+        at = query["at"] or utcnow()
+        return BalancesSchema().dump({
+            "merchant_id": merchant_id, "at": at, "store_id": query["store_id"],
+            "accounts": storage.balances(self.db, merchant_id, at, query["store_id"]),
+            "stores": storage.store_balances(self.db, merchant_id, at, query["store_id"])})
+
+    @rpc
+    def verify_ledger(self, merchant_id=None):
+        """Walk the merchant's hash chain: an edited, removed or reordered entry is found."""
+        identity = self.caller.require(*MONEY_READERS)
+        merchant_id = identity.merchant_scope(merchant_id)
+        result = ledger.verify(self.db, merchant_id)
+        if not result["valid"]:
+            self.metrics.count("vowrewards_settlement_ledger_breaks_total", "Ledger chains found broken")
+        return LedgerVerificationSchema().dump(result)
+
+    @rpc
+    def list_parked_entries(self, filters=None):
+        """Events settlement could not book (no account for them), waiting for an operator."""
+        identity = self.caller.require(*MONEY_READERS)
+        merchant_id, filters = self.scoped(identity, ParkedFilterSchema, filters)
+        return storage.list_parked_entries(self.db, merchant_id, filters, ParkedEntrySchema().dump)
+
+    @rpc
+    def book_parked_entry(self, parked_id):
+        """The platform books a parked event once its account exists (e.g. the agreement is known)."""
+        identity = self.caller.require(*PLATFORM_MONEY)
+        row = ledger.book_parked(self, require_id(parked_id, "parked_id"), identity)
+        return ParkedEntrySchema().dump(row)
+
+    # -- periods and batches (services/settlement/batches.py) ----------------------------------
     @rpc
     @idempotent
     def close_batch(self, data):
-        """Close the merchant's unbatched entries of a period into a batch (SET-YYYY-MM-NNN)."""
+        """Close the merchant's unbatched entries up to a period's end into a batch (SET-YYYY-MM-NNN)."""
         return batches.close(self, data)
 
     @rpc
     def list_batches(self, filters=None):
+        """A merchant's batches; platform finance and admins, naming no merchant, see every merchant's."""
         identity = self.caller.require(*MONEY_READERS)
-        merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
-        return storage.list_batches(self.db, merchant_id, filters, BatchSchema().dump)
+        merchant_id, filters = self._across(identity, ListFilterSchema, filters)
+        return storage.list_batches(self.db, merchant_id, filters, BatchSchema(exclude=("lines", "transitions")).dump)
 
-    @rpc
-    def get_batch(self, reference, merchant_id=None):
-        """One batch of a merchant (references are numbered per merchant: platform roles name it)."""
-        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
+    def _across(self, identity, schema, filters):
+        """The merchant a list is of, or None: every merchant, for the platform's money roles."""
+        if identity.role in PLATFORM_MONEY and not (filters or {}).get("merchant_id"):
+            loaded = load(schema, filters or {})
+            loaded.pop("merchant_id")
+            return None, loaded
+        return self.scoped(identity, schema, filters)
+
+    def _batch(self, identity, reference, merchant_id):
         merchant_id = identity.merchant_scope(merchant_id)
         batch = storage.batch_by_reference(self.db, merchant_id, reference)
         if batch is None:
             raise NotFound("No batch %s" % reference, code="batch_not_found")
-        result = BatchSchema().dump(batch)
-        exception = storage.open_exception_for_batch(self.db, batch["id"])
-        result["exception"] = ExceptionSchema().dump(exception) if exception else None
-        return result
+        return batch
+
+    @rpc
+    def get_batch(self, reference, merchant_id=None):
+        """One batch of a merchant with its lines and transitions (references are numbered per
+        merchant: platform roles name it)."""
+        identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
+        return batches.dump(self, self._batch(identity, reference, merchant_id))
+
+    @rpc
+    def get_statement(self, reference, merchant_id=None):
+        """The batch's statement: lines per store and counterparty, totals, payouts, exceptions."""
+        identity = self.caller.require(*MONEY_READERS)
+        batch = self._batch(identity, reference, merchant_id)
+        return statements.statement(self, batch)
+
+    @rpc
+    def get_statement_csv(self, reference, merchant_id=None):
+        identity = self.caller.require(*MONEY_READERS)
+        batch = self._batch(identity, reference, merchant_id)
+        return statements.statement_csv(statements.statement(self, batch))
 
     @rpc
     @idempotent
@@ -118,6 +150,47 @@ class SettlementService(ServiceBase):
         """A batch held for its payout address becomes payable once the address is confirmed by
         the platform and out of its cooling-off; until then this is refused, saying why."""
         return batches.release(self, reference, merchant_id)
+
+    @rpc
+    def get_schedule(self, merchant_id=None):
+        identity = self.caller.require(*MONEY_READERS)
+        merchant_id = identity.merchant_scope(merchant_id)
+        schedule = storage.schedule(self.db, merchant_id)
+        if schedule is None:
+            raise NotFound("No settlement schedule: periods are closed on demand", code="schedule_missing")
+        return ScheduleOutSchema().dump(schedule)
+
+    @rpc
+    def set_schedule(self, data):
+        """How often the merchant's periods close (daily, weekly, monthly) and in which time zone;
+        the timer closes each period as it ends."""
+        identity = self.caller.require(FINANCE, OWNER, *PLATFORM_MONEY)
+        data = load(ScheduleSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        domain.zone(data["time_zone"])
+        next_close_at = domain.next_period_end(data["frequency"], utcnow(), data["time_zone"])
+        return ScheduleOutSchema().dump(storage.set_schedule(
+            self.db, merchant_id, data["frequency"], data["time_zone"], next_close_at, identity.actor()))
+
+    @timer(interval=SCHEDULE_INTERVAL)
+    def close_ended_periods(self):
+        """Close every scheduled period that has ended (each currency), then schedule the next."""
+        schedules.close_due(self)
+
+    @timer(interval=PAYOUT_INTERVAL)
+    def move_batches_on(self):
+        """Finish closings, release what nothing holds any more, and pay what is due."""
+        batches.advance_held(self)
+        payouts.pay_due(self)
+
+    @rpc
+    def set_payout_simulation(self, data):
+        """Tell the development payout provider how to answer this merchant's payouts."""
+        identity = self.caller.require(*PLATFORM_MONEY)
+        data = load(PayoutSimulationSchema, data)
+        if self.config.get("PAYOUT_PROVIDER", "devpay") != "devpay":
+            raise Conflict("Payouts go to a real provider here", code="payout_simulation_unavailable")
+        return payouts.set_simulation(self.db, identity.merchant_scope(data["merchant_id"]), data, identity.actor())
 
     # -- payout accounts -------------------------------------------------------------
     # Where a merchant is paid changes only by its owner (or an admin naming it), and is confirmed
@@ -276,8 +349,32 @@ class SettlementService(ServiceBase):
     @rpc
     def list_exceptions(self, filters=None):
         identity = self.caller.require(*MONEY_READERS + (SUPPORT_AGENT,))
-        merchant_id, filters = self.scoped(identity, ListFilterSchema, filters)
+        merchant_id, filters = self._across(identity, ExceptionFilterSchema, filters)
         return storage.list_exceptions(self.db, merchant_id, filters, ExceptionSchema().dump)
+
+    @rpc
+    def resolve_exception(self, exception_id, data):
+        """Finance resolves an exception directly, with a note (its ticket is told). Only the platform
+        resolves what holds money (a merchant's finance would be paying itself)."""
+        identity = self.caller.require(FINANCE, *PLATFORM_MONEY)
+        data = load(ResolveExceptionSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        exception = storage.exception_by_id(self.db, require_id(exception_id, "exception_id"), lock=True)
+        if exception is None or str(exception["merchant_id"]) != merchant_id:
+            raise NotFound("No exception %s" % exception_id, code="exception_not_found")
+        if exception["kind"] in HOLDING_KINDS and not identity.is_platform:
+            raise Forbidden("Platform finance resolves an exception that holds a payout", code="platform_required")
+        if not storage.resolve_exception(self.db, exception["id"], {
+                "action": "resolved_by_finance", "note": data["note"], "resolved_by": identity.actor()}):
+            raise Conflict("That exception is resolved already", code="exception_resolved")
+        self.events.emit(exception_resolved(exception, ticket_reference=exception["ticket_reference"]))
+        self._after_resolution(exception, identity)
+        return ExceptionSchema().dump(storage.exception_by_id(self.db, exception["id"]))
+
+    def _after_resolution(self, exception, identity):
+        if exception["batch_id"]:
+            batch = storage.batch_by_id(self.db, exception["batch_id"])
+            batches.advance(self, batch, identity)
 
     @event_handler(TicketCreated, when=lambda event: event.refs.get("exception_id"))
     def link_exception_ticket(self, event):
@@ -285,10 +382,12 @@ class SettlementService(ServiceBase):
 
     @event_handler(TicketResolved, when=lambda event: event.refs.get("exception_id"))
     def resolve_exception_from_ticket(self, event):
-        """Resolving the support ticket resolves the settlement exception it was opened for."""
+        """Resolving the support ticket resolves the settlement exception it was opened for (and a
+        batch it held moves on, if nothing else holds it)."""
         exception_id = event.refs["exception_id"]
         resolution = {"ticket": event.reference, "action": event.action, "resolution": event.resolution,
                       "resolved_by": event.resolved_by}
         if storage.resolve_exception(self.db, exception_id, resolution):
             exception = storage.exception_by_id(self.db, exception_id)
             self.events.emit(exception_resolved(exception, ticket_reference=event.reference))
+            self._after_resolution(exception, Identity.system(self.name))

@@ -120,7 +120,9 @@ def test_issuing_under_an_agreement_never_passes_its_budget(system, onboard, fin
                             json={"code": issued[0]["code"], "channel": "pos"}), 201)
     entries = wait_for(lambda: ok(system.get("/api/v1/settlements/entries?redemption_id=%s" % record["id"],
                                              shop["tokens"]["finance"]))["items"])
-    assert ("agreement:%s" % agreement["id"], 1000) in [(p["account"], p["amount"]) for p in entries[0]["postings"]]
+    # the platform pays for it under its agreement, and owes the redeeming store (no commission here)
+    assert ("platform_funding:%s" % agreement["id"], 1000) in [(p["account"], p["amount"]) for p in entries[0]["postings"]]
+    assert entries[0]["payable"] == 1000
 
     # a cancelled voucher gives its unused value back to the agreement, once
     ok(system.post("/api/v1/vouchers/%s/cancellation" % issued[1]["code"], owner, json={"reason": "misprinted"}))

@@ -3,22 +3,29 @@
 Redemption and support events are dispatched as their outboxes would; what
 settlement emits is read from its own outbox table.
 """
+import csv
+import io
 import re
 from datetime import datetime, timedelta, timezone
 
+import eventlet
+import psycopg2
 import pytest
-from nameko.testing.services import worker_factory
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nameko.extensions import DependencyProvider
+from nameko.testing.services import entrypoint_hook, worker_factory
 
 from plumbing.contracts import event_of
-from plumbing.db import ConnectionPool, Transaction
+from plumbing.db import ConnectionPool, Database, Transaction, find_dependency
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
-from services.settlement import storage
+from services.settlement import cli, payouts, storage
 from services.settlement.service import SettlementService
 from services.support.contract.events import TicketCreated, TicketResolved
 from tests.conftest import component_database_url
 from tests.events import example
-from tests.service.conftest import call, handling, new_id, started
+from tests.service.conftest import call, handling, new_id, started, wait_until
 
 NOW = datetime.now(timezone.utc)
 LAST_MONTH = (NOW.replace(day=1) - timedelta(days=1)).replace(day=15, hour=12)
@@ -27,12 +34,39 @@ PERIOD = LAST_MONTH.strftime("%Y-%m")
 EARLIER_PERIOD = TWO_MONTHS_AGO.strftime("%Y-%m")
 
 
+# what the redemption service answers for reconciliation, per merchant; by default it agrees with
+# the ledger (the integration tests reconcile against the real one)
+REDEMPTION_SAYS = {}
+
+
+class RedemptionTotals(DependencyProvider):
+    """The redemption service's side of reconciliation, for a settlement container on its own."""
+
+    def get_dependency(self, worker_ctx):
+        db = find_dependency(self.container, Database)
+
+        class Redemption:
+            @staticmethod
+            def reconciliation_totals(query):
+                if query["merchant_id"] in REDEMPTION_SAYS:
+                    return {"items": REDEMPTION_SAYS[query["merchant_id"]]}
+                rows = db.pool.run(lambda tx: storage.ledger_totals(tx, query["merchant_id"], query["since"],
+                                                                   query["until"]))
+                return {"items": [dict(r, store_id=str(r["store_id"]) if r["store_id"] else None,
+                                       currency=r["currency"].strip()) for r in rows]}
+        return Redemption()
+
+
+class Settlement(SettlementService):
+    redemption = RedemptionTotals()
+
+
 @pytest.fixture(scope="module")
 def settlement(make_config):
     # a reversal that arrives before its redemption is retried after 0.3s, then 1s, then 3s
     # no cooling-off unless a test sets one (see test_a_changed_address_holds_payouts_while_it_cools_off)
-    with started(SettlementService, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0],
-                                                PAYOUT_COOLING_OFF_HOURS=0)) as c:
+    with started(Settlement, make_config("settlement", EVENT_RETRY_DELAYS=[0.3, 1.0, 3.0],
+                                         PAYOUT_COOLING_OFF_HOURS=0)) as c:
         yield c
 
 
@@ -91,6 +125,27 @@ def call_note(merchant_id, address, **extra):
                                "read_back": address}}, **extra)
 
 
+def funded(query, merchant_id, amount=2500, funding="platform", commission_bp=0, **extra):
+    """A platform- or partner-funded redemption under an agreement whose terms settlement already
+    holds (as if asked of the campaign service before; the integration tests ask the real one)."""
+    agreement = new_id()
+    query("INSERT INTO settlement.funding_terms (agreement_id, merchant_id, funder_kind, funder_name, currency, "
+          "commission_bp) VALUES (%s, %s, %s, %s, 'ZAR', %s)",
+          (agreement, merchant_id, funding, "Acme Partners" if funding == "partner" else None, commission_bp))
+    return redemption(merchant_id, amount, funding=funding, funding_agreement_id=agreement, **extra)
+
+
+def batch_membership(query, merchant_id):
+    """Each of the merchant's entries with every batch whose range holds it (straight from the tables)."""
+    return query("SELECT e.id, e.kind, e.source_id, e.amount, e.payable, array_remove(array_agg(b.reference), NULL) "
+                 "AS batches, array_remove(array_agg(b.id::text), NULL) AS batch_ids, "
+                 "(SELECT sum(amount) FROM settlement.postings p WHERE p.entry_id = e.id) AS balance "
+                 "FROM settlement.journal_entries e LEFT JOIN settlement.settlement_batches b "
+                 "ON b.merchant_id = e.merchant_id AND b.currency = e.currency AND e.seq > b.first_seq "
+                 "AND e.seq <= b.last_seq AND e.kind IN ('redemption', 'reversal', 'correction') "
+                 "WHERE e.merchant_id = %s GROUP BY e.id", (merchant_id,))
+
+
 def entries(rpc, merchant_id, **filters):
     return rpc("list_entries", "finance", merchant_id, filters)["items"]
 
@@ -113,10 +168,9 @@ def app_error(error_type, fn, *args, **kwargs):
 
 # -- the ledger --------------------------------------------------------------------------
 
-def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
+def test_a_redemption_records_one_balanced_entry(record, rpc, emitted, query):
     merchant = new_id()
-    campaign = new_id()
-    redeemed = redemption(merchant, 2500, points_value=700, funding="partner", campaign_id=campaign)
+    redeemed = funded(query, merchant, 2500, points_value=700, funding="partner", commission_bp=1000)
     record(redeemed)
 
     [entry] = entries(rpc, merchant)
@@ -125,10 +179,13 @@ def test_a_redemption_records_one_balanced_entry(record, rpc, emitted):
     assert entry["redemption_reference"] == redeemed.reference
     assert entry["store_id"] == redeemed.store_id
     assert (entry["amount"], entry["currency"]) == (3200, "ZAR")
-    assert entry["batch_reference"] is None
+    assert (entry["counterparty"], entry["funded"], entry["fee"], entry["payable"]) == ("partner", 2500, 250, 2250)
+    assert entry["batch_reference"] is None and entry["seq"] == 1
+    store = redeemed.store_id
     assert sorted((p["account"], p["amount"]) for p in entry["postings"]) == sorted([
-        ("campaign_funding:partner:%s" % campaign, 2500), ("points_liability:%s" % merchant, 700),
-        ("merchant_payable:%s" % merchant, -3200)])
+        ("partner_receivable:%s" % redeemed.funding_agreement_id, 2500),
+        ("merchant_payable:%s:%s" % (merchant, store), -2250), ("platform_fees:%s" % merchant, -250),
+        ("points_liability:%s" % merchant, 700), ("points_redeemed:%s:%s" % (merchant, store), -700)])
     assert emitted("settlement", "entry_recorded", merchant_id=merchant) == [{
         "entry_id": entry["id"], "kind": "redemption", "merchant_id": merchant,
         "redemption_id": redeemed.redemption_id, "amount": 3200, "currency": "ZAR"}]
@@ -196,10 +253,10 @@ def test_a_redelivered_reversal_mirrors_once(record, reverse, rpc):
     assert sorted(e["amount"] for e in entries(rpc, merchant)) == [-2500, 2500]
 
 
-def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, platform, emitted):
+def test_a_reversal_after_its_batch_closed_raises_reversal_after_close(record, reverse, rpc, platform, emitted, query):
     merchant = new_id()
     confirmed_wallet(rpc, platform, merchant)
-    redeemed = redemption(merchant, 2500)
+    redeemed = funded(query, merchant, 2500)
     record(redeemed)
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert batch["exception"] is None
@@ -244,22 +301,39 @@ def test_a_duplicate_is_raised_without_a_broker(database_url, as_user):
 
 # -- batches -------------------------------------------------------------------------------
 
-def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(record, rpc, as_user, settlement):
+def test_a_batch_takes_this_merchants_unbatched_entries_up_to_its_period_end(record, rpc, as_user, settlement,
+                                                                           query):
     merchant, other = new_id(), new_id()
-    for amount in (1000, 2000):
-        record(redemption(merchant, amount))
     record(redemption(merchant, 4000, at=TWO_MONTHS_AGO))
+    earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
+    assert earlier["reference"] == "SET-%s-001" % EARLIER_PERIOD
+    assert (earlier["total"], earlier["entry_count"]) == (4000, 1)
+    for amount in (1000, 2000):
+        record(funded(query, merchant, amount, commission_bp=500))
+    record(redemption(merchant, 300))  # the merchant's own voucher: recorded, owed by nobody
+    record(redemption(merchant, 600, at=TWO_MONTHS_AGO))  # late for a closed period: goes in the next batch
     record(redemption(other, 8000))
 
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert re.fullmatch(r"SET-%s-\d{3,}" % PERIOD, batch["reference"])
-    assert (batch["total"], batch["entry_count"], batch["currency"]) == (3000, 2, "ZAR")
-    assert (batch["merchant_id"], batch["period"]) == (merchant, PERIOD)
+    assert (batch["total"], batch["entry_count"], batch["currency"]) == (3900, 4, "ZAR")
+    assert (batch["funded"], batch["fees"], batch["payout_amount"]) == (3000, 150, 2850)
+    assert (batch["merchant_id"], batch["period"], batch["frequency"]) == (merchant, PERIOD, "monthly")
     assert batch["period_start"].startswith(PERIOD + "-01T00:00:00")
     assert batch["closed_by"]["role"] == "finance"
-    assert batch["status"] == "exception"  # no payout wallet yet (see the payout tests)
+    assert batch["status"] == "closed"  # no payout wallet yet (see the payout tests)
+    assert [(t["from_status"], t["to_status"]) for t in batch["transitions"]] == [
+        (None, "open"), ("open", "closing"), ("closing", "closed")]
+    assert batch["reconciliation"]["matched"] is True
+    lines = {(l["counterparty"], l["store_id"] is not None): l for l in batch["lines"]}
+    assert sum(l["payable"] for l in batch["lines"]) == 2850
+    assert {l["counterparty"] for l in batch["lines"]} == {"platform", "merchant"}
+    assert sum(l["redemptions"] for l in batch["lines"]) == 4
+    assert all(l["payable"] == 0 for l in batch["lines"] if l["counterparty"] == "merchant")
+    assert lines
     batched = {e["amount"]: e["batch_reference"] for e in entries(rpc, merchant)}
-    assert batched == {1000: batch["reference"], 2000: batch["reference"], 4000: None}
+    assert batched == {4000: earlier["reference"], 1000: batch["reference"], 2000: batch["reference"],
+                       300: batch["reference"], 600: batch["reference"]}
 
     # the other merchant's entry is untouched; references are numbered per merchant, so its first
     # batch of the period is 001 too and tells it nothing about anyone else's
@@ -272,14 +346,11 @@ def test_a_batch_takes_only_this_merchants_unbatched_entries_of_its_period(recor
     record(redemption(other, 100))
     assert rpc("close_batch", "finance", other, {"period": PERIOD})["reference"] == "SET-%s-002" % PERIOD
 
-    earlier = rpc("close_batch", "finance", merchant, {"period": EARLIER_PERIOD})
-    assert earlier["reference"].startswith("SET-%s-" % EARLIER_PERIOD)
-    assert (earlier["total"], earlier["entry_count"]) == (4000, 1)
-
     listed = rpc("list_batches", "owner", merchant)["items"]
-    assert [b["reference"] for b in listed] == [earlier["reference"], batch["reference"]]
+    assert [b["reference"] for b in listed] == [batch["reference"], earlier["reference"]]
     shown = rpc("get_batch", "support_agent", merchant, batch["reference"])
-    assert shown["total"] == 3000 and shown["exception"]["kind"] == "payout_account_unconfirmed"
+    assert shown["total"] == 3900 and shown["exception"]["kind"] == "payout_account_unconfirmed"
+
 
 
 def test_nothing_left_to_settle_is_a_409(record, rpc):
@@ -325,38 +396,47 @@ def test_a_bad_close_request_names_the_bad_field(rpc, data, code, field):
     assert error.code == code and field in error.fields
 
 
-def test_an_entry_recorded_while_a_batch_closes_is_in_its_total_or_left_for_the_next(
-        record, rpc, query, monkeypatch):
+def test_closing_while_redemptions_arrive_puts_every_entry_in_exactly_one_batch(settlement, dispatch, rpc,
+                                                                                 query):
     merchant = new_id()
-    record(redemption(merchant, 1000))
-    late = {"id": new_id(), "source_id": new_id()}
-    original = storage.unbatched_totals
+    sent = [redemption(merchant, 100 + n) for n in range(60)]
+    closed = []
 
-    def totals_then_a_redemption_commits(tx, *args):
-        totals = original(tx, *args)
-        # the redemption handler does not take the batch lock: it can commit right now
-        query("INSERT INTO settlement.journal_entries (id, merchant_id, kind, source_id, amount, currency, "
-              "occurred_at, description) VALUES (%s, %s, 'redemption', %s, 5000, 'ZAR', %s, 'late')",
-              (late["id"], merchant, late["source_id"], LAST_MONTH + timedelta(hours=1)))
-        return totals
+    def keep_closing():
+        for _ in range(8):
+            try:
+                closed.append(rpc("close_batch", "finance", merchant, {"period": PERIOD}))
+            except Conflict:
+                pass  # nothing booked since the last close
+            eventlet.sleep(0.01)
 
-    monkeypatch.setattr(storage, "unbatched_totals", totals_then_a_redemption_commits)
-    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    monkeypatch.undo()
-
-    in_batch = query("SELECT coalesce(sum(e.amount), 0) AS total, count(*) AS n FROM settlement.journal_entries e "
-                     "JOIN settlement.settlement_batches b ON b.id = e.batch_id "
-                     "WHERE b.merchant_id = %s AND b.reference = %s", (merchant, batch["reference"]))[0]
-    # what the batch says it pays is exactly what it holds
-    assert (in_batch["total"], in_batch["n"]) == (batch["total"], batch["entry_count"])
-    [left] = entries(rpc, merchant, unbatched=True)
-    assert left["id"] == late["id"]
-    assert rpc("close_batch", "finance", merchant, {"period": PERIOD})["total"] == 5000
+    closer = eventlet.spawn(keep_closing)
+    for event in sent:  # booked by the container's handler while the closes run
+        dispatch(event, event_id=new_id())
+    closer.wait()
+    wait_until(lambda: query("SELECT count(*) AS n FROM settlement.journal_entries WHERE merchant_id = %s",
+                             (merchant,))[0]["n"] == len(sent), timeout=30)
+    try:
+        closed.append(rpc("close_batch", "finance", merchant, {"period": PERIOD}))
+    except Conflict:
+        pass
+    rows = batch_membership(query, merchant)
+    assert sorted(str(r["source_id"]) for r in rows) == sorted(e.redemption_id for e in sent)  # none lost or doubled
+    assert all(len(r["batches"]) == 1 for r in rows)  # each in exactly one batch
+    for r in rows:
+        r["reference"] = r["batches"][0]
+    assert len(closed) >= 2 or all(r["reference"] == closed[0]["reference"] for r in rows)
+    per_batch = {}
+    for r in rows:
+        per_batch[r["reference"]] = per_batch.get(r["reference"], 0) + r["amount"]
+    # what each batch says it holds is exactly what it holds
+    assert {b["reference"]: b["total"] for b in closed} == per_batch
+    assert sum(b["entry_count"] for b in closed) == len(sent)
 
 
 # -- payout accounts ---------------------------------------------------------------------------
 
-def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, emitted):
+def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, emitted, query):
     merchant = new_id()
     address = "wallet-" + merchant[:12]
     account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
@@ -370,21 +450,21 @@ def test_a_confirmed_wallet_is_paid_without_an_exception(record, rpc, platform, 
     confirmed = platform("confirm_payout_account", call_note(merchant, address))
     assert confirmed["status"] == "confirmed" and confirmed["confirmed_by"]["role"] == "platform_finance"
 
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert (batch["status"], batch["exception"]) == ("payout_pending", None)
     assert exceptions(rpc, merchant) == []
     assert emitted("settlement", "exception_raised", merchant_id=merchant) == []
     [closed] = emitted("settlement", "batch_closed", merchant_id=merchant)
-    assert (closed["reference"], closed["status"], closed["total"]) == (batch["reference"], "payout_pending", 2500)
+    assert (closed["reference"], closed["status"], closed["total"]) == (batch["reference"], "closed", 2500)
 
 
-def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, emitted):
+def test_an_unconfirmed_wallet_turns_the_close_into_an_exception(record, rpc, emitted, query):
     merchant = new_id()
     rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-0123456789abcdef"})
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert batch["status"] == "exception"
+    assert batch["status"] == "closed"
     assert batch["exception"]["kind"] == "payout_account_unconfirmed"
     [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
     assert (raised["batch_reference"], raised["amount"], raised["currency"]) == (batch["reference"], 2500, "ZAR")
@@ -580,10 +660,10 @@ def test_a_changed_address_holds_payouts_while_it_cools_off(record, rpc, platfor
     monkeypatch.setitem(settlement.config, "PAYOUT_COOLING_OFF_HOURS", 72)
     merchant = new_id()
     address = "wallet-" + merchant[:12]
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     account = rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
     held = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert held["status"] == "exception" and "not confirmed" in held["exception"]["message"]
+    assert held["status"] == "closed" and "not confirmed" in held["exception"]["message"]
     error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
     assert error.code == "payout_account_not_ready" and "not confirmed" in error.message
 
@@ -595,9 +675,9 @@ def test_a_changed_address_holds_payouts_while_it_cools_off(record, rpc, platfor
     error = app_error(Conflict, rpc, "release_batch", "finance", merchant, held["reference"])
     assert error.code == "payout_account_not_ready" and "cooling-off" in error.message
 
-    record(redemption(merchant, 700))
+    record(funded(query, merchant, 700))
     cooling = rpc("close_batch", "finance", merchant, {"period": PERIOD})
-    assert cooling["status"] == "exception" and cooling["exception"]["kind"] == "payout_account_unconfirmed"
+    assert cooling["status"] == "closed" and cooling["exception"]["kind"] == "payout_account_unconfirmed"
     assert "held until" in cooling["exception"]["message"] and "cooling-off" in cooling["exception"]["message"]
 
     query("UPDATE settlement.payout_accounts SET cooling_off_until = now() - interval '1 second' "
@@ -648,9 +728,9 @@ def test_store_users_see_no_ledger_and_agents_only_exceptions_and_batches(rpc):
     assert rpc("list_exceptions", "support_agent", merchant)["items"] == []
 
 
-def test_one_merchant_never_sees_another(record, rpc, settlement, as_user):
+def test_one_merchant_never_sees_another(record, rpc, settlement, as_user, query):
     mine, theirs = new_id(), new_id()
-    record(redemption(mine, 1200))
+    record(funded(query, mine, 1200))
     batch = rpc("close_batch", "finance", mine, {"period": PERIOD})  # with an exception: no wallet
     assert exceptions(rpc, mine)
 
@@ -690,9 +770,9 @@ def test_entries_walk_page_by_page(record, rpc):
 
 # -- exceptions and their tickets -----------------------------------------------------------------
 
-def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, record, rpc, emitted):
+def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, record, rpc, emitted, query):
     merchant = new_id()
-    record(redemption(merchant, 2500))
+    record(funded(query, merchant, 2500))
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     exception_id = batch["exception"]["id"]
     refs = {"exception_id": exception_id, "batch_reference": batch["reference"], "merchant_id": merchant}
@@ -724,9 +804,9 @@ def test_resolving_the_ticket_resolves_the_exception(settlement, dispatch, recor
         "batch_reference": batch["reference"], "ticket_reference": "SUP-101"}]
 
 
-def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, dispatch, record, rpc, emitted):
+def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, dispatch, record, rpc, emitted, query):
     merchant = new_id()
-    record(redemption(merchant))
+    record(funded(query, merchant))
     rpc("close_batch", "finance", merchant, {"period": PERIOD})
     event_id = new_id()
     with handling(settlement, "resolve_exception_from_ticket", event_id) as result:
@@ -735,3 +815,469 @@ def test_a_resolved_ticket_without_an_exception_changes_nothing(settlement, disp
     result.get()
     assert [e["status"] for e in exceptions(rpc, merchant)] == ["open"]
     assert emitted("settlement", "exception_resolved", merchant_id=merchant) == []
+
+
+# == settlement in full: payouts through the development provider, reconciliation, balances, the hash
+# chain, parked entries, reads, schedules, and properties over random sequences (same container) ==
+
+def move_on(settlement):
+    """One round of the batch timer (finish closings, release, pay), now."""
+    with entrypoint_hook(settlement, "move_batches_on") as hook:
+        hook()
+
+
+def batch_of(rpc, merchant, reference):
+    return rpc("get_batch", "finance", merchant, reference)
+
+
+def transfers(query, merchant):
+    return query("SELECT t.* FROM settlement.devpay_transfers t JOIN settlement.payouts p "
+                 "ON p.idempotency_key = t.idempotency_key WHERE p.merchant_id = %s", (merchant,))
+
+
+def simulate(platform, merchant, mode, **extra):
+    return platform("set_payout_simulation", dict({"merchant_id": merchant, "mode": mode}, **extra))
+
+
+def payable_balance(rpc, merchant):
+    accounts = rpc("get_balances", "finance", merchant)["accounts"]
+    return sum(a["balance"] for a in accounts if a["account"].startswith("merchant_payable:"))
+
+
+# -- paying out ------------------------------------------------------------------------------------
+
+def test_a_payable_batch_is_paid_once_with_the_providers_reference(record, rpc, platform, settlement, query,
+                                                                  emitted):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    record(funded(query, merchant, 10000, commission_bp=300))
+    record(redemption(merchant, 5000))  # merchant-funded: in the batch, paid by nobody
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert (batch["status"], batch["payout_amount"], batch["fees"], batch["total"]) == \
+        ("payout_pending", 9700, 300, 15000)
+    assert payable_balance(rpc, merchant) == -9700  # owed to the merchant
+
+    move_on(settlement)
+    move_on(settlement)  # a second round finds nothing more to pay
+    paid = batch_of(rpc, merchant, batch["reference"])
+    assert paid["status"] == "paid" and paid["provider_reference"].startswith("DEVPAY-")
+    assert [t["to_status"] for t in paid["transitions"]] == ["open", "closing", "closed", "payout_pending", "paid"]
+    [transfer] = transfers(query, merchant)
+    assert (transfer["amount"], transfer["status"], transfer["wallet_address"]) == (9700, "paid",
+                                                                                    "wallet-" + merchant[:8])
+    assert payable_balance(rpc, merchant) == 0  # the payout cleared what the store was owed
+    [payout] = entries(rpc, merchant, kind="payout")
+    assert (payout["amount"], payout["redemption_reference"]) == (-9700, batch["reference"])
+    statement = rpc("get_statement", "owner", merchant, batch["reference"])
+    [sent] = statement["payouts"]
+    assert (sent["attempt"], sent["status"], sent["provider_reference"]) == (1, "paid", paid["provider_reference"])
+
+
+def test_a_failed_payout_raises_payout_failed_and_is_retried_only_once_resolved(record, rpc, platform, settlement,
+                                                                              query):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    simulate(platform, merchant, "fail", times=1)
+    record(funded(query, merchant, 2000))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    move_on(settlement)
+    failed = batch_of(rpc, merchant, batch["reference"])
+    assert failed["status"] == "failed" and failed["exception"]["kind"] == "payout_failed"
+    assert "refused" in failed["exception"]["message"]
+    move_on(settlement)  # nothing is tried again while the exception is open
+    assert len(transfers(query, merchant)) == 1
+
+    # the merchant's own finance cannot release money by resolving it; the platform can, with a note
+    exception_id = failed["exception"]["id"]
+    error = app_error(Forbidden, rpc, "resolve_exception", "finance", merchant, exception_id, {"note": "try again"})
+    assert error.code == "platform_required"
+    resolved = platform("resolve_exception", exception_id, {"merchant_id": merchant,
+                                                            "note": "Wallet provider fixed the account"})
+    assert resolved["status"] == "resolved" and resolved["resolution"]["note"] == "Wallet provider fixed the account"
+    move_on(settlement)
+    paid = batch_of(rpc, merchant, batch["reference"])
+    assert paid["status"] == "paid"
+    assert sorted((t["status"], t["amount"]) for t in transfers(query, merchant)) == [("failed", 2000),
+                                                                                     ("paid", 2000)]
+    keys = [p["idempotency_key"] for p in rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]]
+    assert keys == [batch["id"] + ":1", batch["id"] + ":2"]
+
+
+def test_an_answer_given_twice_pays_and_books_once(record, rpc, platform, settlement, query):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    simulate(platform, merchant, "answer_twice")
+    record(funded(query, merchant, 3000))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
+    [payout] = rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]
+    assert payout["answers"] == 2
+    assert len(transfers(query, merchant)) == 1
+    assert len(entries(rpc, merchant, kind="payout")) == 1
+
+
+def test_a_delayed_payout_is_followed_up_until_paid(record, rpc, platform, settlement, query):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    simulate(platform, merchant, "delay", delay_seconds=0.5)
+    record(funded(query, merchant, 3000))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    move_on(settlement)
+    [payout] = rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]
+    assert payout["status"] == "accepted"
+    wait_until(lambda: move_on(settlement) or batch_of(rpc, merchant, batch["reference"])["status"] == "paid")
+    assert len(transfers(query, merchant)) == 1
+
+
+def test_a_payout_retried_after_a_crash_pays_nothing_twice(record, rpc, platform, settlement, query, monkeypatch):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    record(funded(query, merchant, 4100))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    original = payouts.record_answer
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("settlement died after the provider paid")
+
+    monkeypatch.setattr(payouts, "record_answer", crash)
+    with pytest.raises(RuntimeError):
+        move_on(settlement)
+    monkeypatch.setattr(payouts, "record_answer", original)
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
+    [transfer] = transfers(query, merchant)  # the provider saw the same key again
+    assert transfer["amount"] == 4100
+    assert len(entries(rpc, merchant, kind="payout")) == 1
+
+
+def test_no_payout_goes_to_an_address_changed_after_the_close(record, rpc, platform, settlement, query):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    record(funded(query, merchant, 2500))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert batch["status"] == "payout_pending"
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-sockpuppet-99"})
+    move_on(settlement)
+    move_on(settlement)
+    blocked = batch_of(rpc, merchant, batch["reference"])
+    assert blocked["status"] == "payout_pending" and blocked["exception"]["kind"] == "payout_blocked"
+    assert "not confirmed" in blocked["exception"]["message"]
+    assert transfers(query, merchant) == []
+    assert [e["kind"] for e in exceptions(rpc, merchant)] == ["payout_blocked"]  # told once
+
+    platform("confirm_payout_account", {"merchant_id": merchant, "wallet_address": "wallet-sockpuppet-99",
+                                        "method": "call_note", "call_note": {
+                                            "person": "Thandi (owner)", "phone_number": "+27 21 555 0100",
+                                            "read_back": "wallet-sockpuppet-99"}})
+    platform("resolve_exception", blocked["exception"]["id"], {"merchant_id": merchant,
+                                                               "note": "New address confirmed by phone"})
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
+    [transfer] = transfers(query, merchant)
+    assert transfer["wallet_address"] == "wallet-sockpuppet-99"
+
+
+def test_a_held_batch_is_released_when_its_exception_is_resolved_and_the_wallet_confirmed(
+        record, rpc, platform, settlement, query):
+    merchant = new_id()
+    address = "wallet-" + merchant[:8]
+    rpc("set_payout_account", "owner", merchant, {"wallet_address": address})
+    record(funded(query, merchant, 2500))
+    held = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert held["status"] == "closed" and held["exception"]["kind"] == "payout_account_unconfirmed"
+    platform("resolve_exception", held["exception"]["id"], {"merchant_id": merchant, "note": "Calling them"})
+    move_on(settlement)
+    assert batch_of(rpc, merchant, held["reference"])["status"] == "closed"  # the wallet is still unconfirmed
+    platform("confirm_payout_account", {"merchant_id": merchant, "wallet_address": address, "method": "call_note",
+                                        "call_note": {"person": "Thandi (owner)", "phone_number": "+27 21 555 0100",
+                                                      "read_back": address}})
+    move_on(settlement)
+    released = batch_of(rpc, merchant, held["reference"])
+    assert released["status"] == "paid"
+    assert [t["to_status"] for t in released["transitions"]][-2:] == ["payout_pending", "paid"]
+
+
+# -- reconciliation ----------------------------------------------------------------------------------
+
+def test_a_batch_that_does_not_reconcile_raises_a_mismatch_with_expected_and_actual(
+        record, rpc, platform, settlement, query, emitted):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    redeemed = funded(query, merchant, 2500)
+    record(redeemed)
+    # redemption recorded two redemptions at that store; the ledger has one (an event never arrived)
+    REDEMPTION_SAYS[merchant] = [{"store_id": redeemed.store_id, "currency": "ZAR", "redemptions": 2,
+                                  "redeemed_amount": 5000, "reversals": 0, "reversed_amount": 0}]
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert batch["status"] == "closed" and batch["reconciliation"]["matched"] is False
+    exception = batch["exception"]
+    assert exception["kind"] == "reconciliation_mismatch" and exception["amount"] == 2500
+    [difference] = exception["details"]["differences"]
+    assert (difference["store_id"], difference["expected"]["redemptions"], difference["actual"]["redemptions"]) == \
+        (redeemed.store_id, 2, 1)
+    assert (difference["expected"]["redeemed_amount"], difference["actual"]["redeemed_amount"]) == (5000, 2500)
+    [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
+    assert raised["kind"] == "reconciliation_mismatch" and raised["batch_reference"] == batch["reference"]
+    move_on(settlement)
+    assert transfers(query, merchant) == []  # nothing is paid while it is open
+
+    platform("resolve_exception", exception["id"], {"merchant_id": merchant,
+                                                    "note": "Redemption RD-X was voided at the till"})
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
+
+
+# -- the ledger: balances, chain, parked ---------------------------------------------------------------
+
+def test_balances_at_any_date_and_per_store_are_the_sum_of_postings(record, reverse, rpc, query):
+    merchant, store = new_id(), new_id()
+    early = funded(query, merchant, 1000, commission_bp=1000, store_id=store, at=LAST_MONTH)
+    late = funded(query, merchant, 3000, at=LAST_MONTH + timedelta(days=2))
+    record(early)
+    record(late)
+    record(redemption(merchant, 700, store_id=store, at=LAST_MONTH))
+    reverse(late)
+    day_after = (LAST_MONTH + timedelta(days=1)).isoformat()
+
+    then = rpc("get_balances", "owner", merchant, {"at": day_after})
+    assert payable(then, store) == -900 and sum(a["balance"] for a in then["accounts"]) == 0
+    [mine] = [s for s in then["stores"] if s["store_id"] == store]
+    assert (mine["gross"], mine["funded"], mine["fees"], mine["owed"], mine["outstanding"]) == (1700, 1000, 100, 900,
+                                                                                             900)
+    now = rpc("get_balances", "owner", merchant)
+    assert payable(now, late.store_id) == 0  # redeemed, then reversed
+    only = rpc("get_balances", "owner", merchant, {"store_id": store})
+    assert {s["store_id"] for s in only["stores"]} == {store}
+    # every balance is the sum of that account's postings, however they are read
+    postings = [p for e in entries(rpc, merchant) for p in e["postings"]]
+    totals = {}
+    for p in postings:
+        totals[p["account"]] = totals.get(p["account"], 0) + p["amount"]
+    assert {a["account"]: a["balance"] for a in now["accounts"]} == totals
+    error = app_error(ValidationFailed, rpc, "get_balances", "owner", merchant, {"at": "yesterday"})
+    assert "at" in error.fields
+
+
+def payable(balances, store):
+    return sum(a["balance"] for a in balances["accounts"] if a["account"] == "merchant_payable:%s:%s"
+               % (balances["merchant_id"], store))
+
+
+def test_the_ledger_refuses_edits_and_the_chain_finds_one_made_behind_its_back(record, rpc, query, database_url):
+    merchant = new_id()
+    for amount in (100, 200, 300):
+        record(redemption(merchant, amount))
+    verified = rpc("verify_ledger", "finance", merchant)
+    assert (verified["valid"], verified["entries_checked"], verified["first_problem"]) == (True, 3, None)
+    second = next(e for e in entries(rpc, merchant) if e["amount"] == 200)
+
+    for sql in ("UPDATE settlement.journal_entries SET amount = 20000 WHERE id = %s",
+                "DELETE FROM settlement.journal_entries WHERE id = %s",
+                "UPDATE settlement.postings SET amount = amount * 100 WHERE entry_id = %s"):
+        with pytest.raises(psycopg2.Error) as refused:
+            query(sql, (second["id"],))
+        assert "never edited" in str(refused.value) or "never deleted" in str(refused.value)
+
+    # someone with the database owner's rights switches the guard off and edits a row
+    query("ALTER TABLE settlement.postings DISABLE TRIGGER USER; "
+          "UPDATE settlement.postings SET amount = -amount WHERE entry_id = %s; "
+          "ALTER TABLE settlement.postings ENABLE TRIGGER USER", (second["id"],))
+    broken = rpc("verify_ledger", "finance", merchant)
+    assert broken["valid"] is False
+    assert broken["first_problem"] == {"seq": second["seq"], "entry_id": second["id"], "problem": "entry_altered"}
+    lines = []
+    assert cli.verify_ledger(["--merchant", merchant], component_database_url(database_url, "settlement"),
+                             out=lines.append) == 1
+    assert lines[-1].startswith("FAILED: 1")
+
+
+def test_an_event_without_a_trustworthy_account_is_parked_with_its_reversal(record, reverse, rpc, platform, query,
+                                                                         emitted):
+    merchant, other = new_id(), new_id()
+    no_agreement = redemption(merchant, 10 ** 9, funding="platform")  # the money printer of issue 6
+    not_theirs = funded(query, other, 2500)  # an agreement granted to another merchant
+    not_theirs = redemption(merchant, 2500, funding="platform", funding_agreement_id=not_theirs.funding_agreement_id)
+    record(no_agreement)
+    record(not_theirs)
+    reverse(no_agreement)
+    assert entries(rpc, merchant) == []  # nothing booked, nothing owed
+    parked = rpc("list_parked_entries", "finance", merchant)["items"]
+    assert sorted((p["kind"], p["redemption_id"]) for p in parked) == sorted([
+        ("redemption", no_agreement.redemption_id), ("redemption", not_theirs.redemption_id),
+        ("reversal", no_agreement.redemption_id)])
+    kinds = [e["kind"] for e in exceptions(rpc, merchant)]
+    assert kinds == ["unknown_account", "unknown_account"]  # one each, none for the reversal behind it
+    assert len(emitted("settlement", "exception_raised", merchant_id=merchant, kind="unknown_account")) == 2
+    [printer] = [p for p in parked if p["redemption_id"] == no_agreement.redemption_id and p["kind"] == "redemption"]
+    error = app_error(Conflict, platform, "book_parked_entry", printer["id"])
+    assert error.code == "account_still_unknown"
+    assert app_error(Forbidden, rpc, "book_parked_entry", "finance", merchant, printer["id"]).code == \
+        "role_not_allowed"
+
+
+# -- reads: entries, statements, exceptions -------------------------------------------------------------
+
+def test_entries_filter_by_store_period_redemption_batch_and_unbatched(record, rpc, query):
+    merchant, store = new_id(), new_id()
+    first = redemption(merchant, 100, store_id=store)
+    record(first)
+    record(redemption(merchant, 200))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    record(redemption(merchant, 300, at=NOW))
+
+    def amounts(**filters):
+        return sorted(e["amount"] for e in entries(rpc, merchant, **filters))
+    assert amounts(store_id=store) == [100]
+    assert amounts(batch=batch["reference"]) == [100, 200]
+    assert amounts(unbatched=True) == [300] and amounts(unbatched=False) == [100, 200]
+    assert amounts(redemption_id=first.redemption_id) == [100]
+    assert amounts(period=PERIOD) == [100, 200]
+    assert amounts(period=LAST_MONTH.strftime("%Y-%m-%d")) == [100, 200]
+    assert amounts(period=NOW.strftime("%Y-%m")) == [300]
+    error = app_error(ValidationFailed, rpc, "list_entries", "finance", merchant, {"status": "open"})
+    assert "status" in error.fields  # entries have no status: refused, not ignored
+
+
+def test_a_statement_as_json_and_csv(record, rpc, query):
+    merchant = new_id()
+    record(funded(query, merchant, 10000, commission_bp=250))
+    record(redemption(merchant, 400))
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    statement = rpc("get_statement", "owner", merchant, batch["reference"])
+    assert statement["batch"]["reference"] == batch["reference"]
+    assert sorted((l["counterparty"], l["gross"], l["fee"], l["payable"]) for l in statement["batch"]["lines"]) == [
+        ("merchant", 400, 0, 0), ("platform", 10000, 250, 9750)]
+    rows = list(csv.reader(io.StringIO(rpc("get_statement_csv", "finance", merchant, batch["reference"]))))
+    assert rows[0] == ["statement", batch["reference"]]
+    header = rows.index(["store_id", "counterparty", "agreement_id", "currency", "redemptions", "reversals",
+                         "gross", "funded", "fee", "payable"])
+    total = next(r for r in rows if r and r[0] == "total")
+    assert total[-4:] == ["10400", "10000", "250", "9750"]
+    assert len(rows[header + 1:rows.index(total)]) == 2
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row if not
+                   cell.lstrip("-").isdigit())
+
+
+def test_exceptions_filter_by_kind_and_status(record, rpc, query):
+    merchant = new_id()
+    redeemed = redemption(merchant, 100)
+    record(redeemed)
+    record(redeemed)  # a duplicate
+    record(redemption(merchant, 1, funding="partner"))  # unknown account
+    assert {e["kind"] for e in rpc("list_exceptions", "finance", merchant, {"kind": "duplicate"})["items"]} == \
+        {"duplicate"}
+    [duplicate] = rpc("list_exceptions", "finance", merchant, {"kind": "duplicate"})["items"]
+    rpc("resolve_exception", "finance", merchant, duplicate["id"], {"note": "Till sent it twice; booked once"})
+    assert [e["kind"] for e in rpc("list_exceptions", "finance", merchant, {"status": "open"})["items"]] == \
+        ["unknown_account"]
+    error = app_error(Conflict, rpc, "resolve_exception", "finance", merchant, duplicate["id"], {"note": "again"})
+    assert error.code == "exception_resolved"
+
+
+# -- periods on a schedule ----------------------------------------------------------------------------
+
+def test_a_scheduled_period_is_closed_when_it_ends_in_the_merchants_time_zone(record, rpc, settlement, query):
+    merchant = new_id()
+    schedule = rpc("set_schedule", "finance", merchant, {"frequency": "daily", "time_zone": "Africa/Johannesburg"})
+    assert schedule["next_close_at"].endswith("22:00:00+00:00")  # midnight in Johannesburg
+    record(redemption(merchant, 800, at=NOW - timedelta(days=2)))
+    # the period ended (as if the clock had reached it)
+    query("UPDATE settlement.settlement_schedules SET next_close_at = %s WHERE merchant_id = %s",
+          (NOW - timedelta(days=1, hours=1), merchant))
+    with entrypoint_hook(settlement, "close_ended_periods") as hook:
+        hook()
+    [batch] = rpc("list_batches", "finance", merchant)["items"]
+    assert batch["frequency"] == "daily" and batch["closed_by"]["role"] == "system"
+    assert batch["time_zone"] == "Africa/Johannesburg" and batch["total"] == 800
+    assert rpc("get_schedule", "owner", merchant)["next_close_at"] > NOW.isoformat()
+    error = app_error(ValidationFailed, rpc, "set_schedule", "finance", merchant,
+                      {"frequency": "daily", "time_zone": "Mars/Base"})
+    assert error.code == "time_zone_invalid"
+
+
+# -- properties over random sequences -------------------------------------------------------------------
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("redeem"), st.sampled_from(["merchant", "platform", "partner"]), st.integers(1, 50000),
+              st.integers(0, 2000)),
+    st.tuples(st.just("reverse"), st.integers(0, 20)),
+    st.tuples(st.just("close")),
+    st.tuples(st.just("pay"))), min_size=1, max_size=10)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=STEPS)
+def test_random_sequences_keep_the_books(steps, record, reverse, rpc, platform, settlement, query):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    redeemed, reversed_ = [], set()
+    for step in steps:
+        if step[0] == "redeem":
+            _, funding, amount, points = step
+            event = (redemption(merchant, amount, points_value=points) if funding == "merchant" else
+                     funded(query, merchant, amount, funding=funding, commission_bp=amount % 1000,
+                            points_value=points))
+            record(event)
+            redeemed.append(event)
+        elif step[0] == "reverse" and redeemed:
+            event = redeemed[step[1] % len(redeemed)]
+            if event.redemption_id not in reversed_:
+                reverse(event)
+                reversed_.add(event.redemption_id)
+        elif step[0] == "close":
+            try:
+                rpc("close_batch", "finance", merchant, {"period": NOW.strftime("%Y-%m")})
+            except Conflict:
+                pass
+        elif step[0] == "pay":
+            move_on(settlement)
+    try:  # and a last close settles whatever is left
+        rpc("close_batch", "finance", merchant, {"period": NOW.strftime("%Y-%m")})
+    except Conflict:
+        pass
+    rows = batch_membership(query, merchant)
+    # every entry balances, every redemption is booked exactly once, and each is in exactly one batch
+    assert all(r["balance"] in (0, None) for r in rows)
+    assert sorted(str(r["source_id"]) for r in rows if r["kind"] == "redemption") == \
+        sorted(e.redemption_id for e in redeemed)
+    assert all(len(r["batches"]) == 1 for r in rows if r["kind"] != "payout")
+    # each batch holds exactly the entries it says, and a payout never happens twice
+    for batch in rpc("list_batches", "finance", merchant, {"limit": 100})["items"]:
+        held = [r for r in rows if batch["id"] in r["batch_ids"]]
+        assert len(held) == batch["entry_count"]
+        assert sum(r["payable"] for r in held) == batch["payout_amount"]
+        statement = rpc("get_statement", "finance", merchant, batch["reference"])
+        paid = [p for p in statement["payouts"] if p["status"] == "paid"]
+        assert len(paid) <= 1
+        if statement["batch"]["status"] == "paid" and batch["payout_amount"] > 0:
+            assert len(paid) == 1
+    # ...and the provider's books agree: no batch was ever transferred twice (the payout timer of the
+    # container may be paying the last batch while this reads)
+    paid_per_batch = query("SELECT p.batch_id, count(*) AS n FROM settlement.devpay_transfers t JOIN settlement.payouts p "
+                           "ON p.idempotency_key = t.idempotency_key WHERE p.merchant_id = %s AND t.status = 'paid' "
+                           "GROUP BY p.batch_id", (merchant,))
+    assert all(row["n"] == 1 for row in paid_per_batch)
+    assert len(paid_per_batch) >= len({str(r["source_id"]) for r in rows if r["kind"] == "payout"})
+    # balances never drift from the sum of postings
+    balances = rpc("get_balances", "finance", merchant)
+    assert sum(a["balance"] for a in balances["accounts"]) == 0
+    # what the entries say is owed is what the postings say (one statement: the payout timer may move)
+    [books] = query("SELECT (SELECT coalesce(sum(payable), 0) FROM settlement.journal_entries WHERE merchant_id = %s) "
+                    "AS owed, (SELECT coalesce(sum(amount), 0) FROM settlement.postings WHERE merchant_id = %s "
+                    "AND account LIKE 'merchant_payable:%%') AS payable", (merchant, merchant))
+    assert books["payable"] == -books["owed"]
+
+
+def test_platform_finance_reads_batches_and_exceptions_across_merchants(record, rpc, platform, query):
+    first, second = new_id(), new_id()
+    for merchant in (first, second):
+        record(funded(query, merchant, 1500))
+        rpc("close_batch", "finance", merchant, {"period": PERIOD})  # held: no wallet
+    batches = platform("list_batches", {"limit": 200})["items"]
+    assert {first, second} <= {b["merchant_id"] for b in batches}
+    held = platform("list_exceptions", {"kind": "payout_account_unconfirmed", "status": "open", "limit": 200})
+    assert {first, second} <= {e["merchant_id"] for e in held["items"]}
+    assert {b["merchant_id"] for b in platform("list_batches", {"merchant_id": first})["items"]} == {first}
+    # a merchant's own people never see past their merchant
+    assert {b["merchant_id"] for b in rpc("list_batches", "finance", first)["items"]} == {first}

@@ -3,6 +3,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from plumbing.errors import ValidationFailed
 from plumbing.hashing import SHORT_SECRETS
@@ -13,7 +15,6 @@ from tests.events import example
 
 NOW = datetime(2026, 5, 17, 14, 30, tzinfo=timezone.utc)
 MERCHANT = str(uuid.uuid4())
-CAMPAIGN = str(uuid.uuid4())
 
 
 def utc(*args):
@@ -54,7 +55,7 @@ def test_a_period_that_has_not_begun_is_refused(period):
 
 
 @pytest.mark.parametrize("period", [
-    None, "", "2026", "2026-5", "26-05", "2026-00", "2026-13", "2026/05", "May 2026", "2026-05-01",
+    None, "", "2026", "2026-5", "26-05", "2026-00", "2026-13", "2026/05", "May 2026", "2026-05-1", "2026-W5",
     " 2026-05", "2026-05 ", "2026-05\n", "0000-01", "\uff12\uff10\uff12\uff16-05", "abcd-ef",
 ])
 def test_garbage_is_not_a_period(period):
@@ -70,77 +71,136 @@ def test_batch_references_are_numbered_per_period_with_three_digits():
     assert domain.batch_reference("2026-05", 1000) == "SET-2026-05-1000"  # grows, never wraps
 
 
-# -- double entry ------------------------------------------------------------------------
+# -- periods in the merchant's time zone ---------------------------------------------------------
 
-FUNDINGS = [(None, None), ("merchant", None), ("merchant", CAMPAIGN), ("platform", None),
-            ("platform", CAMPAIGN), ("partner", None), ("partner", CAMPAIGN)]
+def test_days_weeks_and_months_end_at_midnight_in_the_merchants_time_zone():
+    assert domain.period_bounds("2026-05-04", "Africa/Johannesburg")[1:] == (
+        utc(2026, 5, 3, 22, 0), utc(2026, 5, 4, 22, 0))
+    frequency, start, end = domain.period_bounds("2026-W19", "UTC")
+    assert (frequency, start, end) == ("weekly", utc(2026, 5, 4), utc(2026, 5, 11))  # Monday to Monday
+    assert domain.period_bounds("2026-05", "UTC")[0] == "monthly"
+
+
+def test_a_day_across_a_clock_change_is_still_midnight_to_midnight():
+    _, start, end = domain.period_bounds("2026-03-08", "America/New_York")  # 23 hours long
+    assert end.astimezone(timezone.utc) - start.astimezone(timezone.utc) == timedelta(hours=23)
+
+
+def test_the_period_running_now_and_when_it_ends():
+    now = utc(2026, 5, 17, 23, 30)  # already the 18th in Johannesburg
+    assert domain.period_containing("daily", now, "Africa/Johannesburg") == "2026-05-18"
+    assert domain.next_period_end("daily", now, "Africa/Johannesburg") == utc(2026, 5, 18, 22, 0)
+    assert domain.period_containing("weekly", now, "UTC") == "2026-W20"
+    assert domain.next_period_end("monthly", now, "UTC") == utc(2026, 6, 1)
+
+
+@pytest.mark.parametrize("period", ["2026-W54", "2026-02-30", "2026-13-01", "0000-01-01"])
+def test_impossible_days_and_weeks_are_not_periods(period):
+    assert refusal(period) == "period_invalid"
+
+
+def test_an_unknown_time_zone_is_refused():
+    with pytest.raises(ValidationFailed) as raised:
+        domain.zone("Mars/Olympus_Mons")
+    assert raised.value.code == "time_zone_invalid"
+
+
+def test_batches_are_numbered_in_the_month_their_period_starts():
+    assert domain.batch_month("2026-W01") == "2025-12"  # 2025-12-29 is that week's Monday
+    assert domain.batch_month("2026-05-31") == "2026-05"
+
+
+# -- who owes whom: postings per funding model ------------------------------------------------------
+
 AGREEMENT = "7d0c2f43-52a5-4c1e-9a3e-1f0b6a8e9c21"
+STORE = str(uuid.uuid4())
 
 
-def redemption(amount, points_value=None, funding="merchant", campaign_id=None, agreement_id=None):
-    # a redemption always states both (no points: 0; merchant money: "merchant")
-    return example(VoucherRedeemed, merchant_id=MERCHANT, amount=amount, points_value=points_value or 0,
-                   funding=funding or "merchant", campaign_id=campaign_id, funding_agreement_id=agreement_id,
-                   currency="ZAR")
+def redemption(amount, points_value=0, funding="merchant", agreement_id=None, campaign_id=None):
+    return example(VoucherRedeemed, merchant_id=MERCHANT, store_id=STORE, amount=amount, points_value=points_value,
+                   funding=funding, campaign_id=campaign_id, funding_agreement_id=agreement_id, currency="ZAR")
 
 
-@pytest.mark.parametrize("funding,campaign_id", FUNDINGS)
-@pytest.mark.parametrize("amount,points_value", [(2500, None), (2500, 0), (2500, 700), (0, 700), (1, 1)])
-def test_redemption_postings_always_balance(funding, campaign_id, amount, points_value):
-    postings, total = domain.redemption_postings(redemption(amount, points_value, funding, campaign_id))
-    assert sum(value for _, value in postings) == 0
-    assert total == amount + (points_value or 0)
-    assert (domain.merchant_payable(MERCHANT), -total) in postings  # the merchant is owed the total
-    assert all(value != 0 for _, value in postings)  # the ledger refuses zero postings
+def test_a_merchant_funded_voucher_is_the_merchants_own_cost_and_nobody_owes_it_anything():
+    booking = domain.redemption_booking(redemption(2500))
+    assert booking.postings == [("merchant_discount_cost:%s:%s" % (MERCHANT, STORE), 2500),
+                                ("merchant_funding:%s" % MERCHANT, -2500)]
+    assert (booking.counterparty, booking.funded, booking.fee, booking.payable) == ("merchant", 0, 0, 0)
 
 
-def test_the_funder_pays_the_voucher_and_the_points_liability_pays_the_points():
-    postings, total = domain.redemption_postings(redemption(2500, 700, "partner", CAMPAIGN))
-    assert total == 3200
-    assert postings == [("campaign_funding:partner:%s" % CAMPAIGN, 2500),
-                        ("points_liability:%s" % MERCHANT, 700),
-                        ("merchant_payable:%s" % MERCHANT, -3200)]
+def test_the_platform_owes_a_platform_funded_voucher_less_its_commission():
+    booking = domain.redemption_booking(redemption(2500, 0, "platform", AGREEMENT), {"commission_bp": 250})
+    assert booking.postings == [("platform_funding:%s" % AGREEMENT, 2500),
+                                (domain.merchant_payable(MERCHANT, STORE), -2437),
+                                ("platform_fees:%s" % MERCHANT, -63)]  # 2.5 % of 25.00 = 0.625, half up
+    assert (booking.counterparty, booking.funded, booking.fee, booking.payable) == ("platform", 2500, 63, 2437)
 
 
-def test_funding_accounts_name_who_pays():
-    assert domain.funding_account("merchant", MERCHANT) == "merchant_funding:%s" % MERCHANT
-    assert domain.funding_account(None, MERCHANT, CAMPAIGN) == "merchant_funding:%s" % MERCHANT
-    assert domain.funding_account("platform", MERCHANT) == "platform_funding"
-    assert domain.funding_account("platform", MERCHANT, CAMPAIGN) == "campaign_funding:platform:%s" % CAMPAIGN
+def test_a_partner_funded_voucher_is_receivable_from_the_partner():
+    booking = domain.redemption_booking(redemption(4000, 0, "partner", AGREEMENT), {"commission_bp": 0})
+    assert booking.postings == [("partner_receivable:%s" % AGREEMENT, 4000),
+                                (domain.merchant_payable(MERCHANT, STORE), -4000)]
+    assert booking.payable == 4000
 
 
-def test_platform_and_partner_money_is_booked_against_its_funding_agreement():
-    assert domain.funding_account("platform", MERCHANT, CAMPAIGN, AGREEMENT) == "agreement:%s" % AGREEMENT
-    assert domain.funding_account("partner", MERCHANT, CAMPAIGN, AGREEMENT) == "agreement:%s" % AGREEMENT
-    # a merchant's own money stays the merchant's, whatever else the event says
-    assert domain.funding_account("merchant", MERCHANT, CAMPAIGN, AGREEMENT) == "merchant_funding:%s" % MERCHANT
-    postings, total = domain.redemption_postings(redemption(2500, 700, "platform", CAMPAIGN, AGREEMENT))
-    assert postings == [("agreement:%s" % AGREEMENT, 2500), ("points_liability:%s" % MERCHANT, 700),
-                        ("merchant_payable:%s" % MERCHANT, -3200)]
+def test_points_are_the_merchants_own_liability_and_never_paid_out():
+    booking = domain.redemption_booking(redemption(2500, 700, "platform", AGREEMENT), {"commission_bp": 1000})
+    assert ("points_liability:%s" % MERCHANT, 700) in booking.postings
+    assert (booking.amount, booking.funded, booking.fee, booking.payable) == (3200, 2500, 250, 2250)
 
 
 def test_a_redemption_worth_nothing_posts_nothing():
     assert domain.redemption_postings(redemption(0)) == ([], 0)
-    assert domain.redemption_postings(redemption(0, 0)) == ([], 0)
 
 
-@pytest.mark.parametrize("funding,campaign_id", FUNDINGS)
-def test_a_reversal_is_the_mirror_of_its_redemption(funding, campaign_id):
-    original, total = domain.redemption_postings(redemption(4200, 300, funding, campaign_id))
-    mirrored = domain.reversal_postings(original)
-    assert [account for account, _ in mirrored] == [account for account, _ in original]
-    assert [value for _, value in mirrored] == [-value for _, value in original]
-    assert sum(value for _, value in mirrored) == 0
-    # the redemption and its reversal together leave every account where it was
-    balances = {}
-    for account, value in original + mirrored:
-        balances[account] = balances.get(account, 0) + value
-    assert set(balances.values()) == {0}
-    assert domain.reversal_postings(mirrored) == original
+@given(amount=st.integers(0, 10 ** 12), points=st.integers(0, 10 ** 9),
+       funding=st.sampled_from(["merchant", "platform", "partner"]), bp=st.integers(0, 10000))
+def test_every_booking_balances_and_pays_only_what_a_funder_owes(amount, points, funding, bp):
+    booking = domain.redemption_booking(redemption(amount, points, funding, AGREEMENT), {"commission_bp": bp})
+    assert sum(value for _, value in booking.postings) == 0
+    assert all(value != 0 for _, value in booking.postings)  # the ledger refuses zero postings
+    owed = -sum(v for a, v in booking.postings if a.startswith("merchant_payable:"))
+    assert owed == booking.payable == booking.funded - booking.fee
+    assert 0 <= booking.fee <= booking.funded
+    assert booking.funded == (0 if funding == "merchant" else amount)
+    mirrored = domain.reversal_postings(booking.postings)
+    totals = {}
+    for account, value in booking.postings + mirrored:
+        totals[account] = totals.get(account, 0) + value
+    assert set(totals.values()) <= {0}
 
 
-def test_reversing_nothing_posts_nothing():
-    assert domain.reversal_postings([]) == []
+def test_a_payout_clears_what_each_store_was_owed():
+    other = str(uuid.uuid4())
+    postings = domain.payout_postings(MERCHANT, [(STORE, 2438), (other, 100), (None, 0)])
+    assert postings == [(domain.merchant_payable(MERCHANT, STORE), 2438, STORE),
+                        (domain.merchant_payable(MERCHANT, other), 100, other), ("payouts_sent:%s" % MERCHANT, -2538)]
+
+
+# -- the hash chain and reconciliation ------------------------------------------------------------
+
+def test_each_link_depends_on_the_previous_and_on_every_field():
+    entry = {"seq": 1, "merchant_id": MERCHANT, "kind": "redemption", "amount": 2500, "currency": "ZAR",
+             "occurred_at": NOW, "payable": 2438}
+    first = domain.chain_hash(domain.GENESIS, entry, [("a", 1), ("b", -1)])
+    assert first == domain.chain_hash(domain.GENESIS, dict(entry, occurred_at=NOW.astimezone(
+        timezone(timedelta(hours=2)))), [("a", 1), ("b", -1)])  # the same moment, written otherwise
+    assert first != domain.chain_hash(domain.GENESIS, dict(entry, amount=2501), [("a", 1), ("b", -1)])
+    assert first != domain.chain_hash(domain.GENESIS, dict(entry, payable=2500), [("a", 1), ("b", -1)])
+    assert first != domain.chain_hash(domain.GENESIS, entry, [("a", 2), ("b", -2)])
+    assert first != domain.chain_hash("1" * 64, entry, [("a", 1), ("b", -1)])
+
+
+def test_reconciliation_names_each_store_and_currency_that_differs():
+    store = str(uuid.uuid4())
+    expected = [{"store_id": store, "currency": "ZAR", "redemptions": 3, "redeemed_amount": 7500, "reversals": 1,
+                 "reversed_amount": 2500}]
+    assert domain.reconcile(expected, [dict(expected[0], store_id=uuid.UUID(store), currency="ZAR")]) == []
+    [difference] = domain.reconcile(expected, [dict(expected[0], redemptions=2, redeemed_amount=5000)])
+    assert difference["store_id"] == store and difference["expected"]["redemptions"] == 3
+    assert difference["actual"]["redeemed_amount"] == 5000
+    [missing] = domain.reconcile([], expected)  # the ledger has what redemption never recorded
+    assert missing["expected"]["redemptions"] == 0 and missing["actual"]["redemptions"] == 3
 
 
 # -- payout readiness ----------------------------------------------------------------------

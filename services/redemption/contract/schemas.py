@@ -228,5 +228,21 @@ class DayTotalSchema(Schema):
     points_value = fields.Integer()
 
 
+class ReconciliationQuerySchema(MerchantQuery):
+    """A period to reconcile settlement's ledger against: redemptions made, and reversals made, in it."""
+    since = AwareDateTime(required=True)
+    until = AwareDateTime(required=True)
+
+
+class ReconciliationTotalSchema(Schema):
+    """Per store and currency: what redemption recorded in the period (amounts include points' value)."""
+    store_id = Id()
+    currency = fields.Function(lambda row: row["currency"].strip())
+    redemptions = fields.Integer()
+    redeemed_amount = fields.Integer()
+    reversals = fields.Integer()
+    reversed_amount = fields.Integer()
+
+
 class RedemptionFilterSchema(TotalsFilterSchema, Page):
     """Redemption records, filtered, a page at a time."""

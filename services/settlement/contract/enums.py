@@ -5,17 +5,24 @@ PAYOUT_ACCOUNT_UNCONFIRMED = "payout_account_unconfirmed"
 RECONCILIATION_MISMATCH = "reconciliation_mismatch"
 REVERSAL_AFTER_CLOSE = "reversal_after_close"
 PAYOUT_FAILED = "payout_failed"
-DUPLICATE = "duplicate"
+DUPLICATE = "duplicate"  # a second, different event for a redemption id already booked
+PAYOUT_BLOCKED = "payout_blocked"  # due, but the payout address is not payable (changed, unconfirmed)
+UNKNOWN_ACCOUNT = "unknown_account"  # no account can be trusted for the money: the event is parked
 EXCEPTION_KINDS = (PAYOUT_ACCOUNT_UNCONFIRMED, RECONCILIATION_MISMATCH, REVERSAL_AFTER_CLOSE, PAYOUT_FAILED,
-                   DUPLICATE)
+                   DUPLICATE, PAYOUT_BLOCKED, UNKNOWN_ACCOUNT)
+# what a batch waits on until its exception is resolved (the others only tell)
+HOLDING_KINDS = (PAYOUT_ACCOUNT_UNCONFIRMED, RECONCILIATION_MISMATCH, PAYOUT_FAILED, PAYOUT_BLOCKED)
 
 # ledger entries
-ENTRY_KINDS = ("redemption", "reversal")
+ENTRY_KINDS = ("redemption", "reversal", "payout", "correction")
+COUNTERPARTIES = ("merchant", "platform", "partner")
 
-# batches: held (``exception``) until the payout address is payable, then ``payout_pending``
-BATCH_HELD = "exception"
-PAYOUT_PENDING = "payout_pending"
-BATCH_STATUSES = (BATCH_HELD, PAYOUT_PENDING)
+# batches: open -> closing (its entries taken) -> closed (netted and reconciled; held here while an
+# exception on it is open) -> payout_pending -> paid or failed
+OPEN, CLOSING, CLOSED, PAYOUT_PENDING, PAID, FAILED = "open", "closing", "closed", "payout_pending", "paid", "failed"
+BATCH_HELD = CLOSED
+BATCH_STATUSES = (OPEN, CLOSING, CLOSED, PAYOUT_PENDING, PAID, FAILED)
+FREQUENCIES = ("daily", "weekly", "monthly")
 
 # payout addresses, and how the platform confirms one with the merchant
 UNCONFIRMED, CONFIRMED = "unconfirmed", "confirmed"

@@ -4,7 +4,8 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from plumbing.fields import AwareDateTime, Currency, Id, MerchantPage, MerchantQuery
-from services.settlement.contract.enums import CONFIRMATION_METHODS
+from services.settlement.contract.enums import (BATCH_STATUSES, CONFIRMATION_METHODS, COUNTERPARTIES, ENTRY_KINDS,
+                                                EXCEPTION_KINDS, FREQUENCIES)
 
 # \Z, not $ ("$" also matches before a trailing newline), and ASCII only: an address is
 # refused as typed, never silently trimmed into another one
@@ -16,8 +17,14 @@ PHONE_NUMBER = validate.Regexp(re.compile(r"\+?[0-9][0-9 ()\-]{5,30}\Z", re.ASCI
                                error="A phone number: digits, spaces, ( ) - and a leading +")
 
 
+PERIOD = validate.Regexp(re.compile(r"[0-9]{4}-(W[0-9]{2}|[0-9]{2}(-[0-9]{2})?)\Z", re.ASCII),
+                         error="YYYY-MM (a month), YYYY-Www (an ISO week) or YYYY-MM-DD (a day)")
+
+
 class CloseBatchSchema(Schema):
-    period = fields.String(required=True, metadata={"description": "The month to settle, YYYY-MM"})
+    period = fields.String(required=True, metadata={
+        "description": "The period to settle: YYYY-MM, YYYY-Www or YYYY-MM-DD (in the merchant's time zone); "
+                       "everything unbatched up to its end goes in the batch"})
     currency = Currency(load_default=None)
     merchant_id = Id(load_default=None)
 
@@ -93,31 +100,72 @@ class PayoutHistorySchema(Schema):
 
 
 class ListFilterSchema(MerchantPage):
-    status = fields.String(load_default=None, validate=validate.Length(max=32))
+    status = fields.String(load_default=None, validate=validate.OneOf(BATCH_STATUSES))
 
 
-class EntryFilterSchema(ListFilterSchema):
+class ExceptionFilterSchema(MerchantPage):
+    status = fields.String(load_default=None, validate=validate.OneOf(("open", "resolved")))
+    kind = fields.String(load_default=None, validate=validate.OneOf(EXCEPTION_KINDS))
+
+
+class EntryFilterSchema(MerchantPage):
+    """Entries have no status: the batch they are in (``batch``, ``unbatched``) says where they are."""
     redemption_id = Id(load_default=None)
     store_id = Id(load_default=None)
+    kind = fields.String(load_default=None, validate=validate.OneOf(ENTRY_KINDS))
+    batch = fields.String(load_default=None, validate=validate.Length(max=32),
+                          metadata={"description": "A batch reference, e.g. SET-2026-05-004"})
+    period = fields.String(load_default=None, validate=PERIOD,
+                           metadata={"description": "Entries that occurred in YYYY-MM, YYYY-Www or YYYY-MM-DD"})
     unbatched = fields.Boolean(load_default=None)
 
 
 class EntrySchema(Schema):
     id = Id()
+    seq = fields.Integer(metadata={"description": "Its place in the merchant's hash chain"})
     kind = fields.String()
     merchant_id = Id()
     store_id = Id(allow_none=True)
     redemption_id = Id(attribute="source_id")
     redemption_reference = fields.String(attribute="source_reference", allow_none=True)
     amount = fields.Integer()
-    currency = fields.String()
+    currency = fields.Function(lambda row: row["currency"].strip())
     funding = fields.String(allow_none=True)
+    counterparty = fields.String(metadata={"description": "Who owes the merchant: merchant (nobody), platform, "
+                                                          "partner"})
+    agreement_id = Id(allow_none=True)
+    funded = fields.Integer(metadata={"description": "Paid for by the platform or partner"})
+    fee = fields.Integer(metadata={"description": "The platform's commission"})
+    payable = fields.Integer(metadata={"description": "Owed to the merchant: funded - fee"})
     campaign_id = Id(allow_none=True)
+    corrects = Id(allow_none=True, metadata={"description": "The entry this one reverses or corrects"})
     batch_reference = fields.String(allow_none=True)
     description = fields.String()
     occurred_at = AwareDateTime()
     recorded_at = AwareDateTime()
+    hash = fields.String()
     postings = fields.List(fields.Dict())
+
+
+class BatchLineSchema(Schema):
+    store_id = Id(allow_none=True)
+    counterparty = fields.String(validate=validate.OneOf(COUNTERPARTIES))
+    agreement_id = Id(allow_none=True)
+    currency = fields.Function(lambda row: row["currency"].strip())
+    redemptions = fields.Integer()
+    reversals = fields.Integer()
+    gross = fields.Integer(metadata={"description": "Vouchers and points redeemed, less reversals"})
+    funded = fields.Integer()
+    fee = fields.Integer()
+    payable = fields.Integer()
+
+
+class TransitionSchema(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    actor = fields.Dict()
+    note = fields.String(allow_none=True)
+    at = AwareDateTime()
 
 
 class BatchSchema(Schema):
@@ -125,17 +173,133 @@ class BatchSchema(Schema):
     reference = fields.String()
     merchant_id = Id()
     period = fields.String()
+    frequency = fields.String()
+    time_zone = fields.String()
     period_start = AwareDateTime()
     period_end = AwareDateTime()
-    currency = fields.String()
-    total = fields.Integer()
+    currency = fields.Function(lambda row: row["currency"].strip())
+    total = fields.Integer(metadata={"description": "Gross: vouchers and points redeemed, less reversals"})
+    funded = fields.Integer(metadata={"description": "Of which the platform or partners pay"})
+    fees = fields.Integer(metadata={"description": "The platform's commission"})
+    payout_amount = fields.Integer(metadata={"description": "Paid to the merchant: funded - fees"})
     entry_count = fields.Integer()
-    status = fields.String()
+    status = fields.String(validate=validate.OneOf(BATCH_STATUSES))
     closed_by = fields.Dict()
     closed_at = AwareDateTime()
     released_by = fields.Dict(allow_none=True)
     released_at = AwareDateTime(allow_none=True)
+    reconciliation = fields.Dict(allow_none=True)
+    provider_reference = fields.String(allow_none=True)
+    paid_at = AwareDateTime(allow_none=True)
+    lines = fields.List(fields.Nested(BatchLineSchema))
+    transitions = fields.List(fields.Nested(TransitionSchema))
     exception = fields.Dict(allow_none=True)
+    note = fields.String()
+
+
+class PayoutSchema(Schema):
+    attempt = fields.Integer()
+    idempotency_key = fields.String()
+    amount = fields.Integer()
+    currency = fields.Function(lambda row: row["currency"].strip())
+    wallet_address = fields.String()
+    status = fields.String()
+    provider = fields.String()
+    provider_reference = fields.String(allow_none=True)
+    answers = fields.Integer()
+    requested_at = AwareDateTime()
+    answered_at = AwareDateTime(allow_none=True)
+
+
+class StatementSchema(Schema):
+    batch = fields.Nested(BatchSchema)
+    payouts = fields.List(fields.Nested(PayoutSchema))
+    exceptions = fields.List(fields.Dict())
+
+
+class BalanceQuerySchema(MerchantQuery):
+    at = AwareDateTime(load_default=None, metadata={"description": "Balances as of then (default now)"})
+    store_id = Id(load_default=None)
+
+
+class BalanceSchema(Schema):
+    account = fields.String()
+    currency = fields.Function(lambda row: row["currency"].strip())
+    balance = fields.Integer(metadata={"description": "Debits positive, credits negative"})
+    postings = fields.Integer()
+
+
+class StoreBalanceSchema(Schema):
+    store_id = Id(allow_none=True)
+    currency = fields.Function(lambda row: row["currency"].strip())
+    gross = fields.Integer()
+    funded = fields.Integer()
+    fees = fields.Integer()
+    owed = fields.Integer(metadata={"description": "What the store's redemptions earned the merchant"})
+    paid = fields.Integer()
+    outstanding = fields.Function(lambda row: row["owed"] - row["paid"])
+
+
+class BalancesSchema(Schema):
+    merchant_id = Id()
+    at = AwareDateTime()
+    store_id = Id(allow_none=True)
+    accounts = fields.List(fields.Nested(BalanceSchema))
+    stores = fields.List(fields.Nested(StoreBalanceSchema))
+
+
+class LedgerVerificationSchema(Schema):
+    merchant_id = Id()
+    valid = fields.Boolean()
+    entries_checked = fields.Integer()
+    head = fields.Dict()
+    first_problem = fields.Dict(allow_none=True, metadata={
+        "description": "seq, entry_id and problem: entry_missing, previous_hash_mismatch, entry_altered"})
+    verified_at = AwareDateTime()
+
+
+class ScheduleSchema(Schema):
+    merchant_id = Id(load_default=None)
+    frequency = fields.String(required=True, validate=validate.OneOf(FREQUENCIES))
+    time_zone = fields.String(load_default="UTC", validate=validate.Length(min=1, max=64),
+                              metadata={"description": "IANA time zone the periods end in, e.g. Africa/Johannesburg"})
+
+
+class ScheduleOutSchema(Schema):
+    merchant_id = Id()
+    frequency = fields.String()
+    time_zone = fields.String()
+    next_close_at = AwareDateTime()
+    updated_by = fields.Dict()
+    updated_at = AwareDateTime()
+
+
+class ResolveExceptionSchema(MerchantQuery):
+    note = fields.String(required=True, validate=validate.Length(min=3, max=2000))
+
+
+class ParkedEntrySchema(Schema):
+    id = Id()
+    merchant_id = Id()
+    kind = fields.String()
+    redemption_id = Id(attribute="source_id")
+    reason = fields.String()
+    status = fields.String()
+    exception_id = Id(allow_none=True)
+    parked_at = AwareDateTime()
+    booked_at = AwareDateTime(allow_none=True)
+    payload = fields.Dict()
+
+
+class ParkedFilterSchema(MerchantPage):
+    status = fields.String(load_default=None, validate=validate.OneOf(("parked", "booked")))
+
+
+class PayoutSimulationSchema(MerchantQuery):
+    mode = fields.String(required=True, validate=validate.OneOf(("pay", "fail", "delay", "answer_twice")))
+    times = fields.Integer(strict=True, load_default=None, validate=validate.Range(1, 1000),
+                           metadata={"description": "For this many payouts, then pay again (default: until changed)"})
+    delay_seconds = fields.Float(load_default=0, validate=validate.Range(0, 3600))
 
 
 class PayoutAccountOutSchema(Schema):
