@@ -44,6 +44,7 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     ("support", "ticket_created", "settlement", "link_exception_ticket"),
     ("support", "ticket_created", "notification", "tell_about_new_ticket"),
     ("support", "ticket_resolved", "settlement", "resolve_exception_from_ticket"),
+    ("campaign", "campaign_changed", "redemption", "copy_campaign_rules"),
 ))
 
 # where each publisher's events are declared (its contract), for tests and tools

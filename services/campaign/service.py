@@ -10,14 +10,13 @@ from plumbing.fields import MerchantPage, Reason, new_id, utcnow
 from plumbing.idempotency import idempotent
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
-from services.campaign import domain, storage
+from services.campaign import campaigns, domain, storage
 from services.campaign.contract.enums import DECISIONS
-from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
-                                               FundingAgreementCreated, IssuanceApprovalDecided,
-                                               IssuanceApprovalRequested, PointsAdjusted)
+from services.campaign.contract.events import (FundingAgreementChanged, FundingAgreementCreated,
+                                               IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted)
 from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
                                                 ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
-                                                CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
+                                                CustomerCreateSchema,
                                                 CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
                                                 MerchantLimitsChangeSchema, MerchantLimitsSchema,
                                                 PointsAdjustmentSchema, ReserveSchema)
@@ -65,29 +64,12 @@ class CampaignService(ServiceBase):
     name = "campaign"
     config = Config()
 
-    # -- campaigns -------------------------------------------------------------------
+    # -- campaigns: the use cases are in ``campaigns`` ---------------------------------------
     @rpc
     @idempotent
     def create_campaign(self, data):
-        """A merchant-funded campaign, or one under a funding agreement the platform granted."""
-        identity = self.caller.require(*OWNERS)
-        data = load(CampaignCreateSchema, data)
-        merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        agreement = None
-        if data["funding_agreement_id"]:
-            agreement = self._agreement_of(merchant_id, data["funding_agreement_id"])
-            domain.check_in_force(agreement, utcnow())
-            domain.check_currency(agreement["currency"], data["currency"], "funding agreement")
-        funding, funder_name = domain.campaign_funding(data.pop("funding"), agreement)
-        campaign = dict(data, id=new_id(), merchant_id=merchant_id, status="active", funding=funding,
-                        funder_name=funder_name, valid_from=data.get("valid_from") or utcnow(),
-                        created_by=identity.actor())
-        storage.insert_campaign(self.db, campaign)
-        self.events.emit(CampaignCreated.of(
-            campaign_id=campaign["id"], merchant_id=merchant_id, name=campaign["name"], funding=campaign["funding"],
-            funding_agreement_id=campaign["funding_agreement_id"], budget=campaign["budget"],
-            currency=campaign["currency"]))
-        return CampaignSchema().dump(dict(campaign, spent=0, created_at=utcnow()))
+        """A draft campaign: merchant-funded, or under a funding agreement the platform granted."""
+        return campaigns.create(self, data)
 
     def _agreement_of(self, merchant_id, agreement_id):
         agreement = storage.agreement_by_id(self.db, require_id(agreement_id, "funding_agreement_id"))
@@ -98,40 +80,46 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        campaign = storage.campaign_by_id(self.db, require_id(campaign_id, "campaign_id"))
-        if campaign is None or str(campaign["merchant_id"]) != identity.merchant_scope(merchant_id):
-            raise NotFound("No campaign %s" % campaign_id, code="campaign_not_found")
-        return CampaignSchema().dump(campaign)
+        return campaigns.read(self, campaign_id, merchant_id)
 
     @rpc
     def list_campaigns(self, filters=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
-        return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
+        return campaigns.list_(self, filters)
+
+    @rpc
+    @idempotent
+    def update_campaign(self, campaign_id, data, merchant_id=None):
+        return campaigns.update(self, campaign_id, data, merchant_id)
+
+    @rpc
+    @idempotent
+    def change_campaign_state(self, campaign_id, action, data=None, merchant_id=None):
+        """``activate``, ``pause`` or ``end``, with an optional reason."""
+        return campaigns.change_state(self, campaign_id, action, data, merchant_id)
+
+    @rpc
+    def campaign_forecast(self, campaign_id, merchant_id=None):
+        return campaigns.forecast(self, campaign_id, merchant_id)
+
+    @timer(interval=5)
+    def move_campaigns_on_schedule(self):
+        campaigns.move_on_schedule(self)
 
     @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
-        if event.campaign_id and event.amount:
-            campaign = storage.add_spend(self.db, event.campaign_id, event.amount)
-            if campaign is not None:
-                status = domain.campaign_status_after_spend(campaign, campaign["spent"])
-                if status != campaign["status"]:
-                    storage.set_campaign_status(self.db, campaign["id"], status)
-                    self.events.emit(BudgetExhausted.of(
-                        campaign_id=campaign["id"], merchant_id=campaign["merchant_id"], budget=campaign["budget"],
-                        spent=campaign["spent"]))
+        if event.campaign_id:
+            campaigns.spend(self, event)
 
     @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
         if event.points and event.customer_id:
             storage.change_points(self.db, event.customer_id, "refund", event.points,
                                   "reversal:" + event.redemption_id, Identity.system(self.name).actor())
-        if event.campaign_id and event.amount:
-            storage.add_spend(self.db, event.campaign_id, -event.amount)
+        if event.campaign_id:
+            campaigns.unspend(self, event)
 
     # -- customers and points ----------------------------------------------------------
     @rpc
@@ -419,31 +407,32 @@ class CampaignService(ServiceBase):
         up by the count. Asked once per voucher or batch (``reference``); asking again answers
         the same.
         """
-        identity = self.caller.require(*OWNERS)
+        identity = campaigns.issuer(self)
         data = load(IssuanceSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         prior = storage.commitment_by_id(self.db, data["reference"])
-        if prior is not None:
-            if str(prior["merchant_id"]) != merchant_id:
+        prior_campaign = storage.campaign_commitment(self.db, data["reference"])
+        if prior is not None or prior_campaign is not None:
+            if prior is not None and str(prior["merchant_id"]) != merchant_id or prior_campaign is not None and str(
+                    storage.campaign_by_id(self.db, prior_campaign["campaign_id"])["merchant_id"]) != merchant_id:
                 raise Conflict("That reference is taken", code="reference_taken")
-            return self._issuance_result(prior)
+            return self._issuance_result(prior or {
+                "agreement_id": None, "approval_id": None, "voucher_value": prior_campaign["voucher_value"],
+                "total": 0}, prior_campaign and prior_campaign["campaign_id"])
         now = utcnow()
         value = domain.voucher_value(data["kind"], data["value"], data["cap"], data["uses_allowed"])
-        funding, agreement, total = domain.MERCHANT, None, 0
+        funding, agreement, total, campaign = domain.MERCHANT, None, 0, None
         if data["campaign_id"]:
-            campaign = storage.campaign_by_id(self.db, data["campaign_id"])
+            # the campaign first (then its agreement, then an approval): concurrent issues queue here
+            campaign = storage.campaign_by_id(self.db, data["campaign_id"], lock=True)
             if campaign is None or str(campaign["merchant_id"]) != merchant_id:
                 raise NotFound("No campaign %s" % data["campaign_id"], code="campaign_not_found",
                                fields={"campaign_id": ["No such campaign."]})
-            if campaign["status"] != "active":
-                raise Conflict("Campaign %s is %s" % (campaign["name"], campaign["status"]),
-                               code="campaign_not_active", fields={"campaign_id": ["Not active."]})
-            domain.check_currency(campaign["currency"], data["currency"], "campaign")
             funding = campaign["funding"]
+            if funding != domain.MERCHANT and campaign["funding_agreement_id"] is None:
+                raise domain.funding_agreement_required()  # a campaign from before agreements
+            campaigns.commit_issue(self, campaign, data, value, now)
             if funding != domain.MERCHANT:
-                if campaign["funding_agreement_id"] is None:
-                    raise domain.funding_agreement_required()  # a campaign from before agreements
-                # locked first (then the approval), so concurrent issues queue here and see each other
                 agreement = storage.agreement_by_id(self.db, campaign["funding_agreement_id"], lock=True)
                 total = domain.check_commitment(agreement, value, data["count"], data["currency"], now)
         approval = None
@@ -462,9 +451,9 @@ class CampaignService(ServiceBase):
                       "funding": funding}
         if (agreement is not None or approval is not None) and not storage.insert_commitment(self.db, commitment):
             raise Conflict("That reference is taken", code="reference_taken")
-        return self._issuance_result(commitment)
+        return self._issuance_result(commitment, campaign and campaign["id"])
 
-    def _issuance_result(self, commitment):
+    def _issuance_result(self, commitment, campaign_id=None):
         funding = commitment.get("funding")
         if funding is None:  # a stored commitment: its funding is its agreement's (or the merchant's)
             agreement = storage.agreement_by_id(self.db, commitment["agreement_id"]) \
@@ -473,18 +462,23 @@ class CampaignService(ServiceBase):
         return IssuanceResultSchema().dump({
             "funding": funding, "funding_agreement_id": commitment["agreement_id"],
             "approval_id": commitment["approval_id"], "voucher_value": commitment["voucher_value"],
-            "committed": commitment["total"]})
+            "committed": commitment["total"],
+            "campaign": campaigns.wire_rules(storage.campaign_by_id(self.db, campaign_id)) if campaign_id else None})
 
-    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id)
+    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id or event.campaign_id)
     def release_cancelled_voucher(self, event):
-        """A cancelled voucher gives what it had not used back to its agreement."""
+        """A cancelled voucher gives what it had not used back to its campaign and its agreement."""
         self._release(event, "cancelled")
 
-    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id)
+    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id or event.campaign_id)
     def release_expired_voucher(self, event):
         self._release(event, "expired")
 
     def _release(self, event, cause):
+        if event.campaign_id:  # the campaign first, as issuing locks it first
+            campaigns.release(self, event, cause)
+        if not event.funding_agreement_id:
+            return
         # the agreement first, as issuing locks it: then the issue this voucher came from
         agreement = storage.agreement_by_id(self.db, event.funding_agreement_id, lock=True)
         commitment = storage.commitment_by_id(self.db, event.batch_id or event.voucher_id, lock=True)

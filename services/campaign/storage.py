@@ -4,24 +4,122 @@ import json
 from plumbing.pagination import fetch_page
 
 
+CAMPAIGN_COLUMNS = ("id", "merchant_id", "name", "goal", "funding", "funder_name", "funding_agreement_id", "currency",
+                    "budget", "max_vouchers", "valid_from", "valid_until", "time_zone", "weekdays", "hours_from",
+                    "hours_until", "store_ids", "audience", "reward", "per_customer_limit", "status", "created_by")
+JSON_COLUMNS = ("audience", "reward", "created_by")
+CAMPAIGN_SELECT = ("SELECT c.*, to_char(c.hours_from, 'HH24:MI') AS hours_from, "
+                   "to_char(c.hours_until, 'HH24:MI') AS hours_until, c.store_ids::text[] AS store_ids FROM campaigns c")
+
+
+CASTS = {"store_ids": "::uuid[]"}
+
+
+def _json(row):
+    return {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+
+
 def insert_campaign(tx, campaign):
-    tx.execute("INSERT INTO campaigns (id, merchant_id, name, funding, funder_name, funding_agreement_id, currency, "
-               "budget, valid_from, valid_until, status, created_by) VALUES (%(id)s, %(merchant_id)s, %(name)s, "
-               "%(funding)s, %(funder_name)s, %(funding_agreement_id)s, %(currency)s, %(budget)s, %(valid_from)s, "
-               "%(valid_until)s, %(status)s, %(created_by)s)",
-               dict(campaign, created_by=json.dumps(campaign["created_by"])))
+    tx.execute("INSERT INTO campaigns (%s) VALUES (%s)" % (
+        ", ".join(CAMPAIGN_COLUMNS), ", ".join("%%(%s)s%s" % (c, CASTS.get(c, "")) for c in CAMPAIGN_COLUMNS)),
+        _json({c: campaign.get(c) for c in CAMPAIGN_COLUMNS}))
+
+
+def update_campaign(tx, campaign_id, changes):
+    """Change the given columns; the version moves on so copies elsewhere take the newest."""
+    sets = ["%s = %%(%s)s%s" % (c, c, CASTS.get(c, "")) for c in changes] + ["version = version + 1", "updated_at = now()"]
+    tx.execute("UPDATE campaigns SET " + ", ".join(sets) + " WHERE id = %(id)s", _json(dict(changes, id=campaign_id)))
 
 
 def campaign_by_id(tx, campaign_id, lock=False):
-    return tx.one("SELECT * FROM campaigns WHERE id = %s" + (" FOR UPDATE" if lock else ""), (campaign_id,))
+    return tx.one(CAMPAIGN_SELECT + " WHERE c.id = %s" + (" FOR UPDATE" if lock else ""), (campaign_id,))
 
 
-def add_spend(tx, campaign_id, amount):
-    return tx.one("UPDATE campaigns SET spent = spent + %s WHERE id = %s RETURNING *", (amount, campaign_id))
+def add_spend(tx, campaign_id, amount, redemptions):
+    tx.execute("UPDATE campaigns SET spent = spent + %s, redeemed_count = redeemed_count + %s WHERE id = %s",
+               (amount, redemptions, campaign_id))
+    return campaign_by_id(tx, campaign_id)
 
 
-def set_campaign_status(tx, campaign_id, status):
-    tx.execute("UPDATE campaigns SET status = %s WHERE id = %s", (status, campaign_id))
+def set_campaign_status(tx, campaign_id, status, pause_reason=None):
+    tx.execute("UPDATE campaigns SET status = %s, pause_reason = %s, version = version + 1, updated_at = now() "
+               "WHERE id = %s", (status, pause_reason, campaign_id))
+
+
+def record_campaign_change(tx, campaign_id, action, from_status, to_status, actor, reason=None):
+    tx.execute("INSERT INTO campaign_history (campaign_id, action, from_status, to_status, actor, reason) "
+               "VALUES (%s, %s, %s, %s, %s, %s)", (campaign_id, action, from_status, to_status, json.dumps(actor), reason))
+
+
+def campaign_history(tx, campaign_id):
+    return tx.all("SELECT action, from_status, to_status, actor, reason, at FROM campaign_history "
+                  "WHERE campaign_id = %s ORDER BY id", (campaign_id,))
+
+
+def list_campaigns(tx, merchant_id, filters, dump):
+    where, params = ["c.merchant_id = %s"], [merchant_id]
+    if filters.get("status"):
+        where.append("c.status = %s")
+        params.append(filters["status"])
+    return fetch_page(tx, CAMPAIGN_SELECT, where, params, filters, dump, "c.created_at", "c.id")
+
+
+def campaigns_due(tx, now, limit=100):
+    """Scheduled campaigns whose start has come, and running ones whose window is over."""
+    return tx.all("SELECT id FROM campaigns WHERE (status = 'scheduled' AND valid_from <= %s) OR "
+                  "(status IN ('scheduled', 'active', 'paused') AND valid_until <= %s) LIMIT %s", (now, now, limit))
+
+
+# -- what issuance commits against a campaign ---------------------------------------------------
+def customer_issued(tx, campaign_id, customer_id):
+    return tx.scalar("SELECT coalesce(sum(count), 0) FROM campaign_commitments WHERE campaign_id = %s "
+                     "AND customer_id = %s", (campaign_id, customer_id))
+
+
+def campaign_commitment(tx, commitment_id, lock=False):
+    return tx.one("SELECT * FROM campaign_commitments WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                  (commitment_id,))
+
+
+def commit_to_campaign(tx, commitment, day):
+    """Record an issue against its campaign: value committed, vouchers counted (the table checks both)."""
+    if tx.execute("INSERT INTO campaign_commitments (id, campaign_id, customer_id, voucher_value, count, total) "
+                  "VALUES (%(id)s, %(campaign_id)s, %(customer_id)s, %(voucher_value)s, %(count)s, %(total)s) "
+                  "ON CONFLICT DO NOTHING", commitment) != 1:
+        return False
+    tx.execute("UPDATE campaigns SET committed = committed + %s, issued_count = issued_count + %s WHERE id = %s",
+               (commitment["total"], commitment["count"], commitment["campaign_id"]))
+    add_daily(tx, commitment["campaign_id"], None, day, issued=commitment["count"])
+    return True
+
+
+def release_from_campaign(tx, voucher_id, campaign_id, commitment, unused_value, cause):
+    """A cancelled or expired voucher gives back what it can no longer spend, once."""
+    amount = max(min(unused_value or 0, commitment["voucher_value"] or 0,
+                     commitment["total"] - commitment["released"]), 0)
+    if tx.execute("INSERT INTO campaign_releases (voucher_id, campaign_id, amount, cause) VALUES (%s, %s, %s, %s) "
+                  "ON CONFLICT DO NOTHING", (voucher_id, campaign_id, amount, cause)) != 1 or not amount:
+        return 0
+    tx.execute("UPDATE campaign_commitments SET released = released + %s WHERE id = %s", (amount, commitment["id"]))
+    tx.execute("UPDATE campaigns SET committed = committed - %s WHERE id = %s", (amount, campaign_id))
+    return amount
+
+
+NO_STORE = "00000000-0000-0000-0000-000000000000"
+
+
+def add_daily(tx, campaign_id, store_id, day, issued=0, redeemed=0, discount=0):
+    tx.execute("INSERT INTO campaign_daily (campaign_id, store_id, day, issued, redeemed, discount) VALUES "
+               "(%s, %s, %s, %s, %s, %s) ON CONFLICT (campaign_id, store_id, day) DO UPDATE SET "
+               "issued = campaign_daily.issued + EXCLUDED.issued, redeemed = campaign_daily.redeemed + EXCLUDED.redeemed,"
+               " discount = campaign_daily.discount + EXCLUDED.discount",
+               (campaign_id, store_id or NO_STORE, day, issued, redeemed, discount))
+
+
+def daily_spend(tx, campaign_id, since):
+    return {row["day"]: row["discount"] for row in tx.all(
+        "SELECT day, sum(discount) AS discount FROM campaign_daily WHERE campaign_id = %s AND day >= %s "
+        "GROUP BY day", (campaign_id, since))}
 
 
 def list_rows(tx, table, merchant_id, filters, dump):
@@ -239,3 +337,14 @@ def set_merchant_limits(tx, merchant_id, limits, actor, reason):
                "reason, actor) VALUES (%s, %s, %s, %s, %s)",
                (merchant_id, limits["voucher_value_ceiling"], limits["daily_points_credit_limit"], reason,
                 json.dumps(actor)))
+
+
+# -- segments -----------------------------------------------------------------------------------
+def insert_segment(tx, segment):
+    tx.execute("INSERT INTO segments (id, merchant_id, name, rules, created_by) VALUES "
+               "(%(id)s, %(merchant_id)s, %(name)s, %(rules)s, %(created_by)s)",
+               dict(segment, rules=json.dumps(segment["rules"]), created_by=json.dumps(segment["created_by"])))
+
+
+def segment_by_id(tx, segment_id):
+    return tx.one("SELECT * FROM segments WHERE id = %s", (segment_id,))
