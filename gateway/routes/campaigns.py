@@ -1,16 +1,14 @@
-"""Campaigns, customers (members) and their points."""
+"""Campaigns: their rules, lifecycle, issuance jobs, analytics and forecast."""
 from gateway.http import forward
-from gateway.routes.base import Routes
+from gateway.routes.customers import CustomerRoutes
 from gateway.schemas import page_of
-from plumbing.auth import ADMIN, OWNER
-from plumbing.fields import MerchantPage, MerchantQuery
-from services.campaign.contract.schemas import (CampaignCreateSchema, CampaignFilterSchema, CampaignSchema,
-                                                CampaignUpdateSchema, CustomerCreateSchema, CustomerSchema,
-                                                ForecastSchema, PointsAdjustmentResultSchema, PointsAdjustmentSchema,
+from plumbing.fields import MerchantQuery
+from services.campaign.contract.schemas import (AnalyticsQuery, AnalyticsSchema, CampaignCreateSchema,
+                                                CampaignFilterSchema, CampaignSchema, CampaignUpdateSchema,
+                                                ForecastSchema, IssuanceJobSchema, IssuanceRequestSchema,
                                                 ReasonOptional)
 
 TAG_CAMPAIGNS = "Campaigns"
-TAG_CUSTOMERS = "Customers"
 
 
 def change_state(action, summary):
@@ -20,7 +18,9 @@ def change_state(action, summary):
                    response=CampaignSchema)
 
 
-class CampaignRoutes(Routes):
+class CampaignRoutes(CustomerRoutes):
+    """Campaigns; customers, purchases and segments come with them (``gateway.routes.customers``)."""
+
     create_campaign = forward(
         "POST", "/api/v1/campaigns", "campaign.create_campaign",
         summary="Create a campaign (a draft): merchant-funded, or under a funding agreement the platform granted",
@@ -52,22 +52,19 @@ class CampaignRoutes(Routes):
         summary="When the budget runs out at the current pace (exhausted_at, or null), and the pace assumed",
         tags=[TAG_CAMPAIGNS], query=MerchantQuery, response=ForecastSchema)
 
-    create_customer = forward(
-        "POST", "/api/v1/customers", "campaign.create_customer",
-        summary="Add a customer (member)", tags=[TAG_CUSTOMERS], body=CustomerCreateSchema, response=CustomerSchema,
-        status=201)
+    campaign_analytics = forward(
+        "GET", "/api/v1/campaigns/<uuid:campaign_id>/analytics", "campaign.campaign_analytics",
+        summary="Issued, redeemed, redemption rate, discount cost, redeemers' and others' purchases, revenue and "
+                "repeat_purchase_rate, budget used, forecast, per store and per day",
+        tags=[TAG_CAMPAIGNS], query=AnalyticsQuery, response=AnalyticsSchema)
 
-    list_customers = forward(
-        "GET", "/api/v1/customers", "campaign.list_customers",
-        summary="Customers", tags=[TAG_CUSTOMERS], query=MerchantPage, response=page_of(CustomerSchema))
+    start_issuance = forward(
+        "POST", "/api/v1/campaigns/<uuid:campaign_id>/issuance", "campaign.start_issuance", merchant_id=True,
+        summary="Issue the campaign's voucher to one customer, a segment (or its audience) or as anonymous codes: "
+                "a job to poll; never past the budget or a customer's limit", tags=[TAG_CAMPAIGNS],
+        query=MerchantQuery, body=IssuanceRequestSchema, response=IssuanceJobSchema, status=202)
 
-    get_customer = forward(
-        "GET", "/api/v1/customers/<uuid:customer_id>", "campaign.get_customer", merchant_id=True,
-        summary="One customer with their points", tags=[TAG_CUSTOMERS], query=MerchantQuery, response=CustomerSchema)
-
-    adjust_points = forward(
-        "POST", "/api/v1/customers/<uuid:customer_id>/points", "campaign.adjust_points", merchant_id=True,
-        roles=(OWNER, ADMIN),  # a till hears "not yours to do" whatever it sends
-        summary="Adjust a customer's points by hand (owners; a reason and a once-only reference; "
-                "credits within the merchant's daily limit)", tags=[TAG_CUSTOMERS],
-        query=MerchantQuery, body=PointsAdjustmentSchema, response=PointsAdjustmentResultSchema)
+    get_issuance = forward(
+        "GET", "/api/v1/campaigns/<uuid:campaign_id>/issuance/<uuid:job_id>", "campaign.get_issuance",
+        merchant_id=True, summary="An issuance job's progress", tags=[TAG_CAMPAIGNS], query=MerchantQuery,
+        response=IssuanceJobSchema)

@@ -209,7 +209,7 @@ def spend(svc, event):
     day = event.redeemed_at.date()
     campaign = storage.add_spend(svc.db, event.campaign_id, event.amount, 1)
     if campaign is None:
-        return
+        return None
     storage.add_daily(svc.db, campaign["id"], event.store_id, day, redeemed=1, discount=event.amount)
     status, reason = domain.campaign_status_after_spend(campaign, campaign["spent"])
     if status != campaign["status"]:
@@ -221,6 +221,7 @@ def spend(svc, event):
             campaign_id=campaign["id"], merchant_id=campaign["merchant_id"], budget=campaign["budget"],
             spent=campaign["spent"]))
         tell(svc, campaign["id"], BUDGET_EXHAUSTED, system)
+    return campaign
 
 
 def unspend(svc, event):

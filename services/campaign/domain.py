@@ -1,5 +1,6 @@
 """Campaign, funding and points rules: pure functions, unit-tested on their own."""
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from plumbing.errors import Conflict, Forbidden, ValidationFailed
 from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, DRAFT, ENDED, MERCHANT, PAUSED,
@@ -287,3 +288,47 @@ def approval_after_use(approval, count):
 def check_decision(approval):
     if approval["status"] != PENDING:
         raise Conflict("This approval was already %s" % approval["status"], code="approval_already_decided")
+
+
+# -- tiers and earning rules -------------------------------------------------------------------------
+# tier -> (spend over the last 365 days to reach it, minor units; points multiplier in percent)
+TIER_RULES = {"member": (0, 100), "silver": (100_000, 110), "gold": (500_000, 125), "platinum": (2_000_000, 150)}
+TIER_DAYS = 365
+
+
+def tier_for(rolling_spend):
+    """The highest tier the spend over the last ``TIER_DAYS`` days reaches."""
+    return max((tier for tier, (threshold, _) in TIER_RULES.items() if rolling_spend >= threshold),
+               key=lambda tier: TIER_RULES[tier][0])
+
+
+def points_for(amount, reward, tier):
+    """Points a purchase of ``amount`` (minor units) earns under a points reward, with the tier's
+    benefit: per whole currency unit, times the campaign's and the tier's multipliers, rounded down."""
+    units = amount // 100
+    return units * reward["points_per_unit"] * reward.get("multiplier_pct", 100) * TIER_RULES[tier][1] // 10_000
+
+
+def runs_now(campaign, now, store_id):
+    """Whether an active campaign applies to a purchase now at this store (its window, days, hours
+    in its time zone, and stores)."""
+    if campaign["status"] != ACTIVE or now < campaign["valid_from"] or (
+            campaign["valid_until"] is not None and now >= campaign["valid_until"]):
+        return False
+    local = now.astimezone(ZoneInfo(campaign["time_zone"] or "UTC"))
+    if campaign["weekdays"] and local.weekday() not in campaign["weekdays"]:
+        return False
+    if campaign["hours_from"]:
+        start, end = time.fromisoformat(campaign["hours_from"]), time.fromisoformat(campaign["hours_until"])
+        moment = local.time()
+        if not (start <= moment < end if start < end else moment >= start or moment < end):
+            return False
+    stores = campaign["store_ids"]
+    return not stores or str(store_id) in [str(s) for s in stores]
+
+
+def check_purchase_replay(prior, request_hash):
+    """The same receipt again is the same purchase; a different bill under its receipt id is a mistake."""
+    if prior["request_hash"] != request_hash:
+        raise Conflict("Receipt %s of this store was recorded with other details" % prior["receipt_id"],
+                       code="receipt_conflict", fields={"receipt_id": ["Recorded already, with other details."]})

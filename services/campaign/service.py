@@ -1,23 +1,26 @@
-"""The campaign service: campaigns and their budgets, funding agreements, customers, and the points ledger."""
+"""The campaign service: campaigns and their budgets, funding agreements, customers, purchases, the
+points ledger, segments and analytics. Thin entrypoints over one module per use case: ``campaigns``
+(rules, lifecycle, budget), ``issuance`` (issue jobs), ``customers`` (customers, contact, segments),
+``purchases`` (purchases, earning, tiers) and ``analytics``; pure rules in ``domain``, SQL in ``storage``."""
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import ADMIN, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
+from plumbing.auth import OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import MerchantPage, Reason, new_id, utcnow
+from plumbing.fields import Reason, new_id, utcnow
 from plumbing.idempotency import idempotent
+from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
-from services.campaign import campaigns, domain, storage
+from services.campaign import analytics, campaigns, customers, domain, issuance, purchases, storage
 from services.campaign.contract.enums import DECISIONS
 from services.campaign.contract.events import (FundingAgreementChanged, FundingAgreementCreated,
                                                IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted)
 from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
                                                 ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
-                                                CustomerCreateSchema,
-                                                CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
+                                                DecisionSchema, IssuanceResultSchema, IssuanceSchema,
                                                 MerchantLimitsChangeSchema, MerchantLimitsSchema,
                                                 PointsAdjustmentSchema, ReserveSchema)
 from services.redemption.contract.events import (RedemptionReversed, VoucherCancelled, VoucherExpired,
@@ -63,6 +66,8 @@ def list_scope(identity, requested):
 class CampaignService(ServiceBase):
     name = "campaign"
     config = Config()
+    redemption = RpcProxy("redemption")
+    support = RpcProxy("support")
 
     # -- campaigns: the use cases are in ``campaigns`` ---------------------------------------
     @rpc
@@ -101,6 +106,20 @@ class CampaignService(ServiceBase):
     def campaign_forecast(self, campaign_id, merchant_id=None):
         return campaigns.forecast(self, campaign_id, merchant_id)
 
+    @rpc
+    @idempotent
+    def start_issuance(self, campaign_id, data, merchant_id=None):
+        """Issue the campaign's voucher to a customer, a segment or as codes: a job to poll."""
+        return issuance.start(self, campaign_id, data, merchant_id)
+
+    @rpc
+    def get_issuance(self, campaign_id, job_id, merchant_id=None):
+        return issuance.get(self, campaign_id, job_id, merchant_id)
+
+    @timer(interval=1)
+    def work_on_issuance_jobs(self):
+        issuance.work(self)
+
     @timer(interval=5)
     def move_campaigns_on_schedule(self):
         campaigns.move_on_schedule(self)
@@ -111,50 +130,88 @@ class CampaignService(ServiceBase):
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
         if event.campaign_id:
-            campaigns.spend(self, event)
+            if campaigns.spend(self, event) is not None and event.customer_id:
+                analytics.count_redeemer(self.db, event.campaign_id, event.customer_id, event.redeemed_at)
 
     @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
         if event.points and event.customer_id:
+            storage.points_account(self.db, event.customer_id, lock=True)
             storage.change_points(self.db, event.customer_id, "refund", event.points,
                                   "reversal:" + event.redemption_id, Identity.system(self.name).actor())
         if event.campaign_id:
             campaigns.unspend(self, event)
 
-    # -- customers and points ----------------------------------------------------------
+    # -- customers, purchases and segments: ``customers``, ``purchases``, ``analytics`` -------------
     @rpc
     @idempotent
     def create_customer(self, data):
-        identity = self.caller.require(OWNER, STORE_USER, ADMIN)
-        data = load(CustomerCreateSchema, data)
-        merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        customer = dict(data, id=new_id(), merchant_id=merchant_id)
-        if not storage.insert_customer(self.db, customer):
-            raise Conflict("A customer with external_ref %s exists already" % data["external_ref"],
-                           code="customer_exists", fields={"external_ref": ["Already taken."]})
-        return self.get_customer(customer["id"], merchant_id if identity.is_platform else None)
+        return customers.create(self, data)
 
     @rpc
     def list_customers(self, filters=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
-        return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
-
-    def _customer(self, identity, customer_id, merchant_id=None):
-        customer = storage.customer_by_id(self.db, require_id(customer_id, "customer_id"))
-        if customer is None or str(customer["merchant_id"]) != identity.merchant_scope(merchant_id):
-            raise NotFound("No customer %s" % customer_id, code="customer_not_found",
-                           fields={"customer_id": ["No such customer."]})
-        return customer
+        """Customers, or those found by phone, email, member id, tag or tier."""
+        return customers.find(self, filters)
 
     @rpc
     def get_customer(self, customer_id, merchant_id=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        customer = self._customer(identity, customer_id, merchant_id)
-        result = CustomerSchema().dump(dict(customer, points=dump_points(
-            storage.points_account(self.db, customer_id))))
-        result["points"]["recent"] = [dump_ledger_line(row) for row in storage.ledger(self.db, customer_id, 20)]
-        return result
+        """The customer's page: points, purchases, and their vouchers and tickets."""
+        return customers.read(self, customer_id, merchant_id)
+
+    @rpc
+    @idempotent
+    def update_customer(self, customer_id, data, merchant_id=None):
+        return customers.update(self, customer_id, data, merchant_id)
+
+    @rpc
+    def get_customer_contact(self, customer_id, merchant_id=None):
+        """Who to reach and whether they agreed to offers by email: for a service's own work
+        (``Identity.system``) and the merchant's staff."""
+        return customers.contact(self, customer_id, merchant_id)
+
+    @rpc
+    def points_history(self, customer_id, query=None):
+        return customers.points_history(self, customer_id, query)
+
+    @rpc
+    @idempotent
+    def record_purchase(self, data):
+        return purchases.record(self, data)
+
+    @rpc
+    def list_purchases(self, filters=None):
+        return purchases.list_(self, filters)
+
+    @rpc
+    def customer_purchases(self, customer_id, filters=None):
+        return purchases.of_customer(self, customer_id, filters)
+
+    @rpc
+    @idempotent
+    def create_segment(self, data):
+        return customers.create_segment(self, data)
+
+    @rpc
+    def get_segment(self, segment_id, merchant_id=None):
+        return customers.get_segment(self, segment_id, merchant_id)
+
+    @rpc
+    def list_segments(self, filters=None):
+        return customers.list_segments(self, filters)
+
+    @rpc
+    def campaign_analytics(self, campaign_id, query=None):
+        return analytics.read(self, campaign_id, query)
+
+    @timer(interval=60)
+    def expire_points(self):
+        """Points past their lot's expiry leave the balance (never those promised to a redemption)."""
+        system = Identity.system(self.name).actor()
+        for lot in storage.expired_lots(self.db):
+            storage.expire_lot(self.db, lot, system)
+
+    def _customer(self, identity, customer_id, merchant_id=None):
+        return customers.customer_of(self, identity, customer_id, merchant_id)
 
     @rpc
     @idempotent

@@ -54,7 +54,7 @@ def voucher_by_id(tx, voucher_id, lock=False):
 
 def list_vouchers(tx, merchant_id, filters, dump):
     where, params = ["merchant_id = %s"], [merchant_id]
-    for column in ("batch_id", "campaign_id", "status"):
+    for column in ("batch_id", "campaign_id", "customer_id", "status"):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])

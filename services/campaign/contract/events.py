@@ -51,6 +51,28 @@ class CampaignChanged(Event):
     actor = fields.Nested(Actor)
 
 
+class PointsEarned(Event):
+    event_source, event_type = SOURCE, "points_earned"
+    customer_id = Id()
+    merchant_id = Id()
+    purchase_id = Id()
+    store_id = Id()
+    points = fields.Integer(strict=True)
+    campaign_ids = fields.List(Id())
+
+
+class PurchaseRecorded(Event):
+    event_source, event_type = SOURCE, "purchase_recorded"
+    purchase_id = Id()
+    merchant_id = Id()
+    store_id = Id()
+    customer_id = Id(allow_none=True)
+    amount = Money()
+    currency = Currency()
+    receipt_id = fields.String()
+    redemption_reference = fields.String(allow_none=True)
+
+
 class PointsAdjusted(Event):
     event_source, event_type = SOURCE, "points_adjusted"
     customer_id = Id()

@@ -1,9 +1,11 @@
 """The campaign service's RPC schemas: what callers send and what they get back."""
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from plumbing.fields import REASON, AwareDateTime, Currency, Id, MerchantPage, Money, Name, Page, check_window
+from plumbing.fields import (REASON, AwareDateTime, Currency, Id, MerchantPage, MerchantQuery, Money, Name, Page,
+                             check_window)
 from services.campaign.contract.enums import (AGREEMENT_STATUSES, APPROVAL_STATUSES, CAMPAIGN_STATUSES, FUNDERS,
                                               FUNDING, GOALS, ISSUE_TARGETS, REWARD_TYPES, TIERS)
 from services.redemption.contract.enums import DISCOUNT_FIXED, DISCOUNT_PERCENT, KINDS, STORED_VALUE
@@ -216,21 +218,207 @@ class ForecastSchema(Schema):
     basis = fields.String()
 
 
-class CustomerCreateSchema(Schema):
+class Phone(fields.String):
+    """A phone number as digits with an optional leading +; spaces, dashes, dots and brackets dropped."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        plain = re.sub(r"[\s\-.()]", "", value)
+        if not re.fullmatch(r"\+?\d{6,15}", plain):
+            raise ValidationError("A phone number: 6 to 15 digits, optionally starting with +.")
+        return plain
+
+
+TAG = fields.String(validate=validate.Regexp(r"^[\w][\w .:-]{0,39}$", error="1-40 letters, digits, ' .:-_'."))
+MEMBER_ID = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9-]{2,31}$", error="3-32 letters, digits and dashes.")
+
+
+class CustomerFieldsSchema(Schema):
+    name = Name(min_length=1, max_length=120)
+    email = fields.Email(allow_none=True)
+    phone = Phone(allow_none=True)
+    external_ref = fields.String(allow_none=True, validate=validate.Length(max=120))
+    tags = fields.List(TAG, validate=validate.Length(max=20))
+    email_consent = fields.Boolean(metadata={"description": "The customer agreed to be emailed offers"})
+
+
+class CustomerCreateSchema(CustomerFieldsSchema):
     merchant_id = Id(load_default=None)
     name = Name(required=True, min_length=1, max_length=120)
     email = fields.Email(load_default=None)
+    phone = Phone(load_default=None)
     external_ref = fields.String(load_default=None, validate=validate.Length(max=120))
+    member_id = fields.String(load_default=None, validate=MEMBER_ID,
+                              metadata={"description": "The loyalty card number; one is made up when absent"})
+    tags = fields.List(TAG, load_default=list, validate=validate.Length(max=20))
+    email_consent = fields.Boolean(load_default=False)
+
+
+class CustomerUpdateSchema(CustomerFieldsSchema):
+    """Only what is given changes."""
+
+
+class CustomerFilterSchema(MerchantPage):
+    phone = Phone(load_default=None)
+    email = fields.String(load_default=None, validate=validate.Length(max=254))
+    member_id = fields.String(load_default=None, validate=validate.Length(max=32))
+    external_ref = fields.String(load_default=None, validate=validate.Length(max=120))
+    tag = fields.String(load_default=None, validate=validate.Length(max=40))
+    tier = fields.String(load_default=None, validate=validate.OneOf(TIERS))
 
 
 class CustomerSchema(Schema):
     id = Id()
     merchant_id = Id()
+    member_id = fields.String()
     name = fields.String()
     email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
     external_ref = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    tier = fields.String(metadata={"description": "By spend over the last 365 days"})
+    email_consent = fields.Boolean()
+    visits = fields.Integer()
+    total_spend = fields.Integer()
+    last_purchase_at = AwareDateTime(allow_none=True)
     created_at = AwareDateTime()
     points = fields.Dict()
+    purchases = fields.List(fields.Dict(), metadata={"description": "The latest purchases"})
+    vouchers = fields.List(fields.Dict(), allow_none=True, metadata={
+        "description": "Their vouchers (the redemption service's); null if not yours to see there"})
+    tickets = fields.List(fields.Dict(), allow_none=True,
+                          metadata={"description": "Their support tickets (the support service's); null if it "
+                                                   "could not answer"})
+
+
+class ContactSchema(Schema):
+    customer_id = Id()
+    merchant_id = Id()
+    name = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email_consent = fields.Boolean()
+
+
+class PointsHistoryQuery(MerchantQuery):
+    cursor = fields.String(load_default=None, validate=validate.Regexp(r"^\d{1,18}$"))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 200))
+
+
+class PointsHistorySchema(Schema):
+    balance = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
+    expiring = fields.List(fields.Dict(), metadata={"description": "Points and when they expire, soonest first"})
+    items = fields.List(fields.Dict())
+    next = fields.String(allow_none=True)
+
+
+# -- purchases (the portal's Transactions) -----------------------------------------------------------
+class ItemSchema(Schema):
+    sku = fields.String(load_default=None, validate=validate.Length(max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    quantity = fields.Integer(strict=True, load_default=1, validate=validate.Range(1, 10000))
+    amount = Money(required=True, metadata={"description": "Line total, minor units"})
+
+
+class PurchaseCreateSchema(Schema):
+    merchant_id = Id(load_default=None)
+    customer_id = Id(load_default=None, metadata={"description": "The member who bought (a buyer app: itself)"})
+    amount = Money(minimum=1, required=True)
+    currency = Currency(required=True)
+    receipt_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[\w][\w./:#-]{0,63}$", error="1-64 letters, digits and ./:#-_"), metadata={
+        "description": "Unique per store: the same receipt again is the same purchase (counted once)"})
+    items = fields.List(fields.Nested(ItemSchema), load_default=list, validate=validate.Length(max=500))
+    store_id = Id(load_default=None, metadata={"description": "A store user's or POS client's own store when absent"})
+    redemption_reference = fields.String(load_default=None, validate=validate.Length(max=32),
+                                         metadata={"description": "The voucher redemption (RD-...) on this bill"})
+
+
+class PurchaseSchema(Schema):
+    id = Id()
+    merchant_id = Id()
+    store_id = Id()
+    customer_id = Id(allow_none=True)
+    receipt_id = fields.String()
+    amount = fields.Integer()
+    currency = fields.String()
+    items = fields.List(fields.Dict())
+    redemption_reference = fields.String(allow_none=True)
+    points_earned = fields.Integer()
+    created_at = AwareDateTime()
+    replayed = fields.Boolean(metadata={"description": "This receipt was recorded before: nothing counted twice"})
+
+
+class PurchaseFilterSchema(MerchantPage):
+    store_id = Id(load_default=None)
+    customer_id = Id(load_default=None)
+
+
+class AnalyticsQuery(MerchantQuery):
+    store_id = Id(load_default=None, metadata={"description": "Only this store's line"})
+
+
+class GroupFiguresSchema(Schema):
+    customers = fields.Integer(metadata={"description": "Customers who bought during the campaign"})
+    purchases = fields.Integer()
+    revenue = fields.Integer()
+    repeat_purchase_rate = fields.Float(allow_none=True, metadata={
+        "description": "Share of those customers who bought twice or more"})
+
+
+class RepeatRateSchema(Schema):
+    redeemers = fields.Float(allow_none=True)
+    non_redeemers = fields.Float(allow_none=True)
+
+
+class StoreFiguresSchema(Schema):
+    store_id = Id()
+    redeemed = fields.Integer()
+    discount_cost = fields.Integer()
+    purchases = fields.Integer()
+    revenue = fields.Integer()
+    redeemers = fields.Nested(GroupFiguresSchema)
+    non_redeemers = fields.Nested(GroupFiguresSchema)
+    repeat_purchase_rate = fields.Nested(RepeatRateSchema)
+
+
+class AnalyticsSchema(Schema):
+    campaign_id = Id()
+    currency = fields.String()
+    status = fields.String()
+    issued = fields.Integer()
+    redeemed = fields.Integer()
+    redemption_rate = fields.Float(allow_none=True)
+    discount_cost = fields.Integer(metadata={"description": "Value redeemed (minor units)"})
+    budget = fields.Integer(allow_none=True)
+    committed = fields.Integer()
+    budget_used = fields.Float(allow_none=True, metadata={"description": "discount_cost / budget"})
+    forecast = fields.Dict(metadata={"description": "exhausted_at and the pace_per_day assumed"})
+    redeemers = fields.Nested(GroupFiguresSchema)
+    non_redeemers = fields.Nested(GroupFiguresSchema)
+    repeat_purchase_rate = fields.Nested(RepeatRateSchema)
+    stores = fields.List(fields.Nested(StoreFiguresSchema))
+    daily = fields.List(fields.Dict(), metadata={
+        "description": "Per day: issued, redeemed, discount_cost, purchases, revenue"})
+
+
+# -- segments ---------------------------------------------------------------------------------------
+class SegmentCreateSchema(Schema):
+    merchant_id = Id(load_default=None)
+    name = Name(required=True, min_length=2, max_length=120)
+    rules = fields.Nested("SegmentRulesSchema", required=True)
+
+
+class SegmentSchema(Schema):
+    id = Id()
+    merchant_id = Id()
+    name = fields.String()
+    rules = fields.Dict()
+    size = fields.Integer(metadata={"description": "Customers in it now"})
+    created_by = fields.Dict()
+    created_at = AwareDateTime()
 
 
 class PointsChangeSchema(Schema):
