@@ -724,7 +724,11 @@ def render(results):
 
 
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["analytics"]:  # a scenario of its own: devtools/bench_analytics.py
+        from devtools import bench_analytics
+        return bench_analytics.main(argv[1:])
+    args = parse_args(argv)
     from plumbing import config as cfg
     url = args.url.rstrip("/")
     api = url + "/api/v1"
