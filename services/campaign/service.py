@@ -127,6 +127,9 @@ class CampaignService(ServiceBase):
     @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
+        if event.customer_id and event.campaign_id:
+            # the customer first, as a purchase locks it before their points: never a deadlock
+            storage.customer_by_id(self.db, event.customer_id, lock=True)
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
         if event.campaign_id:

@@ -147,3 +147,37 @@ def test_anonymous_codes_are_a_batch_within_the_budget(system, onboard):
         ok(system.get("/api/v1/campaigns/%s/issuance/%s" % (promo["id"], job["id"]), owner))), timeout=60)
     assert done["redemption_job_id"]
     assert ok(system.get("/api/v1/campaigns/" + promo["id"], owner))["issued_count"] == 40
+
+
+def test_every_new_route_is_scoped_to_the_merchant_and_refuses_bad_input(system, onboard):
+    shop, other = onboard(), onboard()
+    owner, stranger = shop["tokens"]["owner"], other["tokens"]["owner"]
+    person = customer(system, owner)
+    segment = ok(system.post("/api/v1/segments", owner, json={"name": "Big spenders", "rules": {"min_spend": 1}}), 201)
+    promo = ok(system.post("/api/v1/campaigns", owner, json={"name": "Scoped", "currency": "ZAR", "budget": 1000}),
+               201)
+    forecast = ok(system.get("/api/v1/campaigns/%s/forecast" % promo["id"], shop["tokens"]["finance"]))
+    assert (forecast["exhausted_at"], forecast["remaining"], forecast["pace_per_day"]) == (None, 1000, 0)
+    for method, path, body in (
+            ("GET", "/api/v1/customers/" + person["id"], None),
+            ("PATCH", "/api/v1/customers/" + person["id"], {"tags": ["mine"]}),
+            ("GET", "/api/v1/customers/%s/contact" % person["id"], None),
+            ("GET", "/api/v1/customers/%s/points" % person["id"], None),
+            ("GET", "/api/v1/customers/%s/purchases" % person["id"], None),
+            ("GET", "/api/v1/segments/" + segment["id"], None),
+            ("GET", "/api/v1/campaigns/%s/analytics" % promo["id"], None),
+            ("GET", "/api/v1/campaigns/%s/forecast" % promo["id"], None),
+            ("PATCH", "/api/v1/campaigns/" + promo["id"], {"name": "Taken over"}),
+            ("POST", "/api/v1/campaigns/%s/issuance" % promo["id"], {"target": "codes", "count": 1})):
+        response = system.request(method, path, stranger, json=body)
+        assert response.status_code == 404, (method, path, response.status_code, response.text)
+    assert error_of(system.post("/api/v1/purchases", stranger, json={
+        "amount": 100, "currency": "ZAR", "receipt_id": "R-x", "store_id": shop["store_id"],
+        "customer_id": person["id"]}), 404)["code"] == "customer_not_found"
+    assert ok(system.get("/api/v1/segments", stranger))["items"] == []
+    for path, body, field in (
+            ("/api/v1/segments", {"name": "Odd", "rules": {"min_visits": 5, "max_visits": 2}}, "rules.max_visits"),
+            ("/api/v1/campaigns", {"name": "Odd", "currency": "ZAR", "reward": {"type": "points"}},
+             "reward.points_per_unit"),
+            ("/api/v1/campaigns", {"name": "Odd", "currency": "ZAR", "hours_from": "09:00"}, "hours_until")):
+        assert field in error_of(system.post(path, owner, json=body), 422)["fields"], path
