@@ -10,7 +10,9 @@
    pre-aggregated figures are built by the service's own set-based backfill
    (``services.campaign.analytics.rebuild``), the code that keeps them for a campaign started late.
 3. Measured: ``--requests`` ``GET /api/v1/campaigns/{id}/analytics`` by ``--concurrency`` threads,
-   each with its own connection; p50, p90, p99 and the slowest, against the 200 ms target.
+   each with its own connection; p50, p90, p99 and the slowest, against the 200 ms target. The same
+   is measured first on a campaign with no purchases at all (the baseline): what the gateway, the
+   RPC and a loaded machine cost, whatever the data; the difference is what the data costs.
 4. Checked: the answer counts every purchase. The bench's rows are deleted at the end (``--keep``
    leaves them).
 """
@@ -35,7 +37,7 @@ def parse_args(argv):
     parser.add_argument("--purchases", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="leave the generated rows in the database")
     return parser.parse_args(argv)
 
@@ -127,6 +129,14 @@ def measure(url, headers, requests_, concurrency):
     return timings, failures
 
 
+def new_campaign(api, owner, name):
+    created = requests.post(api + "/campaigns", headers=owner.headers(), timeout=30, json={
+        "name": name, "currency": "ZAR", "goal": "repeat_purchase",
+        "reward": {"type": "voucher", "kind": "discount_fixed", "value": 500}}).json()
+    requests.post("%s/campaigns/%s/activation" % (api, created["id"]), headers=owner.headers(), timeout=30)
+    return created["id"]
+
+
 def main(argv):
     args = parse_args(argv)
     from plumbing import config as cfg
@@ -143,11 +153,7 @@ def main(argv):
         merchant_id = requests.get(api + "/me", headers=owner.headers(), timeout=30).json()["merchant_id"]
         stores = [s["id"] for s in requests.get("%s/merchants/%s/stores" % (api, merchant_id), timeout=30,
                                                 headers=owner.headers()).json()["items"]]
-        created = requests.post(api + "/campaigns", headers=owner.headers(), timeout=30, json={
-            "name": "Bench analytics", "currency": "ZAR", "goal": "repeat_purchase",
-            "reward": {"type": "voucher", "kind": "discount_fixed", "value": 500}}).json()
-        campaign_id = created["id"]
-        requests.post("%s/campaigns/%s/activation" % (api, campaign_id), headers=owner.headers(), timeout=30)
+        campaign_id, empty_id = (new_campaign(api, owner, name) for name in ("Bench analytics", "Bench baseline"))
         database_url = cfg.admin_database_url()
         say("writing %d purchases by %d customers at %d stores, then the pre-aggregates" % (
             args.purchases, args.customers, len(stores)))
@@ -159,6 +165,11 @@ def main(argv):
         counted = first["redeemers"]["purchases"] + first["non_redeemers"]["purchases"]
         if counted != args.purchases:
             raise BenchError("the analytics count %d purchases of %d" % (counted, args.purchases))
+        base_timings, _ = measure("%s/campaigns/%s/analytics" % (api, empty_id), owner.headers(), args.requests,
+                                  args.concurrency)
+        base = summarize(base_timings)
+        print("baseline, a campaign with no purchases (%d requests, %d threads): p50 %.1f ms, p90 %.1f ms, "
+              "p99 %.1f ms" % (len(base_timings), args.concurrency, base["p50"], base["p90"], base["p99"]))
         timings, failures = measure(target, owner.headers(), args.requests, args.concurrency)
         figures = summarize(timings)
         print("analytics over %d purchases, %d customers (%d requests, %d threads): p50 %.1f ms, p90 %.1f ms, "
