@@ -119,6 +119,6 @@ def test_points_invariants_hold_under_any_sequence(points_service, as_user, quer
                            "WHERE customer_id = %s) AS lots", (self.customer, self.customer))
             assert sums["ledger"] == sums["lots"] == account["balance"]
 
-    Ledger.TestCase.settings = settings(max_examples=5, stateful_step_count=8, deadline=None,
+    Ledger.TestCase.settings = settings(max_examples=4, stateful_step_count=8, deadline=None,
                                         suppress_health_check=list(HealthCheck))
     Ledger.TestCase().runTest()
