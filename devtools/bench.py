@@ -725,7 +725,7 @@ def render(results):
 
 # make bench ARGS="<scenario> ...": the scenarios with a module of their own
 SCENARIOS = {"support": "devtools.bench_support", "streams": "devtools.bench_streams",
-             "settlement": "devtools.bench_settlement"}
+             "settlement": "devtools.bench_settlement", "analytics": "devtools.bench_analytics"}
 
 
 def main(argv=None):

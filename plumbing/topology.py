@@ -74,6 +74,7 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     ("redemption", "voucher_redeemed", "notification", "notify_redemption_voucher_redeemed"),
     ("settlement", "entry_recorded", "notification", "notify_settlement_entry_recorded"),
     ("campaign", "campaign_created", "notification", "notify_campaign_campaign_created"),
+    ("campaign", "campaign_changed", "redemption", "copy_campaign_rules"),
 ))
 
 # where each publisher's events are declared (its contract), for tests and tools

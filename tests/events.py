@@ -11,9 +11,10 @@ from datetime import datetime, timedelta, timezone
 from plumbing.contracts import event_of
 from plumbing.revocation import SessionRevoked
 from services.notification.contract.events import EmailReceived
-from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
-                                               FundingAgreementCreated, IssuanceApprovalDecided,
-                                               IssuanceApprovalRequested, PointsAdjusted)
+from services.campaign.contract.events import (BudgetExhausted, CampaignChanged, CampaignCreated,
+                                               FundingAgreementChanged, FundingAgreementCreated,
+                                               IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted,
+                                               PointsEarned, PurchaseRecorded)
 from services.redemption.contract.events import (RedemptionLockout, RedemptionReversed, VoucherBatchIssued,
                                                  VoucherCancelled, VoucherExpired, VoucherIssued, VoucherRedeemed)
 from services.settlement.contract.events import (BatchClosed, BatchReleased, EntryRecorded, ExceptionRaised,
@@ -128,6 +129,17 @@ EXAMPLES = {
         campaign_id=new_id(), merchant_id=new_id(), name="Platform week", funding="platform",
         funding_agreement_id=new_id(), budget=None, currency="ZAR"),
     BudgetExhausted: lambda: dict(campaign_id=new_id(), merchant_id=new_id(), budget=100000, spent=100500),
+    CampaignChanged: lambda: dict(
+        campaign_id=new_id(), merchant_id=new_id(), version=3, action="pause", status="paused",
+        pause_reason="stock ran out", valid_from=AT, valid_until=AT + timedelta(days=30),
+        time_zone="Africa/Johannesburg", weekdays=[0, 1, 2, 3, 4], hours_from="08:00", hours_until="17:00",
+        store_ids=None, reason="stock ran out", actor=actor("owner")),
+    PointsEarned: lambda: dict(
+        customer_id=new_id(), merchant_id=new_id(), purchase_id=new_id(), store_id=new_id(), points=120,
+        campaign_ids=[new_id()]),
+    PurchaseRecorded: lambda: dict(
+        purchase_id=new_id(), merchant_id=new_id(), store_id=new_id(), customer_id=new_id(), amount=12000,
+        currency="ZAR", receipt_id="R-000123", redemption_reference=None),
     PointsAdjusted: lambda: dict(
         customer_id=new_id(), merchant_id=new_id(), points=-250, reference="till-3-refund",
         reason="Returned goods", actor=actor("owner")),

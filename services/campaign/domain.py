@@ -1,9 +1,10 @@
 """Campaign, funding and points rules: pure functions, unit-tested on their own."""
-from datetime import timedelta
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
 
 from plumbing.errors import Conflict, Forbidden, ValidationFailed
-from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, ENDED, MERCHANT, PENDING,
-                                              REJECTED, SUSPENDED, USED)
+from services.campaign.contract.enums import (ACTIVE, APPROVED, BUDGET_EXHAUSTED, DRAFT, ENDED, MERCHANT, PAUSED,
+                                              PENDING, REJECTED, SCHEDULED, SUSPENDED, USED)
 from services.redemption.contract.enums import DISCOUNT_FIXED, STORED_VALUE
 
 # A reservation is committed by the redemption's own event within seconds; one
@@ -50,10 +51,123 @@ def check_daily_credit(credited_today, points, limit):
 
 
 # -- campaigns -------------------------------------------------------------------------
+# action -> statuses it applies to (the status after is decided by ``campaign_after``)
+CAMPAIGN_TRANSITIONS = {
+    "activate": (DRAFT, PAUSED),
+    "pause": (SCHEDULED, ACTIVE),
+    "end": (DRAFT, SCHEDULED, ACTIVE, PAUSED),
+}
+ACTION_WORDS = {"activate": "activated", "pause": "paused", "end": "ended"}
+FORECAST_DAYS = 7  # the pace is what was redeemed over this many days (fewer for a younger campaign)
+
+
+def campaign_after(campaign, action, now):
+    """The status ``action`` takes a campaign to, or a 409 naming the state it is in."""
+    status = campaign["status"]
+    if status not in CAMPAIGN_TRANSITIONS[action]:
+        raise Conflict("This campaign is %s; it cannot be %s" % (status, ACTION_WORDS[action]),
+                       code="campaign_%s" % status, fields={"status": [status]})
+    if action == "pause":
+        return PAUSED
+    if action == "end":
+        return ENDED
+    if campaign["valid_until"] is not None and now >= campaign["valid_until"]:
+        raise Conflict("This campaign's window closed on %s" % campaign["valid_until"].isoformat(),
+                       code="campaign_window_over", fields={"valid_until": ["In the past."]})
+    if exhausted(campaign):
+        raise Conflict("This campaign's budget is spent: raise the budget first", code="campaign_budget_exhausted",
+                       fields={"budget": ["Spent."]})
+    return SCHEDULED if campaign["valid_from"] > now else ACTIVE
+
+
+def exhausted(campaign, spent=None):
+    spent = campaign["spent"] if spent is None else spent
+    return campaign.get("budget") is not None and spent >= campaign["budget"]
+
+
+def check_update(campaign, changes):
+    """What may change when: nothing once ended; money, window and stores not while it runs."""
+    if campaign["status"] == ENDED:
+        raise Conflict("This campaign is ended; it cannot be changed", code="campaign_ended",
+                       fields={"status": [ENDED]})
+    if campaign["status"] == ACTIVE:
+        frozen = sorted(set(changes) & {"reward", "valid_from", "store_ids", "time_zone"})
+        if frozen:
+            raise Conflict("This campaign is active: pause it to change %s" % ", ".join(frozen),
+                           code="campaign_active", fields={name: ["Pause the campaign first."] for name in frozen})
+    for name, used in (("budget", campaign["committed"]), ("max_vouchers", campaign["issued_count"])):
+        if name in changes and changes[name] is not None and changes[name] < used:
+            raise Conflict("Vouchers issued already hold %d of it" % used, code="budget_below_committed",
+                           fields={name: ["At least %d." % used]})
+
+
+def check_campaign_issue(campaign, value, count, currency, now):
+    """What issuing ``count`` vouchers of ``value`` commits against the campaign's budget, or why not.
+
+    Each voucher's most it can ever give is committed when it is issued, with the campaign's
+    row locked: the sum of what its vouchers can give never passes the budget, so no number
+    of tills redeeming at once can spend past it.
+    """
+    if campaign["status"] != ACTIVE:
+        raise Conflict("The campaign is %s: vouchers are issued only while it is active" % campaign["status"],
+                       code="campaign_not_active", fields={"campaign_id": ["Not active (%s)." % campaign["status"]]})
+    if campaign["valid_until"] is not None and now >= campaign["valid_until"]:
+        raise Conflict("The campaign's window is over", code="campaign_window_over",
+                       fields={"campaign_id": ["Its window is over."]})
+    check_currency(campaign["currency"], currency, "campaign")
+    if campaign["budget"] is not None and value is None:
+        raise ValidationFailed("A percentage voucher under a campaign with a budget needs a cap",
+                               code="percentage_cap_required", fields={"cap": ["Required under a budget."]})
+    total = 0 if value is None else value * count
+    if campaign["budget"] is not None and campaign["committed"] + total > campaign["budget"]:
+        left = campaign["budget"] - campaign["committed"]
+        raise Conflict("The campaign's budget has %d left; this issue needs %d" % (left, total),
+                       code="campaign_budget_exceeded", fields={"campaign_id": ["%d of the budget left." % left]})
+    if campaign["max_vouchers"] is not None and campaign["issued_count"] + count > campaign["max_vouchers"]:
+        left = campaign["max_vouchers"] - campaign["issued_count"]
+        raise Conflict("The campaign may issue %d more voucher(s); this issue is %d" % (left, count),
+                       code="campaign_voucher_limit_reached", fields={"campaign_id": ["%d vouchers left." % left]})
+    return total
+
+
+def check_per_customer(campaign, issued_to_customer, count):
+    limit = campaign["per_customer_limit"]
+    if limit is not None and issued_to_customer + count > limit:
+        raise Conflict("This customer has %d of at most %d voucher(s) from this campaign" % (issued_to_customer, limit),
+                       code="per_customer_limit_reached", fields={"customer_id": ["Limit reached."]})
+
+
 def campaign_status_after_spend(campaign, spent):
-    if campaign.get("budget") is not None and spent >= campaign["budget"]:
-        return BUDGET_EXHAUSTED
-    return campaign["status"]
+    """An active (or scheduled) campaign whose budget is spent pauses itself."""
+    if exhausted(campaign, spent) and campaign["status"] in (ACTIVE, SCHEDULED):
+        return PAUSED, BUDGET_EXHAUSTED
+    return campaign["status"], campaign["pause_reason"]
+
+
+def forecast(campaign, daily_spend, now, days=FORECAST_DAYS):
+    """When the budget runs out at the pace of the last ``days`` days (fewer for a younger campaign).
+
+    ``daily_spend``: value redeemed per day (date -> amount) over that window, today included.
+    """
+    started = campaign["valid_from"] if campaign["valid_from"] < now else now
+    window = max(1, min(days, (now.date() - started.date()).days + 1))
+    since = now.date() - timedelta(days=window - 1)
+    spent_in_window = sum(amount for day, amount in daily_spend.items() if day >= since)
+    pace = spent_in_window / window
+    result = {"campaign_id": str(campaign["id"]), "budget": campaign["budget"], "spent": campaign["spent"],
+              "committed": campaign["committed"], "remaining": None, "pace_per_day": round(pace, 2),
+              "pace_window_days": window, "exhausted_at": None,
+              "basis": "value redeemed over the last %d day(s)" % window}
+    if campaign["budget"] is None:
+        result["basis"] += "; no budget, so it never runs out"
+        return result
+    remaining = max(campaign["budget"] - campaign["spent"], 0)
+    result["remaining"] = remaining
+    if remaining == 0:
+        result["exhausted_at"] = now
+    elif pace > 0:
+        result["exhausted_at"] = now + timedelta(days=remaining / pace)
+    return result
 
 
 def funding_agreement_required():
@@ -174,3 +288,47 @@ def approval_after_use(approval, count):
 def check_decision(approval):
     if approval["status"] != PENDING:
         raise Conflict("This approval was already %s" % approval["status"], code="approval_already_decided")
+
+
+# -- tiers and earning rules -------------------------------------------------------------------------
+# tier -> (spend over the last 365 days to reach it, minor units; points multiplier in percent)
+TIER_RULES = {"member": (0, 100), "silver": (100_000, 110), "gold": (500_000, 125), "platinum": (2_000_000, 150)}
+TIER_DAYS = 365
+
+
+def tier_for(rolling_spend):
+    """The highest tier the spend over the last ``TIER_DAYS`` days reaches."""
+    return max((tier for tier, (threshold, _) in TIER_RULES.items() if rolling_spend >= threshold),
+               key=lambda tier: TIER_RULES[tier][0])
+
+
+def points_for(amount, reward, tier):
+    """Points a purchase of ``amount`` (minor units) earns under a points reward, with the tier's
+    benefit: per whole currency unit, times the campaign's and the tier's multipliers, rounded down."""
+    units = amount // 100
+    return units * reward["points_per_unit"] * reward.get("multiplier_pct", 100) * TIER_RULES[tier][1] // 10_000
+
+
+def runs_now(campaign, now, store_id):
+    """Whether an active campaign applies to a purchase now at this store (its window, days, hours
+    in its time zone, and stores)."""
+    if campaign["status"] != ACTIVE or now < campaign["valid_from"] or (
+            campaign["valid_until"] is not None and now >= campaign["valid_until"]):
+        return False
+    local = now.astimezone(ZoneInfo(campaign["time_zone"] or "UTC"))
+    if campaign["weekdays"] and local.weekday() not in campaign["weekdays"]:
+        return False
+    if campaign["hours_from"]:
+        start, end = time.fromisoformat(campaign["hours_from"]), time.fromisoformat(campaign["hours_until"])
+        moment = local.time()
+        if not (start <= moment < end if start < end else moment >= start or moment < end):
+            return False
+    stores = campaign["store_ids"]
+    return not stores or str(store_id) in [str(s) for s in stores]
+
+
+def check_purchase_replay(prior, request_hash):
+    """The same receipt again is the same purchase; a different bill under its receipt id is a mistake."""
+    if prior["request_hash"] != request_hash:
+        raise Conflict("Receipt %s of this store was recorded with other details" % prior["receipt_id"],
+                       code="receipt_conflict", fields={"receipt_id": ["Recorded already, with other details."]})

@@ -1,25 +1,26 @@
-"""The campaign service: campaigns and their budgets, funding agreements, customers, and the points ledger."""
+"""The campaign service: campaigns and their budgets, funding agreements, customers, purchases, the
+points ledger, segments and analytics. Thin entrypoints over one module per use case: ``campaigns``
+(rules, lifecycle, budget), ``issuance`` (issue jobs), ``customers`` (customers, contact, segments),
+``purchases`` (purchases, earning, tiers) and ``analytics``; pure rules in ``domain``, SQL in ``storage``."""
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
-from plumbing.auth import (ADMIN, BUYER_APP, MERCHANT_STAFF, OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, SYSTEM,
-                           Identity)
+from plumbing.auth import OWNER, OWNERS, PLATFORM_MONEY, STORE_USER, SYSTEM, Identity
 from plumbing.entrypoints import rpc
 from plumbing.errors import Conflict, NotFound
 from plumbing.events import event_handler
-from plumbing.fields import MerchantPage, Reason, new_id, utcnow
+from plumbing.fields import Reason, new_id, utcnow
 from plumbing.idempotency import idempotent
+from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
-from services.campaign import domain, storage
+from services.campaign import analytics, campaigns, customers, domain, issuance, purchases, storage
 from services.campaign.contract.enums import DECISIONS
-from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
-                                               FundingAgreementCreated, IssuanceApprovalDecided,
-                                               IssuanceApprovalRequested, PointsAdjusted)
+from services.campaign.contract.events import (FundingAgreementChanged, FundingAgreementCreated,
+                                               IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted)
 from services.campaign.contract.schemas import (AgreementCreateSchema, AgreementFilterSchema, AgreementSchema,
                                                 ApprovalFilterSchema, ApprovalRequestSchema, ApprovalSchema,
-                                                CampaignCreateSchema, CampaignSchema, CustomerCreateSchema,
-                                                CustomerSchema, DecisionSchema, IssuanceResultSchema, IssuanceSchema,
+                                                DecisionSchema, IssuanceResultSchema, IssuanceSchema,
                                                 MerchantLimitsChangeSchema, MerchantLimitsSchema,
                                                 PointsAdjustmentSchema, ReserveSchema)
 from services.redemption.contract.events import (RedemptionReversed, VoucherCancelled, VoucherExpired,
@@ -65,30 +66,15 @@ def list_scope(identity, requested):
 class CampaignService(ServiceBase):
     name = "campaign"
     config = Config()
+    redemption = RpcProxy("redemption")
+    support = RpcProxy("support")
 
-    # -- campaigns -------------------------------------------------------------------
+    # -- campaigns: the use cases are in ``campaigns`` ---------------------------------------
     @rpc
     @idempotent
     def create_campaign(self, data):
-        """A merchant-funded campaign, or one under a funding agreement the platform granted."""
-        identity = self.caller.require(*OWNERS)
-        data = load(CampaignCreateSchema, data)
-        merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        agreement = None
-        if data["funding_agreement_id"]:
-            agreement = self._agreement_of(merchant_id, data["funding_agreement_id"])
-            domain.check_in_force(agreement, utcnow())
-            domain.check_currency(agreement["currency"], data["currency"], "funding agreement")
-        funding, funder_name = domain.campaign_funding(data.pop("funding"), agreement)
-        campaign = dict(data, id=new_id(), merchant_id=merchant_id, status="active", funding=funding,
-                        funder_name=funder_name, valid_from=data.get("valid_from") or utcnow(),
-                        created_by=identity.actor())
-        storage.insert_campaign(self.db, campaign)
-        self.events.emit(CampaignCreated.of(
-            campaign_id=campaign["id"], merchant_id=merchant_id, name=campaign["name"], funding=campaign["funding"],
-            funding_agreement_id=campaign["funding_agreement_id"], budget=campaign["budget"],
-            currency=campaign["currency"]))
-        return CampaignSchema().dump(dict(campaign, spent=0, created_at=utcnow()))
+        """A draft campaign: merchant-funded, or under a funding agreement the platform granted."""
+        return campaigns.create(self, data)
 
     def _agreement_of(self, merchant_id, agreement_id):
         agreement = storage.agreement_by_id(self.db, require_id(agreement_id, "funding_agreement_id"))
@@ -99,90 +85,136 @@ class CampaignService(ServiceBase):
 
     @rpc
     def get_campaign(self, campaign_id, merchant_id=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        campaign = storage.campaign_by_id(self.db, require_id(campaign_id, "campaign_id"))
-        if campaign is None or str(campaign["merchant_id"]) != identity.merchant_scope(merchant_id):
-            raise NotFound("No campaign %s" % campaign_id, code="campaign_not_found")
-        return CampaignSchema().dump(campaign)
+        return campaigns.read(self, campaign_id, merchant_id)
 
     @rpc
     def list_campaigns(self, filters=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
-        return storage.list_rows(self.db, "campaigns", merchant_id, filters, CampaignSchema().dump)
+        return campaigns.list_(self, filters)
+
+    @rpc
+    @idempotent
+    def update_campaign(self, campaign_id, data, merchant_id=None):
+        return campaigns.update(self, campaign_id, data, merchant_id)
+
+    @rpc
+    @idempotent
+    def change_campaign_state(self, campaign_id, action, data=None, merchant_id=None):
+        """``activate``, ``pause`` or ``end``, with an optional reason."""
+        return campaigns.change_state(self, campaign_id, action, data, merchant_id)
+
+    @rpc
+    def campaign_forecast(self, campaign_id, merchant_id=None):
+        return campaigns.forecast(self, campaign_id, merchant_id)
+
+    @rpc
+    @idempotent
+    def start_issuance(self, campaign_id, data, merchant_id=None):
+        """Issue the campaign's voucher to a customer, a segment or as codes: a job to poll."""
+        return issuance.start(self, campaign_id, data, merchant_id)
+
+    @rpc
+    def get_issuance(self, campaign_id, job_id, merchant_id=None):
+        return issuance.get(self, campaign_id, job_id, merchant_id)
+
+    @timer(interval=1)
+    def work_on_issuance_jobs(self):
+        issuance.work(self)
+
+    @timer(interval=5)
+    def move_campaigns_on_schedule(self):
+        campaigns.move_on_schedule(self)
 
     @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
+        if event.customer_id and event.campaign_id:
+            # the customer first, as a purchase locks it before their points: never a deadlock
+            storage.customer_by_id(self.db, event.customer_id, lock=True)
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
-        if event.campaign_id and event.amount:
-            campaign = storage.add_spend(self.db, event.campaign_id, event.amount)
-            if campaign is not None:
-                status = domain.campaign_status_after_spend(campaign, campaign["spent"])
-                if status != campaign["status"]:
-                    storage.set_campaign_status(self.db, campaign["id"], status)
-                    self.events.emit(BudgetExhausted.of(
-                        campaign_id=campaign["id"], merchant_id=campaign["merchant_id"], budget=campaign["budget"],
-                        spent=campaign["spent"]))
+        if event.campaign_id:
+            if campaigns.spend(self, event) is not None and event.customer_id:
+                analytics.count_redeemer(self.db, event.campaign_id, event.customer_id, event.redeemed_at)
 
     @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
         if event.points and event.customer_id:
+            storage.points_account(self.db, event.customer_id, lock=True)
             storage.change_points(self.db, event.customer_id, "refund", event.points,
                                   "reversal:" + event.redemption_id, Identity.system(self.name).actor())
-        if event.campaign_id and event.amount:
-            storage.add_spend(self.db, event.campaign_id, -event.amount)
+        if event.campaign_id:
+            campaigns.unspend(self, event)
 
-    # -- customers and points ----------------------------------------------------------
+    # -- customers, purchases and segments: ``customers``, ``purchases``, ``analytics`` -------------
     @rpc
     @idempotent
     def create_customer(self, data):
-        identity = self.caller.require(OWNER, STORE_USER, ADMIN)
-        data = load(CustomerCreateSchema, data)
-        merchant_id = identity.merchant_scope(data.pop("merchant_id"))
-        customer = dict(data, id=new_id(), merchant_id=merchant_id)
-        if not storage.insert_customer(self.db, customer):
-            raise Conflict("A customer with external_ref %s exists already" % data["external_ref"],
-                           code="customer_exists", fields={"external_ref": ["Already taken."]})
-        return self.get_customer(customer["id"], merchant_id if identity.is_platform else None)
+        return customers.create(self, data)
 
     @rpc
     def list_customers(self, filters=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        merchant_id, filters = self.scoped(identity, MerchantPage, filters)
-        return storage.list_rows(self.db, "customers", merchant_id, filters, CustomerSchema(exclude=("points",)).dump)
-
-    def _customer(self, identity, customer_id, merchant_id=None):
-        customer = storage.customer_by_id(self.db, require_id(customer_id, "customer_id"))
-        if customer is None or str(customer["merchant_id"]) != identity.merchant_scope(merchant_id):
-            raise NotFound("No customer %s" % customer_id, code="customer_not_found",
-                           fields={"customer_id": ["No such customer."]})
-        return customer
+        """Customers, or those found by phone, email, member id, tag or tier."""
+        return customers.find(self, filters)
 
     @rpc
     def get_customer(self, customer_id, merchant_id=None):
-        identity = self.caller.require(*MERCHANT_STAFF)
-        customer = self._customer(identity, customer_id, merchant_id)
-        result = CustomerSchema().dump(dict(customer, points=dump_points(
-            storage.points_account(self.db, customer_id))))
-        result["points"]["recent"] = [dump_ledger_line(row) for row in storage.ledger(self.db, customer_id, 20)]
-        return result
+        """The customer's page: points, purchases, and their vouchers and tickets."""
+        return customers.read(self, customer_id, merchant_id)
+
+    @rpc
+    @idempotent
+    def update_customer(self, customer_id, data, merchant_id=None):
+        return customers.update(self, customer_id, data, merchant_id)
 
     @rpc
     def get_customer_contact(self, customer_id, merchant_id=None):
-        """How to reach a customer: ``{customer_id, merchant_id, name, email, phone, email_consent}``,
-        for a service's own work (notification), the merchant's staff, and a buyer app acting for that
-        very customer (the gateway vouches for ``X-Customer-Id`` with it)."""
-        identity = self.caller.require(SYSTEM, BUYER_APP, *MERCHANT_STAFF)
-        customer_id = require_id(customer_id, "customer_id")
-        if identity.role == BUYER_APP and identity.customer_id != customer_id:
-            raise NotFound("No customer %s" % customer_id, code="customer_not_found")
-        customer = self._customer(identity, customer_id, merchant_id)
-        return {"customer_id": str(customer["id"]), "merchant_id": str(customer["merchant_id"]),
-                "name": customer["name"], "email": customer["email"], "phone": customer.get("phone"),
-                # no recorded consent is no consent: nobody is emailed on a guess
-                "email_consent": bool(customer.get("email_consent"))}
+        """Who to reach and whether they agreed to offers by email: for a service's own work
+        (``Identity.system``) and the merchant's staff."""
+        return customers.contact(self, customer_id, merchant_id)
+
+    @rpc
+    def points_history(self, customer_id, query=None):
+        return customers.points_history(self, customer_id, query)
+
+    @rpc
+    @idempotent
+    def record_purchase(self, data):
+        return purchases.record(self, data)
+
+    @rpc
+    def list_purchases(self, filters=None):
+        return purchases.list_(self, filters)
+
+    @rpc
+    def customer_purchases(self, customer_id, filters=None):
+        return purchases.of_customer(self, customer_id, filters)
+
+    @rpc
+    @idempotent
+    def create_segment(self, data):
+        return customers.create_segment(self, data)
+
+    @rpc
+    def get_segment(self, segment_id, merchant_id=None):
+        return customers.get_segment(self, segment_id, merchant_id)
+
+    @rpc
+    def list_segments(self, filters=None):
+        return customers.list_segments(self, filters)
+
+    @rpc
+    def campaign_analytics(self, campaign_id, query=None):
+        return analytics.read(self, campaign_id, query)
+
+    @timer(interval=60)
+    def expire_points(self):
+        """Points past their lot's expiry leave the balance (never those promised to a redemption)."""
+        system = Identity.system(self.name).actor()
+        for lot in storage.expired_lots(self.db):
+            storage.expire_lot(self.db, lot, system)
+
+    def _customer(self, identity, customer_id, merchant_id=None):
+        return customers.customer_of(self, identity, customer_id, merchant_id)
 
     @rpc
     @idempotent
@@ -436,31 +468,32 @@ class CampaignService(ServiceBase):
         up by the count. Asked once per voucher or batch (``reference``); asking again answers
         the same.
         """
-        identity = self.caller.require(*OWNERS)
+        identity = campaigns.issuer(self)
         data = load(IssuanceSchema, data)
         merchant_id = identity.merchant_scope(data["merchant_id"])
         prior = storage.commitment_by_id(self.db, data["reference"])
-        if prior is not None:
-            if str(prior["merchant_id"]) != merchant_id:
+        prior_campaign = storage.campaign_commitment(self.db, data["reference"])
+        if prior is not None or prior_campaign is not None:
+            if prior is not None and str(prior["merchant_id"]) != merchant_id or prior_campaign is not None and str(
+                    storage.campaign_by_id(self.db, prior_campaign["campaign_id"])["merchant_id"]) != merchant_id:
                 raise Conflict("That reference is taken", code="reference_taken")
-            return self._issuance_result(prior)
+            return self._issuance_result(prior or {
+                "agreement_id": None, "approval_id": None, "voucher_value": prior_campaign["voucher_value"],
+                "total": 0}, prior_campaign and prior_campaign["campaign_id"])
         now = utcnow()
         value = domain.voucher_value(data["kind"], data["value"], data["cap"], data["uses_allowed"])
-        funding, agreement, total = domain.MERCHANT, None, 0
+        funding, agreement, total, campaign = domain.MERCHANT, None, 0, None
         if data["campaign_id"]:
-            campaign = storage.campaign_by_id(self.db, data["campaign_id"])
+            # the campaign first (then its agreement, then an approval): concurrent issues queue here
+            campaign = storage.campaign_by_id(self.db, data["campaign_id"], lock=True)
             if campaign is None or str(campaign["merchant_id"]) != merchant_id:
                 raise NotFound("No campaign %s" % data["campaign_id"], code="campaign_not_found",
                                fields={"campaign_id": ["No such campaign."]})
-            if campaign["status"] != "active":
-                raise Conflict("Campaign %s is %s" % (campaign["name"], campaign["status"]),
-                               code="campaign_not_active", fields={"campaign_id": ["Not active."]})
-            domain.check_currency(campaign["currency"], data["currency"], "campaign")
             funding = campaign["funding"]
+            if funding != domain.MERCHANT and campaign["funding_agreement_id"] is None:
+                raise domain.funding_agreement_required()  # a campaign from before agreements
+            campaigns.commit_issue(self, campaign, data, value, now)
             if funding != domain.MERCHANT:
-                if campaign["funding_agreement_id"] is None:
-                    raise domain.funding_agreement_required()  # a campaign from before agreements
-                # locked first (then the approval), so concurrent issues queue here and see each other
                 agreement = storage.agreement_by_id(self.db, campaign["funding_agreement_id"], lock=True)
                 total = domain.check_commitment(agreement, value, data["count"], data["currency"], now)
         approval = None
@@ -479,9 +512,9 @@ class CampaignService(ServiceBase):
                       "funding": funding}
         if (agreement is not None or approval is not None) and not storage.insert_commitment(self.db, commitment):
             raise Conflict("That reference is taken", code="reference_taken")
-        return self._issuance_result(commitment)
+        return self._issuance_result(commitment, campaign and campaign["id"])
 
-    def _issuance_result(self, commitment):
+    def _issuance_result(self, commitment, campaign_id=None):
         funding = commitment.get("funding")
         if funding is None:  # a stored commitment: its funding is its agreement's (or the merchant's)
             agreement = storage.agreement_by_id(self.db, commitment["agreement_id"]) \
@@ -490,18 +523,23 @@ class CampaignService(ServiceBase):
         return IssuanceResultSchema().dump({
             "funding": funding, "funding_agreement_id": commitment["agreement_id"],
             "approval_id": commitment["approval_id"], "voucher_value": commitment["voucher_value"],
-            "committed": commitment["total"]})
+            "committed": commitment["total"],
+            "campaign": campaigns.wire_rules(storage.campaign_by_id(self.db, campaign_id)) if campaign_id else None})
 
-    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id)
+    @event_handler(VoucherCancelled, when=lambda event: event.funding_agreement_id or event.campaign_id)
     def release_cancelled_voucher(self, event):
-        """A cancelled voucher gives what it had not used back to its agreement."""
+        """A cancelled voucher gives what it had not used back to its campaign and its agreement."""
         self._release(event, "cancelled")
 
-    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id)
+    @event_handler(VoucherExpired, when=lambda event: event.funding_agreement_id or event.campaign_id)
     def release_expired_voucher(self, event):
         self._release(event, "expired")
 
     def _release(self, event, cause):
+        if event.campaign_id:  # the campaign first, as issuing locks it first
+            campaigns.release(self, event, cause)
+        if not event.funding_agreement_id:
+            return
         # the agreement first, as issuing locks it: then the issue this voucher came from
         agreement = storage.agreement_by_id(self.db, event.funding_agreement_id, lock=True)
         commitment = storage.commitment_by_id(self.db, event.batch_id or event.voucher_id, lock=True)

@@ -1,46 +1,213 @@
 """SQL for campaigns, customers and points (schema ``campaign``)."""
 import json
 
+import psycopg2
+
 from plumbing.pagination import fetch_page
 
 
+CAMPAIGN_COLUMNS = ("id", "merchant_id", "name", "goal", "funding", "funder_name", "funding_agreement_id", "currency",
+                    "budget", "max_vouchers", "valid_from", "valid_until", "time_zone", "weekdays", "hours_from",
+                    "hours_until", "store_ids", "audience", "reward", "per_customer_limit", "status", "created_by")
+JSON_COLUMNS = ("audience", "reward", "created_by")
+CAMPAIGN_SELECT = ("SELECT c.*, to_char(c.hours_from, 'HH24:MI') AS hours_from, "
+                   "to_char(c.hours_until, 'HH24:MI') AS hours_until, c.store_ids::text[] AS store_ids FROM campaigns c")
+
+
+CASTS = {"store_ids": "::uuid[]"}
+
+
+def _json(row):
+    return {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+
+
 def insert_campaign(tx, campaign):
-    tx.execute("INSERT INTO campaigns (id, merchant_id, name, funding, funder_name, funding_agreement_id, currency, "
-               "budget, valid_from, valid_until, status, created_by) VALUES (%(id)s, %(merchant_id)s, %(name)s, "
-               "%(funding)s, %(funder_name)s, %(funding_agreement_id)s, %(currency)s, %(budget)s, %(valid_from)s, "
-               "%(valid_until)s, %(status)s, %(created_by)s)",
-               dict(campaign, created_by=json.dumps(campaign["created_by"])))
+    tx.execute("INSERT INTO campaigns (%s) VALUES (%s)" % (
+        ", ".join(CAMPAIGN_COLUMNS), ", ".join("%%(%s)s%s" % (c, CASTS.get(c, "")) for c in CAMPAIGN_COLUMNS)),
+        _json({c: campaign.get(c) for c in CAMPAIGN_COLUMNS}))
+
+
+def update_campaign(tx, campaign_id, changes):
+    """Change the given columns; the version moves on so copies elsewhere take the newest."""
+    sets = ["%s = %%(%s)s%s" % (c, c, CASTS.get(c, "")) for c in changes] + ["version = version + 1", "updated_at = now()"]
+    tx.execute("UPDATE campaigns SET " + ", ".join(sets) + " WHERE id = %(id)s", _json(dict(changes, id=campaign_id)))
 
 
 def campaign_by_id(tx, campaign_id, lock=False):
-    return tx.one("SELECT * FROM campaigns WHERE id = %s" + (" FOR UPDATE" if lock else ""), (campaign_id,))
+    return tx.one(CAMPAIGN_SELECT + " WHERE c.id = %s" + (" FOR UPDATE" if lock else ""), (campaign_id,))
 
 
-def add_spend(tx, campaign_id, amount):
-    return tx.one("UPDATE campaigns SET spent = spent + %s WHERE id = %s RETURNING *", (amount, campaign_id))
+def add_spend(tx, campaign_id, amount, redemptions):
+    tx.execute("UPDATE campaigns SET spent = spent + %s, redeemed_count = redeemed_count + %s WHERE id = %s",
+               (amount, redemptions, campaign_id))
+    return campaign_by_id(tx, campaign_id)
 
 
-def set_campaign_status(tx, campaign_id, status):
-    tx.execute("UPDATE campaigns SET status = %s WHERE id = %s", (status, campaign_id))
+def set_campaign_status(tx, campaign_id, status, pause_reason=None):
+    tx.execute("UPDATE campaigns SET status = %s, pause_reason = %s, version = version + 1, updated_at = now() "
+               "WHERE id = %s", (status, pause_reason, campaign_id))
+
+
+def record_campaign_change(tx, campaign_id, action, from_status, to_status, actor, reason=None):
+    tx.execute("INSERT INTO campaign_history (campaign_id, action, from_status, to_status, actor, reason) "
+               "VALUES (%s, %s, %s, %s, %s, %s)", (campaign_id, action, from_status, to_status, json.dumps(actor), reason))
+
+
+def campaign_history(tx, campaign_id):
+    return tx.all("SELECT action, from_status, to_status, actor, reason, at FROM campaign_history "
+                  "WHERE campaign_id = %s ORDER BY id", (campaign_id,))
+
+
+def list_campaigns(tx, merchant_id, filters, dump):
+    where, params = ["c.merchant_id = %s"], [merchant_id]
+    if filters.get("status"):
+        where.append("c.status = %s")
+        params.append(filters["status"])
+    return fetch_page(tx, CAMPAIGN_SELECT, where, params, filters, dump, "c.created_at", "c.id")
+
+
+def campaigns_due(tx, now, limit=100):
+    """Scheduled campaigns whose start has come, and running ones whose window is over."""
+    return tx.all("SELECT id FROM campaigns WHERE (status = 'scheduled' AND valid_from <= %s) OR "
+                  "(status IN ('scheduled', 'active', 'paused') AND valid_until <= %s) LIMIT %s", (now, now, limit))
+
+
+# -- what issuance commits against a campaign ---------------------------------------------------
+def customer_issued(tx, campaign_id, customer_id):
+    return tx.scalar("SELECT coalesce(sum(count), 0) FROM campaign_commitments WHERE campaign_id = %s "
+                     "AND customer_id = %s", (campaign_id, customer_id))
+
+
+def campaign_commitment(tx, commitment_id, lock=False):
+    return tx.one("SELECT * FROM campaign_commitments WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+                  (commitment_id,))
+
+
+def commit_to_campaign(tx, commitment, day):
+    """Record an issue against its campaign: value committed, vouchers counted (the table checks both)."""
+    if tx.execute("INSERT INTO campaign_commitments (id, campaign_id, customer_id, voucher_value, count, total) "
+                  "VALUES (%(id)s, %(campaign_id)s, %(customer_id)s, %(voucher_value)s, %(count)s, %(total)s) "
+                  "ON CONFLICT DO NOTHING", commitment) != 1:
+        return False
+    tx.execute("UPDATE campaigns SET committed = committed + %s, issued_count = issued_count + %s WHERE id = %s",
+               (commitment["total"], commitment["count"], commitment["campaign_id"]))
+    add_daily(tx, commitment["campaign_id"], None, day, issued=commitment["count"])
+    return True
+
+
+def release_from_campaign(tx, voucher_id, campaign_id, commitment, unused_value, cause):
+    """A cancelled or expired voucher gives back what it can no longer spend, once."""
+    amount = max(min(unused_value or 0, commitment["voucher_value"] or 0,
+                     commitment["total"] - commitment["released"]), 0)
+    if tx.execute("INSERT INTO campaign_releases (voucher_id, campaign_id, amount, cause) VALUES (%s, %s, %s, %s) "
+                  "ON CONFLICT DO NOTHING", (voucher_id, campaign_id, amount, cause)) != 1 or not amount:
+        return 0
+    tx.execute("UPDATE campaign_commitments SET released = released + %s WHERE id = %s", (amount, commitment["id"]))
+    tx.execute("UPDATE campaigns SET committed = committed - %s WHERE id = %s", (amount, campaign_id))
+    return amount
+
+
+NO_STORE = "00000000-0000-0000-0000-000000000000"
+
+
+def add_daily(tx, campaign_id, store_id, day, issued=0, redeemed=0, discount=0):
+    tx.execute("INSERT INTO campaign_daily (campaign_id, store_id, day, issued, redeemed, discount) VALUES "
+               "(%s, %s, %s, %s, %s, %s) ON CONFLICT (campaign_id, store_id, day) DO UPDATE SET "
+               "issued = campaign_daily.issued + EXCLUDED.issued, redeemed = campaign_daily.redeemed + EXCLUDED.redeemed,"
+               " discount = campaign_daily.discount + EXCLUDED.discount",
+               (campaign_id, store_id or NO_STORE, day, issued, redeemed, discount))
+
+
+def daily_spend(tx, campaign_id, since):
+    return {row["day"]: row["discount"] for row in tx.all(
+        "SELECT day, sum(discount) AS discount FROM campaign_daily WHERE campaign_id = %s AND day >= %s "
+        "GROUP BY day", (campaign_id, since))}
 
 
 def list_rows(tx, table, merchant_id, filters, dump):
     return fetch_page(tx, "SELECT * FROM " + table, ["merchant_id = %s"], [merchant_id], filters, dump)
 
 
+CUSTOMER_FIELDS = ("id", "merchant_id", "external_ref", "member_id", "name", "email", "phone", "tags", "email_consent")
+
+
 def insert_customer(tx, customer):
-    """False (and nothing written) when the merchant has a customer with this external_ref already."""
-    if tx.execute("INSERT INTO customers (id, merchant_id, external_ref, name, email) VALUES "
-                  "(%(id)s, %(merchant_id)s, %(external_ref)s, %(name)s, %(email)s) ON CONFLICT DO NOTHING",
-                  customer) != 1:
+    """False (and nothing written) when the merchant has a customer with this external_ref or member id."""
+    if tx.execute("INSERT INTO customers (%s) VALUES (%s) ON CONFLICT DO NOTHING" % (
+            ", ".join(CUSTOMER_FIELDS), ", ".join("%%(%s)s" % f for f in CUSTOMER_FIELDS)),
+            {f: customer.get(f) for f in CUSTOMER_FIELDS}) != 1:
         return False
     tx.execute("INSERT INTO points_accounts (customer_id, merchant_id) VALUES (%s, %s)",
                (customer["id"], customer["merchant_id"]))
     return True
 
 
-def customer_by_id(tx, customer_id):
-    return tx.one("SELECT * FROM customers WHERE id = %s", (customer_id,))
+def update_customer(tx, customer_id, changes):
+    """False when a unique field (external_ref) is another customer's already."""
+    sets = ", ".join("%s = %%(%s)s" % (c, c) for c in changes)
+    try:
+        with tx.savepoint():
+            tx.execute("UPDATE customers SET " + sets + ", updated_at = now() WHERE id = %(id)s",
+                       dict(changes, id=customer_id))
+    except psycopg2.errors.UniqueViolation:
+        return False
+    return True
+
+
+def customer_by_id(tx, customer_id, lock=False):
+    return tx.one("SELECT * FROM customers WHERE id = %s" + (" FOR UPDATE" if lock else ""), (customer_id,))
+
+
+def find_customers(tx, merchant_id, filters, dump):
+    where, params = ["merchant_id = %s"], [merchant_id]
+    for column in ("phone", "member_id", "tier", "external_ref"):
+        if filters.get(column):
+            where.append("%s = %%s" % column)
+            params.append(filters[column])
+    if filters.get("email"):
+        where.append("lower(email) = lower(%s)")
+        params.append(filters["email"])
+    if filters.get("tag"):
+        where.append("tags @> ARRAY[%s]::text[]")
+        params.append(filters["tag"])
+    return fetch_page(tx, "SELECT * FROM customers", where, params, filters, dump)
+
+
+def segment_condition(rules, now):
+    """SQL (over ``customers``) and params for a segment's rules; every rule given must hold."""
+    where, params = [], []
+    rules = rules or {}
+    if rules.get("tiers"):
+        where.append("tier = ANY(%s)")
+        params.append(list(rules["tiers"]))
+    if rules.get("tags"):
+        where.append("tags @> %s::text[]")
+        params.append(list(rules["tags"]))
+    for key, column, op in (("min_visits", "visits", ">="), ("max_visits", "visits", "<="),
+                            ("min_spend", "total_spend", ">="), ("max_spend", "total_spend", "<=")):
+        if rules.get(key) is not None:
+            where.append("%s %s %%s" % (column, op))
+            params.append(rules[key])
+    if rules.get("min_days_since_last_purchase") is not None:
+        # never bought counts as long ago
+        where.append("(last_purchase_at IS NULL OR last_purchase_at <= %s - make_interval(days => %s))")
+        params.extend([now, rules["min_days_since_last_purchase"]])
+    if rules.get("max_days_since_last_purchase") is not None:
+        where.append("last_purchase_at >= %s - make_interval(days => %s)")
+        params.extend([now, rules["max_days_since_last_purchase"]])
+    return where, params
+
+
+def segment_size(tx, merchant_id, rules, now):
+    where, params = segment_condition(rules, now)
+    return tx.scalar("SELECT count(*) FROM customers WHERE " + " AND ".join(["merchant_id = %s"] + where),
+                     [merchant_id] + params)
+
+
+def in_segment(tx, customer_id, rules, now):
+    where, params = segment_condition(rules, now)
+    return tx.scalar("SELECT count(*) FROM customers WHERE " + " AND ".join(["id = %s"] + where),
+                     [customer_id] + params) == 1
 
 
 def points_account(tx, customer_id, lock=False):
@@ -48,14 +215,73 @@ def points_account(tx, customer_id, lock=False):
                   (customer_id,))
 
 
-def change_points(tx, customer_id, kind, points, reference, actor, reason=None):
-    """Add (or, negative, take) points and write the ledger line; False if already done once."""
-    account = tx.one("UPDATE points_accounts SET balance = balance + %s WHERE customer_id = %s "
-                     "RETURNING balance", (points, customer_id))
-    inserted = tx.execute("INSERT INTO points_ledger (customer_id, kind, points, balance_after, reference, "
-                          "actor, reason) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                          (customer_id, kind, points, account["balance"], reference, json.dumps(actor), reason))
-    return inserted == 1
+POINTS_TTL_DAYS = 365
+
+
+def change_points(tx, customer_id, kind, points, reference, actor, reason=None, ttl_days=POINTS_TTL_DAYS):
+    """Add (or, negative, take) points with the ledger line; False (nothing changed) if this
+    ``(kind, reference)`` was done once already. The caller holds the account's lock. A credit
+    needs a reference (that is what makes it once only) and comes as a lot that expires; a debit
+    spends the oldest lots first."""
+    if points > 0 and not reference:
+        raise ValueError("a points credit needs a reference")
+    line = tx.one("INSERT INTO points_ledger (customer_id, kind, points, balance_after, reference, actor, reason) "
+                  "SELECT customer_id, %s, %s, balance + %s, %s, %s, %s FROM points_accounts WHERE customer_id = %s "
+                  "ON CONFLICT DO NOTHING RETURNING id",
+                  (kind, points, points, reference, json.dumps(actor), reason, customer_id))
+    if line is None:
+        return False
+    tx.execute("UPDATE points_accounts SET balance = balance + %s WHERE customer_id = %s", (points, customer_id))
+    if points > 0:
+        tx.execute("INSERT INTO points_lots (customer_id, points, remaining, expires_at) VALUES "
+                   "(%s, %s, %s, now() + make_interval(days => %s))", (customer_id, points, points, ttl_days))
+    else:
+        spend_lots(tx, customer_id, -points)
+    return True
+
+
+def spend_lots(tx, customer_id, points):
+    for lot in tx.all("SELECT id, remaining FROM points_lots WHERE customer_id = %s AND remaining > 0 "
+                      "ORDER BY expires_at, id FOR UPDATE", (customer_id,)):
+        if points <= 0:
+            break
+        used = min(points, lot["remaining"])
+        tx.execute("UPDATE points_lots SET remaining = remaining - %s WHERE id = %s", (used, lot["id"]))
+        points -= used
+
+
+def expired_lots(tx, limit=200):
+    return tx.all("SELECT * FROM points_lots WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at "
+                  "LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
+
+
+def expire_lot(tx, lot, actor):
+    """Take what is left of an expired lot, but never points promised to a redemption (those
+    expire once released); the ledger says so, once per lot and amount."""
+    account = points_account(tx, lot["customer_id"], lock=True)
+    amount = min(lot["remaining"], account["balance"] - account["reserved"])
+    if amount <= 0:
+        return 0
+    tx.execute("UPDATE points_lots SET remaining = remaining - %s WHERE id = %s", (amount, lot["id"]))
+    tx.execute("UPDATE points_accounts SET balance = balance - %s WHERE customer_id = %s", (amount, lot["customer_id"]))
+    tx.execute("INSERT INTO points_ledger (customer_id, kind, points, balance_after, reference, actor) VALUES "
+               "(%s, 'expire', %s, %s, %s, %s)", (lot["customer_id"], -amount, account["balance"] - amount,
+                                                 "lot:%s:%s" % (lot["id"], lot["remaining"]), json.dumps(actor)))
+    return amount
+
+
+def points_history(tx, customer_id, before=None, limit=50):
+    """A page of the ledger, newest first (``before``: the last line id of the previous page)."""
+    rows = tx.all("SELECT id, kind, points, balance_after, reference, reason, actor, created_at FROM points_ledger "
+                  "WHERE customer_id = %s AND (%s::bigint IS NULL OR id < %s::bigint) ORDER BY id DESC LIMIT %s",
+                  (customer_id, before, before, limit + 1))
+    return rows[:limit], (str(rows[limit - 1]["id"]) if len(rows) > limit else None)
+
+
+def lots(tx, customer_id):
+    """Points still to expire, soonest first."""
+    return tx.all("SELECT remaining AS points, expires_at FROM points_lots WHERE customer_id = %s AND remaining > 0 "
+                  "ORDER BY expires_at, id LIMIT 20", (customer_id,))
 
 
 def adjustment_exists(tx, customer_id, reference):
@@ -239,3 +465,123 @@ def set_merchant_limits(tx, merchant_id, limits, actor, reason):
                "reason, actor) VALUES (%s, %s, %s, %s, %s)",
                (merchant_id, limits["voucher_value_ceiling"], limits["daily_points_credit_limit"], reason,
                 json.dumps(actor)))
+
+
+# -- segments -----------------------------------------------------------------------------------
+def insert_segment(tx, segment):
+    tx.execute("INSERT INTO segments (id, merchant_id, name, rules, created_by) VALUES "
+               "(%(id)s, %(merchant_id)s, %(name)s, %(rules)s, %(created_by)s)",
+               dict(segment, rules=json.dumps(segment["rules"]), created_by=json.dumps(segment["created_by"])))
+
+
+def segment_by_id(tx, segment_id):
+    return tx.one("SELECT * FROM segments WHERE id = %s", (segment_id,))
+
+
+# -- purchases -------------------------------------------------------------------------------------
+def insert_purchase(tx, purchase):
+    """False (nothing written) when this store's receipt was recorded already."""
+    return tx.execute(
+        "INSERT INTO purchases (id, merchant_id, store_id, customer_id, receipt_id, amount, currency, items, "
+        "redemption_reference, request_hash, recorded_by, created_at) VALUES (%(id)s, %(merchant_id)s, %(store_id)s, "
+        "%(customer_id)s, %(receipt_id)s, %(amount)s, %(currency)s, %(items)s, %(redemption_reference)s, "
+        "%(request_hash)s, %(recorded_by)s, %(created_at)s) ON CONFLICT (merchant_id, store_id, receipt_id) DO NOTHING",
+        dict(purchase, items=json.dumps(purchase["items"]), recorded_by=json.dumps(purchase["recorded_by"]))) == 1
+
+
+def purchase_by_receipt(tx, merchant_id, store_id, receipt_id):
+    return tx.one("SELECT * FROM purchases WHERE merchant_id = %s AND store_id = %s AND receipt_id = %s",
+                  (merchant_id, store_id, receipt_id))
+
+
+def purchase_by_id(tx, purchase_id):
+    return tx.one("SELECT * FROM purchases WHERE id = %s", (purchase_id,))
+
+
+def set_points_earned(tx, purchase_id, points):
+    tx.execute("UPDATE purchases SET points_earned = %s WHERE id = %s", (points, purchase_id))
+
+
+def record_visit(tx, customer_id, amount, now, tier_days, tier_for):
+    """A purchase moves the customer's visits, spend and last purchase, and their tier (by spend over
+    the last ``tier_days`` days, this purchase included); the tier is returned."""
+    rolling = tx.scalar("SELECT coalesce(sum(amount), 0) FROM purchases WHERE customer_id = %s "
+                        "AND created_at > %s - make_interval(days => %s)", (customer_id, now, tier_days))
+    tier = tier_for(rolling)
+    tx.execute("UPDATE customers SET visits = visits + 1, total_spend = total_spend + %s, last_purchase_at = %s, "
+               "tier = %s, updated_at = now() WHERE id = %s", (amount, now, tier, customer_id))
+    return tier
+
+
+def points_campaigns(tx, merchant_id, currency):
+    return tx.all(CAMPAIGN_SELECT + " WHERE c.merchant_id = %s AND c.status = 'active' AND c.currency = %s "
+                  "AND c.reward->>'type' = 'points'", (merchant_id, currency))
+
+
+def list_purchases(tx, merchant_id, filters, dump):
+    where, params = ["merchant_id = %s"], [merchant_id]
+    for column in ("store_id", "customer_id"):
+        if filters.get(column):
+            where.append("%s = %%s" % column)
+            params.append(filters[column])
+    return fetch_page(tx, "SELECT * FROM purchases", where, params, filters, dump)
+
+
+# -- issuance jobs -----------------------------------------------------------------------------------
+def insert_issuance_job(tx, job):
+    tx.execute("INSERT INTO issuance_jobs (id, campaign_id, merchant_id, target, customer_id, segment_id, requested, "
+               "status, created_by) VALUES (%(id)s, %(campaign_id)s, %(merchant_id)s, %(target)s, %(customer_id)s, "
+               "%(segment_id)s, %(requested)s, 'queued', %(created_by)s)",
+               dict(job, created_by=json.dumps(job["created_by"])))
+
+
+def add_job_customers(tx, job_id, merchant_id, where, params):
+    """The job's customers (those of the merchant matching ``where``), fixed now; how many."""
+    return tx.execute("INSERT INTO issuance_job_items (job_id, customer_id, status) SELECT %s, id, 'pending' "
+                      "FROM customers WHERE " + " AND ".join(["merchant_id = %s"] + list(where)),
+                      [job_id, merchant_id] + list(params))
+
+
+def set_job_requested(tx, job_id, requested):
+    tx.execute("UPDATE issuance_jobs SET requested = %s WHERE id = %s", (requested, job_id))
+
+
+def issuance_job(tx, job_id):
+    return tx.one("SELECT * FROM issuance_jobs WHERE id = %s", (job_id,))
+
+
+def claim_issuance_job(tx, stale_seconds):
+    """A queued job, or one whose worker went silent, now running here (None: nothing to do)."""
+    return tx.one("UPDATE issuance_jobs SET status = 'running', updated_at = now() WHERE id = ("
+                  "SELECT id FROM issuance_jobs WHERE status = 'queued' OR (status = 'running' AND "
+                  "updated_at < now() - make_interval(secs => %s)) ORDER BY created_at LIMIT 1 "
+                  "FOR UPDATE SKIP LOCKED) RETURNING *", (stale_seconds,))
+
+
+def finish_issuance_job(tx, job_id, status, error=None):
+    tx.execute("UPDATE issuance_jobs SET status = %s, last_error = coalesce(%s, last_error), updated_at = now() "
+               "WHERE id = %s", (status, error, job_id))
+
+
+def set_redemption_job(tx, job_id, redemption_job_id):
+    tx.execute("UPDATE issuance_jobs SET redemption_job_id = %s, status = 'completed', updated_at = now() "
+               "WHERE id = %s", (redemption_job_id, job_id))
+
+
+def next_job_customer(tx, job_id):
+    return tx.one("SELECT * FROM issuance_job_items WHERE job_id = %s AND status = 'pending' LIMIT 1 "
+                  "FOR UPDATE SKIP LOCKED", (job_id,))
+
+
+def settle_job_customer(tx, job_id, customer_id, status, voucher_id, note):
+    tx.execute("UPDATE issuance_job_items SET status = %s, voucher_id = %s, note = %s WHERE job_id = %s "
+               "AND customer_id = %s", (status, voucher_id, note, job_id, customer_id))
+    tx.execute("UPDATE issuance_jobs SET issued = issued + %s, skipped = skipped + %s, updated_at = now(), "
+               "last_error = CASE WHEN %s IS NULL THEN last_error ELSE %s END WHERE id = %s",
+               (int(status == "issued"), int(status == "skipped"), note, note, job_id))
+
+
+def skip_rest(tx, job_id, why):
+    skipped = tx.execute("UPDATE issuance_job_items SET status = 'skipped', note = %s WHERE job_id = %s "
+                         "AND status = 'pending'", (why, job_id))
+    tx.execute("UPDATE issuance_jobs SET skipped = skipped + %s WHERE id = %s", (skipped, job_id))

@@ -5,7 +5,8 @@ and no framework, so every rule is unit-tested on its own. The service locks
 the voucher row, asks ``plan_redemption`` what to do, and writes the result.
 """
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from plumbing.errors import Conflict, Forbidden, Locked, TooManyRequests, ValidationFailed
 from services.redemption.contract.enums import (ACTIVE, CANCELLED, DISCOUNT_FIXED, DISCOUNT_PERCENT, EXPIRED,
@@ -71,6 +72,54 @@ def check_usable(voucher, now, store_id=None):
     store_ids = voucher.get("store_ids")
     if store_id and store_ids and store_id not in [str(s) for s in store_ids]:
         raise Forbidden("This voucher cannot be redeemed at this store", code="wrong_store")
+    check_campaign(voucher.get("campaign_rules"), now, store_id)
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _moment(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def check_campaign(rules, now, store_id=None):
+    """Raise why the voucher's campaign does not allow a redemption now (paused, spent, ended, not
+    started, outside its days or hours in the merchant's time zone, another store); ``rules`` is
+    this service's copy of the campaign (None: a voucher of no campaign, or one from before copies)."""
+    if not rules:
+        return
+    status = rules["status"]
+    if status == "paused":
+        if rules.get("pause_reason") == "budget_exhausted":
+            raise Conflict("This voucher's campaign has spent its budget", code="campaign_exhausted")
+        raise Conflict("This voucher's campaign is paused", code="campaign_paused")
+    valid_from, valid_until = _moment(rules["valid_from"]), _moment(rules.get("valid_until"))
+    if status == "ended" or (valid_until is not None and now >= valid_until):
+        raise Conflict("This voucher's campaign has ended", code="campaign_ended")
+    if status in ("draft", "scheduled") or now < valid_from:
+        raise Conflict("This voucher's campaign has not started (from %s)" % valid_from.date(),
+                       code="campaign_not_started")
+    local = now.astimezone(ZoneInfo(rules.get("time_zone") or "UTC"))
+    weekdays = rules.get("weekdays")
+    if weekdays and local.weekday() not in weekdays:
+        raise Conflict("This voucher's campaign runs on %s only (today is %s, %s)" % (
+            ", ".join(WEEKDAYS[d] for d in sorted(weekdays)), WEEKDAYS[local.weekday()], rules["time_zone"]),
+            code="campaign_outside_days")
+    if rules.get("hours_from") and not in_hours(local.time(), rules["hours_from"], rules["hours_until"]):
+        raise Conflict("This voucher's campaign runs from %s to %s (%s); it is %s there now" % (
+            rules["hours_from"], rules["hours_until"], rules["time_zone"], local.strftime("%H:%M")),
+            code="campaign_outside_hours")
+    stores = rules.get("store_ids")
+    if store_id and stores and str(store_id) not in [str(s) for s in stores]:
+        raise Forbidden("This voucher's campaign does not run at this store", code="campaign_wrong_store")
+
+
+def in_hours(moment, start, end):
+    """Whether a local time of day is within [start, end); an end before the start spans midnight."""
+    start, end = time.fromisoformat(start), time.fromisoformat(end)
+    if start < end:
+        return start <= moment < end
+    return moment >= start or moment < end
 
 
 @dataclass(frozen=True)

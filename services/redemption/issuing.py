@@ -7,8 +7,8 @@ never commits a funding agreement's budget twice. ``svc``: the service's worker.
 """
 import psycopg2
 
-from plumbing.auth import OWNERS
-from plumbing.errors import Conflict, ValidationFailed
+from plumbing.auth import OWNERS, SYSTEM
+from plumbing.errors import Conflict, Forbidden, ValidationFailed
 from plumbing.fields import new_id, utcnow
 from plumbing.hashing import SHORT_SECRETS
 from plumbing.validation import load
@@ -37,15 +37,31 @@ def authorize(svc, data, merchant_id, reference, count=1):
         "reference": reference, "merchant_id": merchant_id, "campaign_id": data.get("campaign_id"),
         "approval_id": data.get("approval_id"), "kind": data["kind"], "currency": data["currency"],
         "value": data.get("value"), "cap": data.get("cap"), "uses_allowed": data["uses_allowed"],
-        "count": count})
+        "count": count, "customer_id": data.get("customer_id")})
+
+
+def issuer(svc):
+    """An owner (or an admin naming the merchant), or the campaign service's own issuance jobs
+    (they name the merchant; the campaign service checks the campaign is that merchant's)."""
+    identity = svc.caller.require(*OWNERS, SYSTEM)
+    if identity.role == SYSTEM and identity.username != "campaign":
+        raise Forbidden("Only the campaign service issues on its own account", code="role_not_allowed")
+    return identity
+
+
+def keep_campaign(svc, funding):
+    """The campaign's rules, as the campaign service answered, for the till to check."""
+    if funding.get("campaign"):
+        storage.keep_campaign_rules(svc.db, funding["campaign"])
 
 
 def issue_voucher(svc, data):
-    identity = svc.caller.require(*OWNERS)
+    identity = issuer(svc)
     data = load(IssueVoucherSchema, data)
     merchant_id = identity.merchant_scope(data.pop("merchant_id"))
     voucher_id = svc.idempotency.stable_id()
     funding = authorize(svc, data, merchant_id, voucher_id)
+    keep_campaign(svc, funding)
     now = utcnow()
     pin = data.pop("pin", None)
     value = data.pop("value")
@@ -83,11 +99,12 @@ def insert_with_unique_code(db, voucher):
 
 def issue_batch(svc, data):
     """Queue a batch of vouchers; answers at once with a job to poll."""
-    identity = svc.caller.require(*OWNERS)
+    identity = issuer(svc)
     loaded = load(IssueBatchSchema, data)
     merchant_id = identity.merchant_scope(loaded["merchant_id"])
     job_id = svc.idempotency.stable_id()
     funding = authorize(svc, loaded, merchant_id, job_id, count=loaded["count"])
+    keep_campaign(svc, funding)
     job = {"id": job_id, "merchant_id": merchant_id, "requested": loaded["count"],
            "template": jobs.template_for(data, funding), "created_by": identity.actor()}
     storage.insert_job(svc.db, job)

@@ -10,10 +10,12 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 
 from plumbing.entrypoints import rpc
+from plumbing.events import event_handler
 from plumbing.idempotency import idempotent
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
-from services.redemption import issuing, jobs, lifecycle, till, views
+from services.campaign.contract.events import CampaignChanged
+from services.redemption import issuing, jobs, lifecycle, storage, till, views
 from services.redemption.keys import QrSigning
 
 
@@ -56,6 +58,15 @@ class RedemptionService(ServiceBase):
     def redeem(self, request, image_texts=None):
         """Confirm a redemption: the voucher row is locked, so money moves once."""
         return till.redeem(self, request, image_texts)
+
+    @event_handler(CampaignChanged)
+    def copy_campaign_rules(self, event):
+        """Keep the campaign's state, window and stores the till checks (the newest version wins)."""
+        storage.keep_campaign_rules(self.db, {
+            "campaign_id": event.campaign_id, "merchant_id": event.merchant_id, "version": event.version,
+            "status": event.status, "pause_reason": event.pause_reason, "valid_from": event.valid_from,
+            "valid_until": event.valid_until, "time_zone": event.time_zone, "weekdays": event.weekdays,
+            "hours_from": event.hours_from, "hours_until": event.hours_until, "store_ids": event.store_ids})
 
     # -- lifecycle ---------------------------------------------------------------------------
     @rpc

@@ -54,7 +54,7 @@ def voucher_by_id(tx, voucher_id, lock=False):
 
 def list_vouchers(tx, merchant_id, filters, dump):
     where, params = ["merchant_id = %s"], [merchant_id]
-    for column in ("batch_id", "campaign_id", "status"):
+    for column in ("batch_id", "campaign_id", "customer_id", "status"):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])
@@ -67,7 +67,8 @@ def voucher_at_till(tx, code, user_id, store_id, lock=False):
     row = tx.one(
         "SELECT " + TILL_VOUCHER_COLUMNS + ", "
         "(SELECT coalesce(json_agg(a), '[]'::json) FROM failed_attempts a WHERE (a.scope, a.scope_id) IN "
-        "(('user', %(user)s), ('store', %(store)s), ('voucher', v.id::text))) AS counters "
+        "(('user', %(user)s), ('store', %(store)s), ('voucher', v.id::text))) AS counters, "
+        "(SELECT row_to_json(c) FROM campaign_rules c WHERE c.campaign_id = v.campaign_id) AS campaign_rules "
         "FROM vouchers v WHERE v.code = %(code)s" + (" FOR UPDATE OF v" if lock else ""),
         {"user": str(user_id), "store": str(store_id), "code": code})
     if row is not None:
@@ -279,3 +280,21 @@ def export_rows(tx, merchant_id, filters, limit):
     where, params = redemption_filters(merchant_id, filters)
     return tx.all("SELECT " + REDEMPTION_COLUMNS + " FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id "
                   "WHERE " + " AND ".join(where) + " ORDER BY r.created_at, r.id LIMIT %s", params + [limit])
+
+
+# -- the copy of campaigns' rules the till checks ----------------------------------------------------
+RULE_FIELDS = ("campaign_id", "merchant_id", "version", "status", "pause_reason", "valid_from", "valid_until",
+               "time_zone", "weekdays", "hours_from", "hours_until", "store_ids")
+
+
+def keep_campaign_rules(tx, rules):
+    """Take the campaign's rules unless a newer version is here already (events may come in any order)."""
+    tx.execute("INSERT INTO campaign_rules (%s) VALUES (%s) ON CONFLICT (campaign_id) DO UPDATE SET %s, "
+               "updated_at = now() WHERE campaign_rules.version < EXCLUDED.version" % (
+                   ", ".join(RULE_FIELDS), ", ".join("%%(%s)s" % f for f in RULE_FIELDS),
+                   ", ".join("%s = EXCLUDED.%s" % (f, f) for f in RULE_FIELDS[1:])),
+               {f: rules.get(f) for f in RULE_FIELDS})
+
+
+def campaign_rules(tx, campaign_id):
+    return tx.one("SELECT * FROM campaign_rules WHERE campaign_id = %s", (campaign_id,))

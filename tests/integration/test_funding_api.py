@@ -91,6 +91,7 @@ def test_issuing_under_an_agreement_never_passes_its_budget(system, onboard, fin
     campaign = ok(system.post("/api/v1/campaigns", owner, json={
         "name": "Platform week", "currency": "ZAR", "funding_agreement_id": agreement["id"]}), 201)
     assert (campaign["funding"], campaign["funding_agreement_id"]) == ("platform", agreement["id"])
+    ok(system.post("/api/v1/campaigns/%s/activation" % campaign["id"], owner))
     voucher = {"kind": "stored_value", "currency": "ZAR", "value": 1000, "campaign_id": campaign["id"]}
 
     too_big = system.post("/api/v1/vouchers", owner, json=dict(voucher, value=10 ** 15))
@@ -138,6 +139,7 @@ def test_a_suspended_agreement_funds_no_new_vouchers(system, onboard, finance):
     campaign = ok(system.post("/api/v1/campaigns", owner, json={
         "name": "Acme week", "currency": "ZAR", "funding_agreement_id": agreement["id"]}), 201)
     assert (campaign["funding"], campaign["funder_name"]) == ("partner", "Acme Rewards")
+    ok(system.post("/api/v1/campaigns/%s/activation" % campaign["id"], owner))
     ok(system.post("/api/v1/funding-agreements/%s/suspension" % agreement["id"], finance,
                    json={"reason": "partner has not paid"}))
     refused = system.post("/api/v1/vouchers", owner, json={"kind": "discount_fixed", "currency": "ZAR",

@@ -54,6 +54,7 @@ def funded_campaign(platform, merchant, **fields):
     agreement = grant(platform, merchant, **fields)
     created = merchant["rpc"]("create_campaign", "owner", {"name": "Funded", "currency": "ZAR",
                                                            "funding_agreement_id": agreement["id"]})
+    created = merchant["rpc"]("change_campaign_state", "owner", created["id"], "activate")
     return agreement, created
 
 

@@ -104,12 +104,17 @@ def test_a_campaign_budget_is_spent_and_exhausted(campaign, dispatch, merchant, 
     created = rpc("create_campaign", "owner", {"name": "Winter", "currency": "ZAR", "budget": 1000,
                                                 "funding_agreement_id": agreement["id"]})
     assert (created["funding"], created["funder_name"]) == ("partner", "Acme")
+    rpc("change_campaign_state", "owner", created["id"], "activate")
     redeemed(campaign, dispatch, merchant, campaign_id=created["id"], amount=600)
     assert rpc("get_campaign", "owner", created["id"])["spent"] == 600
     redeemed(campaign, dispatch, merchant, campaign_id=created["id"], amount=500)
     spent = rpc("get_campaign", "owner", created["id"])
-    assert (spent["spent"], spent["status"]) == (1100, "budget_exhausted")
+    assert (spent["spent"], spent["status"], spent["pause_reason"]) == (1100, "paused", "budget_exhausted")
     assert [e["spent"] for e in emitted("campaign", "budget_exhausted", campaign_id=created["id"])] == [1100]
+    # the till's copy hears it, with the reason
+    assert [(e["status"], e["pause_reason"]) for e in emitted("campaign", "campaign_changed",
+                                                              campaign_id=created["id"])][-1] == \
+        ("paused", "budget_exhausted")
 
 
 def test_a_reversal_refunds_points_once(campaign, dispatch, merchant):

@@ -156,3 +156,129 @@ def test_manual_credits_stay_within_the_daily_limit():
     domain.check_daily_credit(1000, -500, 1000)  # debits are not credits
     assert code_of(Conflict, domain.check_daily_credit, 900, 101, 1000) == "points_daily_limit_exceeded"
     assert code_of(Conflict, domain.check_daily_credit, 0, 10 ** 9, 100000) == "points_daily_limit_exceeded"
+
+
+# -- the campaign lifecycle, budget and forecast -------------------------------------------------
+def campaign(**fields):
+    row = {"id": "c1", "merchant_id": MERCHANT, "status": "draft", "currency": "ZAR", "budget": 1000,
+           "time_zone": "UTC", "weekdays": None, "hours_from": None, "hours_until": None, "store_ids": None,
+           "max_vouchers": None, "committed": 0, "issued_count": 0, "spent": 0, "per_customer_limit": None,
+           "valid_from": NOW - timedelta(days=10), "valid_until": None, "pause_reason": None}
+    row.update(fields)
+    return row
+
+
+@pytest.mark.parametrize("status,action,after", [
+    ("draft", "activate", "active"), ("paused", "activate", "active"), ("active", "pause", "paused"),
+    ("scheduled", "pause", "paused"), ("draft", "end", "ended"), ("active", "end", "ended"),
+    ("paused", "end", "ended"), ("scheduled", "end", "ended")])
+def test_allowed_transitions(status, action, after):
+    assert domain.campaign_after(campaign(status=status), action, NOW) == after
+
+
+@pytest.mark.parametrize("status,action", [
+    ("active", "activate"), ("scheduled", "activate"), ("ended", "activate"), ("draft", "pause"),
+    ("paused", "pause"), ("ended", "pause"), ("ended", "end")])
+def test_refused_transitions_name_the_state(status, action):
+    with pytest.raises(Conflict) as raised:
+        domain.campaign_after(campaign(status=status), action, NOW)
+    assert raised.value.code == "campaign_%s" % status and status in raised.value.message
+
+
+def test_activation_schedules_a_future_start_and_refuses_a_closed_window_or_spent_budget():
+    assert domain.campaign_after(campaign(valid_from=NOW + timedelta(hours=1)), "activate", NOW) == "scheduled"
+    assert code_of(Conflict, domain.campaign_after, campaign(valid_until=NOW), "activate", NOW) \
+        == "campaign_window_over"
+    assert code_of(Conflict, domain.campaign_after, campaign(status="paused", spent=1000), "activate", NOW) \
+        == "campaign_budget_exhausted"
+
+
+def test_an_issue_commits_its_most_against_the_budget_and_count():
+    active = campaign(status="active", committed=600, max_vouchers=3, issued_count=1)
+    assert domain.check_campaign_issue(active, 400, 1, "ZAR", NOW) == 400
+    assert code_of(Conflict, domain.check_campaign_issue, active, 401, 1, "ZAR", NOW) \
+        == "campaign_budget_exceeded"
+    assert code_of(Conflict, domain.check_campaign_issue, dict(active, budget=None), 1, 3, "ZAR", NOW) \
+        == "campaign_voucher_limit_reached"
+    assert code_of(ValidationFailed, domain.check_campaign_issue, active, None, 1, "ZAR", NOW) \
+        == "percentage_cap_required"
+    assert domain.check_campaign_issue(dict(active, budget=None), None, 2, "ZAR", NOW) == 0
+    assert code_of(Conflict, domain.check_campaign_issue, campaign(), 1, 1, "ZAR", NOW) == "campaign_not_active"
+    assert code_of(ValidationFailed, domain.check_campaign_issue, active, 1, 1, "USD", NOW) == "currency_mismatch"
+    assert code_of(Conflict, domain.check_per_customer, campaign(per_customer_limit=2), 2, 1) \
+        == "per_customer_limit_reached"
+    domain.check_per_customer(campaign(per_customer_limit=2), 1, 1)
+
+
+def test_a_spent_budget_pauses_the_campaign_with_the_reason():
+    assert domain.campaign_status_after_spend(campaign(status="active"), 999) == ("active", None)
+    assert domain.campaign_status_after_spend(campaign(status="active"), 1000) == ("paused", "budget_exhausted")
+    assert domain.campaign_status_after_spend(campaign(status="active", budget=None), 10 ** 9) == ("active", None)
+
+
+def test_the_forecast_runs_out_at_the_recent_pace():
+    day = NOW.date()
+    spends = {day - timedelta(days=d): 100 for d in range(7)}  # 100 a day for the last 7 days
+    result = domain.forecast(campaign(status="active", spent=700, committed=900), spends, NOW)
+    assert (result["pace_per_day"], result["pace_window_days"], result["remaining"]) == (100, 7, 300)
+    assert result["exhausted_at"] == NOW + timedelta(days=3)
+    young = domain.forecast(campaign(spent=200, valid_from=NOW - timedelta(days=1)), {day: 200}, NOW)
+    assert (young["pace_window_days"], young["pace_per_day"], young["exhausted_at"]) == (2, 100, NOW + timedelta(days=8))
+    assert domain.forecast(campaign(), {}, NOW)["exhausted_at"] is None
+    assert domain.forecast(campaign(spent=1000), {}, NOW)["exhausted_at"] == NOW
+    assert domain.forecast(campaign(budget=None), spends, NOW)["remaining"] is None
+
+
+# -- tiers, earning, the window a purchase falls in; the budget as a property --------------------------
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+def test_tiers_follow_the_rolling_spend():
+    assert [domain.tier_for(s) for s in (0, 99_999, 100_000, 499_999, 500_000, 2_000_000, 10 ** 9)] == [
+        "member", "member", "silver", "silver", "gold", "platinum", "platinum"]
+
+
+def test_points_per_unit_with_the_campaigns_and_the_tiers_multipliers():
+    reward = {"points_per_unit": 3, "multiplier_pct": 200}
+    assert domain.points_for(12_345, reward, "member") == 123 * 3 * 2
+    assert domain.points_for(12_345, reward, "gold") == 123 * 3 * 2 * 125 // 100
+    assert domain.points_for(99, reward, "platinum") == 0  # less than a whole unit earns nothing
+
+
+def test_a_purchase_counts_for_a_campaign_only_within_its_window_days_hours_and_stores():
+    running = campaign(status="active", time_zone="Africa/Johannesburg", weekdays=[0], hours_from="13:00",
+                       hours_until="15:00", store_ids=["s1"])  # NOW is Monday 14:00 in Johannesburg
+    assert domain.runs_now(running, NOW, "s1")
+    assert not domain.runs_now(running, NOW, "s2")
+    assert not domain.runs_now(dict(running, weekdays=[1]), NOW, "s1")
+    assert not domain.runs_now(dict(running, hours_from="15:00", hours_until="13:00"), NOW, "s1")
+    assert not domain.runs_now(dict(running, status="paused"), NOW, "s1")
+    assert not domain.runs_now(dict(running, valid_until=NOW), NOW, "s1")
+
+
+def test_a_replayed_receipt_must_be_the_same_purchase():
+    domain.check_purchase_replay({"receipt_id": "R-1", "request_hash": "h"}, "h")
+    with pytest.raises(Conflict) as raised:
+        domain.check_purchase_replay({"receipt_id": "R-1", "request_hash": "h"}, "other")
+    assert raised.value.code == "receipt_conflict"
+
+
+ISSUES = st.lists(st.tuples(st.one_of(st.none(), st.integers(1, 3000)), st.integers(1, 5)), max_size=40)
+
+
+@given(budget=st.one_of(st.none(), st.integers(1, 20_000)), max_vouchers=st.one_of(st.none(), st.integers(1, 30)),
+       issues=ISSUES)
+def test_issues_one_after_another_never_commit_past_the_budget_or_count(budget, max_vouchers, issues):
+    """What the campaign's row lock makes of concurrent issues: each sees the ones before it."""
+    state = campaign(status="active", budget=budget, max_vouchers=max_vouchers)
+    for value, count in issues:
+        try:
+            total = domain.check_campaign_issue(state, value, count, "ZAR", NOW)
+        except (Conflict, ValidationFailed) as refused:
+            assert refused.code in ("campaign_budget_exceeded", "campaign_voucher_limit_reached",
+                                    "percentage_cap_required")
+            continue
+        assert total == (value or 0) * count
+        state = dict(state, committed=state["committed"] + total, issued_count=state["issued_count"] + count)
+        assert budget is None or state["committed"] <= budget
+        assert max_vouchers is None or state["issued_count"] <= max_vouchers

@@ -8,8 +8,14 @@ FUNDING = (MERCHANT,) + FUNDERS
 
 # campaigns; funding agreements, and what the platform may do to one
 ACTIVE, SUSPENDED, ENDED = "active", "suspended", "ended"
-BUDGET_EXHAUSTED = "budget_exhausted"
-CAMPAIGN_STATUSES = (ACTIVE, BUDGET_EXHAUSTED)
+DRAFT, SCHEDULED, PAUSED = "draft", "scheduled", "paused"
+CAMPAIGN_STATUSES = (DRAFT, SCHEDULED, ACTIVE, PAUSED, ENDED)
+BUDGET_EXHAUSTED = "budget_exhausted"  # why a campaign paused itself (pause_reason)
+CAMPAIGN_ACTIONS = ("activate", "pause", "end")
+GOALS = ("repeat_purchase", "acquisition", "reactivation", "basket_size", "awareness")
+REWARD_TYPES = ("voucher", "points")
+ISSUE_TARGETS = ("customer", "segment", "codes")
+ISSUE_JOB_STATUSES = ("queued", "running", "completed", "failed")
 AGREEMENT_STATUSES = (ACTIVE, SUSPENDED, ENDED)
 AGREEMENT_ACTIONS = ("suspend", "resume", "end")
 
@@ -17,3 +23,6 @@ AGREEMENT_ACTIONS = ("suspend", "resume", "end")
 PENDING, APPROVED, REJECTED, USED = "pending", "approved", "rejected", "used"
 APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED, USED)
 DECISIONS = {"approve": APPROVED, "reject": REJECTED}
+
+# customers' tiers, lowest first (by rolling 365-day spend: domain.TIER_THRESHOLDS)
+TIERS = ("member", "silver", "gold", "platinum")

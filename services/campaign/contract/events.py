@@ -1,11 +1,11 @@
-"""The campaign service's events: what it tells the others happened, one schema each (none is
-consumed yet: ``plumbing/topology.py``)."""
+"""The campaign service's events: what it tells the others happened, one schema each (who
+consumes which: ``plumbing/topology.py``)."""
 from marshmallow import fields
 
 from plumbing.contracts import Actor, Event, vocabulary
-from plumbing.fields import Currency, Id, Money
-from services.campaign.contract.enums import (AGREEMENT_ACTIONS, AGREEMENT_STATUSES, APPROVAL_STATUSES, FUNDERS,
-                                              FUNDING)
+from plumbing.fields import AwareDateTime, Currency, Id, Money
+from services.campaign.contract.enums import (AGREEMENT_ACTIONS, AGREEMENT_STATUSES, APPROVAL_STATUSES,
+                                              CAMPAIGN_STATUSES, FUNDERS, FUNDING)
 
 SOURCE = "campaign"
 
@@ -27,6 +27,50 @@ class BudgetExhausted(Event):
     merchant_id = Id()
     budget = Money()
     spent = fields.Integer(strict=True)
+
+
+class CampaignChanged(Event):
+    """A campaign's state or the rules a till checks changed: the redemption service keeps a copy
+    (the newest ``version`` wins), so the till never asks the campaign service while it redeems."""
+    event_source, event_type = SOURCE, "campaign_changed"
+    campaign_id = Id()
+    merchant_id = Id()
+    version = fields.Integer(strict=True)
+    action = fields.String(metadata={"description": "created, updated, activate, pause, end, scheduled_start, "
+                                                    "window_end, budget_exhausted"})
+    status = vocabulary(CAMPAIGN_STATUSES)
+    pause_reason = fields.String(allow_none=True)
+    valid_from = AwareDateTime()
+    valid_until = AwareDateTime(allow_none=True)
+    time_zone = fields.String()
+    weekdays = fields.List(fields.Integer(), allow_none=True)
+    hours_from = fields.String(allow_none=True)
+    hours_until = fields.String(allow_none=True)
+    store_ids = fields.List(Id(), allow_none=True)
+    reason = fields.String(allow_none=True)
+    actor = fields.Nested(Actor)
+
+
+class PointsEarned(Event):
+    event_source, event_type = SOURCE, "points_earned"
+    customer_id = Id()
+    merchant_id = Id()
+    purchase_id = Id()
+    store_id = Id()
+    points = fields.Integer(strict=True)
+    campaign_ids = fields.List(Id())
+
+
+class PurchaseRecorded(Event):
+    event_source, event_type = SOURCE, "purchase_recorded"
+    purchase_id = Id()
+    merchant_id = Id()
+    store_id = Id()
+    customer_id = Id(allow_none=True)
+    amount = Money()
+    currency = Currency()
+    receipt_id = fields.String()
+    redemption_reference = fields.String(allow_none=True)
 
 
 class PointsAdjusted(Event):

@@ -194,6 +194,7 @@ class IssueJobSchema(Schema):
 class VoucherFilterSchema(MerchantPage):
     batch_id = Id(load_default=None)
     campaign_id = Id(load_default=None)
+    customer_id = Id(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
 
 

@@ -156,3 +156,51 @@ def test_a_failure_counts_within_the_window_and_locks_once():
     assert locks == 1 and row["locked_until"] == NOW + policy.lock_for
     stale = dict(row, window_start=NOW - domain.ATTEMPT_WINDOW - timedelta(seconds=1), locked_until=None)
     assert domain.after_failure(stale, "voucher", NOW)[0] == 1  # an old window starts again
+
+
+# -- the campaign's rules, as the till checks them from its own copy ------------------------------
+from datetime import datetime as _dt, timezone as _tz  # noqa: E402
+
+from plumbing.errors import Conflict as _Conflict, Forbidden as _Forbidden  # noqa: E402
+from services.redemption.domain import check_campaign, in_hours  # noqa: E402
+
+MONDAY_NOON_UTC = _dt(2026, 6, 1, 12, 0, tzinfo=_tz.utc)  # 14:00 in Johannesburg, a Monday
+
+
+def rules(**fields):
+    row = {"status": "active", "pause_reason": None, "valid_from": "2026-05-01T00:00:00+00:00",
+           "valid_until": None, "time_zone": "Africa/Johannesburg", "weekdays": None, "hours_from": None,
+           "hours_until": None, "store_ids": None}
+    row.update(fields)
+    return row
+
+
+@pytest.mark.parametrize("fields,code", [
+    ({"status": "paused"}, "campaign_paused"),
+    ({"status": "paused", "pause_reason": "budget_exhausted"}, "campaign_exhausted"),
+    ({"status": "ended"}, "campaign_ended"),
+    ({"valid_until": "2026-06-01T11:59:00+00:00"}, "campaign_ended"),
+    ({"status": "scheduled"}, "campaign_not_started"),
+    ({"valid_from": "2026-06-02T00:00:00+00:00"}, "campaign_not_started"),
+    ({"weekdays": [1, 2, 3, 4, 5]}, "campaign_outside_days"),
+    ({"hours_from": "08:00", "hours_until": "13:59"}, "campaign_outside_hours"),  # it is 14:00 there
+    ({"hours_from": "14:01", "hours_until": "02:00"}, "campaign_outside_hours"),
+])
+def test_the_campaign_refuses_with_its_reason(fields, code):
+    with pytest.raises(_Conflict) as raised:
+        check_campaign(rules(**fields), MONDAY_NOON_UTC, "s1")
+    assert raised.value.code == code
+
+
+def test_the_campaign_allows_within_its_window_and_stores():
+    check_campaign(rules(weekdays=[0], hours_from="14:00", hours_until="15:00", store_ids=["s1"]),
+                   MONDAY_NOON_UTC, "s1")
+    check_campaign(rules(hours_from="22:00", hours_until="14:30"), MONDAY_NOON_UTC, "s1")  # across midnight
+    check_campaign(None, MONDAY_NOON_UTC, "s1")
+    with pytest.raises(_Forbidden) as raised:
+        check_campaign(rules(store_ids=["s2"]), MONDAY_NOON_UTC, "s1")
+    assert raised.value.code == "campaign_wrong_store"
+    # in UTC it is still Monday noon; in Kiritimati (UTC+14) it is Tuesday 02:00
+    with pytest.raises(_Conflict):
+        check_campaign(rules(time_zone="Pacific/Kiritimati", weekdays=[0]), MONDAY_NOON_UTC, "s1")
+    assert in_hours(_dt(2026, 1, 1, 23, 30).time(), "22:00", "02:00")
