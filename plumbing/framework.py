@@ -244,6 +244,24 @@ class FinishBeforeResult:
         return super().handle_result(carrier, worker_ctx, result, exc_info)
 
 
+def safely_ack(queue_consumer, message):
+    """Acknowledge ``message``; on a connection that is gone the broker has already taken it back
+    (nameko checks only that the connection object exists, not that its socket still works)."""
+    try:
+        queue_consumer.ack_message(message)
+    except Exception:
+        log.warning("could not acknowledge a message: its connection is gone, the broker will "
+                    "deliver it again", exc_info=True)
+
+
+def safely_requeue(queue_consumer, message):
+    try:
+        queue_consumer.requeue_message(message)
+    except Exception:
+        log.warning("could not return a message to its queue: its connection is gone, the broker "
+                    "will deliver it again", exc_info=True)
+
+
 class ReplyResponder(Responder):
     publisher_cls = MessagePublisher
 
@@ -259,8 +277,15 @@ class ReplyingRpcConsumer(RpcConsumer):
         responder = ReplyResponder(config["AMQP_URI"], get_rpc_exchange(config),
                                    config.get("serializer", "json"), message,
                                    ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
-        result, exc_info = responder.send_response(result, exc_info)
-        self.queue_consumer.ack_message(message)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception:
+            # the broker is gone (or going): nameko would let this end the container, and with it
+            # every other worker. The work is committed; the caller times out and retries with its
+            # Idempotency-Key, which is answered from what was stored.
+            log.warning("could not send the reply to %s (the work is done and committed)",
+                        (message.properties or {}).get("reply_to"), exc_info=True)
+        safely_ack(self.queue_consumer, message)
         return result, exc_info
 
 
@@ -386,10 +411,10 @@ class QueueEventHandler(EventHandler):
         Consumer.handle_message(self, payload, message)
 
     def ack(self, message):
-        self.queue_consumer.ack_message(message)
+        safely_ack(self.queue_consumer, message)
 
     def requeue(self, message):
-        self.queue_consumer.requeue_message(message)
+        safely_requeue(self.queue_consumer, message)
 
     def unpack_message_headers(self, message):
         context = {}

@@ -95,7 +95,9 @@ def system(make_config, database_url, jwt_keys, system_config):
         each.start()
     container = next(iter(gateway_runner.containers))
     port = container.shared_extensions[ApiServer]._sock.getsockname()[1]
-    yield Api("http://127.0.0.1:%d" % port)
+    api = Api("http://127.0.0.1:%d" % port)
+    api.runners = {next(iter(each.service_names)): each for each in runners}  # fault tests stop and watch them
+    yield api
     for each in reversed(runners):
         each.stop()
 
