@@ -1,4 +1,6 @@
 """The signed-in user's in-app inbox."""
+from marshmallow import fields
+
 from gateway.http import forward
 from gateway.routes.base import Routes
 from gateway.schemas import page_of
@@ -11,7 +13,7 @@ class NotificationRoutes(Routes):
     list_notifications = forward(
         "GET", "/api/v1/notifications", "notification.list_inbox",
         summary="Your inbox, newest first, with the unread count", tags=[TAG], query=InboxFilterSchema,
-        response=page_of(InboxMessageSchema))
+        response=page_of(InboxMessageSchema, unread_count=fields.Integer()))
 
     mark_notification_read = forward(
         "POST", "/api/v1/notifications/<uuid:message_id>/read", "notification.mark_read",

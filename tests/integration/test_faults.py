@@ -7,12 +7,13 @@ only those of this run's vhost: other runs share the broker); database loss by
 ``make faults`` (devtools/faults.py), on servers of its own.
 """
 import json
-import subprocess
 import uuid
 from unittest import mock
 
+import eventlet
 import psycopg2
 import pytest
+import requests
 from kombu.exceptions import OperationalError
 
 from devtools import servers
@@ -20,6 +21,12 @@ from plumbing import framework
 from tests.integration.conftest import ok, wait_for
 
 pytestmark = pytest.mark.skipif(not servers.have_rabbitmqctl(), reason="needs rabbitmqctl")
+
+
+@pytest.fixture(scope="module")
+def system_config():
+    # the gateway gives up on a service after two seconds, and after three in a row stops asking
+    return {"gateway": {"RPC_TIMEOUT": 2.0, "CIRCUIT_FAILURES": 3, "CIRCUIT_OPEN_SECONDS": 4.0}}
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +55,13 @@ def vhost_of(amqp_uri):
 
 
 def close_connections(vhost):
-    """Close every client connection of ``vhost`` as the broker would on a restart; returns how many."""
-    listed = servers.rabbitmqctl("list_connections", "pid", "vhost", "--formatter", "json", "-q")
+    """Close every client connection of ``vhost`` as a broker restart would; returns how many."""
+    listed = servers.rabbitmqctl("list_connections", "vhost", "--formatter", "json", "-q")
     assert listed.returncode == 0, listed.stderr
-    rows = [row for row in json.loads(listed.stdout or "[]") if row.get("vhost") == vhost]
-    for row in rows:
-        argv, env = servers._rabbitmqctl_command()
-        subprocess.run(argv + ["close_connection", row["pid"], "fault test"], env=env,
-                       capture_output=True, text=True)
-    return len(rows)
+    count = sum(1 for row in json.loads(listed.stdout or "[]") if row.get("vhost") == vhost)
+    closed = servers.rabbitmqctl("close_all_connections", "--vhost", vhost, "fault test")
+    assert closed.returncode == 0, closed.stderr
+    return count
 
 
 def test_a_reply_that_cannot_be_sent_does_not_stop_the_service(system, shop):
@@ -115,3 +120,36 @@ def test_database_connections_dropped_under_the_services(system, shop, database_
         voucher, response = redeem_fresh(system, shop)
         assert response.status_code == 201, response.text
     assert running(system) == sorted(system.runners)
+
+
+# -- a service that is down or too slow: the gateway ------------------------------------------
+def test_a_slow_service_costs_a_timeout_then_the_circuit_answers_at_once_until_a_probe_gets_through(
+        system, shop):
+    from services.support.service import SupportService
+    agent = shop["tokens"]["support_agent"]
+    answering = SupportService.list_tickets
+
+    def too_slow(self, *args, **kwargs):
+        eventlet.sleep(5)  # the gateway gives up after 2
+        return answering(self, *args, **kwargs)
+
+    with mock.patch.object(SupportService, "list_tickets", too_slow):
+        timed_out = [system.get("/api/v1/support/tickets", agent) for _ in range(3)]
+        assert [(r.status_code, r.json()["error"]["code"]) for r in timed_out] == \
+            [(503, "service_timeout")] * 3
+
+        # open: refused before any request is sent, and the answer says when to come back
+        refused = system.get("/api/v1/support/tickets", agent)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "circuit_open"
+        assert refused.headers["Retry-After"] in ("1", "2", "3", "4")
+
+        # many callers of the slow service hold no worker: the other services are answered meanwhile
+        pile = [eventlet.spawn(requests.get, system.url("/api/v1/support/tickets"), timeout=30,
+                               headers={"Authorization": "Bearer " + agent}) for _ in range(30)]
+        _, redeemed = redeem_fresh(system, shop)
+        assert redeemed.status_code == 201, redeemed.text
+        assert {r.status_code for r in (each.wait() for each in pile)} == {503}
+
+    # after the pause one probe goes through; its answer closes the circuit
+    assert wait_for(lambda: system.get("/api/v1/support/tickets", agent).status_code == 200, timeout=20)
+    assert system.get("/api/v1/support/tickets", agent).status_code == 200
