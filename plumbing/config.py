@@ -166,6 +166,29 @@ def health_port(component):
     return env_int("HEALTH_PORT", env_int(component.upper() + "_HEALTH_PORT", HEALTH_PORTS[component]))
 
 
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type(environ=None):
+    """``AMQP_QUEUE_TYPE``: the type of every durable queue the services declare (``quorum`` in
+    production, replicated across the RabbitMQ cluster). A queue's type is fixed when it is first
+    declared, so an installation chooses it once, before its first start."""
+    kind = env("AMQP_QUEUE_TYPE", "classic", environ)
+    if kind not in QUEUE_TYPES:
+        raise ValueError("AMQP_QUEUE_TYPE must be one of %s, not %r" % (", ".join(QUEUE_TYPES), kind))
+    return kind
+
+
+def durable_queue_arguments(config):
+    """The arguments every declarer of a durable queue passes (the operator's bootstrap and each
+    process alike): RabbitMQ refuses a redeclaration whose ``x-queue-type`` differs from the
+    queue's. Classic queues pass none, as they were first declared."""
+    kind = (config or {}).get("AMQP_QUEUE_TYPE", "classic")
+    if kind not in QUEUE_TYPES:
+        raise ValueError("AMQP_QUEUE_TYPE must be one of %s, not %r" % (", ".join(QUEUE_TYPES), kind))
+    return {} if kind == "classic" else {"x-queue-type": kind}
+
+
 def service_config(component, **overrides):
     """The nameko config dict for one component (a service or the gateway)."""
     config = {
@@ -180,6 +203,7 @@ def service_config(component, **overrides):
         "HEALTH_PORT": health_port(component),
         "JWT_PUBLIC_KEY": read_key("JWT_PUBLIC_KEY"),
         "EVENT_RETRY_DELAYS": env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600)),
+        "AMQP_QUEUE_TYPE": queue_type(),
         "OUTBOX_SWEEP_INTERVAL": env_float("OUTBOX_SWEEP_INTERVAL", 2.0),
         "OUTBOX_SWEEP_MIN_AGE": env_float("OUTBOX_SWEEP_MIN_AGE", 5.0),
         "OUTBOX_RETENTION_HOURS": env_float("OUTBOX_RETENTION_HOURS", 24.0),

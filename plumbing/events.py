@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 import eventlet
 from kombu import Exchange, Queue, binding
 
+from plumbing.config import durable_queue_arguments
 from plumbing.contracts import InvalidEvent
 from plumbing.db import Database, find_dependency
 from plumbing.framework import (HEADER_PREFIX, EventPublisher, QueueEventHandler, events_exchange,
@@ -73,15 +74,15 @@ def retry_exchange(service_name, delay_ms):
     return Exchange("%s.retry.%d" % (service_name, delay_ms), type="fanout", durable=True)
 
 
-def retry_queue(service_name, delay_ms):
+def retry_queue(service_name, delay_ms, config):
     """A TTL queue: messages wait ``delay_ms`` then dead-letter back by routing key."""
     return Queue(
         "%s.retry.%d" % (service_name, delay_ms),
         exchange=retry_exchange(service_name, delay_ms), durable=True,
-        queue_arguments={
+        queue_arguments=dict(durable_queue_arguments(config), **{
             "x-message-ttl": int(delay_ms),
             "x-dead-letter-exchange": service_name + ".redeliver",
-        })
+        }))
 
 
 def retry_delays_ms(config):
@@ -96,7 +97,7 @@ def handler_queue(source_service, event_type, service, method, config, declare_e
     """A handler's durable queue, bound to its publisher's events exchange and to its own
     service's ``redeliver`` exchange (retries and replays come back through that)."""
     name = handler_queue_name(source_service, event_type, service, method)
-    return Queue(name, durable=True, bindings=[
+    return Queue(name, durable=True, queue_arguments=durable_queue_arguments(config), bindings=[
         binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type),
         binding(redeliver_exchange(service), routing_key=name),
     ])
@@ -128,7 +129,7 @@ class ReliableEventHandler(QueueEventHandler):
         service = self.container.service_name
         config = self.container.config
         queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config)
-        return queue, [retry_queue(service, delay) for delay in retry_delays_ms(config)]
+        return queue, [retry_queue(service, delay, config) for delay in retry_delays_ms(config)]
 
     def setup(self):
         config = self.container.config

@@ -86,6 +86,7 @@ from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 
 from plumbing.broker import operator_declares_exchanges, user_of
 from plumbing.circuit import circuit_for
+from plumbing.config import durable_queue_arguments
 from plumbing.errors import ServiceUnavailable
 
 make_psycopg_green()  # psycopg2 waits through eventlet's hub: a slow query blocks only its worker
@@ -276,6 +277,9 @@ class ReplyResponder(Responder):
 class ReplyingRpcConsumer(RpcConsumer):
     def setup(self):
         super().setup()
+        # rpc-<service> is durable: of the type every durable queue is (quorum in production)
+        self.queue.queue_arguments = dict(self.queue.queue_arguments or {},
+                                          **durable_queue_arguments(self.container.config))
         undeclared(self.queue.exchange, not operator_declares_exchanges(self.container.config))
 
     def handle_result(self, message, result, exc_info):

@@ -77,7 +77,7 @@ def declarations(config):
         queue = handler_queue(row.source, row.event_type, row.subscriber, row.handler, config,
                               declare_exchanges=True)
         queues[queue.name] = queue
-        for retry in (retry_queue(row.subscriber, delay) for delay in retry_delays_ms(config)):
+        for retry in (retry_queue(row.subscriber, delay, config) for delay in retry_delays_ms(config)):
             queues[retry.name] = retry
     for queue in queues.values():
         for entity in [b.exchange for b in queue.bindings] + [queue.exchange]:
@@ -92,7 +92,8 @@ def declare_topology(amqp_uri, config=None):
     """Declare every exchange and every subscriber's queue, then the marker each process waits
     for (admin credentials). Returns the names of the subscriber queues declared."""
     delays = cfg.env_list_of_floats("EVENT_RETRY_DELAYS", (1, 10, 60, 600))
-    config = dict(config or {"EVENT_RETRY_DELAYS": delays}, AMQP_URI=amqp_uri)
+    config = dict(config or {"EVENT_RETRY_DELAYS": delays, "AMQP_QUEUE_TYPE": cfg.queue_type()},
+                  AMQP_URI=amqp_uri)
     exchanges, queues = declarations(config)
     with Connection(amqp_uri, connect_timeout=10) as connection:
         connection.ensure_connection(max_retries=5)

@@ -243,6 +243,8 @@ def test_settings(overlay):
     expected = {"HEALTH_PORT": str(HEALTH_PORT), "MIGRATE_ON_START": "0", "DB_ROLE_PER_SERVICE": "1",
                 "BROKER_USER_PER_SERVICE": "1", "BROKER_USER_PREFIX": "vow_", "LOG_FORMAT": "json"}
     assert {k: config[k] for k in expected} == expected
+    # the topology Job and every component read it from here: production's queues are quorum
+    assert config.get("AMQP_QUEUE_TYPE", "classic") == ("classic" if overlay[0] == "dev" else "quorum")
     for key, value in config.items():
         assert not re.search(r"(?i)password|secret|private_key\b", key + value), "secret-looking setting " + key
     assert configmap(docs, "vowrewards-gateway")["GATEWAY_PORT"] == "8000"
