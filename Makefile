@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < deploy/requirements-checkov.txt | cut -d' ' -f1)
 
-.PHONY: run test migrate bench install servers portal clean image
+.PHONY: run test migrate bench faults install servers portal clean image
 
 run: install
 	$(PY) -m devtools.run

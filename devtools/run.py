@@ -4,23 +4,29 @@
 2. create the local keys, the database, roles and schemas, and migrate;
 3. create one broker user per component with its permissions (passwords under
    ``.local/keys``) and declare the whole event topology as the admin;
-4. start the five services and the gateway with honcho (Procfile);
+4. start the five services and the gateway (Procfile), each started again should it exit
+   (``devtools.supervise``: as Kubernetes restarts a pod, not honcho's stop-everything);
 5. once every process is ready, seed the demo merchant and print how to sign in;
 6. on Ctrl-C stop the processes, then any server started in step 1.
+
+A second ``make run`` while one runs says so and exits: the sockets use SO_REUSEPORT, so a second
+gateway would bind the same port and silently take half the traffic.
 
 ``Stack`` is those steps as one object, which the benchmark and the end-to-end
 test start too (with their own database, vhost and ports when they like).
 """
+import fcntl
 import os
 import secrets
 import signal
-import subprocess
+import socket
 import sys
 import time
 
 import requests
 
 from devtools import mail, portal, servers
+from devtools.supervise import Supervisor
 from devtools.keys import ensure_local_keys
 from plumbing import config as cfg
 
@@ -122,6 +128,50 @@ def wait_until_ready(processes, env, timeout=90):
         raise servers.SetupError("not ready after %ds: %s" % (timeout, ", ".join(sorted(pending))))
 
 
+def ports_in_use(env):
+    """``[(what, port)]`` of this stack's ports something already answers on (a running stack)."""
+    ports = [("gateway", int(env["GATEWAY_PORT"]))]
+    ports += [("%s health" % name, port) for name, port in sorted(health_ports(env).items()) if port]
+    busy = []
+    for what, port in ports:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except OSError:
+            continue
+        busy.append((what, port))
+    return busy
+
+
+def refuse_a_second_stack(env):
+    busy = ports_in_use(env)
+    if busy:
+        raise servers.SetupError(
+            "vowrewards: a stack is already running here (%s answer%s): stop it first, or give this "
+            "one other ports (GATEWAY_PORT, <COMPONENT>_HEALTH_PORT)" % (
+                ", ".join("%s on %d" % each for each in busy), "s" if len(busy) == 1 else ""))
+
+
+def hold_run_lock():
+    """The lock one ``make run`` of this checkout holds while it runs (None: another holds it)."""
+    path = cfg.LOCAL_DIR / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise servers.SetupError("vowrewards: `make run` is already running from this checkout%s; "
+                                 "stop it first (Ctrl-C in its terminal)" % (
+                                     " (pid %s)" % holder if holder else ""))
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def seed_demo(env, password):
     """The demo merchant (gateway's tables), then its unconfirmed payout wallet (through the API)."""
     from gateway.seed import DEMO_WALLET_ADDRESS, seed
@@ -138,7 +188,7 @@ def seed_demo(env, password):
 
 
 class Stack:
-    """Servers, migrations, every process (honcho), the demo seed; ``stop()`` undoes it all.
+    """Servers, migrations, every process (supervised), the demo seed; ``stop()`` undoes it all.
 
     ``overrides`` changes the environment (another database, vhost or ports);
     ``stdout`` takes the processes' log lines (the terminal by default).
@@ -150,15 +200,14 @@ class Stack:
             self.started = servers.ensure_all()
             portal.build()  # the portal's files, served by the gateway at /portal/ (one line if it cannot)
             self.env = component_env(overrides)
+            refuse_a_second_stack(self.env)
             self.mail = mail.start(self.env)  # unless SMTP_HOST names a real mail server
             migrate(self.env)
             bootstrap_broker(self.env)
-            self.processes = subprocess.Popen(
-                [sys.executable, "-m", "honcho", "start", "-f", str(cfg.REPO_ROOT / "Procfile")],
-                env=self.env, cwd=str(cfg.REPO_ROOT), stdout=stdout,
-                stderr=subprocess.STDOUT if stdout else None)
+            self.processes = Supervisor(cfg.REPO_ROOT / "Procfile", self.env, str(cfg.REPO_ROOT), stdout)
             wait_until_ready(self.processes, self.env, timeout)
             seed_demo(self.env, password)
+            self.processes.keep_running()
         except BaseException:
             self.stop()
             raise
@@ -169,10 +218,9 @@ class Stack:
 
     def stop(self, timeout=30):
         if self.processes is not None and self.processes.poll() is None:
-            self.processes.send_signal(signal.SIGTERM)  # honcho stops every process gracefully
             try:
-                self.processes.wait(timeout=timeout)
-            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                self.processes.send_signal(signal.SIGTERM)  # every process stops gracefully
+            except KeyboardInterrupt:
                 self.processes.kill()
         self.processes = None
         mail.stop(self.mail)
@@ -213,11 +261,15 @@ def main():
     password = password or secrets.token_urlsafe(12)
     stack = None
     try:
+        lock = hold_run_lock()  # noqa: F841 - held (open) until this process ends
         stack = Stack(password)
         banner(stack.url, password, generated)
         return stack.processes.wait()
     except KeyboardInterrupt:
         return 0
+    except servers.SetupError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         if stack is not None:
             stack.stop()

@@ -22,7 +22,7 @@ from plumbing import config as cfg
 LOCAL = cfg.LOCAL_DIR
 PG_DIR = LOCAL / "postgres"
 RABBIT_DIR = LOCAL / "rabbitmq"
-RABBIT_NODE = "vowrewards@localhost"
+RABBIT_NODE = os.environ.get("VOWREWARDS_RABBITMQ_NODENAME", "vowrewards@localhost")  # several local brokers: make faults
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "")
 
 

@@ -174,13 +174,14 @@ class ErrorSchema(Schema):
 
 
 @functools.lru_cache(maxsize=None)
-def page_of(item_schema):
-    """The ``{"items": [...], "next": ...}`` envelope of a list, for the OpenAPI document."""
+def page_of(item_schema, **extra):
+    """The ``{"items": [...], "next": ...}`` envelope of a list, for the OpenAPI document (with the
+    ``extra`` fields a list answers beside them, such as an inbox's unread count)."""
     name = item_schema.__name__.replace("Schema", "") + "PageSchema"
-    return Schema.from_dict({
+    return Schema.from_dict(dict({
         "items": fields.List(fields.Nested(item_schema)),
         "next": fields.String(allow_none=True, metadata={"description": "Cursor of the next page, or null"}),
-    }, name=name)
+    }, **extra), name=name)
 
 
 class DirectoryQuerySchema(Schema):

@@ -198,6 +198,10 @@ def service_config(component, **overrides):
         "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 30000),
         "max_workers": env_int("MAX_WORKERS", 10),
         "RPC_TIMEOUT": env_float("RPC_TIMEOUT", 5.0),
+        # seconds of silence after which RabbitMQ and the process each drop their connection
+        "HEARTBEAT": env_int("AMQP_HEARTBEAT", 60),
+        "CIRCUIT_FAILURES": env_int("CIRCUIT_FAILURES", 5),
+        "CIRCUIT_OPEN_SECONDS": env_float("CIRCUIT_OPEN_SECONDS", 5.0),
         # loopback unless told otherwise (Kubernetes sets 0.0.0.0; its NetworkPolicy admits Prometheus only)
         "HEALTH_ADDRESS": env("HEALTH_ADDRESS", "127.0.0.1"),
         "HEALTH_PORT": health_port(component),

@@ -115,6 +115,12 @@ class ConnectionPool:
         while self._free:
             self._free.pop().close()
 
+    def discard_idle(self):
+        """Close every idle connection: one was found dropped by the server (a restart, a failover),
+        so the others, idle as long, most likely were too."""
+        while self._free:
+            self._free.pop().close()
+
     def run(self, fn):
         """Run ``fn(Transaction)`` in a transaction of its own, outside any worker."""
         tx = Transaction(self)
@@ -136,6 +142,7 @@ class Transaction:
         self.pool = pool
         self.event_key = event_key
         self.conn = None
+        self.sent = False  # something went over self.conn in this transaction
         self.open = False  # BEGIN has been sent
         self.broken = False
         self.finished = False
@@ -152,24 +159,48 @@ class Transaction:
     def _cursor(self):
         if self.conn is None:
             self.conn = self.pool.acquire()
+            self.sent = False
         return self.conn.cursor()
 
-    def _run(self, sql, params):
+    def _round_trip(self, send):
+        """``send()`` the next round trip. If it is the transaction's first and finds its connection
+        dropped by the server while it idled in the pool (PostgreSQL restarted, a failover,
+        ``pg_terminate_backend``), nothing of it took effect: it is sent once more on a new one."""
+        first = not self.sent and not self.open
+        leading = list(self._leading)
         try:
-            cur = self._cursor()
-            if self._leading:
-                # BEGIN, what leads and the statement: one round trip
-                text = b"; ".join(self._take_leading(cur) + [cur.mogrify(sql, params)])
-                cur.execute(text)
-            elif not self.open:
-                sql, self.open = "BEGIN; " + sql, True  # one round trip, not two
-                cur.execute(sql, params)
-            else:
-                cur.execute(sql, params)
-            return cur
+            result = send()
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            self.broken = True
-            raise
+            if not (first and self.conn is not None and self.conn.closed):
+                self.broken = True
+                raise
+            log.warning("a pooled database connection had been dropped by the server; reconnecting")
+            self.pool.release(self.conn, broken=True)
+            self.pool.discard_idle()
+            self.conn, self.open, self._leading = None, False, leading
+            try:
+                result = send()
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                self.broken = True
+                raise
+        self.sent = True
+        return result
+
+    def _run(self, sql, params):
+        return self._round_trip(lambda: self._send_statement(sql, params))
+
+    def _send_statement(self, sql, params):
+        cur = self._cursor()
+        if self._leading:
+            # BEGIN, what leads and the statement: one round trip
+            text = b"; ".join(self._take_leading(cur) + [cur.mogrify(sql, params)])
+            cur.execute(text)
+        elif not self.open:
+            cur.execute("BEGIN; " + sql, params)  # one round trip, not two
+            self.open = True
+        else:
+            cur.execute(sql, params)
+        return cur
 
     def _take_leading(self, cur):
         """BEGIN (unless sent) and the leading statements, as text; the transaction is then open."""
@@ -195,29 +226,29 @@ class Transaction:
         return None if row is None else next(iter(row.values()))
 
     def execute_values(self, sql, rows, template=None, page_size=1000, fetch=False):
-        cur = self._cursor()
         if not self.open or self._leading:  # execute_values sends its own statements: open the transaction first
-            self._send(cur, self._take_leading(cur))
-        return psycopg2.extras.execute_values(cur, sql, rows, template=template,
-                                              page_size=page_size, fetch=fetch)
+            self.flush(force=True)
+        cur = self._cursor()
+        try:
+            return psycopg2.extras.execute_values(cur, sql, rows, template=template,
+                                                  page_size=page_size, fetch=fetch)
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            self.broken = True
+            raise
 
     def lead(self, sql, params=None):
         """Send a statement ahead of the next one, in the same round trip (nothing reads its result;
         should it fail, that next statement raises its error)."""
         self._leading.append((sql, params))
 
-    def flush(self):
-        """Send what leads now (with BEGIN), if anything does."""
-        if self._leading:
-            cur = self._cursor()
-            self._send(cur, self._take_leading(cur))
+    def flush(self, force=False):
+        """Send what leads now (with BEGIN), if anything does (or ``force``: BEGIN alone)."""
+        if self._leading or (force and not self.open):
+            self._round_trip(lambda: self._send_statements(lambda cur: self._take_leading(cur)))
 
-    def _send(self, cur, statements):
-        try:
-            cur.execute(b"; ".join(statements))
-        except (psycopg2.OperationalError, psycopg2.InterfaceError):
-            self.broken = True
-            raise
+    def _send_statements(self, build):
+        cur = self._cursor()
+        cur.execute(b"; ".join(build(cur)))
 
     def defer(self, sql, params=None):
         """Run a statement with the COMMIT, in the same round trip (nothing reads its result)."""
@@ -289,12 +320,12 @@ class Transaction:
             self._unpark(saved)
             self.run_after_commit()
 
-    _STATE = ("conn", "open", "broken", "_leading", "_deferred", "_after_commit", "_after_rollback", "_kept",
+    _STATE = ("conn", "sent", "open", "broken", "_leading", "_deferred", "_after_commit", "_after_rollback", "_kept",
               "_savepoints")
 
     def _park(self):
         saved = {name: getattr(self, name) for name in self._STATE}
-        self.conn, self.open, self.broken, self._savepoints = None, False, False, 0
+        self.conn, self.sent, self.open, self.broken, self._savepoints = None, False, False, False, 0
         self._leading, self._deferred, self._after_commit, self._after_rollback, self._kept = [], [], [], [], []
         return saved
 
@@ -309,11 +340,10 @@ class Transaction:
         """Commit what is done so far (with the deferred statements); the worker may go on in a new transaction."""
         deferred, self._deferred = self._deferred, []
         if self.open or deferred or self._leading:
-            cur = self._cursor()
-            statements = self._take_leading(cur) if (self._leading or not self.open) else []
-            statements += [cur.mogrify(sql, params) for sql, params in deferred]
-            statements.append(b"COMMIT")
-            self._send(cur, statements)
+            def statements(cur):
+                sent = self._take_leading(cur) if (self._leading or not self.open) else []
+                return sent + [cur.mogrify(sql, params) for sql, params in deferred] + [b"COMMIT"]
+            self._round_trip(lambda: self._send_statements(statements))
             self.open = False
         self._committed_callbacks.extend(self._after_commit)
         self._after_commit = []

@@ -85,6 +85,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 
 from plumbing.broker import operator_declares_exchanges, user_of
+from plumbing.circuit import circuit_for
 from plumbing.config import durable_queue_arguments
 from plumbing.errors import ServiceUnavailable
 
@@ -192,9 +193,15 @@ class Publisher(NamekoPublisher):
     kombu's pooled connections keep a reference to it: mixing confirmed and unconfirmed instances
     of one class could hand an event an unconfirmed channel)."""
 
+    # nameko's policies wait 2 s before the first retry (kombu's default) on every pooled connection
+    # a broker restart left stale; a stale connection is replaced at once, and a broker that is
+    # really gone is known within about two seconds (the caller answers 503, the outbox sweeps later)
+    retry_policy = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+    RECONNECT = {"max_retries": 3, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        cls.transport_options = DEFAULT_TRANSPORT_OPTIONS.copy()
+        cls.transport_options = dict(DEFAULT_TRANSPORT_OPTIONS, **Publisher.RECONNECT)
 
 
 class StampedPublisher(Publisher):
@@ -245,6 +252,24 @@ class FinishBeforeResult:
         return super().handle_result(carrier, worker_ctx, result, exc_info)
 
 
+def safely_ack(queue_consumer, message):
+    """Acknowledge ``message``; on a connection that is gone the broker has already taken it back
+    (nameko checks only that the connection object exists, not that its socket still works)."""
+    try:
+        queue_consumer.ack_message(message)
+    except Exception:
+        log.warning("could not acknowledge a message: its connection is gone, the broker will "
+                    "deliver it again", exc_info=True)
+
+
+def safely_requeue(queue_consumer, message):
+    try:
+        queue_consumer.requeue_message(message)
+    except Exception:
+        log.warning("could not return a message to its queue: its connection is gone, the broker "
+                    "will deliver it again", exc_info=True)
+
+
 class ReplyResponder(Responder):
     publisher_cls = MessagePublisher
 
@@ -263,8 +288,15 @@ class ReplyingRpcConsumer(RpcConsumer):
         responder = ReplyResponder(config["AMQP_URI"], get_rpc_exchange(config),
                                    config.get("serializer", "json"), message,
                                    ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
-        result, exc_info = responder.send_response(result, exc_info)
-        self.queue_consumer.ack_message(message)
+        try:
+            result, exc_info = responder.send_response(result, exc_info)
+        except Exception:
+            # the broker is gone (or going): nameko would let this end the container, and with it
+            # every other worker. The work is committed; the caller times out and retries with its
+            # Idempotency-Key, which is answered from what was stored.
+            log.warning("could not send the reply to %s (the work is done and committed)",
+                        (message.properties or {}).get("reply_to"), exc_info=True)
+        safely_ack(self.queue_consumer, message)
         return result, exc_info
 
 
@@ -292,22 +324,39 @@ class TimedMethodProxy(MethodProxy):
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
 
     def __call__(self, *args, **kwargs):
+        # a service that keeps not answering is not waited for (plumbing.circuit)
+        circuit = circuit_for(self.container, self.service_name)
+        probe = circuit.before_call()
         try:
             reply = self._call(*args, **kwargs)
         except UnknownService:
+            circuit.failed(probe)
             raise ServiceUnavailable("The %s service is not running" % self.service_name,
                                      code="service_unavailable")
         except (KombuOperationalError, OSError) as exc:
+            circuit.failed(probe)
             raise ServiceUnavailable("The message broker is unreachable: %s" % exc,
                                      code="broker_unavailable")
+        except BaseException:
+            circuit.abandoned(probe)
+            raise
         try:
             with eventlet.Timeout(self.timeout):
-                return reply.result()
+                result = reply.result()
         except eventlet.Timeout:
             self.reply_listener._reply_events.pop(reply.correlation_id, None)
+            circuit.failed(probe)
             raise ServiceUnavailable(
                 "The %s service did not answer within %.0f seconds" % (self.service_name, self.timeout),
                 code="service_timeout")
+        except Exception:
+            circuit.succeeded(probe)  # an error is an answer: the service is there
+            raise
+        except BaseException:
+            circuit.abandoned(probe)
+            raise
+        circuit.succeeded(probe)
+        return result
 
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
@@ -329,6 +378,9 @@ class TimedMethodProxy(MethodProxy):
                 routing_key="%s.%s" % (self.service_name, self.method_name),
                 mandatory=self.publisher.use_confirms, reply_to=self.reply_listener.routing_key,
                 correlation_id=correlation_id,
+                # a request its caller gave up on is dropped, never run later (a redemption
+                # answered 503 must not happen when the service comes back)
+                expiration=self.timeout,
                 extra_headers=self.get_message_headers(self.worker_ctx))
         except UndeliverableMessage:
             self.reply_listener._reply_events.pop(correlation_id, None)
@@ -390,10 +442,10 @@ class QueueEventHandler(EventHandler):
         Consumer.handle_message(self, payload, message)
 
     def ack(self, message):
-        self.queue_consumer.ack_message(message)
+        safely_ack(self.queue_consumer, message)
 
     def requeue(self, message):
-        self.queue_consumer.requeue_message(message)
+        safely_requeue(self.queue_consumer, message)
 
     def unpack_message_headers(self, message):
         context = {}

@@ -85,7 +85,8 @@ class NotificationRoutes(Routes):
     list_notifications = forward(
         "GET", "/api/v1/notifications", "notification.list_inbox",
         summary="Your inbox, newest first, with the unread count (a buyer app: its customer's, named in "
-                "X-Customer-Id)", tags=[TAG], query=InboxFilterSchema, response=page_of(InboxMessageSchema))
+                "X-Customer-Id)", tags=[TAG], query=InboxFilterSchema,
+        response=page_of(InboxMessageSchema, unread_count=fields.Integer()))
 
     mark_notification_read = forward(
         "POST", "/api/v1/notifications/<uuid:message_id>/read", "notification.mark_read",

@@ -80,7 +80,8 @@ def system_config():
 def system(make_config, database_url, jwt_keys, system_config):
     # the gateway first: every process asks it for recent revocations as it starts
     gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0", JWT_PRIVATE_KEY=jwt_keys[0],
-                                 ACCESS_TOKEN_SECONDS=3600, REVOCATIONS_CATCH_UP=True)
+                                 ACCESS_TOKEN_SECONDS=3600, REVOCATIONS_CATCH_UP=True,
+                                 **system_config.get("gateway", {}))
     gateway_runner = ServiceRunner(gateway_config)
     gateway_runner.add_service(GatewayService)
     runners = [gateway_runner]
@@ -95,7 +96,9 @@ def system(make_config, database_url, jwt_keys, system_config):
         each.start()
     container = next(iter(gateway_runner.containers))
     port = container.shared_extensions[ApiServer]._sock.getsockname()[1]
-    yield Api("http://127.0.0.1:%d" % port)
+    api = Api("http://127.0.0.1:%d" % port)
+    api.runners = {next(iter(each.service_names)): each for each in runners}  # fault tests stop and watch them
+    yield api
     for each in reversed(runners):
         each.stop()
 
