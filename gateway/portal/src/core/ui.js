@@ -32,6 +32,20 @@ export function kpi(name, value, note, tone) {
 
 export function empty(text) { return h("p", { class: "empty" }, text); }
 
+// A route this server does not have (yet) answers 404 `not_found` (or 405): a section that needs it
+// says so plainly instead of failing, and the rest of the page works.
+export const isMissing = (e) => e instanceof ApiError && ((e.status === 404 && e.code === "not_found") || e.status === 405);
+export function unavailable(what) {
+  return h("p", { class: "notice unavailable", role: "status" }, `${what}: not available on this server yet (its API is not installed).`);
+}
+// renders `render()` like async(), but a missing API shows `unavailable(what)`
+export function optional(what, render) {
+  const holder = h("div", { class: "async" }, loading());
+  Promise.resolve().then(render).then((node) => replace(holder, node))
+    .catch((e) => replace(holder, isMissing(e) ? unavailable(what) : errorBox(e)));
+  return holder;
+}
+
 export function errorBox(error) {
   const message = error instanceof ApiError ? error.message : String(error?.message || error);
   return h("div", { class: "error", role: "alert" }, h("strong", {}, "Not done: "), message,
@@ -48,7 +62,7 @@ export function table(columns, rows, caption) {
 }
 
 // a list that loads a page at a time: fetchPage(cursor) -> {items, next}
-export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing yet." } = {}) {
+export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing yet.", missing } = {}) {
   const holder = h("div", { class: "paged" });
   let rows = [];
   async function load(cursor) {
@@ -59,7 +73,7 @@ export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing y
       rows = cursor ? rows.concat(data.items) : data.items;
       replace(holder, rows.length ? table(columns, rows, caption) : empty(emptyText),
         data.next ? h("button", { class: "more secondary", type: "button", onclick: () => load(data.next) }, "Load more") : null);
-    } catch (e) { replace(holder, errorBox(e)); }
+    } catch (e) { replace(holder, missing && isMissing(e) ? unavailable(missing) : errorBox(e)); }
   }
   holder.reload = () => load(null);
   load(null);

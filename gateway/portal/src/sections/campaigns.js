@@ -1,10 +1,12 @@
 // Campaigns (merchant-funded, or under a funding agreement the platform granted) with their budget
 // burn-down; funding agreements, issuance approvals and the merchant's limits, decided by the platform.
 import { api } from "../core/api.js";
+import { lineChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h, svg } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { async, badge, button, card, dl, errorBox, field, form, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, dl, errorBox, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
+import { analyticsView } from "./analytics.js";
 
 const PLATFORM = ["admin", "platform_finance"];
 const CAMPAIGN_READERS = ["owner", "finance", "admin"];
@@ -23,7 +25,7 @@ function burn(spent, budget, currency) {
 async function campaigns({ user, navigate }) {
   const currency = context.currency();
   const parts = [pagedTable([
-    { title: "Campaign", cell: (c) => c.name }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
+    { title: "Campaign", cell: (c) => h("a", { href: "/portal/campaigns/view/" + c.id, "data-link": "" }, c.name) }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
     { title: "Budget used", cell: (c) => burn(c.spent, c.budget, c.currency) }, { title: "Status", cell: (c) => badge(c.status) },
   ], (cursor) => api.get("/campaigns", context.scope({ cursor, limit: 50 })), { caption: "Campaigns", emptyText: "No campaigns yet." })];
   if (["owner", "admin"].includes(user.role)) {
@@ -129,7 +131,53 @@ async function limits({ user, navigate }) {
   return h("div", {}, parts);
 }
 
+// budget burn-down: what is left from the start to now, then the forecast's pace to exhaustion
+export function burnDown(c, f) {
+  const start = new Date(c.valid_from || c.created_at);
+  const now = new Date();
+  const budget = f.budget ?? c.budget;
+  const left = budget - (f.spent ?? c.spent ?? 0);
+  const actual = [{ x: start, y: budget }, { x: now, y: left }];
+  const series = [{ name: "Budget left", points: actual, tone: "main" }];
+  if (f.exhausted_at) series.push({ name: "At the current pace", points: [{ x: now, y: left }, { x: new Date(f.exhausted_at), y: 0 }], tone: "warn", dashed: true });
+  return h("div", {}, lineChart(series, { title: `Budget burn-down (${c.currency})`, format: (v) => money(v, c.currency) }),
+    h("p", {}, f.exhausted_at ? `At ${money(Math.round(f.pace_per_day || 0), c.currency)} a day (the last ${f.pace_window_days} days), the budget runs out ${dateTime(f.exhausted_at)}.`
+      : `At the current pace (${money(Math.round(f.pace_per_day || 0), c.currency)} a day) the budget does not run out.`));
+}
+
+async function campaignView({ user, path, navigate }) {
+  const id = path[1];
+  const c = await api.get("/campaigns/" + id, context.scope());
+  const reload = () => navigate(location.pathname, { replaceState: true });
+  const owner = ["owner", "admin"].includes(user.role);
+  const out = h("div", { "aria-live": "polite" });
+  const lifecycle = (what, text) => form([field("reason", "Reason (optional)", { maxlength: 500 })], text,
+    (v) => api.post(`/campaigns/${id}/${what}`, v.reason ? { reason: v.reason } : {}, { query: context.scope() }), { onDone: () => { announce(`Campaign: ${text}`); reload(); }, className: "inline-form" });
+  return h("div", {},
+    h("p", {}, h("a", { href: "/portal/campaigns", "data-link": "" }, "← Campaigns")),
+    card(c.name, dl([
+      ["Status", badge(c.status)], c.pause_reason ? ["Paused because", c.pause_reason] : null, ["Goal", label(c.goal || "—")],
+      ["Funding", label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "")],
+      ["Budget", c.budget ? money(c.budget, c.currency) : "No budget"], ["Spent", money(c.spent, c.currency)],
+      c.committed !== undefined ? ["Committed", money(c.committed, c.currency)] : null,
+      c.issued_count !== undefined ? ["Vouchers", `${c.issued_count} issued, ${c.redeemed_count} redeemed`] : null,
+      ["Window", `${dateTime(c.valid_from)} – ${c.valid_until ? dateTime(c.valid_until) : "open"}`],
+      ["Created", `${dateTime(c.created_at)} by ${who(c.created_by)}`],
+    ]), out),
+    owner && ["draft", "scheduled", "paused"].includes(c.status) ? card("Activate", lifecycle("activation", "Activate")) : null,
+    owner && c.status === "active" ? card("Pause", lifecycle("pause", "Pause")) : null,
+    c.budget ? card("Budget burn-down", optional("The forecast", async () => burnDown(c, await api.get(`/campaigns/${id}/forecast`, context.scope())))) : null,
+    card("Analytics", optional("Campaign analytics", async () => analyticsView(await api.get(`/campaigns/${id}/analytics`, context.scope()), c.currency))),
+    owner && c.status === "active" ? card("Issue vouchers", form([
+      h("div", { class: "row" }, field("target", "To", { kind: "select", options: [["codes", "Anonymous codes"], ["customer", "One customer"], ["segment", "The campaign's audience"]] }),
+        field("count", "How many (codes)", { kind: "number", min: 1 }), field("customer_id", "Customer id (one customer)")),
+    ], "Issue", (v) => api.post(`/campaigns/${id}/issuance`, { target: v.target, ...(v.count ? { count: Number(v.count) } : {}), ...(v.customer_id ? { customer_id: v.customer_id } : {}) }, { query: context.scope() }),
+    { onDone: (job) => out.replaceChildren(h("p", { class: "notice" }, `Issuing: ${job.issued ?? 0} of ${job.requested ?? "?"} (${label(job.status)}).`)) })) : null,
+    c.history?.length ? card("History", h("ol", { class: "audit" }, c.history.map((x) => h("li", {}, dateTime(x.at), " · ", who(x.actor), " · ", label(x.status || x.action), x.reason ? " · " + x.reason : "")))) : null);
+}
+
 export default function campaignsSection(ctx) {
+  if (ctx.path[0] === "view" && ctx.path[1]) return page("Campaign", null, async(() => campaignView(ctx)));
   const role = ctx.user.role;
   const items = [CAMPAIGN_READERS.includes(role) && ["list", "Campaigns"], ["owner", ...PLATFORM].includes(role) && ["agreements", "Funding agreements"],
     ["owner", ...PLATFORM].includes(role) && ["approvals", "Issuance approvals"], ["owner", ...PLATFORM].includes(role) && context.merchant() && ["limits", "Limits"]].filter(Boolean);

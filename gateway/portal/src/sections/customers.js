@@ -3,15 +3,29 @@
 import { api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
-import { dateTime } from "../core/format.js";
-import { async, card, dl, field, form, page, pagedTable } from "../core/ui.js";
+import { dateTime, label, money } from "../core/format.js";
+import { async, badge, card, dl, field, filters, form, page, pagedTable } from "../core/ui.js";
 
 const points = (c) => c.points ? `${c.points.available ?? c.points.balance ?? 0} available` + (c.points.reserved ? `, ${c.points.reserved} reserved` : "") : "—";
 
 async function one({ user, path, navigate }) {
   const c = await api.get("/customers/" + path[0], context.scope());
   const parts = [h("p", {}, h("a", { href: "/portal/customers", "data-link": "" }, "← Customers")),
-    card(c.name, dl([["Email", c.email || "—"], ["Your reference", c.external_ref || "—"], ["Points", points(c)], ["Since", dateTime(c.created_at)]]))];
+    card(c.name, dl([["Email", c.email || "—"], c.phone ? ["Phone", c.phone] : null, ["Your reference", c.external_ref || "—"], c.tier ? ["Tier", label(c.tier)] : null,
+      c.tags?.length ? ["Tags", c.tags.join(", ")] : null, c.email_consent !== undefined ? ["Email consent", c.email_consent ? "Yes" : "No"] : null,
+      ["Points", points(c)], ["Since", dateTime(c.created_at)]])),
+    card("Purchases", pagedTable([
+      { title: "When", cell: (p) => dateTime(p.occurred_at || p.created_at) }, { title: "Receipt", cell: (p) => p.receipt_id },
+      { title: "Points", cell: (p) => String(p.points_earned ?? "—"), class: "num" }, { title: "Amount", cell: (p) => money(p.amount, p.currency), class: "num" },
+    ], (cursor) => api.get(`/customers/${c.id}/purchases`, context.scope({ cursor, limit: 20 })), { caption: "Purchases", emptyText: "No purchases yet.", missing: "Purchases" })),
+    card("Vouchers", pagedTable([
+      { title: "Code", cell: (v) => v.code }, { title: "Value", cell: (v) => money(v.value ?? v.balance, v.currency), class: "num" },
+      { title: "Status", cell: (v) => badge(v.status) }, { title: "Expires", cell: (v) => dateTime(v.expires_at) },
+    ], (cursor) => api.get("/vouchers", context.scope({ customer_id: c.id, cursor, limit: 20 })), { caption: "Vouchers", emptyText: "No vouchers.", missing: "Vouchers" })),
+    ["owner", "support_agent", "admin"].includes(user.role) ? card("Tickets", pagedTable([
+      { title: "Record", cell: (t) => h("a", { href: "/portal/support/" + encodeURIComponent(t.reference), "data-link": "" }, t.reference) },
+      { title: "Subject", cell: (t) => t.subject }, { title: "Status", cell: (t) => badge(t.status) },
+    ], (cursor) => api.get("/support/tickets", context.scope({ customer_id: c.id, cursor, limit: 20 })), { caption: "Tickets", emptyText: "No tickets.", missing: "Tickets" })) : null];
   if (["owner", "admin"].includes(user.role)) {
     parts.push(card("Adjust points", form([
       h("div", { class: "row" }, field("points", "Points (negative to take off)", { required: true, inputmode: "numeric" }), field("reference", "Reference (used once)", { required: true, maxlength: 120 })),
@@ -22,11 +36,13 @@ async function one({ user, path, navigate }) {
   return h("div", {}, parts);
 }
 
-function list({ user, navigate }) {
-  const parts = [card("Members", pagedTable([
+function list({ user, query, navigate }) {
+  const current = Object.fromEntries(query.entries());
+  const parts = [card("Members", filters([field("q", "Find by name, phone, email or member id", { value: current.q || "" })],
+    (v) => navigate("/portal/customers?" + new URLSearchParams(v))), pagedTable([
     { title: "Name", cell: (c) => h("a", { href: "/portal/customers/" + c.id, "data-link": "" }, c.name) },
     { title: "Email", cell: (c) => c.email || "—" }, { title: "Points", cell: points }, { title: "Since", cell: (c) => dateTime(c.created_at) },
-  ], (cursor) => api.get("/customers", context.scope({ cursor, limit: 50 })), { caption: "Customers", emptyText: "No customers yet." }))];
+  ], (cursor) => api.get("/customers", context.scope({ ...current, cursor, limit: 50 })), { caption: "Customers", emptyText: "No customers yet." }))];
   if (["owner", "admin"].includes(user.role)) {
     parts.push(card("Add a customer", form([
       field("name", "Name", { required: true, maxlength: 120 }), field("email", "Email (optional)", { kind: "email" }), field("external_ref", "Your reference (optional)", { maxlength: 120 }),

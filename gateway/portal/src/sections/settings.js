@@ -1,10 +1,10 @@
-// Settings: the merchant's stores and users (owners; admins for any merchant), the platform's users
-// (admins), and your own password. API clients, webhooks and notification preferences come with their API.
+// Settings: the merchant's stores and users, API clients and webhooks (owners; admins for any
+// merchant), the platform's users (admins), your notification preferences and your password.
 import { api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, who } from "../core/format.js";
-import { announce, async, badge, button, card, errorBox, field, form, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, dl, empty, errorBox, field, form, isMissing, page, pagedTable, tabs, unavailable } from "../core/ui.js";
 import { isPlatform, signOut } from "../core/session.js";
 
 const MERCHANT_ROLES = [["owner", "Owner"], ["store_user", "Store user"], ["support_agent", "Support agent"], ["finance", "Finance"]];
@@ -76,13 +76,156 @@ function platformUsers({ navigate }) {
     ], "Add platform user", (v) => api.post("/platform/users", v), { onDone: reload })));
 }
 
+// a secret the API shows once: copied now or never
+function secretOnce(title, pairs) {
+  return h("div", { class: "secret-once", role: "status" }, h("h3", {}, title),
+    h("p", {}, "Copy it now: it is shown this once and only its hash is kept."), dl(pairs.map(([k, v]) => [k, h("code", {}, v)])));
+}
+
+const CLIENT_KINDS = [["pos", "POS terminal (one store)"], ["buyer_app", "Buyer app"], ["logistics_partner", "Logistics partner"]];
+
+// the first page, or null when this server has no such API (the page then says so, and offers no form)
+async function probe(path) {
+  try { return await api.get(path, context.scope({ limit: 1 })); } catch (e) { if (isMissing(e)) return null; throw e; }
+}
+
+async function apiClients() {
+  if (!await probe("/api-clients")) return unavailable("API clients");
+  const m = context.merchant();
+  const storesList = await context.stores();
+  const names = Object.fromEntries(storesList.map((s) => [s.id, s.name]));
+  const shown = h("div", { "aria-live": "polite" });
+  const list = pagedTable([
+    { title: "Name", cell: (c) => c.name }, { title: "Kind", cell: (c) => label(c.kind) },
+    { title: "Store", cell: (c) => c.store_id ? names[c.store_id] || "—" : "—" },
+    { title: "Client id", cell: (c) => h("code", {}, c.client_id) },
+    { title: "Last used", cell: (c) => dateTime(c.last_used_at) },
+    { title: "Status", cell: (c) => badge(c.revoked_at ? "revoked" : "active") },
+    { title: "", cell: (c) => c.revoked_at ? null : clientActions(c, shown, () => list.reload()) },
+  ], (cursor) => api.get("/api-clients", context.scope({ cursor, limit: 100 })), { caption: "API clients", emptyText: "No API clients yet.", missing: "API clients" });
+  return h("div", {}, shown, list,
+    card("Register an API client", h("p", { class: "hint" }, "A till that redeems without a person's password, a buyer app acting for your customers, or a logistics partner following the tickets cascaded to it."),
+      form([
+        h("div", { class: "row" }, field("name", "Name", { required: true, maxlength: 120 }), field("kind", "Kind", { kind: "select", options: CLIENT_KINDS })),
+        field("store_id", "Store (POS terminals)", { kind: "select", options: [["", "—"], ...storesList.map((s) => [s.id, s.name])] }),
+      ], "Register client", (v) => api.post("/api-clients", { name: v.name, kind: v.kind, ...(v.store_id ? { store_id: v.store_id } : {}) }, { query: context.scope() }),
+      { onDone: (c) => { list.reload(); shown.replaceChildren(secretOnce(`New client “${c.name}”`, [["Client id", c.client_id], ["Client secret", c.client_secret]])); announce("Client registered"); } })),
+    h("p", { class: "hint" }, `Machines of ${m.name} sign in at POST /api/v1/auth/token with {"grant_type": "client_credentials", "client_id", "client_secret"}.`));
+}
+
+function clientActions(c, shown, reload) {
+  const out = h("span", { "aria-live": "polite" });
+  return h("span", { class: "row-actions" },
+    button("Rotate secret", async () => {
+      try {
+        const r = await api.post(`/api-clients/${c.client_id}/secret`, undefined, { query: context.scope() });
+        shown.replaceChildren(secretOnce(`New secret for “${c.name}”`, [["Client id", r.client_id], ["Client secret", r.client_secret],
+          ["Old secret works until", dateTime(r.previous_secret_valid_until)]]));
+        announce("Secret rotated");
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Rotate the secret of " + c.name }),
+    button("Revoke", async () => {
+      if (!confirm(`Revoke “${c.name}”? It stops working at once, everywhere.`)) return;
+      try { await api.send("DELETE", `/api-clients/${c.client_id}`, { query: context.scope() }); announce("Client revoked"); reload(); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Revoke " + c.name }), out);
+}
+
+const EVENT_TYPES = ["support.ticket_created", "support.ticket_assigned", "support.ticket_acknowledged", "support.message_posted",
+  "support.ticket_escalated", "support.ticket_resolved", "support.ticket_closed", "settlement.batch_closed", "settlement.exception_raised",
+  "settlement.payout_failed", "campaign.budget_exhausted", "redemption.voucher_redeemed", "redemption.redemption_reversed"];
+
+function webhookActions(w, shown, reload) {
+  const out = h("span", { "aria-live": "polite" });
+  return h("span", { class: "row-actions" },
+    h("a", { href: "/portal/settings/webhooks/" + w.id, "data-link": "", class: "small" }, "Deliveries"),
+    button("Rotate secret", async () => {
+      try {
+        const r = await api.post(`/webhooks/${w.id}/secret`, undefined, { query: context.scope() });
+        shown.replaceChildren(secretOnce(`New signing secret for ${w.url}`, [["Secret", r.secret], r.previous_secret_valid_until ? ["Old secret signs until", dateTime(r.previous_secret_valid_until)] : null].filter(Boolean)));
+        announce("Webhook secret rotated");
+      } catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Rotate the secret of " + w.url }),
+    button("Delete", async () => {
+      if (!confirm(`Delete the webhook to ${w.url}?`)) return;
+      try { await api.send("DELETE", `/webhooks/${w.id}`, { query: context.scope() }); announce("Webhook deleted"); reload(); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Delete the webhook to " + w.url }), out);
+}
+
+async function webhookDeliveries({ path }) {
+  const id = path[1];
+  const out = h("div", { "aria-live": "polite" });
+  const list = pagedTable([
+    { title: "When", cell: (d) => dateTime(d.created_at || d.at) }, { title: "Event", cell: (d) => d.event_type },
+    { title: "Status", cell: (d) => badge(d.status) }, { title: "Attempts", cell: (d) => String(d.attempts ?? "—"), class: "num" },
+    { title: "Last error", cell: (d) => d.last_error || "—" },
+    { title: "", cell: (d) => button("Replay", async () => {
+      try { await api.post(`/webhooks/${id}/deliveries/${d.id}/replay`, undefined, { query: context.scope() }); announce("Delivery replayed"); list.reload(); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Replay delivery of " + d.event_type }) },
+  ], (cursor) => api.get(`/webhooks/${id}/deliveries`, context.scope({ cursor, limit: 50 })), { caption: "Deliveries", emptyText: "Nothing delivered yet.", missing: "Webhook deliveries" });
+  return h("div", {}, h("p", {}, h("a", { href: "/portal/settings/webhooks", "data-link": "" }, "← Webhooks")), card("Deliveries", out, list));
+}
+
+async function webhooks(ctx) {
+  if (ctx.path[1]) return webhookDeliveries(ctx);
+  if (!await probe("/webhooks")) return unavailable("Webhooks");
+  const shown = h("div", { "aria-live": "polite" });
+  const list = pagedTable([
+    { title: "URL", cell: (w) => h("code", {}, w.url) }, { title: "Events", cell: (w) => (w.events || []).join(", ") },
+    { title: "Status", cell: (w) => badge(w.status || (w.disabled_at ? "disabled" : "active")) },
+    { title: "", cell: (w) => webhookActions(w, shown, () => list.reload()) },
+  ], (cursor) => api.get("/webhooks", context.scope({ cursor, limit: 100 })), { caption: "Webhooks", emptyText: "No webhooks yet.", missing: "Webhooks" });
+  const events = h("fieldset", { class: "checks" }, h("legend", {}, "Events to send"),
+    EVENT_TYPES.map((t) => field("event:" + t, t, { kind: "checkbox" })));
+  return h("div", {}, shown, list,
+    card("Register a webhook", h("p", { class: "hint" }, "Each delivery is signed: VowRewards-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of “t.body”> with the endpoint's secret."),
+      form([field("url", "HTTPS URL", { required: true, kind: "url", maxlength: 2000, placeholder: "https://example.com/hooks/vowrewards" }), events],
+        "Register webhook", (v) => {
+          const chosen = EVENT_TYPES.filter((t) => v["event:" + t]);
+          return api.post("/webhooks", { url: v.url, events: chosen }, { query: context.scope() });
+        }, { onDone: (w) => { list.reload(); if (w.secret) shown.replaceChildren(secretOnce(`Signing secret for ${w.url}`, [["Secret", w.secret]])); announce("Webhook registered"); } })));
+}
+
+// preferences: {preferences: {kind: {channel: bool}}} (or a list of {kind, channel, enabled})
+function prefsMatrix(data) {
+  const rows = {};
+  if (Array.isArray(data.items || data.preferences)) {
+    for (const p of data.items || data.preferences) (rows[p.kind] = rows[p.kind] || {})[p.channel] = p.enabled;
+  } else Object.assign(rows, data.preferences || {});
+  return rows;
+}
+
+async function notifications() {
+  let data;
+  try { data = await api.get("/notifications/preferences"); } catch (e) { if (isMissing(e)) return unavailable("Notification preferences"); throw e; }
+  const listShape = Array.isArray(data.items || data.preferences);
+  const rows = prefsMatrix(data);
+  const kinds = Object.keys(rows);
+  const channels = [...new Set(kinds.flatMap((k) => Object.keys(rows[k])))];
+  if (!kinds.length) return empty("No notification kinds to choose from.");
+  const table = h("div", { class: "table-wrap", role: "region", "aria-label": "Notification preferences", tabindex: "0" },
+    h("table", {}, h("caption", { class: "sr-only" }, "Which notifications reach you, per channel"),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Notification"), channels.map((c) => h("th", { scope: "col" }, label(c))))),
+      h("tbody", {}, kinds.map((k) => h("tr", {}, h("th", { scope: "row" }, label(k)), channels.map((c) => h("td", { "data-title": label(c) },
+        k in rows && c in rows[k] ? h("input", { type: "checkbox", name: `${k}|${c}`, checked: !!rows[k][c], "aria-label": `${label(k)} by ${label(c)}` }) : "—")))))));
+  return card("Your notifications", form([table], "Save preferences", (v) => {
+    const next = {};
+    for (const k of kinds) for (const c of Object.keys(rows[k])) (next[k] = next[k] || {})[c] = !!v[`${k}|${c}`];
+    const body = listShape ? { preferences: kinds.flatMap((k) => Object.entries(next[k]).map(([channel, enabled]) => ({ kind: k, channel, enabled }))) } : { preferences: next };
+    return api.put("/notifications/preferences", body);
+  }, { onDone: () => announce("Preferences saved") }));
+}
+
 export default function settings(ctx) {
   const role = ctx.user.role;
   const manages = (role === "owner" || role === "admin") && context.merchant();
-  const items = [["password", "Your password"], manages && ["stores", "Stores"], manages && ["users", "Users"], role === "admin" && ["platform", "Platform users"]].filter(Boolean);
+  const items = [["password", "Your password"], ["notifications", "Notifications"], manages && ["stores", "Stores"], manages && ["users", "Users"],
+    manages && ["api-clients", "API clients"], manages && ["webhooks", "Webhooks"], role === "admin" && ["platform", "Platform users"]].filter(Boolean);
   const tab = items.some(([k]) => k === ctx.path[0]) ? ctx.path[0] : items.length > 1 ? items[1][0] : "password";
-  const body = { password, stores, users, platform: platformUsers }[tab](ctx);
-  return page("Settings", manages ? `${context.merchant().name}: stores, users and your password.` : "Your password.",
+  const body = { password, notifications, stores, users, "api-clients": apiClients, webhooks, platform: platformUsers }[tab](ctx);
+  return page("Settings", manages ? `${context.merchant().name}: stores, users, machines, webhooks and your own settings.` : "Your notifications and password.",
     items.length > 1 ? tabs(items, tab, (k) => ctx.navigate("/portal/settings/" + k)) : null,
     h("div", { role: items.length > 1 ? "tabpanel" : null }, async(() => body)));
 }

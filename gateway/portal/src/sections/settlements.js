@@ -1,13 +1,14 @@
 // Settlements: ledger entries, batches (close, release), exceptions with their critical tickets,
 // and the payout wallet: the owner sets it; platform finance verifies it (an emailed code the
-// merchant reads back, or a note of a call) and confirms it. Statements come with their API.
+// merchant reads back, or a note of a call) and confirms it. A batch shows its lines (per store and
+// counterparty) and its statement (JSON, CSV); balances per account at any date; the ledger's hash chain.
 import { ApiError, api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, money, who } from "../core/format.js";
-import { async, badge, button, card, dl, empty, errorBox, field, filters, form, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, dl, download, empty, errorBox, field, filters, form, isMissing, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
 
-const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["payout", "Payout wallet"]];
+const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["balances", "Balances"], ["payout", "Payout wallet"]];
 const ticketLink = (ref, role) => ref
   ? (["owner", "support_agent", "finance", "admin"].includes(role) ? h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref) : ref)
   : "—";
@@ -64,7 +65,66 @@ async function batchView({ user, path, navigate }) {
       ["Status", badge(b.status)], ["Period", b.period], ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
       ["Closed", `${dateTime(b.closed_at)} by ${who(b.closed_by)}`], b.released_at ? ["Released", `${dateTime(b.released_at)} by ${who(b.released_by)}`] : null,
       b.exception ? ["Held because", b.exception.message || label(b.exception.kind)] : null,
-    ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))));
+      b.payout_amount !== undefined ? ["Payout", money(b.payout_amount, b.currency)] : null,
+      b.fees !== undefined ? ["Fees", money(b.fees, b.currency)] : null,
+    ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))),
+    b.lines ? card("Lines", b.lines.length ? await linesTable(b) : empty("No lines.")) : null,
+    card("Statement", statementButtons(b.reference)));
+}
+
+async function linesTable(b) {
+  const names = {};
+  for (const l of b.lines) if (l.store_id && !(l.store_id in names)) names[l.store_id] = await context.storeName(l.store_id);
+  return table([
+    { title: "Store", cell: (l) => l.store_id ? names[l.store_id] : "—" },
+    { title: "Counterparty", cell: (l) => label(l.counterparty || l.funder || "—") },
+    { title: "Entries", cell: (l) => String(l.entry_count ?? l.count ?? "—"), class: "num" },
+    { title: "Amount", cell: (l) => money(l.amount ?? l.total, l.currency || b.currency), class: "num" },
+    { title: "Fees", cell: (l) => money(l.fees ?? l.fee, l.currency || b.currency), class: "num" },
+    { title: "Net", cell: (l) => money(l.net ?? l.payout_amount, l.currency || b.currency), class: "num" },
+  ], b.lines, "Batch lines");
+}
+
+// statements: the JSON and the CSV as files (the API serves them behind the token)
+function statementButtons(ref) {
+  const out = h("div", { "aria-live": "polite" });
+  const get = (ext) => button(`Download ${ext.toUpperCase()}`, async () => {
+    try {
+      download(await api.blobUrl(`/settlements/batches/${encodeURIComponent(ref)}/statement.${ext}`, context.scope()), `statement-${ref}.${ext}`);
+      announce(`Statement ${ext.toUpperCase()} downloaded`);
+    } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Statements") : errorBox(e)); }
+  }, { class: "secondary", label: `Download the statement of ${ref} as ${ext.toUpperCase()}` });
+  return h("div", {}, h("div", { class: "toolbar" }, get("csv"), get("json")), out);
+}
+
+function balances({ user, query, navigate }) {
+  const current = Object.fromEntries(query.entries());
+  const verify = ["finance", "owner", "platform_finance", "admin"].includes(user.role) ? card("Ledger integrity", optional("Ledger verification", async () => {
+    const out = h("div", { "aria-live": "polite" });
+    return h("div", {}, h("p", { class: "hint" }, "Each entry carries the hash of the one before: an edited row breaks the chain."),
+      button("Verify the ledger", async () => {
+        out.replaceChildren(h("p", { class: "loading" }, "Verifying…"));
+        try {
+          const v = await api.get("/settlements/ledger/verification", context.scope());
+          out.replaceChildren(h("p", { class: v.ok || v.valid ? "notice" : "error", role: "status" },
+            v.ok || v.valid ? `The chain holds: ${v.entries ?? v.checked ?? "all"} entries checked.` : `The chain is broken${v.first_bad_entry ? " at entry " + v.first_bad_entry : ""}${v.message ? ": " + v.message : ""}.`));
+        } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Ledger verification") : errorBox(e)); }
+      }, { class: "secondary" }), out);
+  })) : null;
+  return h("div", {},
+    filters([field("at", "At (date)", { kind: "date", value: current.at || "" })], (v) => navigate("/portal/settlements/balances?" + new URLSearchParams(v))),
+    card("Balances", optional("Balances", async () => {
+      const q = context.scope({ ...(current.at ? { at: new Date(current.at + "T23:59:59Z").toISOString() } : {}), ...(current.store_id ? { store_id: current.store_id } : {}) });
+      const data = await api.get("/settlements/balances", q);
+      const items = data.items || data.balances || [];
+      const names = {};
+      for (const b of items) if (b.store_id && !(b.store_id in names)) names[b.store_id] = await context.storeName(b.store_id);
+      return items.length ? table([
+        { title: "Account", cell: (b) => label(b.account || b.account_kind || b.kind || "—") },
+        { title: "Store", cell: (b) => b.store_id ? names[b.store_id] : "—" },
+        { title: "Balance", cell: (b) => money(b.balance ?? b.amount, b.currency), class: "num" },
+      ], items, "Balances") : empty("No balances yet: each redemption posts to them.");
+    })), verify);
 }
 
 function exceptions({ user }) {
@@ -124,7 +184,8 @@ async function payout({ user, navigate }) {
 export default function settlements(ctx) {
   const tab = ctx.path[0] || "entries";
   const body = tab === "batches" && ctx.path[1] ? batchView({ ...ctx, path: ["", ...ctx.path] })
-    : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx) : entries(ctx);
+    : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx)
+      : tab === "balances" ? balances(ctx) : entries(ctx);
   return page("Settlements", "Money owed for redemptions, batched per month and paid to the confirmed wallet.",
     tabs(TABS, tab, (key) => ctx.navigate("/portal/settlements/" + key)),
     h("div", { role: "tabpanel" }, async(() => body)));
