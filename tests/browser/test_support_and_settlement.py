@@ -110,3 +110,40 @@ def test_a_settlement_exception_becomes_a_critical_ticket_linked_from_settlement
     assert "Resolved" in row.inner_text()
     finance.check_clean()
     agent.check_clean()
+
+
+def test_the_owner_sets_the_payout_wallet_and_platform_finance_confirms_it_after_a_call(open_portal, api, artifacts,
+                                                                                          axe_source):
+    # runs after the exception above, which needs the wallet unconfirmed
+    address = "wallet:" + uuid.uuid4().hex[:20]
+    owner = open_portal("owner")
+    page = owner.go("settlements/payout").page
+    page.get_by_label("Wallet address").fill(address)
+    page.get_by_role("button", name="Set address").or_(page.get_by_role("button", name="Change address")).click()
+    page.locator("#main code", has_text=address).wait_for()
+    assert "Not yet: the platform checks it with you" in page.locator("#main").inner_text()
+    assert page.get_by_role("heading", name="Verify and confirm (platform)").count() == 0  # not the owner's to confirm
+
+    platform = open_portal("platform_finance")
+    ppage = platform.go("settlements/payout").page
+    verify = ppage.get_by_role("region", name="Verify and confirm (platform)")
+    assert ppage.locator("#main code", has_text=address).count() == 1  # the address it is about to confirm
+    call = verify.locator("form").last
+    call.get_by_label("Wallet address, typed again").fill(address)
+    call.get_by_label("Who was called").fill("Thandi, the owner")
+    call.get_by_label("Number called").fill("+27 21 555 0100")
+    call.get_by_label("What they read back").fill(address[-8:])
+    call.get_by_role("button", name="Confirm address").click()
+    ppage.locator("#main .badge-confirmed").first.wait_for()
+    assert axe_violations(ppage, axe_source) == []
+    shot(ppage, artifacts, "payout-confirmed-platform")
+
+    # the owner sees it confirmed, by whom and how, and the history says each step
+    owner.go("settlements/payout")
+    text = page.locator("#main").inner_text()
+    assert "Confirmed" in text and "Call note" in text and "demo-platform-finance" in text
+    history = page.get_by_role("region", name="Payout wallet history").inner_text()
+    assert address in history and "demo-owner" in history and "demo-platform-finance" in history
+    assert api.call("GET", "/settlements/payout-account", "owner").json()["status"] == "confirmed"
+    owner.check_clean()
+    platform.check_clean()
