@@ -1,16 +1,31 @@
 """Support from ticket to resolution, and a settlement exception arriving as a critical ticket,
 as the people involved see them in the portal: the store user raises a ticket and never sees the
-staff's side of it; the agent acknowledges and resolves it; finance closes a batch against an
+staff's side of it (the Internal thread); the agent takes it, acknowledges, notes and resolves it; finance closes a batch against an
 unconfirmed wallet, the exception opens a critical ticket linked from the Settlements page, the
 inbox badge counts it, and resolving the ticket resolves the exception."""
+import io
 import uuid
 
 from tests.browser.conftest import axe_violations, shot
 
 
-def test_a_ticket_from_the_store_to_resolution_with_the_staff_side_hidden_from_the_store(open_portal, api,
-                                                                                         artifacts, axe_source):
+def small_png(text="receipt"):
+    """A real PNG (the API checks attachments by their bytes, not their name)."""
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (160, 60), "white")
+    ImageDraw.Draw(image).text((10, 20), text, fill="black")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_ticket_from_the_store_to_resolution_with_an_internal_note_the_store_never_sees(open_portal, api,
+                                                                                          artifacts, axe_source):
+    api.needs("POST /api/v1/support/tickets/{reference}/messages", "POST /api/v1/support/tickets/{reference}/assignment",
+              "POST /api/v1/support/tickets/{reference}/attachments", "GET /api/v1/support/agents",
+              "GET /api/v1/support/dashboard")
     subject = "QR training " + uuid.uuid4().hex[:6]
+    secret = "staff only: cashier was nervous, follow up in a week " + uuid.uuid4().hex[:6]
     store = open_portal("store_user")
     page = store.go("support").page
     create = page.get_by_role("region", name="Create support ticket")
@@ -23,31 +38,51 @@ def test_a_ticket_from_the_store_to_resolution_with_the_staff_side_hidden_from_t
     reference = heading.inner_text().split(":")[0]
     assert page.get_by_role("heading", name="Internal thread").count() == 0
     assert page.get_by_role("button", name="Acknowledge").count() == 0  # staff acknowledge, not the store
+    # the store adds a photo of the till's screen to the Main thread
+    main = page.get_by_role("region", name="Main thread")
+    main.get_by_label("Reply").fill("Here is what the till shows.")
+    main.locator("input[type=file]").set_input_files(files=[{"name": "till.png", "mimeType": "image/png", "buffer": small_png()}])
+    main.get_by_role("button", name="Send reply").click()
+    page.get_by_role("region", name="Main thread").locator(".message", has_text="Here is what the till shows.").wait_for()
+    assert "till.png" in page.get_by_role("region", name="Main thread").inner_text()
 
     agent = open_portal("support_agent")
-    apage = agent.go("support?status=open").page
+    apage = agent.go("support?unassigned=true").page
+    assert apage.get_by_role("region", name="Support queue").get_by_role("link", name=reference).count() == 1
+    kpis = apage.locator("#main .kpis").inner_text()
+    assert "Support SLA" in kpis and "Open tickets" in kpis and "Average response" in kpis
     apage.get_by_role("link", name=reference).click()
     agent.settle()
     apage.get_by_role("heading", name="Internal thread").wait_for()
+    # assignment: each agent with the tickets they hold
+    agent_select = apage.get_by_label("Agent (open tickets)")
+    option = [o for o in agent_select.locator("option").all_inner_texts() if o.startswith("demo-agent")]
+    assert option and " open" in option[0], agent_select.locator("option").all_inner_texts()
+    agent_select.select_option(label=option[0])
+    apage.get_by_role("button", name="Save assignment").click()
+    apage.locator("#main .facts", has_text="demo-agent").wait_for()
     apage.get_by_label("Reply to the person who raised it").fill("Booked a call for 10:00 tomorrow.")
     apage.get_by_role("button", name="Acknowledge").click()
-    apage.get_by_role("heading", name="Main thread").wait_for()
-    apage.locator(".thread").filter(has_text="Booked a call").first.wait_for()
-    apage.get_by_label("Resolution").select_option("no_action")
+    apage.get_by_role("region", name="Main thread").locator(".message", has_text="Booked a call").first.wait_for()
+    internal = apage.get_by_role("region", name="Internal thread")
+    internal.get_by_label("Internal note").fill(secret)
+    internal.get_by_role("button", name="Add internal note").click()
+    apage.get_by_role("region", name="Internal thread").locator(".message", has_text=secret).wait_for()
+    apage.get_by_label("Resolution", exact=True).select_option("no_action")
     apage.get_by_label("What was done").fill("Trained on the redemption panel by phone.")
-    apage.get_by_label("Remarks (optional)").fill("staff only: cashier was nervous, follow up in a week")
     apage.get_by_role("button", name="Resolve ticket").click()
     apage.locator(".badge-resolved").first.wait_for()
-    audit = apage.get_by_role("heading", name="Audit log").locator("xpath=..").inner_text()
-    assert "Acknowledged" in audit and "Resolved" in audit and "follow up in a week" in audit
+    assert secret in apage.locator("#main").inner_text()
     assert axe_violations(apage, axe_source) == []
     shot(apage, artifacts, "support-ticket-agent")
 
-    # the store user sees the reply and the resolution, never the Internal thread or the audit log
+    # the store user sees the reply and the resolution, never the Internal thread or its note
     store.go("support/" + reference)
     text = page.locator("#main").inner_text()
-    assert "Booked a call for 10:00 tomorrow." in text and "Resolved" in text
-    assert "Internal thread" not in text and "Audit log" not in text and "follow up in a week" not in text
+    assert "Booked a call for 10:00 tomorrow." in text and "Resolved" in text and "till.png" in text
+    assert "Internal thread" not in text and secret not in text
+    ticket = api.call("GET", "/support/tickets/" + reference, "store_user").json()
+    assert secret not in str(ticket)  # nor does the API hand it to the store's browser
     shot(page, artifacts, "support-ticket-store")
     store.check_clean()
     agent.check_clean()

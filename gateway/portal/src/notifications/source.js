@@ -1,7 +1,7 @@
 // Where inbox updates come from: the API's server-sent-events stream (GET /notifications/stream,
 // read with fetch so the token travels in the Authorization header, never in a URL), resumed from
 // the last event id after a drop; every event refreshes the list and the unread count. A server
-// without the stream is polled instead. Callers get `onUpdate({items, unread_count})` and `stop()`.
+// without the stream is polled instead. Callers get `onUpdate({items, unread_count, live})` and `stop()`.
 import { api } from "../core/api.js";
 
 const POLL_MS = 20000;
@@ -19,7 +19,7 @@ export function inboxSource(onUpdate, { limit = 20 } = {}) {
 
   async function load() {
     if (stopped) return;
-    if (!fetching) fetching = api.get("/notifications", { limit }).then((data) => { if (!stopped) onUpdate(data); }).catch(() => {}).finally(() => { fetching = null; });
+    if (!fetching) fetching = api.get("/notifications", { limit }).then((data) => { if (!stopped) onUpdate({ ...data, live: streaming }); }).catch(() => {}).finally(() => { fetching = null; });
     return fetching;
   }
 

@@ -26,6 +26,12 @@ async function one({ user, path, navigate }) {
       { title: "Record", cell: (t) => h("a", { href: "/portal/support/" + encodeURIComponent(t.reference), "data-link": "" }, t.reference) },
       { title: "Subject", cell: (t) => t.subject }, { title: "Status", cell: (t) => badge(t.status) },
     ], (cursor) => api.get("/support/tickets", context.scope({ customer_id: c.id, cursor, limit: 20 })), { caption: "Tickets", emptyText: "No tickets.", missing: "Tickets" })) : null];
+  if (["owner", "support_agent", "admin"].includes(user.role)) {
+    parts.push(card("Chat with this customer", h("p", { class: "hint" }, "Opens a conversation in the chat inbox; a customer who is offline is emailed."),
+      form([field("body", "Message", { kind: "textarea", required: true, maxlength: 5000 })], "Start conversation",
+        (v) => api.post("/support/conversations", { customer_id: c.id, body: v.body }, { query: context.scope() }),
+        { onDone: (conv) => navigate("/portal/support/chat/" + conv.id) })));
+  }
   if (["owner", "admin"].includes(user.role)) {
     parts.push(card("Adjust points", form([
       h("div", { class: "row" }, field("points", "Points (negative to take off)", { required: true, inputmode: "numeric" }), field("reference", "Reference (used once)", { required: true, maxlength: 120 })),
