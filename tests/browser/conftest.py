@@ -289,3 +289,22 @@ def record(artifacts, key, value):
     data = json.loads(path.read_text()) if path.exists() else {}
     data[key] = value
     path.write_text(json.dumps(data, indent=1))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The portal's figures, printed (not asserted: timings on a shared machine are for reading)."""
+    path = ARTIFACTS / "timings.json"
+    report = portal.build_report()
+    if not path.exists() and report is None:
+        return
+    lines = []
+    if report:
+        lines.append("portal bundle: first load %.1f KB (%.1f KB gzip), all %d files %.1f KB (%.1f KB gzip)" % (
+            report["first_load"]["bytes"] / 1024, report["first_load"]["gzip"] / 1024, report["total"]["files"],
+            report["total"]["bytes"] / 1024, report["total"]["gzip"] / 1024))
+    if path.exists():
+        for key, value in sorted(json.loads(path.read_text()).items()):
+            lines.append("%s: %s" % (key, "%.0f ms" % value if isinstance(value, (int, float)) else value))
+    terminalreporter.write_sep("-", "portal figures")
+    for line in lines:
+        terminalreporter.write_line(line)
