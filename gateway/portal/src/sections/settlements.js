@@ -30,7 +30,8 @@ function entries({ query, navigate }) {
 }
 
 function releaseButton(b, user, after) {
-  if (b.status !== "exception" || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
+  const held = b.status === "exception" || (b.status === "closed" && b.exception);
+  if (!held || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
   const out = h("span", { class: "inline-status", "aria-live": "polite" });
   return h("span", {}, button("Release", async () => {
     try { await api.post(`/settlements/batches/${encodeURIComponent(b.reference)}/release`, undefined, { query: context.scope() }); after(); }
@@ -46,7 +47,7 @@ function batches({ user, navigate }) {
     { title: "Period", cell: (b) => b.period },
     { title: "Entries", cell: (b) => String(b.entry_count), class: "num" },
     { title: "Total", cell: (b) => money(b.total, b.currency), class: "num" },
-    { title: "Status", cell: (b) => badge(b.status) },
+    { title: "Status", cell: (b) => [badge(b.status), b.exception && b.status !== "exception" ? [" ", badge("exception", "Held")] : null] },
     { title: "Closed", cell: (b) => dateTime(b.closed_at) },
     { title: "", cell: (b) => releaseButton(b, user, reload) },
   ], (cursor) => api.get("/settlements/batches", context.scope({ cursor, limit: 50 })), { caption: "Settlement batches", emptyText: "No batches closed yet." });
@@ -62,14 +63,20 @@ async function batchView({ user, path, navigate }) {
   return h("div", {},
     h("p", {}, h("a", { href: "/portal/settlements/batches", "data-link": "" }, "← Batches")),
     card(`Batch ${b.reference}`, dl([
-      ["Status", badge(b.status)], ["Period", b.period], ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
+      ["Status", [badge(b.status), b.exception && b.status !== "exception" ? [" ", badge("exception", "Held by an exception")] : null]],
+      ["Period", b.period_start ? `${b.period} (${dateTime(b.period_start)} – ${dateTime(b.period_end)})` : b.period],
+      ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
+      b.funded !== undefined ? ["Funded by the platform or partners", money(b.funded, b.currency)] : null,
       ["Closed", `${dateTime(b.closed_at)} by ${who(b.closed_by)}`], b.released_at ? ["Released", `${dateTime(b.released_at)} by ${who(b.released_by)}`] : null,
       b.exception ? ["Held because", b.exception.message || label(b.exception.kind)] : null,
-      b.payout_amount !== undefined ? ["Payout", money(b.payout_amount, b.currency)] : null,
       b.fees !== undefined ? ["Fees", money(b.fees, b.currency)] : null,
+      b.payout_amount !== undefined ? ["Payout", money(b.payout_amount, b.currency) + (b.paid_at ? `, paid ${dateTime(b.paid_at)}` : "") + (b.provider_reference ? ` (${b.provider_reference})` : "")] : null,
+      b.reconciliation ? ["Reconciliation", b.reconciliation.ok === false || b.reconciliation.matched === false ? "Mismatch: see the exception" : "Matches redemption's totals"] : null,
     ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))),
     b.lines ? card("Lines", b.lines.length ? await linesTable(b) : empty("No lines.")) : null,
-    card("Statement", statementButtons(b.reference)));
+    card("Statement", statementButtons(b.reference)),
+    b.transitions?.length ? card("Transitions", h("ol", { class: "audit" }, b.transitions.map((x) => h("li", {},
+      dateTime(x.at), " · ", who(x.actor), " · ", `${label(x.from_status || "—")} → ${label(x.to_status)}`, x.note ? " · " + x.note : "")))) : null);
 }
 
 async function linesTable(b) {
@@ -77,11 +84,12 @@ async function linesTable(b) {
   for (const l of b.lines) if (l.store_id && !(l.store_id in names)) names[l.store_id] = await context.storeName(l.store_id);
   return table([
     { title: "Store", cell: (l) => l.store_id ? names[l.store_id] : "—" },
-    { title: "Counterparty", cell: (l) => label(l.counterparty || l.funder || "—") },
-    { title: "Entries", cell: (l) => String(l.entry_count ?? l.count ?? "—"), class: "num" },
-    { title: "Amount", cell: (l) => money(l.amount ?? l.total, l.currency || b.currency), class: "num" },
-    { title: "Fees", cell: (l) => money(l.fees ?? l.fee, l.currency || b.currency), class: "num" },
-    { title: "Net", cell: (l) => money(l.net ?? l.payout_amount, l.currency || b.currency), class: "num" },
+    { title: "Counterparty", cell: (l) => label(l.counterparty) },
+    { title: "Redemptions", cell: (l) => `${l.redemptions}${l.reversals ? ` (${l.reversals} reversed)` : ""}`, class: "num" },
+    { title: "Gross", cell: (l) => money(l.gross, l.currency), class: "num" },
+    { title: "Funded", cell: (l) => money(l.funded, l.currency), class: "num" },
+    { title: "Fee", cell: (l) => money(l.fee, l.currency), class: "num" },
+    { title: "Payable", cell: (l) => money(l.payable, l.currency), class: "num" },
   ], b.lines, "Batch lines");
 }
 
@@ -99,36 +107,58 @@ function statementButtons(ref) {
 
 function balances({ user, query, navigate }) {
   const current = Object.fromEntries(query.entries());
-  const verify = ["finance", "owner", "platform_finance", "admin"].includes(user.role) ? card("Ledger integrity", optional("Ledger verification", async () => {
-    const out = h("div", { "aria-live": "polite" });
-    return h("div", {}, h("p", { class: "hint" }, "Each entry carries the hash of the one before: an edited row breaks the chain."),
+  const out = h("div", { "aria-live": "polite" });
+  const verify = card("Ledger integrity", h("div", {}, h("p", { class: "hint" }, "Each entry carries the hash of the one before: an edited row breaks the chain."),
       button("Verify the ledger", async () => {
         out.replaceChildren(h("p", { class: "loading" }, "Verifying…"));
         try {
           const v = await api.get("/settlements/ledger/verification", context.scope());
-          out.replaceChildren(h("p", { class: v.ok || v.valid ? "notice" : "error", role: "status" },
-            v.ok || v.valid ? `The chain holds: ${v.entries ?? v.checked ?? "all"} entries checked.` : `The chain is broken${v.first_bad_entry ? " at entry " + v.first_bad_entry : ""}${v.message ? ": " + v.message : ""}.`));
+          out.replaceChildren(h("p", { class: v.valid ? "notice" : "error", role: "status" },
+            v.valid ? `The chain holds: ${v.entries_checked} entries checked, ${dateTime(v.verified_at)}.`
+              : `The chain is broken at entry ${v.first_problem?.seq ?? "?"}: ${label(v.first_problem?.problem || "unknown")}.`));
         } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Ledger verification") : errorBox(e)); }
-      }, { class: "secondary" }), out);
-  })) : null;
+      }, { class: "secondary" }), out));
   return h("div", {},
     filters([field("at", "At (date)", { kind: "date", value: current.at || "" })], (v) => navigate("/portal/settlements/balances?" + new URLSearchParams(v))),
     card("Balances", optional("Balances", async () => {
       const q = context.scope({ ...(current.at ? { at: new Date(current.at + "T23:59:59Z").toISOString() } : {}), ...(current.store_id ? { store_id: current.store_id } : {}) });
       const data = await api.get("/settlements/balances", q);
-      const items = data.items || data.balances || [];
+      const storesOut = data.stores || [];
       const names = {};
-      for (const b of items) if (b.store_id && !(b.store_id in names)) names[b.store_id] = await context.storeName(b.store_id);
-      return items.length ? table([
-        { title: "Account", cell: (b) => label(b.account || b.account_kind || b.kind || "—") },
-        { title: "Store", cell: (b) => b.store_id ? names[b.store_id] : "—" },
-        { title: "Balance", cell: (b) => money(b.balance ?? b.amount, b.currency), class: "num" },
-      ], items, "Balances") : empty("No balances yet: each redemption posts to them.");
+      for (const b of storesOut) if (b.store_id && !(b.store_id in names)) names[b.store_id] = await context.storeName(b.store_id);
+      return h("div", {},
+        h("p", { class: "hint" }, `As of ${dateTime(data.at)}.`),
+        h("h3", {}, "Per store"),
+        storesOut.length ? table([
+          { title: "Store", cell: (b) => b.store_id ? names[b.store_id] : "Merchant-wide" },
+          { title: "Gross", cell: (b) => money(b.gross, b.currency), class: "num" },
+          { title: "Fees", cell: (b) => money(b.fees, b.currency), class: "num" },
+          { title: "Owed", cell: (b) => money(b.owed, b.currency), class: "num" },
+          { title: "Paid", cell: (b) => money(b.paid, b.currency), class: "num" },
+          { title: "Outstanding", cell: (b) => money(b.outstanding, b.currency), class: "num" },
+        ], storesOut, "Balances per store") : empty("Nothing owed yet: each redemption posts to these."),
+        h("h3", {}, "Ledger accounts"),
+        (data.accounts || []).length ? table([
+          { title: "Account", cell: (b) => h("code", {}, b.account) },
+          { title: "Postings", cell: (b) => String(b.postings), class: "num" },
+          { title: "Balance", cell: (b) => money(b.balance, b.currency), class: "num" },
+        ], data.accounts, "Ledger account balances") : empty("No postings yet."));
     })), verify);
 }
 
+function resolveException(x, user, after) {
+  if (x.status === "resolved" || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
+  const out = h("span", { class: "inline-status", "aria-live": "polite" });
+  return h("span", {}, button("Resolve", async () => {
+    const note = prompt("Resolve this exception: a note for the record (what was checked or done)");
+    if (!note) return;
+    try { await api.post(`/settlements/exceptions/${x.id}/resolution`, { note }, { query: context.scope() }); announce("Exception resolved"); after(); }
+    catch (e) { out.replaceChildren(errorBox(e)); }
+  }, { class: "secondary small", label: "Resolve exception " + (x.batch_reference || x.id.slice(0, 8)) }), out);
+}
+
 function exceptions({ user }) {
-  return pagedTable([
+  const list = pagedTable([
     { title: "Raised", cell: (x) => dateTime(x.raised_at) },
     { title: "Kind", cell: (x) => label(x.kind) },
     { title: "Batch", cell: (x) => batchLink(x.batch_reference) },
@@ -136,7 +166,9 @@ function exceptions({ user }) {
     { title: "What", cell: (x) => x.message },
     { title: "Status", cell: (x) => badge(x.status) },
     { title: "Critical ticket", cell: (x) => ticketLink(x.ticket_reference, user.role) },
+    { title: "", cell: (x) => x.resolution?.note ? `Resolved: ${x.resolution.note}` : resolveException(x, user, () => list.reload()) },
   ], (cursor) => api.get("/settlements/exceptions", context.scope({ cursor, limit: 50 })), { caption: "Settlement exceptions", emptyText: "No exceptions." });
+  return list;
 }
 
 async function payout({ user, navigate }) {

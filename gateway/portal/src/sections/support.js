@@ -3,7 +3,7 @@
 // ticket with its Main and Internal threads (the API returns the Internal one to staff only),
 // attachments, assignment with each agent's load, acknowledgement with an ETA, escalation up the
 // chain and resolution; the chat inbox (conversations with customers) under /support/chat.
-import { api } from "../core/api.js";
+import { api, idempotencyKey } from "../core/api.js";
 import { barChart, shareBar } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
@@ -16,8 +16,8 @@ const PRIORITIES = ["low", "normal", "high", "critical"];
 const CATEGORIES = ["settlement", "wallet", "onboarding", "campaign", "redemption", "training", "technical", "other", "order", "item", "fulfilment", "agent", "payment"];
 const ACTIONS = [["no_action", "No action"], ["cancel", "Cancel"], ["refund", "Refund"], ["replace", "Replace"], ["return", "Return"]];
 const STAFF = ["owner", "support_agent", "finance", "admin", "platform_support", "it_support"];
-const ASSIGNERS = ["owner", "support_agent", "admin", "platform_support", "it_support"];
-const ESCALATORS = ["store_user", "owner", "support_agent", "admin", "platform_support"];
+const ASSIGNERS = ["owner", "support_agent", "admin"];
+const DESK = ["store_user", "owner", "support_agent", "finance", "admin"];
 const PLATFORM_DESK = ["platform_support", "it_support"];
 const DONE = ["resolved", "closed"];
 const link = (ref) => h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref);
@@ -27,7 +27,6 @@ function hours(seconds) {
   if (seconds === null || seconds === undefined) return "—";
   return seconds < 3600 ? `${Math.max(1, Math.round(seconds / 60))}m` : `${(seconds / 3600).toFixed(1)}h`;
 }
-const pct = (x) => (x === null || x === undefined ? "—" : `${Math.round(x <= 1 ? x * 100 : x)}%`);
 
 function refsOf(t) {
   const r = t.refs || {};
@@ -73,55 +72,62 @@ function kpisFromQueue(tickets) {
   };
 }
 
-// the dashboard's figures under the names the API gives them, whichever it gives
-function figures(d) {
-  const first = (...keys) => keys.map((k) => d[k]).find((v) => v !== undefined && v !== null);
-  return {
-    sla: first("sla_attainment", "sla_attainment_pct", "sla_pct", "sla"),
-    open: first("open", "open_tickets", "open_count"),
-    critical: first("critical", "critical_open", "critical_tickets"),
-    response: first("average_first_response_seconds", "avg_first_response_seconds", "average_response_seconds"),
-    resolution: first("average_resolution_seconds", "avg_resolution_seconds"),
-    overdue: first("overdue", "overdue_count"),
-    counts: first("counts", "by_status", "status_counts") || {},
-    trend: first("trend", "daily", "sla_trend") || [],
-    perStore: first("per_store", "by_store") || [],
-    perCategory: first("per_category", "by_category") || [],
-  };
+// SLA attainment per day of creation over the last two weeks, from the queue itself: of the tickets
+// that were due a first response, the share answered in time (a chart people look at, not read)
+function slaTrend(tickets, days = 14) {
+  const bars = [];
+  for (let i = days - 1; i >= 0; i--) {
+    const d = new Date(Date.now() - i * 86400000).toISOString().slice(0, 10);
+    const due = tickets.filter((t) => t.created_at.slice(0, 10) === d && (t.acknowledged_at || t.first_response_at || isOverdue(t)));
+    const inTime = due.filter((t) => { const at = t.first_response_at || t.acknowledged_at; return at && new Date(at) <= new Date(t.ack_due_at); }).length;
+    bars.push({ label: String(Number(d.slice(8))), title: `${d}: ${inTime} of ${due.length} in time`, value: due.length ? Math.round((100 * inTime) / due.length) : 0 });
+  }
+  return barChart(bars, { title: "SLA attainment per day, last 14 days (%)", format: (v) => v + "%", height: 140 });
 }
 
 async function kpiPanel(user) {
-  let d, fromQueue = false;
-  try { d = await api.get("/support/dashboard", context.scope()); } catch (e) {
+  const scope = context.scope(user.store_id && user.role === "store_user" ? { store_id: user.store_id } : {});
+  let overall, byStore = [], counts, tickets = null, fromQueue = false;
+  try {
+    const d = await api.get("/support/dashboard", scope);
+    overall = d.overall || {}; byStore = d.by_store || [];
+  } catch (e) {
     if (!isMissing(e) && e.status !== 403) throw e;
-    d = kpisFromQueue(await allTickets()); fromQueue = true;
+    tickets = await allTickets(); fromQueue = true;
+    const k = kpisFromQueue(tickets);
+    overall = { open: k.open, critical: k.critical, overdue: k.overdue, avg_first_response_seconds: k.average_first_response_seconds,
+      sla_attainment_percent: k.sla_attainment === null ? null : Math.round(k.sla_attainment * 1000) / 10 };
+    counts = k.counts;
   }
-  const f = figures(d);
-  const c = f.counts;
-  const n = (k) => Number(c[k] || 0);
+  if (!counts) {
+    try { counts = await api.get("/support/tickets/counts", scope); } catch (e) { if (!isMissing(e)) throw e; counts = {}; }
+  }
+  if (!tickets) tickets = await allTickets();
+  const n = (k) => Number(counts[k] || 0);
   const storeNames = Object.fromEntries((await context.stores()).map((s) => [s.id, s.name]));
+  const sla = overall.sla_attainment_percent;
   return h("div", {},
     h("div", { class: "kpis" },
-      kpi("Support SLA", pct(f.sla), "acknowledged within target" + (fromQueue ? " (from the queue)" : "")),
-      kpi("Open tickets", String(f.open ?? "—"), "awaiting action"),
-      kpi("Critical tickets", String(f.critical ?? "—"), "not yet resolved", f.critical ? "alert" : null),
-      kpi("Average response", hours(f.response), "to first response"),
-      f.resolution !== undefined ? kpi("Average resolution", hours(f.resolution), "to resolved") : null,
-      f.overdue !== undefined ? kpi("Overdue", String(f.overdue), "past their target", f.overdue ? "warn" : null) : null),
-    shareBar([{ label: "Open", value: n("open") + n("overdue"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
+      kpi("Support SLA", sla === null || sla === undefined ? "—" : `${sla}%`, "first responses in time" + (fromQueue ? " (from the queue)" : "")),
+      kpi("Open tickets", String(overall.open ?? "—"), "awaiting action"),
+      kpi("Critical tickets", String(overall.critical ?? "—"), "not yet resolved", overall.critical ? "alert" : null),
+      kpi("Average response", hours(overall.avg_first_response_seconds), "to first response"),
+      overall.avg_resolution_seconds !== undefined ? kpi("Average resolution", hours(overall.avg_resolution_seconds), "to resolved") : null,
+      kpi("Overdue", String(overall.overdue ?? 0), "past their target", overall.overdue ? "warn" : null),
+      overall.csat !== undefined && overall.csat !== null ? kpi("Satisfaction", `${overall.csat} / 5`, `${overall.rated} rated`) : null),
+    shareBar([{ label: "Open", value: n("open"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
       { label: "Resolved", value: n("resolved") + n("closed"), tone: "done" }], "Status mix"),
-    f.trend.length ? barChart(f.trend.map((p) => ({ label: String(Number(String(p.day || p.date).slice(8, 10))), title: String(p.day || p.date),
-      value: Math.round((p.sla_attainment ?? p.sla ?? 0) * ((p.sla_attainment ?? p.sla ?? 0) <= 1 ? 100 : 1)) })),
-    { title: "SLA attainment per day (%)", format: (v) => v + "%", height: 140 }) : null,
-    f.perStore.length && user.role !== "store_user" ? h("details", { class: "chart-data" }, h("summary", {}, "Per store"),
-      h("ul", {}, f.perStore.map((s) => h("li", {}, `${storeNames[s.store_id] || (s.store_id ? "Store" : "Merchant-wide")}: ${s.open ?? 0} open, SLA ${pct(s.sla_attainment)}`)))) : null);
+    h("details", { class: "chart-data" }, h("summary", {}, "SLA trend" + (byStore.length > 1 && user.role !== "store_user" ? " and per store" : "")),
+      slaTrend(tickets),
+      byStore.length > 1 && user.role !== "store_user" ? h("ul", {}, byStore.map((s) => h("li", {},
+        `${storeNames[s.store_id] || (s.store_id ? "Store" : "Merchant-wide")}: ${s.open} open, ${s.critical} critical, SLA ${s.sla_attainment_percent ?? "—"}%`))) : null));
 }
 
 async function agentsList() {
   return (await api.get("/support/agents", context.scope())).items || [];
 }
-const agentName = (a) => a.display_name || a.username || String(a.id || a.user_id).slice(0, 8);
-const agentLoad = (a) => `${a.open_count ?? a.open_tickets ?? a.open ?? 0} open${a.capacity ? ` of ${a.capacity}` : ""}${a.available === false ? ", away" : ""}`;
+const agentName = (a) => a.username + (a.display_name ? ` (${a.display_name})` : "");
+const agentLoad = (a) => `${a.open_tickets ?? 0} open${a.capacity ? ` of ${a.capacity}` : ""}${a.available === false ? ", away" : ""}`;
 
 async function queue({ user, query, navigate }) {
   if (PLATFORM_DESK.includes(user.role)) {
@@ -144,7 +150,7 @@ async function queue({ user, query, navigate }) {
     field("priority", "Priority", { kind: "select", value: current.priority || "", options: [["", "Any"], ...PRIORITIES.map((s) => [s, label(s)])] }),
     field("category", "Category", { kind: "select", value: current.category || "", options: [["", "Any"], ...CATEGORIES.map((s) => [s, label(s)])] }),
     stores.length ? field("store_id", "Store", { kind: "select", value: current.store_id || "", options: [["", "Any"], ...stores.map((s) => [s.id, s.name])] }) : null,
-    agents.length ? field("assigned_to", "Assigned to", { kind: "select", value: current.assigned_to || "", options: [["", "Anyone"], ...agents.map((a) => [a.id || a.user_id, agentName(a)])] }) : null,
+    agents.length ? field("assigned_to", "Assigned to", { kind: "select", value: current.assigned_to || "", options: [["", "Anyone"], ...agents.map((a) => [a.user_id, agentName(a)])] }) : null,
     staff ? field("unassigned", "Unassigned", { kind: "select", value: current.unassigned || "", options: yes }) : null,
     staff ? field("overdue", "Overdue", { kind: "select", value: current.overdue || "", options: yes }) : null,
     staff ? field("unacknowledged", "Unacknowledged, not overdue", { kind: "select", value: current.unacknowledged || "", options: yes }) : null,
@@ -206,6 +212,7 @@ function thread(reference, name, messages) {
 }
 
 function postForm(reference, threadName, text, reload) {
+  const key = idempotencyKey(); // one per message: a retried post cannot post it twice
   return form([field("body", text, { kind: "textarea", required: true, maxlength: 10000, rows: 3 }),
     field("file", "Attach an image or PDF (optional)", { kind: "file", accept: "image/*,application/pdf" })],
   threadName === "internal" ? "Add internal note" : "Send reply", async (v) => {
@@ -216,7 +223,8 @@ function postForm(reference, threadName, text, reload) {
       const a = await api.upload(`/support/tickets/${encodeURIComponent(reference)}/attachments`, data, { query: context.scope() });
       attachment_ids.push(a.id);
     }
-    return api.post(`/support/tickets/${encodeURIComponent(reference)}/messages`, { thread: threadName, body: v.body, ...(attachment_ids.length ? { attachment_ids } : {}) }, { query: context.scope() });
+    return api.post(`/support/tickets/${encodeURIComponent(reference)}/messages`, { thread: threadName, body: v.body, ...(attachment_ids.length ? { attachment_ids } : {}) },
+      { query: context.scope(), headers: { "Idempotency-Key": key } });
   }, { onDone: () => { announce(threadName === "internal" ? "Internal note added" : "Reply sent"); reload(); } });
 }
 
@@ -225,7 +233,7 @@ async function assignmentCard(t, reference, reload) {
   try { agents = await agentsList(); } catch (e) { if (isMissing(e)) return card("Assignment", unavailable("Assignment")); throw e; }
   const current = t.assignee_id || t.assignee?.user_id || t.assignee?.id || "";
   return card("Assignment", h("p", {}, "Assigned to: ", t.assignee ? who(t.assignee) : "nobody"),
-    form([field("assignee_id", "Agent (open tickets)", { kind: "select", value: current, options: [["", "Nobody (unassign)"], ...agents.map((a) => [a.id || a.user_id, `${agentName(a)}: ${agentLoad(a)}`])] })],
+    form([field("assignee_id", "Agent (open tickets)", { kind: "select", value: current, options: [["", "Nobody (unassign)"], ...agents.map((a) => [a.user_id, `${agentName(a)}: ${agentLoad(a)}`])] })],
       "Save assignment", (v) => api.post(`/support/tickets/${encodeURIComponent(reference)}/assignment`, { assignee_id: v.assignee_id || null }, { query: context.scope() }),
       { onDone: () => { announce("Assignment saved"); reload(); }, className: "inline-form" }));
 }
@@ -249,7 +257,10 @@ async function ticketView({ user, path, navigate }) {
     ], "Acknowledge",
     (v) => api.post(`${q}/acknowledgement`, { remarks: v.remarks, ...(v.eta ? { eta: new Date(v.eta).toISOString() } : {}) }, { query: context.scope() }), { onDone: reload })));
   }
-  if (ESCALATORS.includes(user.role) && open && t.escalation_level !== "it_support") {
+  // the team a ticket is with escalates it further: the merchant's desk, then platform support (or an admin)
+  const level = t.escalation_level || "store_user";
+  const mayEscalate = PLATFORM_DESK.includes(level) ? user.role === level || user.role === "admin" : DESK.includes(user.role);
+  if (mayEscalate && open && level !== "it_support") {
     actions.push(card("Escalate", h("p", { class: "hint" }, "Up the chain: store → owner → platform support → IT support. The team it goes to joins the Internal thread."),
       form([field("reason", "Why", { kind: "textarea", required: true, maxlength: 2000 })], "Escalate",
         (v) => api.post(`${q}/escalation`, { reason: v.reason }, { query: context.scope() }), { onDone: () => { announce("Escalated"); reload(); } })));
@@ -293,6 +304,7 @@ async function ticketView({ user, path, navigate }) {
       t.resolution ? ["Resolution", `${label(t.resolution.action)}: ${t.resolution.resolution}`] : null,
       t.resolved_at ? ["Resolved", dateTime(t.resolved_at)] : null,
       t.description ? ["Description", t.description] : null,
+      t.attachments?.length ? ["Attachments", t.attachments.map((a) => [attachmentLink(reference, a), " "])] : null,
     ])),
     threads,
     ...actions,
@@ -309,9 +321,10 @@ function chatList({ navigate }) {
     tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "chat", (k) => navigate("/portal/support" + (k === "chat" ? "/chat" : ""))),
     card("Chat inbox", pagedTable([
       { title: "Started", cell: (c) => h("a", { href: "/portal/support/chat/" + c.id, "data-link": "" }, dateTime(c.created_at)) },
-      { title: "Customer", cell: (c) => c.customer_name || (c.customer_id ? String(c.customer_id).slice(0, 8) : "—") },
-      { title: "Last message", cell: (c) => c.last_message?.body || c.excerpt || "—" },
+      { title: "Customer", cell: (c) => c.customer_id ? h("a", { href: "/portal/customers/" + c.customer_id, "data-link": "" }, "Customer " + String(c.customer_id).slice(0, 8)) : "—" },
+      { title: "Last message", cell: (c) => dateTime(c.last_message_at) },
       { title: "Status", cell: (c) => badge(c.status) },
+      { title: "Ticket", cell: (c) => c.ticket_reference ? link(c.ticket_reference) : "—" },
     ], (cursor) => api.get("/support/conversations", context.scope({ cursor, limit: 25 })), { caption: "Conversations", emptyText: "No conversations.", missing: "The chat inbox" })));
 }
 
@@ -322,9 +335,9 @@ async function chatView({ user, path, navigate }) {
   const messages = c.messages || [];
   return page("Conversation", null,
     h("p", {}, h("a", { href: "/portal/support/chat", "data-link": "" }, "← Chat inbox")),
-    card("Conversation", dl([["Customer", c.customer_name || c.customer_id || "—"], ["Status", badge(c.status)], ["Started", dateTime(c.created_at)],
+    card("Conversation", dl([["Customer", c.customer_id ? h("a", { href: "/portal/customers/" + c.customer_id, "data-link": "" }, "Customer " + String(c.customer_id).slice(0, 8)) : "—"], ["Status", badge(c.status)], ["Started", dateTime(c.created_at)],
       c.ticket_reference ? ["Ticket", link(c.ticket_reference)] : null]),
-    messages.length ? h("ol", { class: "thread" }, messages.map((m) => h("li", { class: "message" }, h("p", { class: "meta" }, m.author?.kind === "customer" ? "Customer" : who(m.author), " · ", dateTime(m.created_at)), h("p", { class: "body" }, m.body))))
+    messages.length ? h("ol", { class: "thread" }, messages.map((m) => h("li", { class: "message" }, h("p", { class: "meta" }, m.author_kind === "customer" ? "Customer" : m.author_kind === "system" ? "VowRewards" : who(m.author), " · ", dateTime(m.created_at)), h("p", { class: "body" }, m.body))))
       : empty("No messages yet."),
     c.status !== "closed" ? form([field("body", "Reply", { kind: "textarea", required: true, maxlength: 5000 })], "Send",
       (v) => api.post(`/support/conversations/${id}/messages`, { body: v.body }, { query: context.scope() }), { onDone: reload }) : null),
