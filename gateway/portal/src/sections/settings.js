@@ -132,8 +132,9 @@ function clientActions(c, shown, reload) {
 }
 
 const EVENT_TYPES = ["support.ticket_created", "support.ticket_assigned", "support.ticket_acknowledged", "support.message_posted",
-  "support.ticket_escalated", "support.ticket_resolved", "support.ticket_closed", "settlement.batch_closed", "settlement.exception_raised",
-  "settlement.payout_failed", "campaign.budget_exhausted", "redemption.voucher_redeemed", "redemption.redemption_reversed"];
+  "support.ticket_escalated", "support.ticket_overdue", "support.ticket_resolved", "settlement.batch_closed", "settlement.exception_raised",
+  "settlement.exception_resolved", "settlement.payout_account_confirmed", "campaign.budget_exhausted", "redemption.voucher_redeemed",
+  "redemption.redemption_reversed"];
 
 function webhookActions(w, shown, reload) {
   const out = h("span", { "aria-live": "polite" });
@@ -146,6 +147,10 @@ function webhookActions(w, shown, reload) {
         announce("Webhook secret rotated");
       } catch (e) { out.replaceChildren(errorBox(e)); }
     }, { class: "secondary small", label: "Rotate the secret of " + w.url }),
+    w.status === "disabled" ? button("Enable", async () => {
+      try { await api.patch(`/webhooks/${w.id}`, { active: true }, { query: context.scope() }); announce("Webhook enabled"); reload(); }
+      catch (e) { out.replaceChildren(errorBox(e)); }
+    }, { class: "secondary small", label: "Enable the webhook to " + w.url }) : null,
     button("Delete", async () => {
       if (!confirm(`Delete the webhook to ${w.url}?`)) return;
       try { await api.send("DELETE", `/webhooks/${w.id}`, { query: context.scope() }); announce("Webhook deleted"); reload(); }
@@ -157,14 +162,14 @@ async function webhookDeliveries({ path }) {
   const id = path[1];
   const out = h("div", { "aria-live": "polite" });
   const list = pagedTable([
-    { title: "When", cell: (d) => dateTime(d.created_at || d.at) }, { title: "Event", cell: (d) => d.event_type },
+    { title: "When", cell: (d) => dateTime(d.delivered_at || d.created_at) }, { title: "Event", cell: (d) => d.event_type },
     { title: "Status", cell: (d) => badge(d.status) }, { title: "Attempts", cell: (d) => String(d.attempts ?? "—"), class: "num" },
     { title: "Last error", cell: (d) => d.last_error || "—" },
     { title: "", cell: (d) => button("Replay", async () => {
-      try { await api.post(`/webhooks/${id}/deliveries/${d.id}/replay`, undefined, { query: context.scope() }); announce("Delivery replayed"); list.reload(); }
+      try { await api.post(`/webhooks/deliveries/${d.id}/replay`, undefined, { query: context.scope() }); announce("Delivery replayed"); list.reload(); }
       catch (e) { out.replaceChildren(errorBox(e)); }
     }, { class: "secondary small", label: "Replay delivery of " + d.event_type }) },
-  ], (cursor) => api.get(`/webhooks/${id}/deliveries`, context.scope({ cursor, limit: 50 })), { caption: "Deliveries", emptyText: "Nothing delivered yet.", missing: "Webhook deliveries" });
+  ], (cursor) => api.get("/webhooks/deliveries", context.scope({ endpoint_id: id, channel: "webhook", cursor, limit: 50 })), { caption: "Deliveries", emptyText: "Nothing delivered yet.", missing: "Webhook deliveries" });
   return h("div", {}, h("p", {}, h("a", { href: "/portal/settings/webhooks", "data-link": "" }, "← Webhooks")), card("Deliveries", out, list));
 }
 
@@ -174,7 +179,7 @@ async function webhooks(ctx) {
   const shown = h("div", { "aria-live": "polite" });
   const list = pagedTable([
     { title: "URL", cell: (w) => h("code", {}, w.url) }, { title: "Events", cell: (w) => (w.events || []).join(", ") },
-    { title: "Status", cell: (w) => badge(w.status || (w.disabled_at ? "disabled" : "active")) },
+    { title: "Status", cell: (w) => [badge(w.status), w.disabled_reason ? ` ${w.disabled_reason}` : ""] },
     { title: "", cell: (w) => webhookActions(w, shown, () => list.reload()) },
   ], (cursor) => api.get("/webhooks", context.scope({ cursor, limit: 100 })), { caption: "Webhooks", emptyText: "No webhooks yet.", missing: "Webhooks" });
   const events = h("fieldset", { class: "checks" }, h("legend", {}, "Events to send"),
@@ -188,34 +193,24 @@ async function webhooks(ctx) {
         }, { onDone: (w) => { list.reload(); if (w.secret) shown.replaceChildren(secretOnce(`Signing secret for ${w.url}`, [["Secret", w.secret]])); announce("Webhook registered"); } })));
 }
 
-// preferences: {preferences: {kind: {channel: bool}}} (or a list of {kind, channel, enabled})
-function prefsMatrix(data) {
-  const rows = {};
-  if (Array.isArray(data.items || data.preferences)) {
-    for (const p of data.items || data.preferences) (rows[p.kind] = rows[p.kind] || {})[p.channel] = p.enabled;
-  } else Object.assign(rows, data.preferences || {});
-  return rows;
-}
-
+// preferences: every kind on every channel is on unless switched off; the API lists the kinds, the
+// channels and what was switched
 async function notifications() {
   let data;
   try { data = await api.get("/notifications/preferences"); } catch (e) { if (isMissing(e)) return unavailable("Notification preferences"); throw e; }
-  const listShape = Array.isArray(data.items || data.preferences);
-  const rows = prefsMatrix(data);
-  const kinds = Object.keys(rows);
-  const channels = [...new Set(kinds.flatMap((k) => Object.keys(rows[k])))];
+  const { kinds = [], channels = [] } = data;
+  const switched = Object.fromEntries((data.items || []).map((p) => [`${p.kind}|${p.channel}`, p.enabled]));
+  const on = (k, c) => switched[`${k}|${c}`] ?? true;
   if (!kinds.length) return empty("No notification kinds to choose from.");
-  const table = h("div", { class: "table-wrap", role: "region", "aria-label": "Notification preferences", tabindex: "0" },
+  const grid = h("div", { class: "table-wrap", role: "region", "aria-label": "Notification preferences", tabindex: "0" },
     h("table", {}, h("caption", { class: "sr-only" }, "Which notifications reach you, per channel"),
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Notification"), channels.map((c) => h("th", { scope: "col" }, label(c))))),
-      h("tbody", {}, kinds.map((k) => h("tr", {}, h("th", { scope: "row" }, label(k)), channels.map((c) => h("td", { "data-title": label(c) },
-        k in rows && c in rows[k] ? h("input", { type: "checkbox", name: `${k}|${c}`, checked: !!rows[k][c], "aria-label": `${label(k)} by ${label(c)}` }) : "—")))))));
-  return card("Your notifications", form([table], "Save preferences", (v) => {
-    const next = {};
-    for (const k of kinds) for (const c of Object.keys(rows[k])) (next[k] = next[k] || {})[c] = !!v[`${k}|${c}`];
-    const body = listShape ? { preferences: kinds.flatMap((k) => Object.entries(next[k]).map(([channel, enabled]) => ({ kind: k, channel, enabled }))) } : { preferences: next };
-    return api.put("/notifications/preferences", body);
-  }, { onDone: () => announce("Preferences saved") }));
+      h("tbody", {}, kinds.map((k) => h("tr", {}, h("th", { scope: "row" }, label(k.replace(".", ": "))), channels.map((c) => h("td", { "data-title": label(c) },
+        h("input", { type: "checkbox", name: `${k}|${c}`, checked: on(k, c), "aria-label": `${label(k.replace(".", ": "))} by ${label(c)}` }))))))));
+  return card("Your notifications", h("p", { class: "hint" }, "What reaches you, and how. Everything is on until you switch it off."),
+    form([grid], "Save preferences", (v) => api.put("/notifications/preferences", {
+      items: kinds.flatMap((k) => channels.map((c) => ({ kind: k, channel: c, enabled: !!v[`${k}|${c}`] }))),
+    }), { onDone: () => announce("Preferences saved") }));
 }
 
 export default function settings(ctx) {
