@@ -164,8 +164,8 @@ async function campaignView({ user, path, navigate }) {
       ["Window", `${dateTime(c.valid_from)} – ${c.valid_until ? dateTime(c.valid_until) : "open"}`],
       ["Created", `${dateTime(c.created_at)} by ${who(c.created_by)}`],
     ]), out),
-    owner && ["draft", "scheduled", "paused"].includes(c.status) ? card("Activate", lifecycle("activation", "Activate")) : null,
-    owner && c.status === "active" ? card("Pause", lifecycle("pause", "Pause")) : null,
+    owner && ["draft", "paused"].includes(c.status) ? card("Activate", lifecycle("activation", "Activate")) : null,
+    owner && ["scheduled", "active"].includes(c.status) ? card("Pause", lifecycle("pause", "Pause")) : null,
     c.budget ? card("Budget burn-down", optional("The forecast", async () => burnDown(c, await api.get(`/campaigns/${id}/forecast`, context.scope())))) : null,
     card("Analytics", optional("Campaign analytics", async () => analyticsView(await api.get(`/campaigns/${id}/analytics`, context.scope()), c.currency))),
     owner && c.status === "active" ? card("Issue vouchers", form([
@@ -173,7 +173,9 @@ async function campaignView({ user, path, navigate }) {
         field("count", "How many (codes)", { kind: "number", min: 1 }), field("customer_id", "Customer id (one customer)")),
     ], "Issue", (v) => api.post(`/campaigns/${id}/issuance`, { target: v.target, ...(v.count ? { count: Number(v.count) } : {}), ...(v.customer_id ? { customer_id: v.customer_id } : {}) }, { query: context.scope() }),
     { onDone: (job) => out.replaceChildren(h("p", { class: "notice" }, `Issuing: ${job.issued ?? 0} of ${job.requested ?? "?"} (${label(job.status)}).`)) })) : null,
-    c.history?.length ? card("History", h("ol", { class: "audit" }, c.history.map((x) => h("li", {}, dateTime(x.at), " · ", who(x.actor), " · ", label(x.status || x.action), x.reason ? " · " + x.reason : "")))) : null);
+    owner && !["ended"].includes(c.status) && c.status !== "draft" ? card("End", h("p", { class: "hint" }, "For good: its vouchers are refused at the till from now on."), lifecycle("end", "End campaign")) : null,
+    c.history?.length ? card("History", h("ol", { class: "audit" }, c.history.map((x) => h("li", {}, dateTime(x.at), " · ", who(x.actor), " · ", label(x.action),
+      x.from_status || x.to_status ? ` (${label(x.from_status || "—")} → ${label(x.to_status || "—")})` : "", x.reason ? " · " + x.reason : "")))) : null);
 }
 
 export default function campaignsSection(ctx) {
