@@ -131,6 +131,19 @@ class Api:
         if missing:
             pytest.skip("this server has no %s" % ", ".join(missing))
 
+    def issue_funded(self, value=2500):
+        """A voucher under a funding agreement the platform granted the demo merchant: the platform
+        owes the merchant for its redemptions (a merchant's own voucher is owed by nobody)."""
+        merchant_id = self.call("GET", "/merchants", "owner").json()["items"][0]["id"]
+        agreement = self.call("POST", "/funding-agreements", "platform_finance", 201, json={
+            "merchant_id": merchant_id, "funder_kind": "platform", "currency": "ZAR", "budget": 10 ** 7,
+            "max_voucher_value": 10 ** 5}).json()
+        campaign = self.call("POST", "/campaigns", "owner", 201, json={
+            "name": "Platform week %s" % agreement["id"][:6], "currency": "ZAR",
+            "funding_agreement_id": agreement["id"]}).json()
+        return self.call("POST", "/vouchers", "owner", 201, json={
+            "kind": "discount_fixed", "currency": "ZAR", "value": value, "campaign_id": campaign["id"]}).json()
+
     def eventually(self, fetch, timeout=20.0):
         deadline = time.monotonic() + timeout
         while True:

@@ -91,8 +91,8 @@ def test_a_ticket_from_the_store_to_resolution_with_an_internal_note_the_store_n
 
 def test_a_settlement_exception_becomes_a_critical_ticket_linked_from_settlements(open_portal, api, artifacts,
                                                                                    axe_source):
-    # a redemption at the till gives settlement an entry to batch
-    voucher = api.issue(4400)
+    # a redemption at the till of a platform-funded voucher gives settlement money owed to batch
+    voucher = api.issue_funded(4400)
     api.call("POST", "/redemptions", "store_user", 201, json={"code": voucher["code"], "channel": "pos"},
              headers={"Idempotency-Key": uuid.uuid4().hex})
     api.eventually(lambda: api.call("GET", "/settlements/entries", "finance", params={"unbatched": "true"}).json()["items"])
@@ -101,7 +101,7 @@ def test_a_settlement_exception_becomes_a_critical_ticket_linked_from_settlement
     page = finance.go("settlements/batches").page
     page.get_by_role("button", name="Close batch").click()  # this month, the default
     page.locator("#main h2", has_text="Batch SET-").wait_for()
-    assert "Exception" in page.locator("#main .card").first.inner_text()
+    assert "Held because" in page.locator("#main .card").first.inner_text()
     batch = page.locator("#main h2", has_text="Batch SET-").inner_text().split()[-1]
 
     # the exception opens a critical ticket (support consumes settlement's event): linked once it exists

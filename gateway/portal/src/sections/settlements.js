@@ -30,7 +30,8 @@ function entries({ query, navigate }) {
 }
 
 function releaseButton(b, user, after) {
-  const held = b.status === "exception" || (b.status === "closed" && b.exception);
+  // held for its payout address: closed, with that exception open
+  const held = b.status === "exception" || b.status === "closed" && b.exception && b.exception.kind === "payout_account_unconfirmed" && b.exception.status === "open";
   if (!held || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
   const out = h("span", { class: "inline-status", "aria-live": "polite" });
   return h("span", {}, button("Release", async () => {
