@@ -75,7 +75,8 @@ def stack(tmp_path_factory, run_id):
                  "AMQP_URI": cfg.with_vhost(base_amqp, vhost), "GATEWAY_PORT": str(free_port()),
                  "LOG_FORMAT": "json", "HEALTH_PORT": "",
                  "BROKER_USER_PREFIX": "vowtest-%s-browser-" % run_id, "BROKER_USER_PER_SERVICE": "1",
-                 "SMTP_HOST": "", "SMTP_PORT": str(free_port()), "DEV_MAIL_DIR": str(tmp_path_factory.mktemp("mail"))}
+                 "SMTP_HOST": "", "SMTP_PORT": str(free_port()), "DEV_MAIL_DIR": str(tmp_path_factory.mktemp("mail")),
+                 "WEBHOOKS_ALLOW_HTTP_LOOPBACK": "1"}  # the tests' webhook receiver listens on 127.0.0.1
     users = list(cfg.broker_users(overrides).values())
     overrides.update({c.upper() + "_HEALTH_PORT": str(free_port()) for c in cfg.HEALTH_PORTS})
     log_path = tmp_path_factory.mktemp("browser") / "processes.log"
@@ -141,6 +142,8 @@ class Api:
         campaign = self.call("POST", "/campaigns", "owner", 201, json={
             "name": "Platform week %s" % agreement["id"][:6], "currency": "ZAR",
             "funding_agreement_id": agreement["id"]}).json()
+        if campaign["status"] == "draft":  # campaigns start as drafts where they have a lifecycle
+            self.call("POST", "/campaigns/%s/activation" % campaign["id"], "owner", json={})
         return self.call("POST", "/vouchers", "owner", 201, json={
             "kind": "discount_fixed", "currency": "ZAR", "value": value, "campaign_id": campaign["id"]}).json()
 

@@ -1,9 +1,14 @@
 """Settings an owner runs the merchant's machines and messages from, and the live inbox: an API
-client registered, its secret shown once and working, rotated and revoked; a webhook registered
-and removed; notification preferences saved; a new ticket lighting the owner's unread badge over
+client registered, its secret shown once and working, rotated and revoked; a webhook registered,
+delivered to a real local receiver with a signature that verifies, and removed; a notification
+switched off and on; a new ticket lighting the owner's unread badge over
 the server-sent-events stream, with no reload. Each is skipped, naming the routes, where the
 server does not have them."""
+import hashlib
+import hmac
+import http.server
 import re
+import threading
 import uuid
 
 import requests
@@ -39,7 +44,7 @@ def test_an_owner_registers_a_till_client_sees_its_secret_once_rotates_and_revok
     assert axe_violations(page, axe_source) == []
     shot(page, artifacts, "settings-api-client-secret")
 
-    page.get_by_role("button", name="Rotate the secret of " + name).click()
+    page.get_by_role("button", name="Rotate secret of " + name).click()
     page.locator(".secret-once", has_text="New secret").wait_for()
     rotated = page.locator(".secret-once code").all_inner_texts()[1]
     assert rotated != secret and client_token(api, client_id, rotated).status_code == 200
@@ -51,37 +56,92 @@ def test_an_owner_registers_a_till_client_sees_its_secret_once_rotates_and_revok
     owner.check_clean()
 
 
-def test_an_owner_registers_and_removes_a_webhook_and_saves_notification_preferences(open_portal, api, artifacts,
-                                                                                      axe_source):
-    api.needs("POST /api/v1/webhooks", "GET /api/v1/webhooks", "GET /api/v1/notifications/preferences",
-              "PUT /api/v1/notifications/preferences")
-    url = "http://127.0.0.1:9/hooks/" + uuid.uuid4().hex[:8]  # the development overlay allows local http
-    owner = open_portal("owner")
-    page = owner.go("settings/webhooks").page
-    register = page.get_by_role("region", name="Register a webhook")
-    register.get_by_label("HTTPS URL").fill(url)
-    register.get_by_label("support.ticket_created").check()
-    register.get_by_role("button", name="Register webhook").click()
-    row = page.locator("tr", has_text=url)
-    row.wait_for()
-    assert "support.ticket_created" in row.inner_text()
-    assert axe_violations(page, axe_source) == []
-    shot(page, artifacts, "settings-webhooks")
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete the webhook to " + url).click()
-    page.locator("tr", has_text=url).wait_for(state="detached")
+class Receiver:
+    """A webhook endpoint on 127.0.0.1 that keeps what it is sent (headers and body)."""
 
-    owner.go("settings/notifications")
+    def __init__(self):
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.headers, body))  # an email.message.Message: names any case
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d/hooks/%s" % (self.server.server_address[1], uuid.uuid4().hex[:8])
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_an_owner_registers_a_webhook_sees_it_delivered_signed_and_removes_it(open_portal, api, artifacts,
+                                                                              axe_source):
+    api.needs("POST /api/v1/webhooks", "GET /api/v1/webhooks", "GET /api/v1/webhooks/deliveries",
+              "DELETE /api/v1/webhooks/{endpoint_id}")
+    receiver = Receiver()
+    try:
+        owner = open_portal("owner")
+        page = owner.go("settings/webhooks").page
+        register = page.get_by_role("region", name="Register a webhook")
+        register.get_by_label("HTTPS URL").fill(receiver.url)
+        register.get_by_label("support.ticket_created").check()
+        register.get_by_role("button", name="Register webhook").click()
+        shown = page.locator(".secret-once")
+        shown.wait_for()
+        secret = shown.locator("code").first.inner_text()
+        row = page.locator("tr", has_text=receiver.url)
+        row.wait_for()
+        assert "support.ticket_created" in row.inner_text()
+        assert axe_violations(page, axe_source) == []
+        shot(page, artifacts, "settings-webhooks")
+
+        # a new ticket is delivered, signed with the secret the page showed once
+        subject = "Webhook check " + uuid.uuid4().hex[:6]
+        api.call("POST", "/support/tickets", "store_user", 201,
+                 json={"subject": subject, "description": "Delivered to the merchant's endpoint?", "category": "technical"})
+        assert api.eventually(lambda: [r for r in receiver.received if subject.encode() in r[1]], timeout=30)
+        headers, body = [r for r in receiver.received if subject.encode() in r[1]][0]
+        parts = [part.split("=", 1) for part in headers.get("VowRewards-Signature").split(",")]
+        stamp = [value for key, value in parts if key == "t"][0]
+        expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        assert expected in [value for key, value in parts if key == "v1"]
+
+        page.get_by_role("link", name="Deliveries").first.click()
+        owner.settle()
+        page.locator("tr", has_text="support.ticket_created").first.wait_for()
+        shot(page, artifacts, "settings-webhook-deliveries")
+        owner.go("settings/webhooks")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Delete webhook to " + receiver.url).click()
+        page.locator("tr", has_text=receiver.url).wait_for(state="detached")
+        owner.check_clean()
+    finally:
+        receiver.close()
+
+
+def test_an_owner_switches_a_notification_off_and_on_again(open_portal, api, artifacts, axe_source):
+    api.needs("GET /api/v1/notifications/preferences", "PUT /api/v1/notifications/preferences")
+    owner = open_portal("owner")
+    page = owner.go("settings/notifications").page
     box = page.locator("#main table input[type=checkbox]").first
+    name = box.get_attribute("aria-label")
     was = box.is_checked()
     box.set_checked(not was)
     page.get_by_role("button", name="Save preferences").click()
     page.locator("#status", has_text="Preferences saved").wait_for(state="attached")
+    assert [p for p in api.call("GET", "/notifications/preferences", "owner").json()["items"]
+            if p["enabled"] == (not was)], "the switch was not stored"
     owner.go("settings/notifications")
-    assert page.locator("#main table input[type=checkbox]").first.is_checked() == (not was)
+    assert page.get_by_label(name).is_checked() == (not was)
     assert axe_violations(page, axe_source) == []
     shot(page, artifacts, "settings-notifications")
-    page.locator("#main table input[type=checkbox]").first.set_checked(was)  # as it was, for the other tests
+    page.get_by_label(name).set_checked(was)  # as it was, for the other tests
     page.get_by_role("button", name="Save preferences").click()
     page.locator("#status", has_text="Preferences saved").wait_for(state="attached")
     owner.check_clean()

@@ -22,7 +22,7 @@ def small_png(text="receipt"):
 
 def test_a_ticket_from_the_store_to_resolution_with_an_internal_note_the_store_never_sees(open_portal, api,
                                                                                           artifacts, axe_source):
-    api.needs("POST /api/v1/support/tickets/{reference}/messages", "POST /api/v1/support/tickets/{reference}/assignment",
+    api.needs("POST /api/v1/support/tickets/{reference}/messages", "PUT /api/v1/support/tickets/{reference}/assignment",
               "POST /api/v1/support/tickets/{reference}/attachments", "GET /api/v1/support/agents",
               "GET /api/v1/support/dashboard")
     subject = "QR training " + uuid.uuid4().hex[:6]
@@ -201,8 +201,8 @@ def test_finance_reads_a_batchs_lines_and_downloads_its_statement(open_portal, a
     page = finance.go("settlements/batches/" + reference).page
     page.get_by_role("region", name="Lines").locator("tr").nth(1).wait_for()
     downloads = []
-    page.on("download", downloads.append)
-    page.get_by_role("button", name="Download the statement of %s as CSV" % reference).click()
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("button", name="Download CSV statement of %s" % reference).click()
     page.locator("#status", has_text="Statement CSV downloaded").wait_for(state="attached")
     assert downloads and downloads[0].suggested_filename == "statement-%s.csv" % reference
     with open(downloads[0].path(), encoding="utf-8") as csv:

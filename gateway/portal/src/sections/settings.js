@@ -123,7 +123,7 @@ function clientActions(c, shown, reload) {
           ["Old secret works until", dateTime(r.previous_secret_valid_until)]]));
         announce("Secret rotated");
       } catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Rotate the secret of " + c.name }),
+    }, { class: "secondary small", label: "Rotate secret of " + c.name }),
     button("Revoke", async () => {
       if (!confirm(`Revoke “${c.name}”? It stops working at once, everywhere.`)) return;
       try { await api.send("DELETE", `/api-clients/${c.client_id}`, { query: context.scope() }); announce("Client revoked"); reload(); }
@@ -146,16 +146,16 @@ function webhookActions(w, shown, reload) {
         shown.replaceChildren(secretOnce(`New signing secret for ${w.url}`, [["Secret", r.secret], r.previous_secret_valid_until ? ["Old secret signs until", dateTime(r.previous_secret_valid_until)] : null].filter(Boolean)));
         announce("Webhook secret rotated");
       } catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Rotate the secret of " + w.url }),
+    }, { class: "secondary small", label: "Rotate secret of " + w.url }),
     w.status === "disabled" ? button("Enable", async () => {
       try { await api.patch(`/webhooks/${w.id}`, { active: true }, { query: context.scope() }); announce("Webhook enabled"); reload(); }
       catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Enable the webhook to " + w.url }) : null,
+    }, { class: "secondary small", label: "Enable webhook to " + w.url }) : null,
     button("Delete", async () => {
       if (!confirm(`Delete the webhook to ${w.url}?`)) return;
       try { await api.send("DELETE", `/webhooks/${w.id}`, { query: context.scope() }); announce("Webhook deleted"); reload(); }
       catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Delete the webhook to " + w.url }), out);
+    }, { class: "secondary small", label: "Delete webhook to " + w.url }), out);
 }
 
 async function webhookDeliveries({ path }) {

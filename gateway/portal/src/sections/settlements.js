@@ -102,7 +102,7 @@ function statementButtons(ref) {
       download(await api.blobUrl(`/settlements/batches/${encodeURIComponent(ref)}/statement.${ext}`, context.scope()), `statement-${ref}.${ext}`);
       announce(`Statement ${ext.toUpperCase()} downloaded`);
     } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Statements") : errorBox(e)); }
-  }, { class: "secondary", label: `Download the statement of ${ref} as ${ext.toUpperCase()}` });
+  }, { class: "secondary", label: `Download ${ext.toUpperCase()} statement of ${ref}` });
   return h("div", {}, h("div", { class: "toolbar" }, get("csv"), get("json")), out);
 }
 

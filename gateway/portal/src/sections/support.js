@@ -200,7 +200,7 @@ function attachmentLink(reference, a) {
   const name = a.filename || a.name || "attachment";
   return button(`${name}${a.size ? ` (${Math.ceil(a.size / 1024)} KB)` : ""}`, async () => {
     download(await api.blobUrl(`/support/tickets/${encodeURIComponent(reference)}/attachments/${a.id}`, context.scope()), name);
-  }, { class: "link", label: "Download " + name });
+  }, { class: "link" });
 }
 
 function thread(reference, name, messages) {
@@ -234,7 +234,7 @@ async function assignmentCard(t, reference, reload) {
   const current = t.assignee_id || t.assignee?.user_id || t.assignee?.id || "";
   return card("Assignment", h("p", {}, "Assigned to: ", t.assignee ? who(t.assignee) : "nobody"),
     form([field("assignee_id", "Agent (open tickets)", { kind: "select", value: current, options: [["", "Nobody (unassign)"], ...agents.map((a) => [a.user_id, `${agentName(a)}: ${agentLoad(a)}`])] })],
-      "Save assignment", (v) => api.post(`/support/tickets/${encodeURIComponent(reference)}/assignment`, { assignee_id: v.assignee_id || null }, { query: context.scope() }),
+      "Save assignment", (v) => api.put(`/support/tickets/${encodeURIComponent(reference)}/assignment`, { assignee_id: v.assignee_id || null }, { query: context.scope() }),
       { onDone: () => { announce("Assignment saved"); reload(); }, className: "inline-form" }));
 }
 
