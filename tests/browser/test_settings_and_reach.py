@@ -49,8 +49,8 @@ def test_an_owner_registers_a_till_client_sees_its_secret_once_rotates_and_revok
     rotated = page.locator(".secret-once code").all_inner_texts()[1]
     assert rotated != secret and client_token(api, client_id, rotated).status_code == 200
 
-    page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Revoke " + name).click()
+    page.get_by_role("button", name="Yes, revoke").click()
     page.locator("tr", has_text=name).locator(".badge-revoked").wait_for()
     assert client_token(api, client_id, rotated).status_code in (400, 401)
     owner.check_clean()
@@ -117,8 +117,8 @@ def test_an_owner_registers_a_webhook_sees_it_delivered_signed_and_removes_it(op
         page.locator("tr", has_text="support.ticket_created").first.wait_for()
         shot(page, artifacts, "settings-webhook-deliveries")
         owner.go("settings/webhooks")
-        page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Delete webhook to " + receiver.url).click()
+        page.get_by_role("button", name="Yes, delete").click()
         page.locator("tr", has_text=receiver.url).wait_for(state="detached")
         owner.check_clean()
     finally:

@@ -189,3 +189,24 @@ export function download(blobUrl, filename) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(blobUrl), 10000);
 }
+
+// a button that asks before it acts, in the page (no blocking dialog): `ask` names the question, and
+// with `note` a text field whose value goes to `act(note)`
+export function confirmButton(text, { ask, yes = text, note, label: name, act, cls = "secondary small" }) {
+  const holder = h("span", { class: "confirm" });
+  const out = h("span", { "aria-live": "polite" });
+  const idle = () => replace(holder, button(text, open, { class: cls, label: name }), out);
+  function open() {
+    const input = note ? h("input", { type: "text", "aria-label": note, placeholder: note, class: "confirm-note" }) : null;
+    const go = button(yes, async () => {
+      if (input && input.value.trim().length < 3) { input.setAttribute("aria-invalid", "true"); input.focus(); return; }
+      go.disabled = true;
+      try { await act(input ? input.value.trim() : undefined); } catch (e) { go.disabled = false; replace(out, errorBox(e)); }
+    }, { class: "small" });
+    replace(holder, h("span", { role: "group", "aria-label": ask, class: "confirm-ask" }, h("span", {}, ask + " "), input, go,
+      button("Cancel", idle, { class: "secondary small" })), out);
+    (input || go).focus();
+  }
+  idle();
+  return holder;
+}

@@ -5,7 +5,7 @@ import { lineChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h, svg } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { announce, async, badge, button, card, dl, errorBox, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, card, confirmButton, dl, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
 import { analyticsView } from "./analytics.js";
 
 const PLATFORM = ["admin", "platform_finance"];
@@ -46,14 +46,10 @@ async function campaigns({ user, navigate }) {
 }
 
 function agreementActions(a, reload) {
-  const out = h("span", { "aria-live": "polite" });
-  const act = (action, text) => button(text, async () => {
-    const reason = prompt(`${text} agreement: why?`);
-    if (!reason) return;
-    try { await api.post(`/funding-agreements/${a.id}/${action}`, { reason }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
-  }, { class: "secondary small", label: `${text} agreement ${a.id.slice(0, 8)}` });
+  const act = (action, text) => confirmButton(text, { label: `${text} agreement ${a.id.slice(0, 8)}`, ask: `${text} this agreement: why?`, note: "Reason",
+    yes: `${text} agreement`, act: async (reason) => { await api.post(`/funding-agreements/${a.id}/${action}`, { reason }); reload(); } });
   return h("span", { class: "row-actions" }, a.status === "active" ? act("suspension", "Suspend") : null, a.status === "suspended" ? act("resumption", "Resume") : null,
-    a.status !== "ended" ? act("end", "End") : null, out);
+    a.status !== "ended" ? act("end", "End") : null);
 }
 
 function agreements({ user, navigate }) {
@@ -87,13 +83,9 @@ function approvals({ user, navigate }) {
   const reload = () => navigate("/portal/campaigns/approvals", { replaceState: true });
   const decide = (a) => {
     if (!platform || a.status !== "pending") return null;
-    const out = h("span", { "aria-live": "polite" });
-    const go = (what, text) => button(text, async () => {
-      const note = prompt(`${text}: a note for the audit trail`);
-      if (!note) return;
-      try { await api.post(`/issuance-approvals/${a.id}/${what}`, { note }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: `${text} request ${a.id.slice(0, 8)}` });
-    return h("span", { class: "row-actions" }, go("approval", "Approve"), go("rejection", "Reject"), out);
+    const go = (what, text) => confirmButton(text, { label: `${text} request ${a.id.slice(0, 8)}`, ask: `${text}: a note for the audit trail`, note: "Note",
+      yes: `${text} request`, act: async (note) => { await api.post(`/issuance-approvals/${a.id}/${what}`, { note }); reload(); } });
+    return h("span", { class: "row-actions" }, go("approval", "Approve"), go("rejection", "Reject"));
   };
   const parts = [pagedTable([
     { title: "Asked", cell: (a) => `${dateTime(a.created_at)} by ${who(a.requested_by)}` },

@@ -4,7 +4,7 @@ import { api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, who } from "../core/format.js";
-import { announce, async, badge, button, card, dl, empty, errorBox, field, form, isMissing, page, pagedTable, tabs, unavailable } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, empty, errorBox, field, form, isMissing, page, pagedTable, tabs, unavailable } from "../core/ui.js";
 import { isPlatform, signOut } from "../core/session.js";
 
 const MERCHANT_ROLES = [["owner", "Owner"], ["store_user", "Store user"], ["support_agent", "Support agent"], ["finance", "Finance"]];
@@ -124,11 +124,8 @@ function clientActions(c, shown, reload) {
         announce("Secret rotated");
       } catch (e) { out.replaceChildren(errorBox(e)); }
     }, { class: "secondary small", label: "Rotate secret of " + c.name }),
-    button("Revoke", async () => {
-      if (!confirm(`Revoke “${c.name}”? It stops working at once, everywhere.`)) return;
-      try { await api.send("DELETE", `/api-clients/${c.client_id}`, { query: context.scope() }); announce("Client revoked"); reload(); }
-      catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Revoke " + c.name }), out);
+    confirmButton("Revoke", { label: "Revoke " + c.name, ask: `Revoke “${c.name}”? It stops working at once, everywhere.`, yes: "Yes, revoke",
+      act: async () => { await api.send("DELETE", `/api-clients/${c.client_id}`, { query: context.scope() }); announce("Client revoked"); reload(); } }), out);
 }
 
 const EVENT_TYPES = ["support.ticket_created", "support.ticket_assigned", "support.ticket_acknowledged", "support.message_posted",
@@ -151,11 +148,8 @@ function webhookActions(w, shown, reload) {
       try { await api.patch(`/webhooks/${w.id}`, { active: true }, { query: context.scope() }); announce("Webhook enabled"); reload(); }
       catch (e) { out.replaceChildren(errorBox(e)); }
     }, { class: "secondary small", label: "Enable webhook to " + w.url }) : null,
-    button("Delete", async () => {
-      if (!confirm(`Delete the webhook to ${w.url}?`)) return;
-      try { await api.send("DELETE", `/webhooks/${w.id}`, { query: context.scope() }); announce("Webhook deleted"); reload(); }
-      catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: "Delete webhook to " + w.url }), out);
+    confirmButton("Delete", { label: "Delete webhook to " + w.url, ask: `Delete the webhook to ${w.url}?`, yes: "Yes, delete",
+      act: async () => { await api.send("DELETE", `/webhooks/${w.id}`, { query: context.scope() }); announce("Webhook deleted"); reload(); } }), out);
 }
 
 async function webhookDeliveries({ path }) {

@@ -6,7 +6,7 @@ import { ApiError, api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, money, who } from "../core/format.js";
-import { announce, async, badge, button, card, dl, download, empty, errorBox, field, filters, form, isMissing, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, download, empty, errorBox, field, filters, form, isMissing, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
 
 const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["balances", "Balances"], ["payout", "Payout wallet"]];
 const ticketLink = (ref, role) => ref
@@ -149,13 +149,9 @@ function balances({ user, query, navigate }) {
 
 function resolveException(x, user, after) {
   if (x.status === "resolved" || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
-  const out = h("span", { class: "inline-status", "aria-live": "polite" });
-  return h("span", {}, button("Resolve", async () => {
-    const note = prompt("Resolve this exception: a note for the record (what was checked or done)");
-    if (!note) return;
-    try { await api.post(`/settlements/exceptions/${x.id}/resolution`, { note }, { query: context.scope() }); announce("Exception resolved"); after(); }
-    catch (e) { out.replaceChildren(errorBox(e)); }
-  }, { class: "secondary small", label: "Resolve exception " + (x.batch_reference || x.id.slice(0, 8)) }), out);
+  return confirmButton("Resolve", { label: "Resolve exception " + (x.batch_reference || x.id.slice(0, 8)), ask: "What was checked or done?",
+    note: "Note for the record", yes: "Resolve exception",
+    act: async (note) => { await api.post(`/settlements/exceptions/${x.id}/resolution`, { note }, { query: context.scope() }); announce("Exception resolved"); after(); } });
 }
 
 function exceptions({ user }) {
