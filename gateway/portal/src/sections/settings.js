@@ -210,11 +210,12 @@ async function notifications() {
 export default function settings(ctx) {
   const role = ctx.user.role;
   const manages = (role === "owner" || role === "admin") && context.merchant();
-  const items = [["password", "Your password"], ["notifications", "Notifications"], manages && ["stores", "Stores"], manages && ["users", "Users"],
+  const inbox = ["owner", "store_user", "support_agent", "finance", "admin"].includes(role); // who has an inbox to tune
+  const items = [["password", "Your password"], inbox && ["notifications", "Notifications"], manages && ["stores", "Stores"], manages && ["users", "Users"],
     manages && ["api-clients", "API clients"], manages && ["webhooks", "Webhooks"], role === "admin" && ["platform", "Platform users"]].filter(Boolean);
   const tab = items.some(([k]) => k === ctx.path[0]) ? ctx.path[0] : items.length > 1 ? items[1][0] : "password";
   const body = { password, notifications, stores, users, "api-clients": apiClients, webhooks, platform: platformUsers }[tab](ctx);
-  return page("Settings", manages ? `${context.merchant().name}: stores, users, machines, webhooks and your own settings.` : "Your notifications and password.",
+  return page("Settings", manages ? `${context.merchant().name}: stores, users, machines, webhooks and your own settings.` : inbox ? "Your notifications and password." : "Your password.",
     items.length > 1 ? tabs(items, tab, (k) => ctx.navigate("/portal/settings/" + k)) : null,
     h("div", { role: items.length > 1 ? "tabpanel" : null }, async(() => body)));
 }

@@ -19,6 +19,7 @@ const STAFF = ["owner", "support_agent", "finance", "admin", "platform_support",
 const ASSIGNERS = ["owner", "support_agent", "admin"];
 const DESK = ["store_user", "owner", "support_agent", "finance", "admin"];
 const PLATFORM_DESK = ["platform_support", "it_support"];
+const CHAT = ["owner", "support_agent", "finance", "admin", "store_user"]; // the merchant's team talks with its customers
 const DONE = ["resolved", "closed"];
 const link = (ref) => h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref);
 const isOverdue = (t) => t.overdue || t.status === "overdue";
@@ -171,7 +172,7 @@ async function queue({ user, query, navigate }) {
 
   const parts = [
     h("div", {}, async(() => kpiPanel(user))),
-    tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "queue", (k) => navigate("/portal/support/" + (k === "chat" ? "chat" : ""))),
+    CHAT.includes(user.role) ? tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "queue", (k) => navigate("/portal/support/" + (k === "chat" ? "chat" : ""))) : null,
     card("Support queue", filterForm, list),
   ];
   if (!PLATFORM_DESK.includes(user.role)) parts.push(card("Create support ticket", createForm(user, stores, navigate)));
@@ -316,7 +317,8 @@ async function ticketView({ user, path, navigate }) {
 }
 
 // -- the chat inbox -----------------------------------------------------------------------------
-function chatList({ navigate }) {
+function chatList({ user, navigate }) {
+  if (!CHAT.includes(user.role)) return page("Support", null, h("p", { class: "notice" }, "The chat inbox is the merchant team's: it is not part of your role."));
   return page("Support", "Conversations with customers from the buyer app and the storefront widget.",
     tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "chat", (k) => navigate("/portal/support" + (k === "chat" ? "/chat" : ""))),
     card("Chat inbox", pagedTable([
