@@ -197,6 +197,16 @@ function createForm(user, stores, navigate) {
 }
 
 // -- one ticket ---------------------------------------------------------------------------------
+// an audit record's details as written: words of the vocabulary read as words, everything else as it is
+const detailValue = (v) => (typeof v === "boolean" ? (v ? "yes" : "no") : /^[a-z]+(_[a-z]+)*$/.test(String(v)) ? label(v) : String(v));
+function auditList(items) {
+  return h("ol", { class: "audit" }, items.map((a) => {
+    const details = Object.entries(a.details || {}).filter(([k, v]) => v !== null && v !== "" && typeof v !== "object" && !/_id$/.test(k))
+      .map(([k, v]) => `${label(k)}: ${detailValue(v)}`);
+    return h("li", {}, [dateTime(a.at), who(a.actor), label(a.action), ...(details.length ? [details.join(", ")] : [])].join(" · "));
+  }));
+}
+
 function attachmentLink(reference, a) {
   const name = a.filename || a.name || "attachment";
   return button(`${name}${a.size ? ` (${Math.ceil(a.size / 1024)} KB)` : ""}`, async () => {
@@ -282,13 +292,6 @@ async function ticketView({ user, path, navigate }) {
     staff ? card("Internal thread", h("p", { class: "hint" }, "Staff only: the person who raised the ticket does not see this."), thread(reference, "Internal", internal),
       open ? postForm(reference, "internal", "Internal note", reload) : null) : null);
 
-  const history = ["owner", "admin"].includes(user.role) ? card("History", optional("Ticket history", async () => {
-    const r = await api.get(`${q}/history`, context.scope());
-    const items = r.items || r;
-    return items.length ? h("ol", { class: "audit" }, items.map((a) => h("li", {}, dateTime(a.at), " · ", who(a.actor), " · ", label(a.action),
-      a.details && Object.keys(a.details).length ? " · " + Object.entries(a.details).filter(([, x]) => x !== null && typeof x !== "object").map(([k, x]) => `${label(k)}: ${label(x)}`).join(", ") : ""))) : empty("No history.");
-  })) : null;
-
   const el = page(`${t.reference}: ${t.subject}`, null,
     h("p", {}, h("a", { href: "/portal/support", "data-link": "" }, "← Support queue")),
     card("Ticket", dl([
@@ -309,9 +312,7 @@ async function ticketView({ user, path, navigate }) {
     ])),
     threads,
     ...actions,
-    history,
-    staff && t.audit ? card("Audit log", h("ol", { class: "audit" }, t.audit.map((a) => h("li", {}, dateTime(a.at), " · ", who(a.actor), " · ", label(a.action),
-      a.details && Object.keys(a.details).length ? " · " + Object.entries(a.details).filter(([, v]) => v !== null && typeof v !== "object").map(([k, v]) => `${label(k)}: ${label(v)}`).join(", ") : "")))) : null);
+    staff && t.audit ? card("Audit log", auditList(t.audit)) : null);
   el.classList.add("ticket");
   return el;
 }
