@@ -19,8 +19,15 @@ migrate: install
 	$(PY) -m devtools.servers
 	$(PY) -m plumbing.migrate --bootstrap
 
-bench: install
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum < requirements-bench.txt | cut -d' ' -f1)
+
+bench: install $(BENCH_STAMP)
 	$(PY) -m devtools.bench $(ARGS)
+
+$(BENCH_STAMP): requirements-bench.txt $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	@rm -f $(VENV)/.bench-*
+	@touch $@
 
 servers: install
 	$(PY) -m devtools.servers

@@ -203,6 +203,10 @@ def classify_process(cmdline, comm, pid=None, own_pid=None):
         return match.group(2) or "gateway"
     if "honcho" in cmdline:
         return "honcho"
+    if "devtools.echo" in cmdline:
+        return "echo ceiling"
+    if comm == "wrk":
+        return "wrk (load generator)"
     return "other"
 
 
@@ -546,7 +550,19 @@ def parse_args(argv):
                         help="how many redemptions empty that voucher (at most 1000; %(default)s)")
     parser.add_argument("--lag-timeout", type=float, default=60.0,
                         help="seconds to wait for the last ledger entries (%(default)s)")
-    parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    parser.add_argument("--json", metavar="FILE", default="bench-results/bench.json",
+                        help="also write the figures to FILE as JSON (%(default)s)")
+    parser.add_argument("--suite", choices=("full", "client"), default="full",
+                        help="full: also the echo and database ceilings, wrk at each --tills, open loop, "
+                             "issuance (devtools/bench_ceiling.py); client: this module's client only")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk / open-loop run (%(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="paired echo / redemption rounds (%(default)s)")
+    parser.add_argument("--tills", default="1,16,64,256", help="wrk connections per run (%(default)s)")
+    parser.add_argument("--code-rate", type=int, default=700,
+                        help="vouchers issued per second of a wrk run, above any rate reached (%(default)s)")
+    parser.add_argument("--issuance", type=int, default=100000, help="codes in the issuance scenario (%(default)s)")
+    parser.add_argument("--png", default="bench-results/latency.png",
+                        help="latency against offered load (%(default)s)")
     parser.add_argument("--server-log", metavar="FILE", default=None,
                         help="where the processes' logs go when the bench starts them "
                              "(default .local/bench/processes.log)")
@@ -556,6 +572,10 @@ def parse_args(argv):
             parser.error("--%s must be at least 1" % name.replace("_", "-"))
     if args.warmup < 0 or args.contended < 0:
         parser.error("--warmup and --contended cannot be negative")
+    try:
+        args.tills = [int(t) for t in args.tills.split(",") if t.strip()]
+    except ValueError:
+        parser.error("--tills takes numbers separated by commas")
     return args
 
 
@@ -733,9 +753,18 @@ def main(argv=None):
             system = StartedSystem(password, Path(log_path))
             results["startup_seconds"] = system.startup_seconds
         results["context"] = machine_context(system is not None, args)
+        if args.suite == "full":
+            if not local:
+                raise BenchError("the full suite measures local ceilings: use --suite client for %s" % url)
+            from devtools import bench_ceiling
+            logins = [Login(api, user, password) for user in (OWNER, STORE, FINANCE)]
+            results["ceiling"] = bench_ceiling.suite(args, api, *logins, cfg.admin_amqp_uri(),
+                                                     cfg.admin_database_url())
         results.update(benchmark(args, api, password, local))
         print()
         print(render(results), flush=True)
+        if results.get("ceiling"):
+            print(bench_ceiling.render(results["ceiling"]), flush=True)
         if args.json:
             directory = os.path.dirname(os.path.abspath(args.json))
             os.makedirs(directory, exist_ok=True)

@@ -128,6 +128,8 @@ def test_parse_prometheus_and_histogram_means():
     ("postgres: vow_redemption vowrewards 127.0.0.1(5000) idle", "postgres", "postgres"),
     ("/usr/lib/erlang/erts/bin/beam.smp -- -root /usr/lib/erlang", "beam.smp", "rabbitmq"),
     ("/usr/bin/python3 -m pytest", "python3", "other"),
+    ("/work/main/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo ceiling"),
+    ("/usr/bin/wrk -t2 -c16 -d10s --latency -s redeem.lua http://127.0.0.1:8000", "wrk", "wrk (load generator)"),
 ])
 def test_classify_process(cmdline, comm, expected):
     assert bench.classify_process(cmdline, comm) == expected
@@ -136,3 +138,15 @@ def test_classify_process(cmdline, comm, expected):
 def test_classify_process_knows_itself():
     assert bench.classify_process("python -m devtools.bench", "python", pid=7, own_pid=7) == \
         "bench (this process)"
+
+
+def test_the_ceiling_suite_takes_the_median_round():
+    from devtools import bench_ceiling
+    assert bench_ceiling.median([3.0, 1.0, 2.0]) == 2.0
+    assert bench_ceiling.median([]) is None
+
+
+def test_tills_are_parsed_and_checked():
+    assert bench.parse_args(["--tills", "1,16, 64"]).tills == [1, 16, 64]
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--tills", "one"])

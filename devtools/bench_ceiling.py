@@ -1,0 +1,398 @@
+"""``make bench``'s ceilings and load generators: the redemption path measured against what the
+messaging and the database can do at all, in the same sitting.
+
+* **Echo ceiling**: ``devtools/echo.py`` (a bare nameko HTTP -> RPC echo, two processes) under
+  ``wrk``; every redemption figure is also given as a ratio of it.
+* **Database ceiling**: the redemption's transaction shape (lock the voucher row, insert the
+  redemption, update the voucher, insert the outbox row, commit) in a psycopg2 loop on the same
+  server, in a scratch schema dropped afterwards.
+* **Closed loop**: ``wrk`` with ``devtools/wrk/redeem.lua`` (a fresh voucher per request) at a
+  number of connections (tills), reporting wrk's own CPU.
+* **Open loop**: requests sent on a fixed schedule whatever the answers (aiohttp on asyncio, no
+  coordinated omission: latency counts from the moment a request was due), for latency against
+  offered load and the redemption -> ledger lag.
+"""
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+import requests
+
+from devtools import servers
+from devtools.bench import BenchError, cpu_snapshot, cpu_usage, say, summarize, scaled
+
+WRK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrk")
+ECHO_PORT = 8099
+
+
+# -- tools -----------------------------------------------------------------------------
+def ensure_wrk():
+    """wrk, installed from the system's packages where we may; otherwise one line says what to do."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if not servers.can_install_packages():
+        raise BenchError("make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)")
+    servers.install_packages("wrk")
+    found = shutil.which("wrk")
+    if not found:
+        raise BenchError("installing wrk did not provide it; install wrk by hand")
+    return found
+
+
+def run_wrk(url, script, connections, seconds, env=None, threads=None):
+    """Run wrk once; returns its done() JSON plus throughput and its own CPU seconds."""
+    threads = threads or max(1, min(2, connections))
+    argv = [ensure_wrk(), "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency",
+            "--timeout", "10s", "-s", os.path.join(WRK_DIR, script), url]
+    started = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True,
+                            env=dict(os.environ, WRK_THREADS=str(threads), **(env or {})))
+    if result.returncode != 0:
+        raise BenchError("wrk failed: %s" % (result.stderr.strip() or result.stdout.strip())[:300])
+    line = [text for text in result.stdout.splitlines() if text.startswith("{")][-1]
+    figures = json.loads(line)
+    seconds_run = figures["duration_us"] / 1e6 or (time.perf_counter() - started)
+    figures["throughput_per_s"] = figures["created"] / seconds_run
+    figures["latency_ms"] = {k: v / 1000.0 for k, v in figures["latency_us"].items()}
+    figures["connections"] = connections
+    return figures
+
+
+def wrk_cpu_seconds(run):
+    """CPU seconds wrk (a child process) used during ``run()``."""
+    before = os.times()
+    value = run()
+    after = os.times()
+    value["generator_cpu_seconds"] = (after.children_user - before.children_user) + \
+        (after.children_system - before.children_system)
+    return value
+
+
+# -- the echo pair ---------------------------------------------------------------------
+class EchoPair:
+    """Both echo processes on a vhost of their own, stopped (and the vhost deleted) at the end."""
+
+    def __init__(self, admin_uri, port=ECHO_PORT):
+        from plumbing import config as cfg
+        self.admin_uri, self.port = admin_uri, port
+        self.vhost = "vowbench-echo-%d" % os.getpid()
+        servers.create_vhost(admin_uri, self.vhost)
+        uri = cfg.with_vhost(admin_uri, self.vhost)
+        self.processes = []
+        try:
+            for side in ("rpc", "http"):
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "devtools.echo", side, "--amqp", uri, "--port", str(port)],
+                    cwd=str(cfg.REPO_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if requests.post(self.url, json={"ping": 1}, timeout=2).json() == {"ping": 1}:
+                        return
+                except (requests.RequestException, ValueError):
+                    pass
+                time.sleep(0.2)
+            raise BenchError("the echo pair did not answer within 30s")
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d/echo" % self.port
+
+    def pids(self):
+        return {p.pid for p in self.processes}
+
+    def stop(self):
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        servers.delete_vhost(self.admin_uri, self.vhost)
+
+
+def echo_round(pair, connections, seconds):
+    return wrk_cpu_seconds(lambda: run_wrk(pair.url, "echo.lua", connections, seconds))
+
+
+# -- redemption under wrk --------------------------------------------------------------
+def codes_file(codes):
+    handle = tempfile.NamedTemporaryFile("w", suffix=".codes", delete=False)
+    handle.write("\n".join(codes) + "\n")
+    handle.close()
+    return handle.name
+
+
+def redemption_round(base_url, till_token, codes, connections, seconds):
+    path = codes_file(codes)
+    try:
+        cpu_before = cpu_snapshot()
+        figures = wrk_cpu_seconds(lambda: run_wrk(base_url, "redeem.lua", connections, seconds, env={
+            "CODES_FILE": path, "TILL_TOKEN": till_token}))
+        figures["cpu"] = cpu_usage(cpu_before, cpu_snapshot(), figures["duration_us"] / 1e6)
+        return figures
+    finally:
+        os.unlink(path)
+
+
+# -- the database ceiling --------------------------------------------------------------
+DB_SETUP = """
+CREATE SCHEMA {s};
+CREATE TABLE {s}.vouchers (id uuid PRIMARY KEY, code text UNIQUE NOT NULL, status text NOT NULL,
+    balance bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE {s}.redemptions (id uuid PRIMARY KEY, voucher_id uuid NOT NULL REFERENCES {s}.vouchers,
+    amount bigint NOT NULL, idempotency_key text UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE {s}.outbox (id uuid PRIMARY KEY, payload jsonb NOT NULL, created_at timestamptz DEFAULT now());
+"""
+
+
+def database_ceiling(database_url, threads=16, seconds=5.0):
+    """Redemption-shaped transactions per second on the same PostgreSQL (synchronous_commit on)."""
+    import psycopg2
+    schema = "bench_ceiling_%d" % os.getpid()
+    admin = psycopg2.connect(database_url)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(DB_SETUP.format(s=schema))
+        cur.execute("INSERT INTO {s}.vouchers (id, code, status, balance) SELECT gen_random_uuid(), "
+                    "'C' || g, 'active', 500 FROM generate_series(1, 200000) g".format(s=schema))
+    counter = iter(range(1, 200001))
+    lock = threading.Lock()
+    done = []
+    stop_at = time.monotonic() + seconds
+
+    def work():
+        conn = psycopg2.connect(database_url)
+        count = 0
+        with conn.cursor() as cur:
+            while time.monotonic() < stop_at:
+                with lock:
+                    n = next(counter)
+                cur.execute("SELECT id, balance FROM {s}.vouchers WHERE code = %s FOR UPDATE".format(s=schema),
+                            ("C%d" % n,))
+                voucher_id, balance = cur.fetchone()
+                cur.execute("INSERT INTO {s}.redemptions (id, voucher_id, amount, idempotency_key) "
+                            "VALUES (%s, %s, %s, %s)".format(s=schema),
+                            (str(uuid.uuid4()), voucher_id, balance, str(uuid.uuid4())))
+                cur.execute("UPDATE {s}.vouchers SET status = 'redeemed', balance = 0, updated_at = now() "
+                            "WHERE id = %s".format(s=schema), (voucher_id,))
+                cur.execute("INSERT INTO {s}.outbox (id, payload) VALUES (%s, %s)".format(s=schema),
+                            (str(uuid.uuid4()), json.dumps({"voucher_id": str(voucher_id), "amount": balance})))
+                conn.commit()
+                count += 1
+        conn.close()
+        done.append(count)
+
+    try:
+        started = time.perf_counter()
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        wall = time.perf_counter() - started
+        return {"transactions": sum(done), "seconds": wall, "per_s": sum(done) / wall, "threads": threads}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP SCHEMA %s CASCADE" % schema)
+        admin.close()
+
+
+# -- open loop ---------------------------------------------------------------------------
+def open_loop(api, till_token, codes, rate):
+    """Send one redemption every 1/rate s whatever the answers; latency from when it was due."""
+    import aiohttp
+
+    async def run():
+        results = []
+        interval = 1.0 / rate
+        headers = {"Authorization": "Bearer " + till_token, "Content-Type": "application/json"}
+        connector = aiohttp.TCPConnector(limit=512)
+        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async def one(code, due):
+                try:
+                    async with http.post(api + "/redemptions", json={"code": code, "channel": "pos"},
+                                         headers=dict(headers, **{"Idempotency-Key": str(uuid.uuid4())})) as r:
+                        body = await r.json(content_type=None)
+                        status = r.status
+                except (aiohttp.ClientError, asyncio.TimeoutError):
+                    status, body = 0, None
+                latency = time.perf_counter() - due
+                results.append((status, latency, (body or {}).get("id"), (body or {}).get("created_at")))
+
+            start = time.perf_counter() + 0.1
+            tasks = []
+            for i, code in enumerate(codes):
+                due = start + i * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.ensure_future(one(code, due)))
+            await asyncio.gather(*tasks)
+        return results, time.perf_counter() - start
+
+    before = os.times()
+    results, wall = asyncio.run(run())
+    after = os.times()
+    ok = [r for r in results if r[0] == 201]
+    return {
+        "offered_per_s": rate, "sent": len(results), "succeeded": len(ok), "seconds": wall,
+        "achieved_per_s": len(ok) / wall if wall else None,
+        "latency_ms": scaled(summarize([r[1] for r in ok] or [0.0]), 1000.0),
+        "errors": len(results) - len(ok),
+        "generator_cpu_seconds": (after.user - before.user) + (after.system - before.system),
+        "created": {r[2]: r[3] for r in ok if r[2] and r[3]},
+    }
+
+
+def plot_latency(points, path):
+    """Latency (p50, p99) against offered load, as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    points = sorted(points, key=lambda p: p["offered_per_s"])
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=110)
+    rates = [p["offered_per_s"] for p in points]
+    for key, style in (("p50", "o-"), ("p99", "s--")):
+        axes.plot(rates, [p["latency_ms"][key] for p in points], style, label=key)
+    axes.set_xlabel("offered redemptions per second (open loop)")
+    axes.set_ylabel("latency, ms")
+    axes.set_title("POST /api/v1/redemptions: latency against offered load")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+# -- the suite -----------------------------------------------------------------------------
+def issue_codes(api, owner, count, value=500):
+    """``count`` single-use vouchers through the batch job (as a merchant prints them); returns
+    (codes, seconds): the 100,000-code issuance scenario is this at scale."""
+    import csv
+    import io
+    started = time.perf_counter()
+    response = requests.post(api + "/vouchers/batches", timeout=30, headers=owner.headers(), json={
+        "kind": "discount_fixed", "currency": "ZAR", "value": value, "count": count})
+    if response.status_code != 202:
+        raise BenchError("batch issuance refused: %s %s" % (response.status_code, response.text[:300]))
+    job = response.json()
+    while job["status"] not in ("completed", "failed"):
+        time.sleep(0.3)
+        job = requests.get(api + "/vouchers/batches/" + job["id"], headers=owner.headers(), timeout=30).json()
+    if job["status"] != "completed":
+        raise BenchError("batch issuance failed: %s" % job.get("error"))
+    text = requests.get(api + "/vouchers/batches/%s/codes.csv" % job["id"], headers=owner.headers(),
+                        timeout=120).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    codes = [row["code"] for row in rows]
+    if len(codes) != count:
+        raise BenchError("the batch export gave %d codes for %d vouchers" % (len(codes), count))
+    return codes, time.perf_counter() - started
+
+
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else None
+
+
+def suite(args, api, owner, store, finance, local_admin_amqp, database_url):
+    """The ceilings and the redemption scenarios; returns the results dict's ``ceiling`` part."""
+    from devtools.bench import wait_for_entries
+    base = api[:-len("/api/v1")]
+    out = {"echo_rounds": [], "redeem_rounds": [], "tills": [], "open_loop": []}
+    say("database ceiling: redemption-shaped transactions, 16 threads, 5 s")
+    out["database"] = database_ceiling(database_url)
+    pair = EchoPair(local_admin_amqp)
+    try:
+        per_round = int(args.code_rate * args.seconds)
+        for round_ in range(args.rounds):
+            say("round %d/%d: echo ceiling, then redemptions, %d connections, %ds each" % (
+                round_ + 1, args.rounds, 16, args.seconds))
+            out["echo_rounds"].append(echo_round(pair, 16, args.seconds))
+            codes, _ = issue_codes(api, owner, per_round)
+            out["redeem_rounds"].append(redemption_round(base, store.headers()["Authorization"][7:], codes, 16,
+                                                         args.seconds))
+        echo = median([r["throughput_per_s"] for r in out["echo_rounds"]])
+        out["echo_per_s"] = echo
+        out["ratios_by_round"] = [r["throughput_per_s"] / e["throughput_per_s"]
+                                  for r, e in zip(out["redeem_rounds"], out["echo_rounds"])]
+        out["ratio"] = median(out["ratios_by_round"])
+        for tills in args.tills:
+            if tills == 16:
+                continue
+            say("redemptions at %d tills (%ds)" % (tills, args.seconds))
+            codes, _ = issue_codes(api, owner, per_round)
+            figures = redemption_round(base, store.headers()["Authorization"][7:], codes, tills, args.seconds)
+            figures["ratio_to_echo"] = figures["throughput_per_s"] / echo
+            out["tills"].append(figures)
+    finally:
+        pair.stop()
+    best = median([r["throughput_per_s"] for r in out["redeem_rounds"]])
+    for share in (0.25, 0.5, 0.75):
+        rate = max(1.0, best * share)
+        count = int(rate * args.seconds)
+        say("open loop: %.0f redemptions/s offered (%.0f%% of closed-loop) for %ds" % (rate, share * 100, args.seconds))
+        codes, _ = issue_codes(api, owner, count)
+        run = open_loop(api, store.headers()["Authorization"][7:], codes, rate)
+        created = run.pop("created")
+        if share == 0.5:
+            lags, missing, waited, _ = wait_for_entries(api, finance, created, args.lag_timeout)
+            run["ledger_lag_ms"] = scaled(summarize(list(lags.values()) or [0.0]), 1000.0)
+            run["ledger_missing"] = len(missing)
+        run["share_of_closed_loop"] = share
+        out["open_loop"].append(run)
+    if args.png:
+        out["png"] = plot_latency(out["open_loop"], args.png)
+    if args.issuance:
+        say("%d-code issuance as one batch job" % args.issuance)
+        _, seconds = issue_codes(api, owner, args.issuance)
+        out["issuance"] = {"codes": args.issuance, "seconds": seconds, "per_s": args.issuance / seconds}
+    return out
+
+
+def render(out):
+    from devtools.bench import fmt, format_table
+    lines = ["", "Ceilings and redemptions through the gateway (wrk, fresh voucher per request):"]
+    rows = [["database ceiling", fmt(out["database"]["per_s"]), "", "redemption-shaped tx/s, %d threads" %
+             out["database"]["threads"]],
+            ["echo ceiling (median)", fmt(out["echo_per_s"]), "1.00", "bare nameko HTTP -> RPC, 16 conns"]]
+    for i, (e, r) in enumerate(zip(out["echo_rounds"], out["redeem_rounds"])):
+        rows.append(["round %d echo / redeem" % (i + 1), "%s / %s" % (fmt(e["throughput_per_s"]),
+                                                                     fmt(r["throughput_per_s"])),
+                     "%.2f" % out["ratios_by_round"][i],
+                     "redeem p50 %s p99 %s ms, wrk cpu %ss" % (fmt(r["latency_ms"]["p50"]), fmt(r["latency_ms"]["p99"]),
+                                                               fmt(r["generator_cpu_seconds"], 2))])
+    rows.append(["redeem, 16 tills (median)", fmt(median([r["throughput_per_s"] for r in out["redeem_rounds"]])),
+                 "%.2f" % out["ratio"], "ratio: median of the same-round ratios"])
+    for t in out["tills"]:
+        rows.append(["redeem, %d tills" % t["connections"], fmt(t["throughput_per_s"]), "%.2f" % t["ratio_to_echo"],
+                     "p50 %s p99 %s ms, refused %d" % (fmt(t["latency_ms"]["p50"]), fmt(t["latency_ms"]["p99"]),
+                                                       t["refused"])])
+    for o in out["open_loop"]:
+        note = "p50 %s p99 %s ms, errors %d, client cpu %ss" % (
+            fmt(o["latency_ms"]["p50"]), fmt(o["latency_ms"]["p99"]), o["errors"], fmt(o["generator_cpu_seconds"], 2))
+        if "ledger_lag_ms" in o:
+            note += ", ledger lag p50 %s p99 %s ms" % (fmt(o["ledger_lag_ms"]["p50"]), fmt(o["ledger_lag_ms"]["p99"]))
+        rows.append(["open loop %.0f/s offered" % o["offered_per_s"], fmt(o["achieved_per_s"]), "", note])
+    if out.get("issuance"):
+        rows.append(["issuance (one batch)", fmt(out["issuance"]["per_s"]), "",
+                     "%d codes in %.1fs" % (out["issuance"]["codes"], out["issuance"]["seconds"])])
+    lines.append(format_table(rows, ["scenario", "per second", "x echo", "note"], align="lrrl"))
+    if out.get("png"):
+        lines.append("latency against offered load: %s" % out["png"])
+    return "\n".join(lines)
