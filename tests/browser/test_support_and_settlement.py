@@ -215,3 +215,37 @@ def test_finance_reads_a_batchs_lines_and_downloads_its_statement(open_portal, a
     page.get_by_role("region", name="Balances").locator("tr").nth(1).wait_for()
     shot(page, artifacts, "settlement-balances")
     finance.check_clean()
+
+
+def test_an_agent_chats_with_a_customer_from_their_page_and_turns_it_into_a_ticket(open_portal, api, artifacts,
+                                                                                   axe_source):
+    api.needs("POST /api/v1/support/conversations", "GET /api/v1/support/conversations",
+              "POST /api/v1/support/conversations/{conversation_id}/messages",
+              "POST /api/v1/support/conversations/{conversation_id}/ticket")
+    customer = api.call("POST", "/customers", "owner", 201, json={"name": "Naledi " + uuid.uuid4().hex[:4]}).json()
+    agent = open_portal("support_agent")
+    page = agent.go("customers/" + customer["id"]).page
+    chat = page.get_by_role("region", name="Chat with this customer")
+    chat.get_by_label("Message").fill("Hello Naledi, your voucher is ready to use.")
+    chat.get_by_role("button", name="Start conversation").click()
+    page.locator("#main h1", has_text="Conversation").wait_for()
+    agent.settle()
+    page.locator(".message", has_text="your voucher is ready").wait_for()
+    page.get_by_label("Reply").fill("It is valid at every store until the end of the month.")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".message", has_text="valid at every store").wait_for()
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "support-chat-conversation")
+
+    agent.go("support/chat")
+    page.get_by_role("region", name="Chat inbox").get_by_role("link", name="Customer " + customer["id"][:8]).first.wait_for()
+    page.get_by_role("region", name="Chat inbox").locator("tr", has_text="Customer " + customer["id"][:8]).get_by_role("link").first.click()
+    agent.settle()
+    convert = page.get_by_role("region", name="Turn into a ticket")
+    convert.get_by_label("Subject").fill("Voucher question from chat")
+    convert.get_by_label("Category").select_option("redemption")
+    convert.get_by_role("button", name="Create ticket").click()
+    page.locator("#main h1", has_text="Voucher question from chat").wait_for()
+    agent.settle()
+    assert "Chat" in page.get_by_role("region", name="Ticket").inner_text()  # its source
+    agent.check_clean()
