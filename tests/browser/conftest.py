@@ -237,8 +237,15 @@ class Portal:
         self.page.get_by_role("button", name="Sign out").wait_for()
         return self
 
-    def go(self, section):
-        self.page.goto(self.base + "/portal/" + section)
+    def go(self, section, reload=False):
+        """Open a section as a click on one of the portal's links does (the page is not loaded again:
+        the app routes in the browser), or with ``reload`` as a fresh page load."""
+        if reload or not self.page.url.startswith(self.base + "/portal/"):
+            self.page.goto(self.base + "/portal/" + section)
+        else:
+            # over the DevTools protocol, which the page's policy does not govern (it forbids inline script)
+            self.page.evaluate("path => { history.pushState({}, '', path); dispatchEvent(new PopStateEvent('popstate')); }",
+                               "/portal/" + section)
         self.settle()
         return self
 
