@@ -40,7 +40,7 @@ async function campaigns({ user, navigate }) {
       if (v.budget) body.budget = toMinor(v.budget, currency) ?? v.budget;
       if (v.funding_agreement_id) body.funding_agreement_id = v.funding_agreement_id;
       return api.post("/campaigns", context.scope(body));
-    }, { onDone: () => navigate("/portal/campaigns", { replaceState: true }) })));
+    }, { onDone: (c) => navigate("/portal/campaigns/view/" + c.id) })));
   }
   return h("div", {}, parts);
 }
