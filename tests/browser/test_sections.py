@@ -24,7 +24,7 @@ ALL = ["dashboard", "onboarding", "redeem", "vouchers", "redemptions", "transact
 # sub-pages worth their own look (tabs)
 EXTRA = {"settlements": ["settlements/batches", "settlements/exceptions", "settlements/balances", "settlements/payout"],
          "campaigns": ["campaigns/agreements", "campaigns/approvals"], "support": ["support/chat"],
-         "settings": ["settings/password", "settings/notifications", "settings/api-clients", "settings/webhooks"]}
+         "settings": ["settings/password", "settings/notifications", "settings/api-clients", "settings/webhooks", "settings/email"]}
 PHONE = {"width": 360, "height": 740}
 PLATFORM = ("admin", "platform_finance", "platform_support", "it_support")
 CHECKED = set()

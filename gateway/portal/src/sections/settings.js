@@ -207,14 +207,28 @@ async function notifications() {
     }), { onDone: () => announce("Preferences saved") }));
 }
 
+// the merchant's email: the name mail comes from, its reply-to, and the support address mail to which becomes a ticket
+async function email({ navigate }) {
+  let m;
+  try { m = await api.get("/notifications/mail-settings", context.scope()); } catch (e) { if (isMissing(e)) return unavailable("Email settings"); throw e; }
+  return h("div", {},
+    card("Support address", m.support_address ? h("p", {}, "Mail to ", h("code", {}, m.support_address), " becomes a ticket; replies to a ticket's mail go on its Main thread.") : empty("No support address yet.")),
+    card("How email looks", form([
+      field("display_name", "Sender name", { value: m.display_name || "", maxlength: 100 }),
+      field("reply_to", "Reply-to address", { kind: "email", value: m.reply_to || "" }),
+      field("support_local", "Support address name (before the @)", { value: m.support_local || "", maxlength: 30, hint: "2-30 of a-z 0-9 . -" }),
+    ], "Save email settings", (v) => api.put("/notifications/mail-settings", { display_name: v.display_name || null, reply_to: v.reply_to || null, support_local: v.support_local || null }, { query: context.scope() }),
+    { onDone: () => { announce("Email settings saved"); navigate("/portal/settings/email", { replaceState: true }); } })));
+}
+
 export default function settings(ctx) {
   const role = ctx.user.role;
   const manages = (role === "owner" || role === "admin") && context.merchant();
   const inbox = ["owner", "store_user", "support_agent", "finance", "admin"].includes(role); // who has an inbox to tune
   const items = [["password", "Your password"], inbox && ["notifications", "Notifications"], manages && ["stores", "Stores"], manages && ["users", "Users"],
-    manages && ["api-clients", "API clients"], manages && ["webhooks", "Webhooks"], role === "admin" && ["platform", "Platform users"]].filter(Boolean);
+    manages && ["api-clients", "API clients"], manages && ["webhooks", "Webhooks"], manages && ["email", "Email"], role === "admin" && ["platform", "Platform users"]].filter(Boolean);
   const tab = items.some(([k]) => k === ctx.path[0]) ? ctx.path[0] : items.length > 1 ? items[1][0] : "password";
-  const body = { password, notifications, stores, users, "api-clients": apiClients, webhooks, platform: platformUsers }[tab](ctx);
+  const body = { password, notifications, stores, users, "api-clients": apiClients, webhooks, email, platform: platformUsers }[tab](ctx);
   return page("Settings", manages ? `${context.merchant().name}: stores, users, machines, webhooks and your own settings.` : inbox ? "Your notifications and password." : "Your password.",
     items.length > 1 ? tabs(items, tab, (k) => ctx.navigate("/portal/settings/" + k)) : null,
     h("div", { role: items.length > 1 ? "tabpanel" : null }, async(() => body)));
