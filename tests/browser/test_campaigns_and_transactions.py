@@ -50,7 +50,7 @@ def test_a_purchase_recorded_at_the_till_shows_in_transactions_and_on_the_custom
     record.get_by_label("Receipt number").fill(receipt)
     record.get_by_label("Amount", exact=False).fill("123.50")
     record.get_by_label("Customer id (optional)").fill(customer["id"])
-    record.get_by_label("Items (optional)").fill("2 × Coffee\n1 × Muffin")
+    record.get_by_label("Items (optional)").fill("2 × Coffee, 90.00\n1 × Muffin, 33.50")
     record.get_by_role("button", name="Record purchase").click()
     row = page.locator("tr", has_text=receipt)
     row.wait_for()

@@ -4,34 +4,44 @@ import { api } from "../core/api.js";
 import { barChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
-import { day, label, money } from "../core/format.js";
-import { card, empty, field, filters, kpi, optional, page } from "../core/ui.js";
+import { day, money } from "../core/format.js";
+import { card, dl, empty, field, filters, kpi, optional, page, table } from "../core/ui.js";
 
-const MONEY = /(cost|revenue|spent|value|amount|budget|committed|remaining)$/;
-const rate = (x) => (x === null || x === undefined ? "—" : `${(x <= 1 ? x * 100 : x).toFixed(1)}%`);
+const pct = (x) => (x === null || x === undefined ? "—" : `${(x * 100).toFixed(1)}%`);
+const dayLabel = (d) => String(Number(d.slice(8, 10)));
 
-function figure(key, value, currency) {
-  if (value === null || value === undefined) return "—";
-  if (/rate$/.test(key)) return rate(value);
-  if (MONEY.test(key)) return money(value, currency);
-  return typeof value === "number" ? value.toLocaleString() : String(value);
+function repeatChart(repeat, title) {
+  return barChart([{ label: "Redeemers", value: Math.round((repeat?.redeemers ?? 0) * 1000) / 10 },
+    { label: "Non-redeemers", value: Math.round((repeat?.non_redeemers ?? 0) * 1000) / 10 }],
+  { title, format: (v) => v + "%", height: 140 });
 }
 
-// the analytics answer shown as it comes: its figures as KPIs, its repeat-purchase comparison, its daily series as charts
-export function analyticsView(a, currency) {
-  const scalars = Object.entries(a).filter(([k, v]) => typeof v === "number" && !/_id$/.test(k));
-  const repeat = a.repeat_purchase_rate;
-  const series = a.daily || a.series || [];
-  const numericKeys = series.length ? Object.keys(series[0]).filter((k) => k !== "day" && k !== "date" && typeof series[0][k] === "number") : [];
+// the campaign's analytics answer: figures, repeat purchases of redeemers against the others, per day, per store
+export async function analyticsView(a, currency) {
+  const m = (v) => money(v, a.currency || currency);
+  const group = (g) => g ? `${g.customers} customers, ${g.purchases} purchases, ${m(g.revenue)}` : "—";
+  const names = {};
+  for (const s of a.stores || []) names[s.store_id] = await context.storeName(s.store_id);
+  const daily = a.daily || [];
   return h("div", {},
-    scalars.length ? h("div", { class: "kpis" }, scalars.map(([k, v]) => kpi(label(k), figure(k, v, currency)))) : null,
-    repeat && typeof repeat === "object" ? card("Repeat purchases: redeemers against the others",
-      barChart([{ label: "Redeemers", value: Math.round((repeat.redeemers ?? 0) * (repeat.redeemers <= 1 ? 1000 : 10)) / 10 },
-        { label: "Non-redeemers", value: Math.round((repeat.non_redeemers ?? 0) * (repeat.non_redeemers <= 1 ? 1000 : 10)) / 10 }],
-      { title: "Repeat-purchase rate (%)", format: (v) => v + "%", height: 140 })) : null,
-    numericKeys.map((k) => card(label(k) + " per day", barChart(series.map((d) => ({ label: String(Number((d.day || d.date).slice(8, 10))), title: day(d.day || d.date), value: d[k] })),
-      { title: `${label(k)} per day`, format: (v) => figure(k, v, currency) }))),
-    !scalars.length && !series.length ? empty("No figures yet.") : null);
+    h("div", { class: "kpis" },
+      kpi("Vouchers issued", String(a.issued ?? 0)), kpi("Redeemed", String(a.redeemed ?? 0), `${pct(a.redemption_rate)} of those issued`),
+      kpi("Discount cost", m(a.discount_cost), a.budget ? `${pct(a.budget_used)} of ${m(a.budget)}` : "no budget"),
+      kpi("Redeemers' revenue", m(a.redeemers?.revenue), `${a.redeemers?.purchases ?? 0} purchases`),
+      kpi("Repeat purchase", pct(a.repeat_purchase_rate?.redeemers), `redeemers; others ${pct(a.repeat_purchase_rate?.non_redeemers)}`)),
+    card("Repeat purchases: redeemers against the others", repeatChart(a.repeat_purchase_rate, "Customers who bought twice or more (%)"),
+      dl([["Redeemers", group(a.redeemers)], ["Non-redeemers", group(a.non_redeemers)]])),
+    daily.length ? card("Per day",
+      barChart(daily.map((d) => ({ label: dayLabel(d.day), title: day(d.day), value: d.discount_cost })), { title: "Discount cost per day", format: m }),
+      barChart(daily.map((d) => ({ label: dayLabel(d.day), title: day(d.day), value: d.revenue })), { title: "Revenue per day", format: m })) : null,
+    (a.stores || []).length ? card("Per store", table([
+      { title: "Store", cell: (s) => names[s.store_id] },
+      { title: "Redeemed", cell: (s) => String(s.redeemed), class: "num" },
+      { title: "Discount cost", cell: (s) => m(s.discount_cost), class: "num" },
+      { title: "Purchases", cell: (s) => String(s.purchases), class: "num" },
+      { title: "Revenue", cell: (s) => m(s.revenue), class: "num" },
+      { title: "Repeat: redeemers / others", cell: (s) => `${pct(s.repeat_purchase_rate?.redeemers)} / ${pct(s.repeat_purchase_rate?.non_redeemers)}`, class: "num" },
+    ], a.stores, "Analytics per store")) : empty("No store has redeemed or sold under this campaign yet."));
 }
 
 export default async function analytics({ query, navigate }) {

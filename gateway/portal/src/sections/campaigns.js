@@ -5,7 +5,7 @@ import { lineChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h, svg } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { announce, async, badge, card, confirmButton, dl, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, card, confirmButton, dl, isMissing, unavailable, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
 import { analyticsView } from "./analytics.js";
 
 const PLATFORM = ["admin", "platform_finance"];
@@ -124,12 +124,19 @@ async function limits({ user, navigate }) {
 }
 
 // budget burn-down: what is left from the start to now, then the forecast's pace to exhaustion
-export function burnDown(c, f) {
+export function burnDown(c, f, daily = []) {
   const start = new Date(c.valid_from || c.created_at);
   const now = new Date();
   const budget = f.budget ?? c.budget;
   const left = budget - (f.spent ?? c.spent ?? 0);
-  const actual = [{ x: start, y: budget }, { x: now, y: left }];
+  // what was left at the end of each day with spending (analytics' daily discount cost), then now
+  let spent = 0;
+  const actual = [{ x: start, y: budget }];
+  for (const d of daily.filter((x) => x.discount_cost)) {
+    spent += d.discount_cost;
+    actual.push({ x: new Date(d.day + "T23:59:59Z"), y: budget - spent });
+  }
+  actual.push({ x: now, y: left });
   const series = [{ name: "Budget left", points: actual, tone: "main" }];
   if (f.exhausted_at) series.push({ name: "At the current pace", points: [{ x: now, y: left }, { x: new Date(f.exhausted_at), y: 0 }], tone: "warn", dashed: true });
   return h("div", {}, lineChart(series, { title: `Budget burn-down (${c.currency})`, format: (v) => money(v, c.currency) }),
@@ -143,6 +150,7 @@ async function campaignView({ user, path, navigate }) {
   const reload = () => navigate(location.pathname, { replaceState: true });
   const owner = ["owner", "admin"].includes(user.role);
   const out = h("div", { "aria-live": "polite" });
+  const analytics = api.get(`/campaigns/${id}/analytics`, context.scope()).catch((e) => { if (isMissing(e)) return null; throw e; });
   const lifecycle = (what, text) => form([field("reason", "Reason (optional)", { maxlength: 500 })], text,
     (v) => api.post(`/campaigns/${id}/${what}`, v.reason ? { reason: v.reason } : {}, { query: context.scope() }), { onDone: () => { announce(`Campaign: ${text}`); reload(); }, className: "inline-form" });
   return h("div", {},
@@ -158,8 +166,15 @@ async function campaignView({ user, path, navigate }) {
     ]), out),
     owner && ["draft", "paused"].includes(c.status) ? card("Activate", lifecycle("activation", "Activate")) : null,
     owner && ["scheduled", "active"].includes(c.status) ? card("Pause", lifecycle("pause", "Pause")) : null,
-    c.budget ? card("Budget burn-down", optional("The forecast", async () => burnDown(c, await api.get(`/campaigns/${id}/forecast`, context.scope())))) : null,
-    card("Analytics", optional("Campaign analytics", async () => analyticsView(await api.get(`/campaigns/${id}/analytics`, context.scope()), c.currency))),
+    c.budget ? card("Budget burn-down", optional("The forecast", async () => {
+      const [f, a] = await Promise.all([api.get(`/campaigns/${id}/forecast`, context.scope()), analytics]);
+      return burnDown(c, f, a?.daily || []);
+    })) : null,
+    card("Analytics", optional("Campaign analytics", async () => {
+      const a = await analytics;
+      if (!a) return unavailable("Campaign analytics");
+      return analyticsView(a, c.currency);
+    })),
     owner && c.status === "active" ? card("Issue vouchers", form([
       h("div", { class: "row" }, field("target", "To", { kind: "select", options: [["codes", "Anonymous codes"], ["customer", "One customer"], ["segment", "The campaign's audience"]] }),
         field("count", "How many (codes)", { kind: "number", min: 1 }), field("customer_id", "Customer id (one customer)")),
