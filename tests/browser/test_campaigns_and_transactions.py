@@ -16,7 +16,7 @@ def test_a_campaign_with_a_budget_its_burn_down_and_its_analytics(open_portal, a
     start = page.get_by_role("region", name="Start a campaign")
     start.get_by_label("Name").fill(name)
     start.get_by_label("Budget", exact=False).fill("500")
-    start.get_by_role("button", name="Start campaign").click()
+    start.get_by_role("button", name="Create campaign").click()
     page.get_by_role("heading", name=name).wait_for()  # its own page
     owner.settle()
     if page.get_by_role("button", name="Activate").count():

@@ -5,7 +5,7 @@ import { lineChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h, svg } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { announce, async, badge, card, confirmButton, dl, isMissing, unavailable, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, errorBox, isMissing, unavailable, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
 import { analyticsView } from "./analytics.js";
 
 const PLATFORM = ["admin", "platform_finance"];
@@ -22,12 +22,26 @@ function burn(spent, budget, currency) {
     h("span", {}, text));
 }
 
+// a campaign starts as a draft: owners activate (scheduled when its start is ahead), pause or end it
+function campaignActions(c, reload) {
+  const out = h("span", { "aria-live": "polite" });
+  const act = (path, text) => button(text, async () => {
+    try { await api.post(`/campaigns/${c.id}/${path}`, context.scope({})); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
+  }, { class: "secondary small", label: `${text} campaign ${c.name}` });
+  return h("span", { class: "row-actions" }, ["draft", "paused"].includes(c.status) ? act("activation", "Activate") : null,
+    ["active", "scheduled"].includes(c.status) ? act("pause", "Pause") : null, c.status !== "ended" ? act("end", "End") : null, out);
+}
+
 async function campaigns({ user, navigate }) {
   const currency = context.currency();
+  const owner = ["owner", "admin"].includes(user.role);
+  const reload = () => navigate("/portal/campaigns", { replaceState: true });
   const parts = [pagedTable([
     { title: "Campaign", cell: (c) => h("a", { href: "/portal/campaigns/view/" + c.id, "data-link": "" }, c.name) }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
-    { title: "Budget used", cell: (c) => burn(c.spent, c.budget, c.currency) }, { title: "Status", cell: (c) => badge(c.status) },
-  ], (cursor) => api.get("/campaigns", context.scope({ cursor, limit: 50 })), { caption: "Campaigns", emptyText: "No campaigns yet." })];
+    { title: "Budget used", cell: (c) => burn(c.spent, c.budget, c.currency) },
+    { title: "Status", cell: (c) => badge(c.status === "paused" && c.pause_reason === "budget_exhausted" ? "budget_exhausted" : c.status) },
+    owner ? { title: "", cell: (c) => campaignActions(c, reload) } : null,
+  ].filter(Boolean), (cursor) => api.get("/campaigns", context.scope({ cursor, limit: 50 })), { caption: "Campaigns", emptyText: "No campaigns yet." })];
   if (["owner", "admin"].includes(user.role)) {
     let agreements = [];
     try { agreements = (await api.get("/funding-agreements", context.scope({ status: "active", limit: 200 }))).items; } catch (e) { agreements = []; }
@@ -35,7 +49,7 @@ async function campaigns({ user, navigate }) {
       field("name", "Name", { required: true, maxlength: 120 }),
       field("budget", `Budget (${currency}, optional)`, { inputmode: "decimal" }),
       field("funding_agreement_id", "Funding", { kind: "select", options: [["", "Merchant-funded"], ...agreements.map((a) => [a.id, `${label(a.funder_kind)}${a.funder_name ? " " + a.funder_name : ""}: ${money(a.remaining, a.currency)} left`])] }),
-    ], "Start campaign", (v) => {
+    ], "Create campaign (a draft: activate it below)", (v) => {
       const body = { name: v.name, currency };
       if (v.budget) body.budget = toMinor(v.budget, currency) ?? v.budget;
       if (v.funding_agreement_id) body.funding_agreement_id = v.funding_agreement_id;
