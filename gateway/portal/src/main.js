@@ -88,6 +88,7 @@ function buildShell(user) {
       badge.hidden = n === 0;
       badge.textContent = n > 99 ? "99+" : String(n);
       unread.textContent = n ? " unread" : "";
+      inboxLink.dataset.live = data.live ? "stream" : "poll"; // how updates arrive (the tests read it)
     });
   }
   return { el, nav, main, toggle };

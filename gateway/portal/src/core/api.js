@@ -34,8 +34,9 @@ async function send(method, path, opts, retried) {
   else if (opts.body !== undefined) { headers["Content-Type"] = "application/json"; body = JSON.stringify(opts.body); }
   let response;
   try {
-    response = await fetch(url(path, opts.query), { method, headers, body, credentials: "same-origin", cache: "no-store" });
+    response = await fetch(url(path, opts.query), { method, headers, body, credentials: "same-origin", cache: "no-store", signal: opts.signal });
   } catch (e) {
+    if (e?.name === "AbortError") throw e;
     throw new ApiError(0, { code: "network_error", message: "The portal cannot reach the server: check the connection and try again." });
   }
   if (response.status === 401 && !retried && !opts.anonymous && token) {

@@ -44,3 +44,31 @@ export function shareBar(parts, title) {
       })),
     h("figcaption", {}, h("ul", { class: "legend" }, parts.map((p) => h("li", {}, h("span", { class: "swatch share-" + p.tone, "aria-hidden": "true" }), `${p.label}: ${p.value} (${Math.round((p.value / total) * 100)}%)`)))));
 }
+
+// lines over time (burn-down, trends): series [{name, points: [{x: Date, y}], tone, dashed}]
+export function lineChart(series, { title, format = String, height = 200, yMin = 0 } = {}) {
+  const width = 640;
+  const pad = { top: 12, right: 12, bottom: 28, left: 8 };
+  const all = series.flatMap((s) => s.points);
+  const summary = `${title}: ` + (all.length ? series.map((s) => `${s.name} ${s.points.map((p) => `${p.x.toISOString().slice(0, 10)} ${format(p.y)}`).join(", ")}`).join("; ") : "no data");
+  const xs = all.map((p) => +p.x);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs, x0 + 86400000);
+  const y1 = Math.max(1, ...all.map((p) => p.y)), y0 = Math.min(yMin, ...all.map((p) => p.y));
+  const sx = (x) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
+  const sy = (y) => height - pad.bottom - ((y - y0) / (y1 - y0 || 1)) * (height - pad.top - pad.bottom);
+  const ticks = all.length ? [x0, (x0 + x1) / 2, x1] : [];
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart line-chart", role: "img", "aria-label": summary, preserveAspectRatio: "none" },
+    svg("title", {}, summary),
+    svg("line", { x1: pad.left, x2: width - pad.right, y1: sy(y0), y2: sy(y0), class: "axis" }),
+    series.map((s) => s.points.length ? svg("polyline", {
+      points: s.points.map((p) => `${sx(+p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join(" "),
+      class: ["line", "line-" + (s.tone || "main"), s.dashed && "dashed"].filter(Boolean).join(" "),
+    }) : null),
+    ticks.map((t, i) => svg("text", { x: sx(t).toFixed(1), y: height - 8, class: "tick", "text-anchor": ["start", "middle", "end"][i] },
+      new Date(t).toLocaleDateString(undefined, { day: "numeric", month: "short" }))));
+  const legend = h("ul", { class: "legend" }, series.map((s) => h("li", {}, h("span", { class: "swatch line-" + (s.tone || "main") + "-swatch", "aria-hidden": "true" }), s.name + (s.dashed ? " (projected)" : ""))));
+  const data = h("details", { class: "chart-data" }, h("summary", {}, "The numbers"),
+    h("table", {}, h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Series"), h("th", { scope: "col" }, "Date"), h("th", { scope: "col" }, "Value"))),
+      h("tbody", {}, series.flatMap((s) => s.points.map((p) => h("tr", {}, h("td", {}, s.name), h("td", {}, p.x.toLocaleDateString()), h("td", {}, format(p.y))))))));
+  return h("figure", { class: "figure" }, h("div", { class: "chart-scroll" }, chart), h("figcaption", {}, title, legend), data);
+}

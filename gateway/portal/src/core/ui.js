@@ -32,6 +32,20 @@ export function kpi(name, value, note, tone) {
 
 export function empty(text) { return h("p", { class: "empty" }, text); }
 
+// A route this server does not have (yet) answers 404 `not_found` (or 405): a section that needs it
+// says so plainly instead of failing, and the rest of the page works.
+export const isMissing = (e) => e instanceof ApiError && ((e.status === 404 && e.code === "not_found") || e.status === 405);
+export function unavailable(what) {
+  return h("p", { class: "notice unavailable", role: "status" }, `${what}: not available on this server yet (its API is not installed).`);
+}
+// renders `render()` like async(), but a missing API shows `unavailable(what)`
+export function optional(what, render) {
+  const holder = h("div", { class: "async" }, loading());
+  Promise.resolve().then(render).then((node) => replace(holder, node))
+    .catch((e) => replace(holder, isMissing(e) ? unavailable(what) : errorBox(e)));
+  return holder;
+}
+
 export function errorBox(error) {
   const message = error instanceof ApiError ? error.message : String(error?.message || error);
   return h("div", { class: "error", role: "alert" }, h("strong", {}, "Not done: "), message,
@@ -48,7 +62,7 @@ export function table(columns, rows, caption) {
 }
 
 // a list that loads a page at a time: fetchPage(cursor) -> {items, next}
-export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing yet." } = {}) {
+export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing yet.", missing } = {}) {
   const holder = h("div", { class: "paged" });
   let rows = [];
   async function load(cursor) {
@@ -59,7 +73,7 @@ export function pagedTable(columns, fetchPage, { caption, emptyText = "Nothing y
       rows = cursor ? rows.concat(data.items) : data.items;
       replace(holder, rows.length ? table(columns, rows, caption) : empty(emptyText),
         data.next ? h("button", { class: "more secondary", type: "button", onclick: () => load(data.next) }, "Load more") : null);
-    } catch (e) { replace(holder, errorBox(e)); }
+    } catch (e) { replace(holder, missing && isMissing(e) ? unavailable(missing) : errorBox(e)); }
   }
   holder.reload = () => load(null);
   load(null);
@@ -174,4 +188,25 @@ export function download(blobUrl, filename) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(blobUrl), 10000);
+}
+
+// a button that asks before it acts, in the page (no blocking dialog): `ask` names the question, and
+// with `note` a text field whose value goes to `act(note)`
+export function confirmButton(text, { ask, yes = text, note, label: name, act, cls = "secondary small" }) {
+  const holder = h("span", { class: "confirm" });
+  const out = h("span", { "aria-live": "polite" });
+  const idle = () => replace(holder, button(text, open, { class: cls, label: name }), out);
+  function open() {
+    const input = note ? h("input", { type: "text", "aria-label": note, placeholder: note, class: "confirm-note" }) : null;
+    const go = button(yes, async () => {
+      if (input && input.value.trim().length < 3) { input.setAttribute("aria-invalid", "true"); input.focus(); return; }
+      go.disabled = true;
+      try { await act(input ? input.value.trim() : undefined); } catch (e) { go.disabled = false; replace(out, errorBox(e)); }
+    }, { class: "small" });
+    replace(holder, h("span", { role: "group", "aria-label": ask, class: "confirm-ask" }, h("span", {}, ask + " "), input, go,
+      button("Cancel", idle, { class: "secondary small" })), out);
+    (input || go).focus();
+  }
+  idle();
+  return holder;
 }

@@ -1,10 +1,12 @@
 // Campaigns (merchant-funded, or under a funding agreement the platform granted) with their budget
 // burn-down; funding agreements, issuance approvals and the merchant's limits, decided by the platform.
 import { api } from "../core/api.js";
+import { lineChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h, svg } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { async, badge, button, card, dl, errorBox, field, form, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, errorBox, isMissing, unavailable, field, form, optional, page, pagedTable, tabs } from "../core/ui.js";
+import { analyticsView } from "./analytics.js";
 
 const PLATFORM = ["admin", "platform_finance"];
 const CAMPAIGN_READERS = ["owner", "finance", "admin"];
@@ -35,7 +37,7 @@ async function campaigns({ user, navigate }) {
   const owner = ["owner", "admin"].includes(user.role);
   const reload = () => navigate("/portal/campaigns", { replaceState: true });
   const parts = [pagedTable([
-    { title: "Campaign", cell: (c) => c.name }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
+    { title: "Campaign", cell: (c) => h("a", { href: "/portal/campaigns/view/" + c.id, "data-link": "" }, c.name) }, { title: "Funding", cell: (c) => label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "") },
     { title: "Budget used", cell: (c) => burn(c.spent, c.budget, c.currency) },
     { title: "Status", cell: (c) => badge(c.status === "paused" && c.pause_reason === "budget_exhausted" ? "budget_exhausted" : c.status) },
     owner ? { title: "", cell: (c) => campaignActions(c, reload) } : null,
@@ -52,20 +54,16 @@ async function campaigns({ user, navigate }) {
       if (v.budget) body.budget = toMinor(v.budget, currency) ?? v.budget;
       if (v.funding_agreement_id) body.funding_agreement_id = v.funding_agreement_id;
       return api.post("/campaigns", context.scope(body));
-    }, { onDone: () => navigate("/portal/campaigns", { replaceState: true }) })));
+    }, { onDone: (c) => navigate("/portal/campaigns/view/" + c.id) })));
   }
   return h("div", {}, parts);
 }
 
 function agreementActions(a, reload) {
-  const out = h("span", { "aria-live": "polite" });
-  const act = (action, text) => button(text, async () => {
-    const reason = prompt(`${text} agreement: why?`);
-    if (!reason) return;
-    try { await api.post(`/funding-agreements/${a.id}/${action}`, { reason }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
-  }, { class: "secondary small", label: `${text} agreement ${a.id.slice(0, 8)}` });
+  const act = (action, text) => confirmButton(text, { label: `${text} agreement ${a.id.slice(0, 8)}`, ask: `${text} this agreement: why?`, note: "Reason",
+    yes: `${text} agreement`, act: async (reason) => { await api.post(`/funding-agreements/${a.id}/${action}`, { reason }); reload(); } });
   return h("span", { class: "row-actions" }, a.status === "active" ? act("suspension", "Suspend") : null, a.status === "suspended" ? act("resumption", "Resume") : null,
-    a.status !== "ended" ? act("end", "End") : null, out);
+    a.status !== "ended" ? act("end", "End") : null);
 }
 
 function agreements({ user, navigate }) {
@@ -99,13 +97,9 @@ function approvals({ user, navigate }) {
   const reload = () => navigate("/portal/campaigns/approvals", { replaceState: true });
   const decide = (a) => {
     if (!platform || a.status !== "pending") return null;
-    const out = h("span", { "aria-live": "polite" });
-    const go = (what, text) => button(text, async () => {
-      const note = prompt(`${text}: a note for the audit trail`);
-      if (!note) return;
-      try { await api.post(`/issuance-approvals/${a.id}/${what}`, { note }); reload(); } catch (e) { out.replaceChildren(errorBox(e)); }
-    }, { class: "secondary small", label: `${text} request ${a.id.slice(0, 8)}` });
-    return h("span", { class: "row-actions" }, go("approval", "Approve"), go("rejection", "Reject"), out);
+    const go = (what, text) => confirmButton(text, { label: `${text} request ${a.id.slice(0, 8)}`, ask: `${text}: a note for the audit trail`, note: "Note",
+      yes: `${text} request`, act: async (note) => { await api.post(`/issuance-approvals/${a.id}/${what}`, { note }); reload(); } });
+    return h("span", { class: "row-actions" }, go("approval", "Approve"), go("rejection", "Reject"));
   };
   const parts = [pagedTable([
     { title: "Asked", cell: (a) => `${dateTime(a.created_at)} by ${who(a.requested_by)}` },
@@ -143,7 +137,70 @@ async function limits({ user, navigate }) {
   return h("div", {}, parts);
 }
 
+// budget burn-down: what is left from the start to now, then the forecast's pace to exhaustion
+export function burnDown(c, f, daily = []) {
+  const start = new Date(c.valid_from || c.created_at);
+  const now = new Date();
+  const budget = f.budget ?? c.budget;
+  const left = budget - (f.spent ?? c.spent ?? 0);
+  // what was left at the end of each day with spending (analytics' daily discount cost), then now
+  let spent = 0;
+  const actual = [{ x: start, y: budget }];
+  for (const d of daily.filter((x) => x.discount_cost)) {
+    spent += d.discount_cost;
+    actual.push({ x: new Date(d.day + "T23:59:59Z"), y: budget - spent });
+  }
+  actual.push({ x: now, y: left });
+  const series = [{ name: "Budget left", points: actual, tone: "main" }];
+  if (f.exhausted_at) series.push({ name: "At the current pace", points: [{ x: now, y: left }, { x: new Date(f.exhausted_at), y: 0 }], tone: "warn", dashed: true });
+  return h("div", {}, lineChart(series, { title: `Budget burn-down (${c.currency})`, format: (v) => money(v, c.currency) }),
+    h("p", {}, f.exhausted_at ? `At ${money(Math.round(f.pace_per_day || 0), c.currency)} a day (the last ${f.pace_window_days} days), the budget runs out ${dateTime(f.exhausted_at)}.`
+      : `At the current pace (${money(Math.round(f.pace_per_day || 0), c.currency)} a day) the budget does not run out.`));
+}
+
+async function campaignView({ user, path, navigate }) {
+  const id = path[1];
+  const c = await api.get("/campaigns/" + id, context.scope());
+  const reload = () => navigate(location.pathname, { replaceState: true });
+  const owner = ["owner", "admin"].includes(user.role);
+  const out = h("div", { "aria-live": "polite" });
+  const analytics = api.get(`/campaigns/${id}/analytics`, context.scope()).catch((e) => { if (isMissing(e)) return null; throw e; });
+  const lifecycle = (what, text) => form([field("reason", "Reason (optional)", { maxlength: 500 })], text,
+    (v) => api.post(`/campaigns/${id}/${what}`, v.reason ? { reason: v.reason } : {}, { query: context.scope() }), { onDone: () => { announce(`Campaign: ${text}`); reload(); }, className: "inline-form" });
+  return h("div", {},
+    h("p", {}, h("a", { href: "/portal/campaigns", "data-link": "" }, "← Campaigns")),
+    card(c.name, dl([
+      ["Status", badge(c.status)], c.pause_reason ? ["Paused because", c.pause_reason] : null, ["Goal", label(c.goal || "—")],
+      ["Funding", label(c.funding) + (c.funder_name ? ` (${c.funder_name})` : "")],
+      ["Budget", c.budget ? money(c.budget, c.currency) : "No budget"], ["Spent", money(c.spent, c.currency)],
+      c.committed !== undefined ? ["Committed", money(c.committed, c.currency)] : null,
+      c.issued_count !== undefined ? ["Vouchers", `${c.issued_count} issued, ${c.redeemed_count} redeemed`] : null,
+      ["Window", `${dateTime(c.valid_from)} – ${c.valid_until ? dateTime(c.valid_until) : "open"}`],
+      ["Created", `${dateTime(c.created_at)} by ${who(c.created_by)}`],
+    ]), out),
+    owner && ["draft", "paused"].includes(c.status) ? card("Activate", lifecycle("activation", "Activate")) : null,
+    owner && ["scheduled", "active"].includes(c.status) ? card("Pause", lifecycle("pause", "Pause")) : null,
+    c.budget ? card("Budget burn-down", optional("The forecast", async () => {
+      const [f, a] = await Promise.all([api.get(`/campaigns/${id}/forecast`, context.scope()), analytics]);
+      return burnDown(c, f, a?.daily || []);
+    })) : null,
+    card("Analytics", optional("Campaign analytics", async () => {
+      const a = await analytics;
+      if (!a) return unavailable("Campaign analytics");
+      return analyticsView(a, c.currency);
+    })),
+    owner && c.status === "active" ? card("Issue vouchers", form([
+      h("div", { class: "row" }, field("target", "To", { kind: "select", options: [["codes", "Anonymous codes"], ["customer", "One customer"], ["segment", "The campaign's audience"]] }),
+        field("count", "How many (codes)", { kind: "number", min: 1 }), field("customer_id", "Customer id (one customer)")),
+    ], "Issue", (v) => api.post(`/campaigns/${id}/issuance`, { target: v.target, ...(v.count ? { count: Number(v.count) } : {}), ...(v.customer_id ? { customer_id: v.customer_id } : {}) }, { query: context.scope() }),
+    { onDone: (job) => out.replaceChildren(h("p", { class: "notice" }, `Issuing: ${job.issued ?? 0} of ${job.requested ?? "?"} (${label(job.status)}).`)) })) : null,
+    owner && !["ended"].includes(c.status) && c.status !== "draft" ? card("End", h("p", { class: "hint" }, "For good: its vouchers are refused at the till from now on."), lifecycle("end", "End campaign")) : null,
+    c.history?.length ? card("History", h("ol", { class: "audit" }, c.history.map((x) => h("li", {}, dateTime(x.at), " · ", who(x.actor), " · ", label(x.action),
+      x.from_status || x.to_status ? ` (${label(x.from_status || "—")} → ${label(x.to_status || "—")})` : "", x.reason ? " · " + x.reason : "")))) : null);
+}
+
 export default function campaignsSection(ctx) {
+  if (ctx.path[0] === "view" && ctx.path[1]) return page("Campaign", null, async(() => campaignView(ctx)));
   const role = ctx.user.role;
   const items = [CAMPAIGN_READERS.includes(role) && ["list", "Campaigns"], ["owner", ...PLATFORM].includes(role) && ["agreements", "Funding agreements"],
     ["owner", ...PLATFORM].includes(role) && ["approvals", "Issuance approvals"], ["owner", ...PLATFORM].includes(role) && context.merchant() && ["limits", "Limits"]].filter(Boolean);

@@ -1,11 +1,12 @@
-// Headline figures from the endpoints that exist: redemptions per day and store (last 30 days),
-// open and critical tickets from the queue, and settlement entries not yet in a batch.
+// Headline figures: redemptions per day and store (last 30 days), the support desk's open, critical
+// and overdue tickets and its SLA, and what the ledger says the merchant is still owed (each from the
+// queue or the unbatched entries where the server has no dashboard or balances).
 import { api } from "../core/api.js";
 import { barChart } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { day, money } from "../core/format.js";
-import { async, card, empty, errorBox, kpi, page, table } from "../core/ui.js";
+import { async, card, empty, errorBox, isMissing, kpi, page, table } from "../core/ui.js";
 
 const DAYS = 30;
 
@@ -32,18 +33,35 @@ export default async function dashboard({ user }) {
     const sum = t.items.reduce((a, r) => ({ n: a.n + r.redemptions, amount: a.amount + r.amount }), { n: 0, amount: 0 });
     kpis.append(kpi(`Redemptions, ${DAYS} days`, String(sum.n), money(sum.amount, currency)));
     if (seesTickets) {
-      const [open, critical, overdue] = await Promise.all([
-        countAll("/support/tickets", { status: "open" }), countAll("/support/tickets", { priority: "critical" }),
-        countAll("/support/tickets", { status: "overdue" })]);
-      const criticalOpen = critical.items.filter((x) => !["resolved", "closed"].includes(x.status)).length;
-      kpis.append(kpi("Open tickets", String(open.count) + (open.more ? "+" : ""), "awaiting action"),
-        kpi("Critical tickets", String(criticalOpen), "not yet resolved", criticalOpen ? "alert" : null),
-        kpi("Overdue", String(overdue.count), "not acknowledged within 2 hours", overdue.count ? "warn" : null));
+      let overall = null;
+      try { overall = (await api.get("/support/dashboard", context.scope(user.role === "store_user" ? { store_id: user.store_id } : {}))).overall; }
+      catch (e) { if (!isMissing(e) && e.status !== 403) throw e; }
+      if (overall) { // the desk's own figures
+        kpis.append(...[kpi("Open tickets", String(overall.open), "awaiting action"),
+          kpi("Critical tickets", String(overall.critical), "not yet resolved", overall.critical ? "alert" : null),
+          kpi("Overdue", String(overall.overdue), "past their response target", overall.overdue ? "warn" : null),
+          overall.sla_attainment_percent !== null ? kpi("Support SLA", `${overall.sla_attainment_percent}%`, "first responses in time") : null].filter(Boolean));
+      } else {
+        const [open, critical, overdue] = await Promise.all([
+          countAll("/support/tickets", { status: "open" }), countAll("/support/tickets", { priority: "critical" }),
+          countAll("/support/tickets", { status: "overdue" })]);
+        const criticalOpen = critical.items.filter((x) => !["resolved", "closed"].includes(x.status)).length;
+        kpis.append(kpi("Open tickets", String(open.count) + (open.more ? "+" : ""), "awaiting action"),
+          kpi("Critical tickets", String(criticalOpen), "not yet resolved", criticalOpen ? "alert" : null),
+          kpi("Overdue", String(overdue.count), "not acknowledged within 2 hours", overdue.count ? "warn" : null));
+      }
     }
     if (seesLedger) {
-      const entries = await countAll("/settlements/entries", { unbatched: "true" });
-      const owed = entries.items.reduce((n, e) => n + e.amount, 0);
-      kpis.append(kpi("Unbatched entries", String(entries.count) + (entries.more ? "+" : ""), money(owed, currency) + " to settle"));
+      let balances = null;
+      try { balances = await api.get("/settlements/balances", context.scope()); } catch (e) { if (!isMissing(e)) throw e; }
+      if (balances) { // what the ledger says the merchant is still owed
+        const outstanding = (balances.stores || []).filter((b) => b.currency === currency).reduce((n, b) => n + b.outstanding, 0);
+        kpis.append(kpi("Owed to you", money(outstanding, currency), "settled in the next batches"));
+      } else {
+        const entries = await countAll("/settlements/entries", { unbatched: "true" });
+        const owed = entries.items.reduce((n, e) => n + e.amount, 0);
+        kpis.append(kpi("Unbatched entries", String(entries.count) + (entries.more ? "+" : ""), money(owed, currency) + " to settle"));
+      }
     }
     return kpis;
   };

@@ -1,13 +1,14 @@
 // Settlements: ledger entries, batches (close, release), exceptions with their critical tickets,
 // and the payout wallet: the owner sets it; platform finance verifies it (an emailed code the
-// merchant reads back, or a note of a call) and confirms it. Statements come with their API.
+// merchant reads back, or a note of a call) and confirms it. A batch shows its lines (per store and
+// counterparty) and its statement (JSON, CSV); balances per account at any date; the ledger's hash chain.
 import { ApiError, api } from "../core/api.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, money, who } from "../core/format.js";
-import { async, badge, button, card, dl, empty, errorBox, field, filters, form, page, pagedTable, tabs } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, download, empty, errorBox, field, filters, form, isMissing, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
 
-const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["payout", "Payout wallet"]];
+const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["balances", "Balances"], ["payout", "Payout wallet"]];
 const ticketLink = (ref, role) => ref
   ? (["owner", "support_agent", "finance", "admin"].includes(role) ? h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref) : ref)
   : "—";
@@ -30,7 +31,7 @@ function entries({ query, navigate }) {
 
 function releaseButton(b, user, after) {
   // held for its payout address: closed, with that exception open
-  const held = b.status === "closed" && b.exception && b.exception.kind === "payout_account_unconfirmed" && b.exception.status === "open";
+  const held = b.status === "exception" || b.status === "closed" && b.exception && b.exception.kind === "payout_account_unconfirmed" && b.exception.status === "open";
   if (!held || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
   const out = h("span", { class: "inline-status", "aria-live": "polite" });
   return h("span", {}, button("Release", async () => {
@@ -47,7 +48,7 @@ function batches({ user, navigate }) {
     { title: "Period", cell: (b) => b.period },
     { title: "Entries", cell: (b) => String(b.entry_count), class: "num" },
     { title: "Total", cell: (b) => money(b.total, b.currency), class: "num" },
-    { title: "Status", cell: (b) => badge(b.status) },
+    { title: "Status", cell: (b) => [badge(b.status), b.exception && b.status !== "exception" ? [" ", badge("exception", "Held")] : null] },
     { title: "Closed", cell: (b) => dateTime(b.closed_at) },
     { title: "", cell: (b) => releaseButton(b, user, reload) },
   ], (cursor) => api.get("/settlements/batches", context.scope({ cursor, limit: 50 })), { caption: "Settlement batches", emptyText: "No batches closed yet." });
@@ -63,14 +64,98 @@ async function batchView({ user, path, navigate }) {
   return h("div", {},
     h("p", {}, h("a", { href: "/portal/settlements/batches", "data-link": "" }, "← Batches")),
     card(`Batch ${b.reference}`, dl([
-      ["Status", badge(b.status)], ["Period", b.period], ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
+      ["Status", [badge(b.status), b.exception && b.status !== "exception" ? [" ", badge("exception", "Held by an exception")] : null]],
+      ["Period", b.period_start ? `${b.period} (${dateTime(b.period_start)} – ${dateTime(b.period_end)})` : b.period],
+      ["Entries", String(b.entry_count)], ["Total", money(b.total, b.currency)],
+      b.funded !== undefined ? ["Funded by the platform or partners", money(b.funded, b.currency)] : null,
       ["Closed", `${dateTime(b.closed_at)} by ${who(b.closed_by)}`], b.released_at ? ["Released", `${dateTime(b.released_at)} by ${who(b.released_by)}`] : null,
       b.exception ? ["Held because", b.exception.message || label(b.exception.kind)] : null,
-    ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))));
+      b.fees !== undefined ? ["Fees", money(b.fees, b.currency)] : null,
+      b.payout_amount !== undefined ? ["Payout", money(b.payout_amount, b.currency) + (b.paid_at ? `, paid ${dateTime(b.paid_at)}` : "") + (b.provider_reference ? ` (${b.provider_reference})` : "")] : null,
+      b.reconciliation ? ["Reconciliation", b.reconciliation.ok === false || b.reconciliation.matched === false ? "Mismatch: see the exception" : "Matches redemption's totals"] : null,
+    ]), releaseButton(b, user, () => navigate(location.pathname, { replaceState: true }))),
+    b.lines ? card("Lines", b.lines.length ? await linesTable(b) : empty("No lines.")) : null,
+    card("Statement", statementButtons(b.reference)),
+    b.transitions?.length ? card("Transitions", h("ol", { class: "audit" }, b.transitions.map((x) => h("li", {},
+      dateTime(x.at), " · ", who(x.actor), " · ", `${label(x.from_status || "—")} → ${label(x.to_status)}`, x.note ? " · " + x.note : "")))) : null);
+}
+
+async function linesTable(b) {
+  const names = {};
+  for (const l of b.lines) if (l.store_id && !(l.store_id in names)) names[l.store_id] = await context.storeName(l.store_id);
+  return table([
+    { title: "Store", cell: (l) => l.store_id ? names[l.store_id] : "—" },
+    { title: "Counterparty", cell: (l) => label(l.counterparty) },
+    { title: "Redemptions", cell: (l) => `${l.redemptions}${l.reversals ? ` (${l.reversals} reversed)` : ""}`, class: "num" },
+    { title: "Gross", cell: (l) => money(l.gross, l.currency), class: "num" },
+    { title: "Funded", cell: (l) => money(l.funded, l.currency), class: "num" },
+    { title: "Fee", cell: (l) => money(l.fee, l.currency), class: "num" },
+    { title: "Payable", cell: (l) => money(l.payable, l.currency), class: "num" },
+  ], b.lines, "Batch lines");
+}
+
+// statements: the JSON and the CSV as files (the API serves them behind the token)
+function statementButtons(ref) {
+  const out = h("div", { "aria-live": "polite" });
+  const get = (ext) => button(`Download ${ext.toUpperCase()}`, async () => {
+    try {
+      download(await api.blobUrl(`/settlements/batches/${encodeURIComponent(ref)}/statement.${ext}`, context.scope()), `statement-${ref}.${ext}`);
+      announce(`Statement ${ext.toUpperCase()} downloaded`);
+    } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Statements") : errorBox(e)); }
+  }, { class: "secondary", label: `Download ${ext.toUpperCase()} statement of ${ref}` });
+  return h("div", {}, h("div", { class: "toolbar" }, get("csv"), get("json")), out);
+}
+
+function balances({ user, query, navigate }) {
+  const current = Object.fromEntries(query.entries());
+  const out = h("div", { "aria-live": "polite" });
+  const verify = card("Ledger integrity", h("div", {}, h("p", { class: "hint" }, "Each entry carries the hash of the one before: an edited row breaks the chain."),
+      button("Verify the ledger", async () => {
+        out.replaceChildren(h("p", { class: "loading" }, "Verifying…"));
+        try {
+          const v = await api.get("/settlements/ledger/verification", context.scope());
+          out.replaceChildren(h("p", { class: v.valid ? "notice" : "error", role: "status" },
+            v.valid ? `The chain holds: ${v.entries_checked} entries checked, ${dateTime(v.verified_at)}.`
+              : `The chain is broken at entry ${v.first_problem?.seq ?? "?"}: ${label(v.first_problem?.problem || "unknown")}.`));
+        } catch (e) { out.replaceChildren(isMissing(e) ? unavailable("Ledger verification") : errorBox(e)); }
+      }, { class: "secondary" }), out));
+  return h("div", {},
+    filters([field("at", "At (date)", { kind: "date", value: current.at || "" })], (v) => navigate("/portal/settlements/balances?" + new URLSearchParams(v))),
+    card("Balances", optional("Balances", async () => {
+      const q = context.scope({ ...(current.at ? { at: new Date(current.at + "T23:59:59Z").toISOString() } : {}), ...(current.store_id ? { store_id: current.store_id } : {}) });
+      const data = await api.get("/settlements/balances", q);
+      const storesOut = data.stores || [];
+      const names = {};
+      for (const b of storesOut) if (b.store_id && !(b.store_id in names)) names[b.store_id] = await context.storeName(b.store_id);
+      return h("div", {},
+        h("p", { class: "hint" }, `As of ${dateTime(data.at)}.`),
+        h("h3", {}, "Per store"),
+        storesOut.length ? table([
+          { title: "Store", cell: (b) => b.store_id ? names[b.store_id] : "Merchant-wide" },
+          { title: "Gross", cell: (b) => money(b.gross, b.currency), class: "num" },
+          { title: "Fees", cell: (b) => money(b.fees, b.currency), class: "num" },
+          { title: "Owed", cell: (b) => money(b.owed, b.currency), class: "num" },
+          { title: "Paid", cell: (b) => money(b.paid, b.currency), class: "num" },
+          { title: "Outstanding", cell: (b) => money(b.outstanding, b.currency), class: "num" },
+        ], storesOut, "Balances per store") : empty("Nothing owed yet: each redemption posts to these."),
+        h("h3", {}, "Ledger accounts"),
+        (data.accounts || []).length ? table([
+          { title: "Account", cell: (b) => h("code", {}, b.account) },
+          { title: "Postings", cell: (b) => String(b.postings), class: "num" },
+          { title: "Balance", cell: (b) => money(b.balance, b.currency), class: "num" },
+        ], data.accounts, "Ledger account balances") : empty("No postings yet."));
+    })), verify);
+}
+
+function resolveException(x, user, after) {
+  if (x.status === "resolved" || !["finance", "platform_finance", "admin"].includes(user.role)) return null;
+  return confirmButton("Resolve", { label: "Resolve exception " + (x.batch_reference || x.id.slice(0, 8)), ask: "What was checked or done?",
+    note: "Note for the record", yes: "Resolve exception",
+    act: async (note) => { await api.post(`/settlements/exceptions/${x.id}/resolution`, { note }, { query: context.scope() }); announce("Exception resolved"); after(); } });
 }
 
 function exceptions({ user }) {
-  return pagedTable([
+  const list = pagedTable([
     { title: "Raised", cell: (x) => dateTime(x.raised_at) },
     { title: "Kind", cell: (x) => label(x.kind) },
     { title: "Batch", cell: (x) => batchLink(x.batch_reference) },
@@ -78,7 +163,9 @@ function exceptions({ user }) {
     { title: "What", cell: (x) => x.message },
     { title: "Status", cell: (x) => badge(x.status) },
     { title: "Critical ticket", cell: (x) => ticketLink(x.ticket_reference, user.role) },
+    { title: "", cell: (x) => x.resolution?.note ? `Resolved: ${x.resolution.note}` : resolveException(x, user, () => list.reload()) },
   ], (cursor) => api.get("/settlements/exceptions", context.scope({ cursor, limit: 50 })), { caption: "Settlement exceptions", emptyText: "No exceptions." });
+  return list;
 }
 
 async function payout({ user, navigate }) {
@@ -126,7 +213,8 @@ async function payout({ user, navigate }) {
 export default function settlements(ctx) {
   const tab = ctx.path[0] || "entries";
   const body = tab === "batches" && ctx.path[1] ? batchView({ ...ctx, path: ["", ...ctx.path] })
-    : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx) : entries(ctx);
+    : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx)
+      : tab === "balances" ? balances(ctx) : entries(ctx);
   return page("Settlements", "Money owed for redemptions, batched per month and paid to the confirmed wallet.",
     tabs(TABS, tab, (key) => ctx.navigate("/portal/settlements/" + key)),
     h("div", { role: "tabpanel" }, async(() => body)));

@@ -1,31 +1,33 @@
-// Support as the API has it today: the queue with filters and counts per status, the create form,
-// and a ticket with its Main and Internal threads (the API returns the Internal one to staff only),
-// acknowledgement and resolution. Assignment, escalation, attachments and chat come with their API.
-import { api } from "../core/api.js";
-import { shareBar } from "../core/chart.js";
+// Support as the portal document shows it: KPIs (SLA %, open, critical, average response) from
+// /support/dashboard, the queue with the panel's filters and its status mix, the create form, and a
+// ticket with its Main and Internal threads (the API returns the Internal one to staff only),
+// attachments, assignment with each agent's load, acknowledgement with an ETA, escalation up the
+// chain and resolution; the chat inbox (conversations with customers) under /support/chat.
+import { api, idempotencyKey } from "../core/api.js";
+import { barChart, shareBar } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
-import { dateTime, label, money, who } from "../core/format.js";
-import { async, badge, card, dl, empty, field, filters, form, kpi, page, pagedTable } from "../core/ui.js";
+import { dateTime, label, money, toMinor, who } from "../core/format.js";
+import { announce, async, badge, button, card, dl, download, empty, errorBox, field, filters, form, isMissing, kpi, optional, page, pagedTable, tabs, unavailable } from "../core/ui.js";
 
-const STATUSES = ["open", "overdue", "processing", "resolved", "closed"];
+const STATUSES = ["open", "processing", "resolved", "closed"];
+const VIEW_BY = ["open", "processing", "resolved", "closed", "lsp_pending", "lsp_processing", "lsp_resolved"];
 const PRIORITIES = ["low", "normal", "high", "critical"];
-const CATEGORIES = ["settlement", "wallet", "onboarding", "campaign", "redemption", "training", "technical", "fulfilment", "item", "other"];
-const ACTIONS = [["no_action", "No action"], ["cancel", "Cancel"], ["refund", "Refund"], ["replace", "Replace"]];
-const STAFF = ["owner", "support_agent", "finance", "admin"];
+const CATEGORIES = ["settlement", "wallet", "onboarding", "campaign", "redemption", "training", "technical", "other", "order", "item", "fulfilment", "agent", "payment"];
+const ACTIONS = [["no_action", "No action"], ["cancel", "Cancel"], ["refund", "Refund"], ["replace", "Replace"], ["return", "Return"]];
+const STAFF = ["owner", "support_agent", "finance", "admin", "platform_support", "it_support"];
+const ASSIGNERS = ["owner", "support_agent", "admin"];
+const DESK = ["store_user", "owner", "support_agent", "finance", "admin"];
+const PLATFORM_DESK = ["platform_support", "it_support"];
+const CHAT = ["owner", "support_agent", "finance", "admin", "store_user"]; // the merchant's team talks with its customers
+const DONE = ["resolved", "closed"];
 const link = (ref) => h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref);
+const isOverdue = (t) => t.overdue || t.status === "overdue";
 
-// the KPIs are computed from the queue itself (up to 2,000 tickets): the API has no dashboard yet
-async function allTickets() {
-  let items = [], cursor = null;
-  do {
-    const p = await api.get("/support/tickets", context.scope({ limit: 200, cursor }));
-    items = items.concat(p.items); cursor = p.next;
-  } while (cursor && items.length < 2000);
-  return items;
+function hours(seconds) {
+  if (seconds === null || seconds === undefined) return "—";
+  return seconds < 3600 ? `${Math.max(1, Math.round(seconds / 60))}m` : `${(seconds / 3600).toFixed(1)}h`;
 }
-
-function hours(ms) { return ms < 3600000 ? `${Math.max(1, Math.round(ms / 60000))}m` : `${(ms / 3600000).toFixed(1)}h`; }
 
 function refsOf(t) {
   const r = t.refs || {};
@@ -35,119 +37,320 @@ function refsOf(t) {
   if (r.redemption_reference) bits.push(" " + r.redemption_reference);
   if (r.voucher_code) bits.push(" " + r.voucher_code);
   if (r.wallet_address) bits.push(" wallet " + r.wallet_address);
+  if (t.order_id) bits.push(" order " + t.order_id);
   return bits.length ? bits : "—";
 }
 
 function nextAction(t) {
-  if (t.status === "resolved" || t.status === "closed") return "Archive";
-  if (!t.acknowledged_at) return t.status === "overdue" ? "Acknowledge now (overdue)" : "Acknowledge by " + dateTime(t.ack_due_at);
-  return "Resolve";
+  if (DONE.includes(t.status)) return "Archive";
+  if (!t.acknowledged_at) return isOverdue(t) ? "Acknowledge now (overdue)" : "Acknowledge by " + dateTime(t.ack_due_at);
+  if (t.lsp_status && t.lsp_status !== "resolved") return "Logistics partner: " + label(t.lsp_status);
+  if (!t.assignee && !t.assignee_id) return "Assign";
+  return "Resolve" + (t.resolution_due_at ? " by " + dateTime(t.resolution_due_at) : "");
 }
 
+// the queue itself, up to 2,000 tickets: the KPIs when the API has no dashboard
+async function allTickets() {
+  let items = [], cursor = null;
+  do {
+    const p = await api.get("/support/tickets", context.scope({ limit: 200, cursor }));
+    items = items.concat(p.items); cursor = p.next;
+  } while (cursor && items.length < 2000);
+  return items;
+}
+
+function kpisFromQueue(tickets) {
+  const c = Object.fromEntries(STATUSES.map((st) => [st, tickets.filter((t) => t.status === st).length]));
+  const overdue = tickets.filter((t) => isOverdue(t) && !DONE.includes(t.status)).length;
+  const acked = tickets.filter((t) => t.acknowledged_at);
+  const inTime = acked.filter((t) => new Date(t.acknowledged_at) <= new Date(t.ack_due_at)).length;
+  const unackedLate = tickets.filter((t) => !t.acknowledged_at && isOverdue(t)).length;
+  return {
+    sla_attainment: acked.length + unackedLate ? inTime / (acked.length + unackedLate) : null,
+    open: c.open + (c.overdue || 0) + c.processing, critical: tickets.filter((t) => t.priority === "critical" && !DONE.includes(t.status)).length,
+    average_first_response_seconds: acked.length ? acked.reduce((n, t) => n + (new Date(t.acknowledged_at) - new Date(t.created_at)), 0) / acked.length / 1000 : null,
+    overdue, counts: { open: c.open + (tickets.filter((t) => t.status === "overdue").length), processing: c.processing, resolved: c.resolved, closed: c.closed },
+  };
+}
+
+// SLA attainment per day of creation over the last two weeks, from the queue itself: of the tickets
+// that were due a first response, the share answered in time (a chart people look at, not read)
+function slaTrend(tickets, days = 14) {
+  const bars = [];
+  for (let i = days - 1; i >= 0; i--) {
+    const d = new Date(Date.now() - i * 86400000).toISOString().slice(0, 10);
+    const due = tickets.filter((t) => t.created_at.slice(0, 10) === d && (t.acknowledged_at || t.first_response_at || isOverdue(t)));
+    const inTime = due.filter((t) => { const at = t.first_response_at || t.acknowledged_at; return at && new Date(at) <= new Date(t.ack_due_at); }).length;
+    bars.push({ label: String(Number(d.slice(8))), title: `${d}: ${inTime} of ${due.length} in time`, value: due.length ? Math.round((100 * inTime) / due.length) : 0 });
+  }
+  return barChart(bars, { title: "SLA attainment per day, last 14 days (%)", format: (v) => v + "%", height: 140 });
+}
+
+async function kpiPanel(user) {
+  const scope = context.scope(user.store_id && user.role === "store_user" ? { store_id: user.store_id } : {});
+  let overall, byStore = [], counts, tickets = null, fromQueue = false;
+  try {
+    const d = await api.get("/support/dashboard", scope);
+    overall = d.overall || {}; byStore = d.by_store || [];
+  } catch (e) {
+    if (!isMissing(e) && e.status !== 403) throw e;
+    tickets = await allTickets(); fromQueue = true;
+    const k = kpisFromQueue(tickets);
+    overall = { open: k.open, critical: k.critical, overdue: k.overdue, avg_first_response_seconds: k.average_first_response_seconds,
+      sla_attainment_percent: k.sla_attainment === null ? null : Math.round(k.sla_attainment * 1000) / 10 };
+    counts = k.counts;
+  }
+  if (!counts) {
+    try { counts = await api.get("/support/tickets/counts", scope); } catch (e) { if (!isMissing(e)) throw e; counts = {}; }
+  }
+  if (!tickets) tickets = await allTickets();
+  const n = (k) => Number(counts[k] || 0);
+  const storeNames = Object.fromEntries((await context.stores()).map((s) => [s.id, s.name]));
+  const sla = overall.sla_attainment_percent;
+  return h("div", {},
+    h("div", { class: "kpis" },
+      kpi("Support SLA", sla === null || sla === undefined ? "—" : `${sla}%`, "first responses in time" + (fromQueue ? " (from the queue)" : "")),
+      kpi("Open tickets", String(overall.open ?? "—"), "awaiting action"),
+      kpi("Critical tickets", String(overall.critical ?? "—"), "not yet resolved", overall.critical ? "alert" : null),
+      kpi("Average response", hours(overall.avg_first_response_seconds), "to first response"),
+      overall.avg_resolution_seconds !== undefined ? kpi("Average resolution", hours(overall.avg_resolution_seconds), "to resolved") : null,
+      kpi("Overdue", String(overall.overdue ?? 0), "past their target", overall.overdue ? "warn" : null),
+      overall.csat !== undefined && overall.csat !== null ? kpi("Satisfaction", `${overall.csat} / 5`, `${overall.rated} rated`) : null),
+    shareBar([{ label: "Open", value: n("open"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
+      { label: "Resolved", value: n("resolved") + n("closed"), tone: "done" }], "Status mix"),
+    h("details", { class: "chart-data" }, h("summary", {}, "SLA trend" + (byStore.length > 1 && user.role !== "store_user" ? " and per store" : "")),
+      slaTrend(tickets),
+      byStore.length > 1 && user.role !== "store_user" ? h("ul", {}, byStore.map((s) => h("li", {},
+        `${storeNames[s.store_id] || (s.store_id ? "Store" : "Merchant-wide")}: ${s.open} open, ${s.critical} critical, SLA ${s.sla_attainment_percent ?? "—"}%`))) : null));
+}
+
+async function agentsList() {
+  return (await api.get("/support/agents", context.scope())).items || [];
+}
+const agentName = (a) => a.username + (a.display_name ? ` (${a.display_name})` : "");
+const agentLoad = (a) => `${a.open_tickets ?? 0} open${a.capacity ? ` of ${a.capacity}` : ""}${a.available === false ? ", away" : ""}`;
+
 async function queue({ user, query, navigate }) {
+  if (PLATFORM_DESK.includes(user.role)) {
+    // the platform's desk sees only escalated tickets, across merchants: a server without that queue refuses
+    try { await api.get("/support/tickets", context.scope({ limit: 1 })); } catch (e) {
+      if (isMissing(e) || e.status === 403) return page("Support", "Tickets escalated to the platform, across merchants.", unavailable("The queue of escalated tickets"));
+      throw e;
+    }
+  }
   const staff = STAFF.includes(user.role);
   const stores = await context.stores();
   const storeNames = Object.fromEntries(stores.map((s) => [s.id, s.name]));
   const current = Object.fromEntries(query.entries());
-  const counts = h("div", {}, async(async () => {
-    const tickets = await allTickets();
-    const c = Object.fromEntries(STATUSES.map((st) => [st, tickets.filter((t) => t.status === st).length]));
-    const acked = tickets.filter((t) => t.acknowledged_at);
-    const inTime = acked.filter((t) => new Date(t.acknowledged_at) <= new Date(t.ack_due_at)).length;
-    const late = c.overdue + acked.length - inTime;
-    const sla = acked.length + c.overdue ? Math.round((inTime / (acked.length + c.overdue)) * 100) + "%" : "—";
-    const response = acked.length ? hours(acked.reduce((n, t) => n + (new Date(t.acknowledged_at) - new Date(t.created_at)), 0) / acked.length) : "—";
-    const critical = tickets.filter((t) => t.priority === "critical" && !["resolved", "closed"].includes(t.status)).length;
-    return h("div", {},
-      h("div", { class: "kpis" },
-        kpi("Support SLA", sla, `acknowledged within 2 hours (${late} late)`),
-        kpi("Open tickets", String(c.open + c.overdue + c.processing), "awaiting action"),
-        kpi("Critical tickets", String(critical), "not yet resolved", critical ? "alert" : null),
-        kpi("Average response", response, "to acknowledgement")),
-      shareBar([{ label: "Open", value: c.open + c.overdue, tone: "open" }, { label: "In progress", value: c.processing, tone: "progress" },
-        { label: "Resolved", value: c.resolved + c.closed, tone: "done" }], "Status mix"));
-  }));
+  let agents = [];
+  if (ASSIGNERS.includes(user.role)) { try { agents = await agentsList(); } catch (e) { agents = []; } }
 
+  const yes = [["", "Any"], ["true", "Yes"]];
   const filterForm = filters([
-    field("status", "Status", { kind: "select", value: current.status || "", options: [["", "Any"], ...STATUSES.map((s) => [s, label(s)])] }),
+    field("view_by", "View by", { kind: "select", value: current.view_by || "", options: [["", "All tickets"], ...VIEW_BY.map((s) => [s, label(s.replace("lsp_", "logistics "))])] }),
     field("priority", "Priority", { kind: "select", value: current.priority || "", options: [["", "Any"], ...PRIORITIES.map((s) => [s, label(s)])] }),
     field("category", "Category", { kind: "select", value: current.category || "", options: [["", "Any"], ...CATEGORIES.map((s) => [s, label(s)])] }),
     stores.length ? field("store_id", "Store", { kind: "select", value: current.store_id || "", options: [["", "Any"], ...stores.map((s) => [s.id, s.name])] }) : null,
+    agents.length ? field("assigned_to", "Assigned to", { kind: "select", value: current.assigned_to || "", options: [["", "Anyone"], ...agents.map((a) => [a.user_id, agentName(a)])] }) : null,
+    staff ? field("unassigned", "Unassigned", { kind: "select", value: current.unassigned || "", options: yes }) : null,
+    staff ? field("overdue", "Overdue", { kind: "select", value: current.overdue || "", options: yes }) : null,
+    staff ? field("unacknowledged", "Unacknowledged, not overdue", { kind: "select", value: current.unacknowledged || "", options: yes }) : null,
+    staff ? field("mine", "My tickets", { kind: "select", value: current.mine || "", options: yes }) : null,
+    field("submitted_by_me", "Submitted by me", { kind: "select", value: current.submitted_by_me || "", options: yes }),
   ], (values) => navigate("/portal/support?" + new URLSearchParams(values)));
 
+  const owner = (t) => t.assignee ? who(t.assignee) : t.store_id ? storeNames[t.store_id] || (t.store_id === user.store_id ? "Your store" : "Store") : "Merchant";
   const list = pagedTable([
     { title: "Record", cell: (t) => link(t.reference) },
     { title: "Subject", cell: (t) => t.subject },
-    { title: "Owner", cell: (t) => (t.store_id ? storeNames[t.store_id] || (t.store_id === user.store_id ? "Your store" : "Store") : "Merchant") },
+    { title: "Owner", cell: owner },
     { title: "Priority", cell: (t) => badge(t.priority) },
-    { title: "Status", cell: (t) => badge(t.status) },
-    { title: "Value", cell: (t) => [label(t.category), " ", refsOf(t)] },
+    { title: "Status", cell: (t) => [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null] },
+    { title: "Value", cell: (t) => [label(t.category), t.sub_category ? ` ${t.sub_category}` : "", " ", refsOf(t)] },
     { title: "Next action", cell: nextAction },
   ], (cursor) => api.get("/support/tickets", context.scope({ ...current, cursor, limit: 25 })), { caption: "Support queue", emptyText: "No tickets match." });
 
+  const parts = [
+    h("div", {}, async(() => kpiPanel(user))),
+    CHAT.includes(user.role) ? tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "queue", (k) => navigate("/portal/support/" + (k === "chat" ? "chat" : ""))) : null,
+    card("Support queue", filterForm, list),
+  ];
+  if (!PLATFORM_DESK.includes(user.role)) parts.push(card("Create support ticket", createForm(user, stores, navigate)));
+  return page("Support", PLATFORM_DESK.includes(user.role) ? "Tickets escalated to the platform, across merchants." : "Onboarding, wallet, campaign and settlement questions, worked to resolution.", parts);
+}
+
+function createForm(user, stores, navigate) {
+  const staff = STAFF.includes(user.role);
   const subject = field("subject", "Subject", { required: true, maxlength: 200 });
   const description = field("description", "What happened", { kind: "textarea", required: true, rows: 4, maxlength: 10000 });
   const category = field("category", "Category", { kind: "select", options: CATEGORIES.map((s) => [s, label(s)]) });
   const priority = field("priority", "Priority", { kind: "select", value: "normal", options: PRIORITIES.map((s) => [s, label(s)]) });
   const store = stores.length ? field("store_id", "Store (optional)", { kind: "select", options: [["", "The whole merchant"], ...stores.map((s) => [s.id, s.name])] }) : null;
   const batch = staff ? field("batch_reference", "Settlement batch (optional)", { placeholder: "SET-2026-05-004", maxlength: 40 }) : null;
-  const create = form([subject, description, h("div", { class: "row" }, category, priority), store, batch], "Create ticket", async (v) => {
+  return form([subject, description, h("div", { class: "row" }, category, priority), store, batch], "Create ticket", async (v) => {
     const body = { subject: v.subject, description: v.description, category: v.category, priority: v.priority, refs: {} };
     if (v.store_id) body.store_id = v.store_id;
     if (v.batch_reference) body.refs.batch_reference = v.batch_reference;
     Object.assign(body, context.scope());
     return api.post("/support/tickets", body);
   }, { onDone: (t) => navigate("/portal/support/" + encodeURIComponent(t.reference)) });
+}
 
-  return page("Support", "Onboarding, wallet, campaign and settlement questions, worked to resolution.",
-    counts, card("Support queue", filterForm, list), card("Create support ticket", create));
+// -- one ticket ---------------------------------------------------------------------------------
+// an audit record's details as written: words of the vocabulary read as words, everything else as it is
+const detailValue = (v) => (typeof v === "boolean" ? (v ? "yes" : "no") : /^[a-z]+(_[a-z]+)*$/.test(String(v)) ? label(v) : String(v));
+function auditList(items) {
+  return h("ol", { class: "audit" }, items.map((a) => {
+    const details = Object.entries(a.details || {}).filter(([k, v]) => v !== null && v !== "" && typeof v !== "object" && !/_id$/.test(k))
+      .map(([k, v]) => `${label(k)}: ${detailValue(v)}`);
+    return h("li", {}, [dateTime(a.at), who(a.actor), label(a.action), ...(details.length ? [details.join(", ")] : [])].join(" · "));
+  }));
+}
+
+function attachmentLink(reference, a) {
+  const name = a.filename || a.name || "attachment";
+  return button(`${name}${a.size ? ` (${Math.ceil(a.size / 1024)} KB)` : ""}`, async () => {
+    download(await api.blobUrl(`/support/tickets/${encodeURIComponent(reference)}/attachments/${a.id}`, context.scope()), name);
+  }, { class: "link" });
+}
+
+function thread(reference, name, messages) {
+  return messages.length
+    ? h("ol", { class: "thread" }, messages.map((m) => h("li", { class: "message" },
+      h("p", { class: "meta" }, who(m.author), " · ", dateTime(m.created_at)), h("p", { class: "body" }, m.body),
+      m.attachments?.length ? h("p", { class: "meta" }, "Attached: ", m.attachments.map((a) => [attachmentLink(reference, a), " "])) : null)))
+    : empty(`Nothing in the ${name} thread yet.`);
+}
+
+function postForm(reference, threadName, text, reload) {
+  const key = idempotencyKey(); // one per message: a retried post cannot post it twice
+  return form([field("body", text, { kind: "textarea", required: true, maxlength: 10000, rows: 3 }),
+    field("file", "Attach an image or PDF (optional)", { kind: "file", accept: "image/*,application/pdf" })],
+  threadName === "internal" ? "Add internal note" : "Send reply", async (v) => {
+    const attachment_ids = [];
+    if (v.file) {
+      const data = new FormData();
+      data.append("file", v.file);
+      const a = await api.upload(`/support/tickets/${encodeURIComponent(reference)}/attachments`, data, { query: context.scope() });
+      attachment_ids.push(a.id);
+    }
+    return api.post(`/support/tickets/${encodeURIComponent(reference)}/messages`, { thread: threadName, body: v.body, ...(attachment_ids.length ? { attachment_ids } : {}) },
+      { query: context.scope(), headers: { "Idempotency-Key": key } });
+  }, { onDone: () => { announce(threadName === "internal" ? "Internal note added" : "Reply sent"); reload(); } });
+}
+
+async function assignmentCard(t, reference, reload) {
+  let agents;
+  try { agents = await agentsList(); } catch (e) { if (isMissing(e)) return card("Assignment", unavailable("Assignment")); throw e; }
+  const current = t.assignee_id || t.assignee?.user_id || t.assignee?.id || "";
+  return card("Assignment", h("p", {}, "Assigned to: ", t.assignee ? who(t.assignee) : "nobody"),
+    form([field("assignee_id", "Agent (open tickets)", { kind: "select", value: current, options: [["", "Nobody (unassign)"], ...agents.map((a) => [a.user_id, `${agentName(a)}: ${agentLoad(a)}`])] })],
+      "Save assignment", (v) => api.put(`/support/tickets/${encodeURIComponent(reference)}/assignment`, { assignee_id: v.assignee_id || null }, { query: context.scope() }),
+      { onDone: () => { announce("Assignment saved"); reload(); }, className: "inline-form" }));
 }
 
 async function ticketView({ user, path, navigate }) {
   const reference = path[0];
   const staff = STAFF.includes(user.role);
   const t = await api.get("/support/tickets/" + encodeURIComponent(reference), context.scope());
-  const thread = (name, messages) => messages.length
-    ? h("ol", { class: "thread" }, messages.map((m) => h("li", { class: "message" }, h("p", { class: "meta" }, who(m.author), " · ", dateTime(m.created_at)), h("p", { class: "body" }, m.body))))
-    : empty(`Nothing in the ${name} thread yet.`);
   const main = (t.messages || []).filter((m) => m.thread === "main");
   const internal = (t.messages || []).filter((m) => m.thread === "internal");
   const reload = () => navigate("/portal/support/" + encodeURIComponent(reference), { replaceState: true });
+  const open = !DONE.includes(t.status);
+  const q = `/support/tickets/${encodeURIComponent(reference)}`;
 
   const actions = [];
-  if (staff && !t.acknowledged_at && !["resolved", "closed"].includes(t.status)) {
-    actions.push(card("Acknowledge", form([field("remarks", "Reply to the person who raised it", { kind: "textarea", required: true, maxlength: 5000 })], "Acknowledge",
-      (v) => api.post(`/support/tickets/${encodeURIComponent(reference)}/acknowledgement`, { remarks: v.remarks }, { query: context.scope() }), { onDone: reload })));
+  if (staff && open && ASSIGNERS.includes(user.role)) actions.push(await assignmentCard(t, reference, reload));
+  if (staff && !t.acknowledged_at && open) {
+    actions.push(card("Acknowledge", form([
+      field("remarks", "Reply to the person who raised it", { kind: "textarea", required: true, maxlength: 5000 }),
+      field("eta", "Expected resolution (optional)", { kind: "datetime-local" }),
+    ], "Acknowledge",
+    (v) => api.post(`${q}/acknowledgement`, { remarks: v.remarks, ...(v.eta ? { eta: new Date(v.eta).toISOString() } : {}) }, { query: context.scope() }), { onDone: reload })));
   }
-  if (staff && !["resolved", "closed"].includes(t.status)) {
+  // the team a ticket is with escalates it further: the merchant's desk, then platform support (or an admin)
+  const level = t.escalation_level || "store_user";
+  const mayEscalate = PLATFORM_DESK.includes(level) ? user.role === level || user.role === "admin" : DESK.includes(user.role);
+  if (mayEscalate && open && level !== "it_support") {
+    actions.push(card("Escalate", h("p", { class: "hint" }, "Up the chain: store → owner → platform support → IT support. The team it goes to joins the Internal thread."),
+      form([field("reason", "Why", { kind: "textarea", required: true, maxlength: 2000 })], "Escalate",
+        (v) => api.post(`${q}/escalation`, { reason: v.reason }, { query: context.scope() }), { onDone: () => { announce("Escalated"); reload(); } })));
+  }
+  if (staff && open) {
+    const currency = t.currency || context.currency();
     actions.push(card("Resolve", form([
-      field("action", "Resolution", { kind: "select", options: ACTIONS }),
+      h("div", { class: "row" }, field("action", "Resolution", { kind: "select", options: ACTIONS }), field("refund_amount", `Refund (${currency}, refunds only)`, { inputmode: "decimal" })),
       field("resolution", "What was done", { kind: "textarea", required: true, maxlength: 5000 }),
       field("remarks", "Remarks (optional)", { kind: "textarea", maxlength: 5000 }),
-    ], "Resolve ticket", (v) => api.post(`/support/tickets/${encodeURIComponent(reference)}/resolution`,
-      { action: v.action, resolution: v.resolution, ...(v.remarks ? { remarks: v.remarks } : {}) }, { query: context.scope() }), { onDone: reload })));
+    ], "Resolve ticket", (v) => api.post(`${q}/resolution`,
+      { action: v.action, resolution: v.resolution, ...(v.remarks ? { remarks: v.remarks } : {}),
+        ...(v.action === "refund" && v.refund_amount ? { refund_amount: toMinor(v.refund_amount, currency) ?? v.refund_amount, currency } : {}) }, { query: context.scope() }), { onDone: reload })));
   }
+
+  const threads = h("div", { class: "threads" },
+    card("Main thread", h("p", { class: "hint" }, "With the person who raised it."), thread(reference, "Main", main), open ? postForm(reference, "main", "Reply", reload) : null),
+    staff ? card("Internal thread", h("p", { class: "hint" }, "Staff only: the person who raised the ticket does not see this."), thread(reference, "Internal", internal),
+      open ? postForm(reference, "internal", "Internal note", reload) : null) : null);
 
   const el = page(`${t.reference}: ${t.subject}`, null,
     h("p", {}, h("a", { href: "/portal/support", "data-link": "" }, "← Support queue")),
     card("Ticket", dl([
-      ["Status", badge(t.status)], ["Priority", badge(t.priority)], ["Category", label(t.category)],
+      ["Status", [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null]], ["Priority", badge(t.priority)],
+      ["Category", label(t.category) + (t.sub_category ? ` (${t.sub_category})` : "")],
       ["Store", await context.storeName(t.store_id)], ["References", refsOf(t)],
-      ["Raised by", who(t.raised_by)], ["Raised", dateTime(t.created_at)],
-      ["Acknowledge by", dateTime(t.ack_due_at)], ["Acknowledged", dateTime(t.acknowledged_at)],
+      t.delivery_type ? ["Delivery", label(t.delivery_type)] : null,
+      t.issue_items?.length ? ["Items", t.issue_items.map((i) => `${i.quantity} × ${i.item}${i.order_value ? " (" + money(i.order_value, t.currency || context.currency()) + ")" : ""}`).join(", ")] : null,
+      ["Raised by", who(t.raised_by)], ["Raised", dateTime(t.created_at)], t.source ? ["Source", label(t.source)] : null,
+      ["Assigned to", t.assignee ? who(t.assignee) : "—"],
+      ["Acknowledge by", dateTime(t.ack_due_at)], ["Acknowledged", dateTime(t.acknowledged_at)], t.eta ? ["ETA", dateTime(t.eta)] : null,
+      t.escalation_level ? ["Escalated to", label(t.escalation_level)] : null,
+      t.lsp_status ? ["Logistics partner", `${label(t.lsp_status)}${t.lsp_eta ? ", ETA " + dateTime(t.lsp_eta) : ""}`] : null,
       t.resolution ? ["Resolution", `${label(t.resolution.action)}: ${t.resolution.resolution}`] : null,
       t.resolved_at ? ["Resolved", dateTime(t.resolved_at)] : null,
+      t.description ? ["Description", t.description] : null,
+      t.attachments?.length ? ["Attachments", t.attachments.map((a) => [attachmentLink(reference, a), " "])] : null,
     ])),
-    h("div", { class: "threads" },
-      card("Main thread", thread("Main", main)),
-      staff ? card("Internal thread", h("p", { class: "hint" }, "Staff only: the person who raised the ticket does not see this."), thread("Internal", internal)) : null),
+    threads,
     ...actions,
-    staff && t.audit ? card("Audit log", h("ol", { class: "audit" }, t.audit.map((a) => h("li", {}, dateTime(a.at), " · ", who(a.actor), " · ", label(a.action),
-      a.details && Object.keys(a.details).length ? " · " + Object.entries(a.details).filter(([, v]) => v !== null).map(([k, v]) => `${label(k)}: ${label(v)}`).join(", ") : "")))) : null);
+    staff && t.audit ? card("Audit log", auditList(t.audit)) : null);
   el.classList.add("ticket");
   return el;
 }
 
+// -- the chat inbox -----------------------------------------------------------------------------
+function chatList({ user, navigate }) {
+  if (!CHAT.includes(user.role)) return page("Support", null, h("p", { class: "notice" }, "The chat inbox is the merchant team's: it is not part of your role."));
+  return page("Support", "Conversations with customers from the buyer app and the storefront widget.",
+    tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "chat", (k) => navigate("/portal/support" + (k === "chat" ? "/chat" : ""))),
+    card("Chat inbox", pagedTable([
+      { title: "Started", cell: (c) => h("a", { href: "/portal/support/chat/" + c.id, "data-link": "" }, dateTime(c.created_at)) },
+      { title: "Customer", cell: (c) => c.customer_id ? h("a", { href: "/portal/customers/" + c.customer_id, "data-link": "" }, "Customer " + String(c.customer_id).slice(0, 8)) : "—" },
+      { title: "Last message", cell: (c) => dateTime(c.last_message_at) },
+      { title: "Status", cell: (c) => badge(c.status) },
+      { title: "Ticket", cell: (c) => c.ticket_reference ? link(c.ticket_reference) : "—" },
+    ], (cursor) => api.get("/support/conversations", context.scope({ cursor, limit: 25 })), { caption: "Conversations", emptyText: "No conversations.", missing: "The chat inbox" })));
+}
+
+async function chatView({ user, path, navigate }) {
+  const id = path[1];
+  const c = await api.get("/support/conversations/" + id, context.scope());
+  const reload = () => navigate("/portal/support/chat/" + id, { replaceState: true });
+  const messages = c.messages || [];
+  return page("Conversation", null,
+    h("p", {}, h("a", { href: "/portal/support/chat", "data-link": "" }, "← Chat inbox")),
+    card("Conversation", dl([["Customer", c.customer_id ? h("a", { href: "/portal/customers/" + c.customer_id, "data-link": "" }, "Customer " + String(c.customer_id).slice(0, 8)) : "—"], ["Status", badge(c.status)], ["Started", dateTime(c.created_at)],
+      c.ticket_reference ? ["Ticket", link(c.ticket_reference)] : null]),
+    messages.length ? h("ol", { class: "thread" }, messages.map((m) => h("li", { class: "message" }, h("p", { class: "meta" }, m.author_kind === "customer" ? "Customer" : m.author_kind === "system" ? "VowRewards" : who(m.author), " · ", dateTime(m.created_at)), h("p", { class: "body" }, m.body))))
+      : empty("No messages yet."),
+    c.status !== "closed" ? form([field("body", "Reply", { kind: "textarea", required: true, maxlength: 5000 })], "Send",
+      (v) => api.post(`/support/conversations/${id}/messages`, { body: v.body }, { query: context.scope() }), { onDone: reload }) : null),
+    !c.ticket_reference && STAFF.includes(user.role) ? card("Turn into a ticket", form([
+      field("subject", "Subject", { required: true, maxlength: 200 }),
+      h("div", { class: "row" }, field("category", "Category", { kind: "select", options: CATEGORIES.map((s) => [s, label(s)]) }), field("priority", "Priority", { kind: "select", value: "normal", options: PRIORITIES.map((s) => [s, label(s)]) })),
+    ], "Create ticket", (v) => api.post(`/support/conversations/${id}/ticket`, v, { query: context.scope() }), { onDone: (t) => navigate("/portal/support/" + encodeURIComponent(t.reference)) })) : null);
+}
+
 export default function support(ctx) {
+  if (ctx.path[0] === "chat") return ctx.path[1] ? chatView(ctx) : chatList(ctx);
   return ctx.path.length ? ticketView(ctx) : queue(ctx);
 }

@@ -1,0 +1,66 @@
+"""Campaigns, analytics and transactions as the owner and the till see them: a campaign started
+with a budget, activated, its vouchers issued and one redeemed, its budget burn-down and analytics
+drawn; a purchase recorded at the till showing in Transactions and on the customer's page. Each is
+skipped, naming the routes, where the server does not have them."""
+import uuid
+
+from tests.browser.conftest import axe_violations, shot
+
+
+def test_a_campaign_with_a_budget_its_burn_down_and_its_analytics(open_portal, api, artifacts, axe_source):
+    api.needs("POST /api/v1/campaigns/{campaign_id}/activation", "GET /api/v1/campaigns/{campaign_id}/forecast",
+              "GET /api/v1/campaigns/{campaign_id}/analytics")
+    name = "Winter coffee " + uuid.uuid4().hex[:6]
+    owner = open_portal("owner")
+    page = owner.go("campaigns").page
+    start = page.get_by_role("region", name="Start a campaign")
+    start.get_by_label("Name").fill(name)
+    start.get_by_label("Budget", exact=False).fill("500")
+    start.get_by_role("button", name="Create campaign").click()
+    page.get_by_role("heading", name=name).wait_for()  # its own page
+    owner.settle()
+    if page.get_by_role("button", name="Activate").count():
+        page.get_by_role("button", name="Activate").click()
+        page.locator("#main .badge-active").first.wait_for()
+    burn = page.get_by_role("img", name="Budget burn-down")
+    burn.first.wait_for()
+    analytics = page.get_by_role("region", name="Analytics")
+    analytics.locator(".kpi").first.wait_for()
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "campaign-burn-down")
+
+    owner.go("analytics")
+    page.get_by_label("Campaign").select_option(label=name)
+    page.get_by_role("button", name="Apply").click()
+    owner.settle()
+    page.locator("#main .kpi").first.wait_for()
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "analytics")
+    owner.check_clean()
+
+
+def test_a_purchase_recorded_at_the_till_shows_in_transactions_and_on_the_customers_page(open_portal, api, artifacts,
+                                                                                          axe_source):
+    api.needs("POST /api/v1/purchases", "GET /api/v1/purchases", "GET /api/v1/customers/{customer_id}/purchases")
+    customer = api.call("POST", "/customers", "owner", 201, json={"name": "Lerato " + uuid.uuid4().hex[:4]}).json()
+    receipt = "R-" + uuid.uuid4().hex[:8]
+    store = open_portal("store_user")
+    page = store.go("transactions").page
+    record = page.get_by_role("region", name="Record a purchase")
+    record.get_by_label("Receipt number").fill(receipt)
+    record.get_by_label("Amount", exact=False).fill("123.50")
+    record.get_by_label("Customer id (optional)").fill(customer["id"])
+    record.get_by_label("Items (optional)").fill("2 × Coffee, 90.00\n1 × Muffin, 33.50")
+    record.get_by_role("button", name="Record purchase").click()
+    row = page.locator("tr", has_text=receipt)
+    row.wait_for()
+    assert "2 × Coffee" in row.inner_text() and "123.50" in row.inner_text()
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "transactions-store")
+
+    owner = open_portal("owner")
+    owner.go("customers/" + customer["id"])
+    owner.page.get_by_role("region", name="Purchases").locator("tr", has_text=receipt).wait_for()
+    shot(owner.page, artifacts, "customer-page")
+    store.check_clean()
+    owner.check_clean()
