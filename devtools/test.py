@@ -5,6 +5,7 @@ arguments the whole suite runs as three pytest processes at once, each with its 
 vhost and broker users (``tests/conftest.py``): most tests wait on the broker, the database or
 a browser rather than on a core, so three processes finish well before one would.
 """
+import os
 import subprocess
 import sys
 import threading
@@ -58,7 +59,13 @@ def run_shards(shards, extra=()):
     return max(statuses.values())
 
 
+# Each pytest process starts whole systems (six components, each with its own pool) and the e2e tests
+# start them as processes: small pools keep three shards within PostgreSQL's default 100 connections.
+TEST_POOL_SIZE = "5"
+
+
 def main(argv):
+    os.environ.setdefault("DB_POOL_SIZE", TEST_POOL_SIZE)
     started = servers.ensure_all()
     portal.build()  # the browser tests (tests/browser) drive the built portal in Debian's Chromium
     portal.ensure_browser()

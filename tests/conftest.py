@@ -125,7 +125,7 @@ def make_config(database_url, amqp_uri, broker_users, jwt_keys):
         config.update({
             "DATABASE_URL": component_database_url(database_url, component),
             "DB_SCHEMA": component,
-            "DB_POOL_SIZE": 8,
+            "DB_POOL_SIZE": cfg.env_int("DB_POOL_SIZE", 5),  # three shards share 100 connections
             "JWT_PUBLIC_KEY": jwt_keys[1],
             "HEALTH_PORT": None,
             "RPC_TIMEOUT": 5.0,
