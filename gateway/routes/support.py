@@ -35,8 +35,8 @@ class AttachmentSchema(Schema):
 class SupportRoutes(Routes):
     # -- intake ------------------------------------------------------------------------------------
     def _check_references(self, data):
-        """Stores (the gateway owns them) and a campaign named by a ticket must be the merchant's own:
-        another merchant's is refused (422) before anything is stored."""
+        """Stores (the gateway owns them), a campaign and (for staff) a voucher named by a ticket must be
+        the merchant's own: another merchant's is refused (422) before anything is stored."""
         identity = self.identity
         try:
             merchant_id = read_field(CreateTicketSchema, "merchant_id", data) or identity.merchant_id
@@ -49,6 +49,13 @@ class SupportRoutes(Routes):
         except NotFound as error:
             raise ValidationFailed(error.message, code="store_not_found",
                                    fields={"store_id": ["Not a store of this merchant."]})
+        if refs.get("voucher_code") and identity.role not in CLIENT_ROLES:
+            try:
+                self.redemption.get_voucher(refs["voucher_code"], merchant_id if identity.is_platform else None)
+            except (NotFound, ValidationFailed):
+                raise ValidationFailed("No voucher %s at this merchant" % refs["voucher_code"],
+                                       code="voucher_not_found",
+                                       fields={"refs.voucher_code": ["Not a voucher of this merchant."]})
         if refs.get("campaign_id"):
             if identity.role in CLIENT_ROLES:
                 raise ValidationFailed("Campaign references are for the merchant's staff", code="campaign_not_found",

@@ -46,11 +46,19 @@ def test_intake_at_both_addresses_and_references_of_another_merchant_are_422(sys
                 201)
     error = error_of(system.post(B + "/tickets", owner, json=ticket(refs={"campaign_id": theirs["id"]})), 422)
     assert error["code"] == "campaign_not_found" and "refs.campaign_id" in error["fields"]
+    voucher = ok(system.post("/api/v1/vouchers", b["tokens"]["owner"],
+                             json={"kind": "discount_fixed", "currency": "ZAR", "value": 500}), 201)
+    error = error_of(system.post(B + "/tickets", owner, json=ticket(refs={"voucher_code": voucher["display_code"]})),
+                     422)
+    assert error["code"] == "voucher_not_found"
+    own = ok(system.post("/api/v1/vouchers", owner, json={"kind": "discount_fixed", "currency": "ZAR", "value": 500}),
+             201)
+    ok(system.post(B + "/tickets", owner, json=ticket(refs={"voucher_code": own["display_code"]})), 201)
     mine = ok(system.post("/api/v1/campaigns", owner, json={"name": "Autumn", "currency": "ZAR"}), 201)
     ok(system.post(B + "/tickets", owner, json=ticket(refs={"campaign_id": mine["id"]})), 201)
     error = error_of(system.post(B + "/tickets", owner, json=ticket(category="item", sub_category="FLM02")), 422)
     assert "sub_category" in error["fields"]
-    assert len(ok(system.get(B + "/tickets", owner))["items"]) == before + 1  # nothing else was stored
+    assert len(ok(system.get(B + "/tickets", owner))["items"]) == before + 2  # nothing else was stored
 
 
 def test_a_day_on_the_desk_with_the_roles_that_may_and_may_not(system, two, platform_login):

@@ -12,6 +12,7 @@ from PIL import Image
 
 from plumbing.errors import Conflict, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from services.notification.contract.events import EmailReceived
+from services.support import sla
 from services.support.service import SupportService
 from tests.events import example
 from tests.service.conftest import call, handling, new_id, started
@@ -373,3 +374,21 @@ def test_mail_opens_a_ticket_or_lands_on_its_main_thread_once(support, shop, dis
     deliver(reply)
     shown = call(support, "get_ticket", shop["agent"], opened["reference"])
     assert [m["body"] for m in shown["messages"]] == [mail.body, "Here is my receipt number 8812"]
+
+
+def test_deadlines_run_in_the_stores_time_zone_over_its_business_hours(support, shop):
+    # the merchant's desk works 08:00-12:00 and 13:00-17:00 every day; this store is in Sydney
+    every_day = {day: [["08:00", "12:00"], ["13:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri",
+                                                                            "sat", "sun")}
+    call(support, "set_sla_settings", shop["owner"], {
+        "timezone": "UTC", "store_timezones": {shop["store"]: "Australia/Sydney"}, "hours": every_day,
+        "policies": [{"priority": "normal", "first_response_minutes": 5 * 60}]})
+    at_store = call(support, "create_ticket", shop["store_user"], {"subject": "Till", "description": "x",
+                                                                  "category": "technical"})
+    elsewhere = call(support, "create_ticket", shop["owner"], {"subject": "Card", "description": "x",
+                                                              "category": "wallet"})
+    for shown, zone in ((at_store, "Australia/Sydney"), (elsewhere, "UTC")):
+        calendar = sla.Calendar.of(zone, every_day)
+        created = datetime.fromisoformat(shown["created_at"])
+        assert datetime.fromisoformat(shown["ack_due_at"]) == sla.deadline(calendar, created, 5 * 3600)
+        assert calendar.working(datetime.fromisoformat(shown["ack_due_at"]) - timedelta(seconds=1))
