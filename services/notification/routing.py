@@ -59,6 +59,7 @@ ROUTES = tuple(Route(*row) for row in (
     # ("support.ticket_escalated",     "escalation_team",     (INBOX,),                  "ticket_escalated"),
     # ("support.ticket_cascaded",      "partner",             (INBOX,),                  "ticket_cascaded"),
     # ("support.conversation_message", "conversation_customer", (INBOX, EMAIL_IF_OFFLINE), "chat_message"),
+    # ("support.ticket_reopened",      "assignee",            (INBOX,),                  "ticket_reopened"),
 ))
 
 # events nobody is told of in person, which webhooks may still subscribe to (high-volume facts)
@@ -174,8 +175,10 @@ def escalation_team(people, event):
     level = _field(event, "level")
     if not level:
         return []
-    platform = level in (IT_SUPPORT, "platform_support", "admin")
-    return _users(people, None if platform else event.merchant_id, [level])
+    if level in (IT_SUPPORT, "platform_support", "admin"):
+        return _users(people, None, [level])  # the platform's own people
+    store_id = _field(event, "store_id") if level == STORE_USER else None
+    return _users(people, event.merchant_id, [level], store_id=store_id)
 
 
 def team_on_internal(people, event):
@@ -192,8 +195,7 @@ def partner(people, event):
 
 
 def conversation_customer(people, event):
-    author = _field(event, "author") or {}
-    if author.get("kind") == "customer":
+    if (_field(event, "author_kind") or (_field(event, "author") or {}).get("kind")) == "customer":
         return []  # the customer wrote it
     return _customer(people, event.merchant_id, _field(event, "customer_id"))
 
