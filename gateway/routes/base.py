@@ -2,7 +2,7 @@
 from marshmallow import ValidationError
 from nameko.extensions import DependencyProvider
 
-from plumbing.auth import ACTING_CUSTOMER_KEY, BUYER_APP, Caller
+from plumbing.auth import ACTING_CUSTOMER_KEY, BUYER_APP, TOKEN_CONTEXT_KEY, Caller
 from plumbing.db import Database
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
 from plumbing.idempotency import Idempotency
@@ -67,8 +67,8 @@ class Routes:
         it (campaign says it is a customer of the app's merchant) before the request goes on, and
         services read it as ``Identity.customer_id``. Nobody else may name one."""
         customer_id = request.headers.get(CUSTOMER_HEADER)
-        if not customer_id:
-            return
+        if not customer_id or not self.worker_data.get(TOKEN_CONTEXT_KEY):
+            return  # no token: a public route (signing in), or one that answered 401 already
         customer_id = require_id(customer_id, CUSTOMER_HEADER)
         self.worker_data[ACTING_CUSTOMER_KEY] = customer_id  # before the identity is read: it carries it
         if self.identity.role != BUYER_APP:

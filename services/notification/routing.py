@@ -36,8 +36,8 @@ ROUTES = tuple(Route(*row) for row in (
     ("settlement.exception_resolved",        "finance",          (INBOX,),                 "settlement_exception"),
     ("settlement.batch_closed",              "finance",          (INBOX,),                 "batch_closed"),
     ("settlement.batch_released",            "finance",          (INBOX,),                 "batch_released"),
-    ("settlement.payout_account_set",        "owners",           (INBOX,),                 "payout_account"),
-    ("settlement.payout_account_confirmed",  "owners",           (INBOX,),                 "payout_account"),
+    ("settlement.payout_account_set",        "owners",           (INBOX,),                 "payout_account_set"),
+    ("settlement.payout_account_confirmed",  "owners",           (INBOX,),                 "payout_account_confirmed"),
     ("campaign.budget_exhausted",            "owners",           (INBOX, EMAIL),           "budget_exhausted"),
     ("campaign.points_adjusted",             "customer",         (INBOX, EMAIL_IF_OFFLINE), "points"),
     ("campaign.funding_agreement_created",   "owners",           (INBOX,),                 "funding"),
@@ -177,8 +177,10 @@ def escalation_team(people, event):
     level = _field(event, "level")
     if not level:
         return []
-    platform = level in (IT_SUPPORT, "platform_support", "admin")
-    return _users(people, None if platform else event.merchant_id, [level])
+    if level in (IT_SUPPORT, "platform_support", "admin"):
+        return _users(people, None, [level])  # the platform's own people
+    store_id = _field(event, "store_id") if level == STORE_USER else None
+    return _users(people, event.merchant_id, [level], store_id=store_id)
 
 
 def team_on_internal(people, event):

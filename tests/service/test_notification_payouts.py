@@ -74,12 +74,12 @@ def test_the_owners_hear_when_the_address_is_set_and_confirmed(notification, del
             "notify_settlement_payout_account_confirmed")
 
     confirmed, changed = inbox(notification, users["owner"])
-    assert (changed["kind"], changed["title"]) == ("payout_account", "Payout wallet address changed")
+    assert (changed["kind"], changed["title"]) == ("payout_account_set", "Payout wallet address changed")
     assert changed["body"] == (
         "owner-ann (owner) changed the payout wallet address from wallet…1111 to wallet…2222 on 2026-05-10 "
         "09:00 UTC. Payouts to it wait until VowRewards has verified it with you and until 2026-05-13 09:00 UTC "
         "(cooling-off). If this was not you, contact VowRewards at once.")
-    assert (confirmed["kind"], confirmed["title"]) == ("payout_account", "Payout wallet address confirmed")
+    assert (confirmed["kind"], confirmed["title"]) == ("payout_account_confirmed", "Payout wallet address confirmed")
     assert "by phone" in confirmed["body"] and "2026-05-13 09:00 UTC" in confirmed["body"]
     for role in ("finance", "store_user", "support_agent"):
         assert inbox(notification, users[role]) == []

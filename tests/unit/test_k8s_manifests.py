@@ -331,7 +331,8 @@ def test_network_policies_allow_each_component_only_what_it_needs():
         egress, ingress = policy["egress"], policy.get("ingress", [])
         assert all(rule.get("to") and rule.get("ports") for rule in egress), "%s: egress to anywhere" % c
         needs = {("UDP", 53), ("TCP", 53), ("TCP", 5672)} | (set() if c == "topology" else {("TCP", 5432)})
-        assert _ports(egress) == needs | ({("TCP", smtp)} if c == "notification" else set()), c
+        # notification: the SMTP relay, and webhooks (HTTPS)
+        assert _ports(egress) == needs | ({("TCP", smtp), ("TCP", 443)} if c == "notification" else set()), c
         expected = set() if c == "topology" else {("TCP", HEALTH_PORT)} | ({("TCP", 8000)} if c == "gateway" else set())
         assert _ports(ingress) == expected, c
         assert all(rule.get("from") for rule in ingress if ("TCP", HEALTH_PORT) in _ports([rule])), "%s: metrics open" % c
