@@ -22,10 +22,20 @@ def test_a_campaign_with_a_budget_its_burn_down_and_its_analytics(open_portal, a
     if page.get_by_role("button", name="Activate").count():
         page.get_by_role("button", name="Activate").click()
         page.locator("#main .badge-active").first.wait_for()
+    campaign_id = page.url.rstrip("/").split("/")[-1]
+    # a voucher of the campaign redeemed at the till spends 20.00 of its 500.00
+    voucher = api.call("POST", "/vouchers", "owner", 201, json={
+        "kind": "discount_fixed", "currency": "ZAR", "value": 2000, "campaign_id": campaign_id}).json()
+    api.call("POST", "/redemptions", "store_user", 201, json={"code": voucher["code"], "channel": "pos"},
+             headers={"Idempotency-Key": uuid.uuid4().hex})
+    assert api.eventually(lambda: api.call("GET", "/campaigns/" + campaign_id, "owner").json()["spent"] == 2000)
+    owner.go("campaigns/view/" + campaign_id)
     burn = page.get_by_role("img", name="Budget burn-down")
     burn.first.wait_for()
+    assert "480.00" in burn.first.get_attribute("aria-label")  # what is left, drawn
     analytics = page.get_by_role("region", name="Analytics")
     analytics.locator(".kpi").first.wait_for()
+    assert "20.00" in analytics.locator(".kpi", has_text="Discount cost").inner_text()
     assert axe_violations(page, axe_source) == []
     shot(page, artifacts, "campaign-burn-down")
 

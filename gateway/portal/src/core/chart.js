@@ -4,13 +4,15 @@ import { h, svg } from "./dom.js";
 
 // bars: [{label, value, title}]
 export function barChart(bars, { title, format = String, height = 180 } = {}) {
-  const width = Math.max(320, bars.length * 28);
+  // a few bars get a narrow chart drawn at its own size (stretched wide, its labels would be too)
+  const narrow = bars.length <= 4;
+  const width = narrow ? 420 : Math.max(320, bars.length * 28);
   const pad = { top: 12, right: 8, bottom: 28, left: 8 };
   const max = Math.max(1, ...bars.map((b) => b.value));
   const slot = (width - pad.left - pad.right) / Math.max(1, bars.length);
   const plot = height - pad.top - pad.bottom;
   const summary = bars.length ? `${title}: ${bars.map((b) => `${b.label} ${format(b.value)}`).join(", ")}` : `${title}: no data`;
-  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img", "aria-label": summary, preserveAspectRatio: "none" },
+  const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: narrow ? "chart chart-narrow" : "chart", role: "img", "aria-label": summary, preserveAspectRatio: narrow ? "xMinYMid meet" : "none" },
     svg("title", {}, summary),
     svg("line", { x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom, class: "axis" }),
     bars.map((b, i) => {

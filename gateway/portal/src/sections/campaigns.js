@@ -152,7 +152,11 @@ export function burnDown(c, f, daily = []) {
   }
   actual.push({ x: now, y: left });
   const series = [{ name: "Budget left", points: actual, tone: "main" }];
-  if (f.exhausted_at) series.push({ name: "At the current pace", points: [{ x: now, y: left }, { x: new Date(f.exhausted_at), y: 0 }], tone: "warn", dashed: true });
+  // ahead: to exhaustion at the forecast's pace, or (if it never runs out) to the window's end or a month on
+  const pace = f.pace_per_day || 0;
+  const end = f.exhausted_at ? new Date(f.exhausted_at) : c.valid_until ? new Date(c.valid_until) : new Date(+now + 30 * 86400000);
+  const endLeft = f.exhausted_at ? 0 : Math.max(0, Math.round(left - pace * ((end - now) / 86400000)));
+  if (end > now) series.push({ name: "At the current pace", points: [{ x: now, y: left }, { x: end, y: endLeft }], tone: "warn", dashed: true });
   return h("div", {}, lineChart(series, { title: `Budget burn-down (${c.currency})`, format: (v) => money(v, c.currency) }),
     h("p", {}, f.exhausted_at ? `At ${money(Math.round(f.pace_per_day || 0), c.currency)} a day (the last ${f.pace_window_days} days), the budget runs out ${dateTime(f.exhausted_at)}.`
       : `At the current pace (${money(Math.round(f.pace_per_day || 0), c.currency)} a day) the budget does not run out.`));
