@@ -152,7 +152,8 @@ def forecast(campaign, daily_spend, now, days=FORECAST_DAYS):
     started = campaign["valid_from"] if campaign["valid_from"] < now else now
     window = max(1, min(days, (now.date() - started.date()).days + 1))
     since = now.date() - timedelta(days=window - 1)
-    spent_in_window = sum(amount for day, amount in daily_spend.items() if day >= since)
+    # SUM() over bigint comes back from PostgreSQL as Decimal: minor units are whole numbers
+    spent_in_window = sum(int(amount) for day, amount in daily_spend.items() if day >= since)
     pace = spent_in_window / window
     result = {"campaign_id": str(campaign["id"]), "budget": campaign["budget"], "spent": campaign["spent"],
               "committed": campaign["committed"], "remaining": None, "pace_per_day": round(pace, 2),

@@ -36,6 +36,9 @@ def insert_ticket(tx, ticket):
 def update_ticket(tx, ticket_id, changes):
     """Write ``changes`` (column -> value) to a ticket; the caller holds its row lock."""
     columns = sorted(changes)
+    if not columns:  # nothing of the ticket itself changed (a message that moves no state)
+        tx.execute("UPDATE tickets SET updated_at = now() WHERE id = %s", (ticket_id,))
+        return
     tx.execute("UPDATE tickets SET %s, updated_at = now() WHERE id = %%(_id)s"
                % ", ".join("%s = %%(%s)s" % (c, c) for c in columns), dict(_json(changes), _id=ticket_id))
 

@@ -227,6 +227,10 @@ def test_the_forecast_runs_out_at_the_recent_pace():
     assert domain.forecast(campaign(), {}, NOW)["exhausted_at"] is None
     assert domain.forecast(campaign(spent=1000), {}, NOW)["exhausted_at"] == NOW
     assert domain.forecast(campaign(budget=None), spends, NOW)["remaining"] is None
+    # the database's SUM gives Decimal: the forecast still answers (it was a 500)
+    from decimal import Decimal
+    decimals = {d: Decimal(v) for d, v in spends.items()}
+    assert domain.forecast(campaign(status="active", spent=700), decimals, NOW)["exhausted_at"] == NOW + timedelta(days=3)
 
 
 # -- tiers, earning, the window a purchase falls in; the budget as a property --------------------------
