@@ -912,7 +912,7 @@ def test_an_answer_given_twice_pays_and_books_once(record, rpc, platform, settle
     move_on(settlement)
     assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
     [payout] = rpc("get_statement", "finance", merchant, batch["reference"])["payouts"]
-    assert payout["answers"] == 2
+    assert payout["answers"] >= 2  # (one more if the container's own payout round asked again meanwhile)
     assert len(transfers(query, merchant)) == 1
     assert len(entries(rpc, merchant, kind="payout")) == 1
 
