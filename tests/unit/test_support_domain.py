@@ -156,3 +156,8 @@ def test_people_cannot_forge_the_references_of_a_settlement_ticket():
     # only the settlement service's own event may put it there
     errors = TicketRefsSchema().validate({"exception_id": str(uuid.uuid4())})
     assert "exception_id" in errors
+
+
+def test_every_settlement_exception_kind_has_a_title_of_its_own():
+    from services.settlement.contract.enums import EXCEPTION_KINDS
+    assert set(EXCEPTION_KINDS) <= set(domain.EXCEPTION_TITLES)
