@@ -196,8 +196,8 @@ class Transaction:
             text = b"; ".join(self._take_leading(cur) + [cur.mogrify(sql, params)])
             cur.execute(text)
         elif not self.open:
+            self.open = True  # before it is sent: should the statement fail, ROLLBACK is owed
             cur.execute("BEGIN; " + sql, params)  # one round trip, not two
-            self.open = True
         else:
             cur.execute(sql, params)
         return cur

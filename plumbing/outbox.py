@@ -231,3 +231,6 @@ class Outbox(DependencyProvider):
             "FROM outbox WHERE published_at IS NULL"))
         self.registry.outbox_backlog.labels(self.service).set(row["backlog"])
         self.registry.outbox_oldest_age.labels(self.service).set(float(row["oldest"]))
+        # events parked for an operator and not yet replayed (plumbing.events; every schema has the table)
+        self.registry.parked_events.labels(self.service).set(self.database.pool.run(lambda tx: tx.scalar(
+            "SELECT count(*) FROM parked_events WHERE replayed_at IS NULL")))
