@@ -88,6 +88,9 @@ def test_the_chain_across_real_processes(stack):
     campaign = requests.post(base + "/campaigns", headers=owner, timeout=10, json={
         "name": "Platform week", "currency": "ZAR", "funding_agreement_id": agreement.json()["id"]})
     assert campaign.status_code == 201, campaign.text
+    activated = requests.post(base + "/campaigns/%s/activation" % campaign.json()["id"], headers=owner, timeout=10,
+                              json={})
+    assert activated.status_code == 200, activated.text
     voucher = requests.post(base + "/vouchers", json={"kind": "discount_fixed", "currency": "ZAR", "value": 4200,
                                                       "campaign_id": campaign.json()["id"]},
                             headers=owner, timeout=10)

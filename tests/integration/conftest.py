@@ -155,6 +155,12 @@ def onboard(system, admin_token):
     return make
 
 
+def active_campaign(system, token, **body):
+    """A campaign created and activated (campaigns start as drafts; vouchers come only from active ones)."""
+    campaign = ok(system.post("/api/v1/campaigns", token, json=dict({"currency": "ZAR"}, **body)), 201)
+    return ok(system.post("/api/v1/campaigns/%s/activation" % campaign["id"], token, json={}))
+
+
 @pytest.fixture
 def db_query(database_url):
     def query(sql, params=()):

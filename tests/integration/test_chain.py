@@ -7,7 +7,7 @@ merchant and amount -> finance inbox -> ticket resolved -> exception resolved.
 """
 import pytest
 
-from tests.integration.conftest import ok, wait_for
+from tests.integration.conftest import active_campaign, ok, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,7 @@ def platform_campaign(system, platform_login, m, commission_bp=500):
     agreement = ok(system.post("/api/v1/funding-agreements", platform_login("platform_finance"), json={
         "merchant_id": m["merchant"]["id"], "funder_kind": "platform", "currency": "ZAR", "budget": 100000,
         "max_voucher_value": 10000, "commission_bp": commission_bp}), 201)
-    return ok(system.post("/api/v1/campaigns", m["tokens"]["owner"], json={
-        "name": "Platform week", "currency": "ZAR", "funding_agreement_id": agreement["id"]}), 201)
+    return active_campaign(system, m["tokens"]["owner"], name="Platform week", funding_agreement_id=agreement["id"])
 
 
 def test_the_headline_chain(system, onboard, platform_login):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.integration.conftest import PASSWORD, ok, wait_for
+from tests.integration.conftest import PASSWORD, active_campaign, ok, wait_for
 from tests.mailbox import Mailbox, text_of
 
 COOLING_OFF_SECONDS = 12
@@ -57,8 +57,8 @@ def redeem(system, m, value=2500, platform_finance=None):
         agreement = ok(system.post("/api/v1/funding-agreements", platform_finance, json={
             "merchant_id": m["merchant"]["id"], "funder_kind": "platform", "currency": "ZAR", "budget": 100000,
             "max_voucher_value": 10000}), 201)
-        campaign = {"campaign_id": ok(system.post("/api/v1/campaigns", owner, json={
-            "name": "Platform week", "currency": "ZAR", "funding_agreement_id": agreement["id"]}), 201)["id"]}
+        campaign = {"campaign_id": active_campaign(system, owner, name="Platform week",
+                                                   funding_agreement_id=agreement["id"])["id"]}
     voucher = ok(system.post("/api/v1/vouchers", owner, json=dict({
         "kind": "discount_fixed", "currency": "ZAR", "value": value}, **campaign)), 201)
     redemption = ok(system.post("/api/v1/redemptions", till, json={

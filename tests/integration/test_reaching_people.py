@@ -23,7 +23,9 @@ from services.redemption.contract.events import (RedemptionLockout, RedemptionRe
                                                  VoucherExpired, VoucherRedeemed)
 from services.settlement.contract.events import (BatchClosed, BatchReleased, ExceptionRaised, ExceptionResolved,
                                                  PayoutAccountConfirmed, PayoutAccountSet)
-from services.support.contract.events import TicketAcknowledged, TicketCreated, TicketResolved
+from services.support.contract.events import (ConversationMessage, MessagePosted, TicketAcknowledged, TicketAssigned,
+                                              TicketCascaded, TicketClosed, TicketCreated, TicketEscalated,
+                                              TicketOverdue, TicketReopened, TicketResolved)
 from tests.events import example
 from tests.integration.conftest import ok, wait_for
 from tests.mailbox import Mailbox, free_port
@@ -80,7 +82,7 @@ def who(actor_role="owner"):
     return {"user_id": str(uuid.uuid4()), "username": "someone", "role": actor_role}
 
 
-def events_for(m, customer_id):
+def events_for(m, customer_id, agent_id):
     """One event of every routed kind for merchant ``m``, with whom its inbox message must reach."""
     merchant_id, store_id = m["merchant"]["id"], m["store_id"]
     ticket = dict(ticket_id=str(uuid.uuid4()), reference="SUP-%d" % (uuid.uuid4().int % 10000),
@@ -107,6 +109,15 @@ def events_for(m, customer_id):
         (example(VoucherCancelled, merchant_id=merchant_id), {"owner"}),
         (example(VoucherExpired, merchant_id=merchant_id), {"owner"}),
         (example(VoucherRedeemed, merchant_id=merchant_id, store_id=store_id), set()),  # webhooks only
+        # support's lifecycle: the assignee, the team on an Internal message, the partner it was cascaded to
+        (example(TicketAssigned, merchant_id=merchant_id, assignee_id=agent_id), {"support_agent"}),
+        (example(MessagePosted, merchant_id=merchant_id, thread="internal"), {"support_agent"}),
+        (example(TicketOverdue, merchant_id=merchant_id, assignee_id=agent_id), {"support_agent", "owner"}),
+        (example(TicketEscalated, merchant_id=merchant_id, level="owner"), {"owner"}),
+        (example(TicketCascaded, merchant_id=merchant_id), {"stranger"}),  # the partner client's own inbox
+        (example(TicketClosed, merchant_id=merchant_id, assignee_id=agent_id), {"support_agent"}),
+        (example(TicketReopened, merchant_id=merchant_id, assignee_id=agent_id), {"support_agent", "owner"}),
+        (example(ConversationMessage, merchant_id=merchant_id, customer_id=customer_id), {"customer"}),
     ]
 
 
@@ -118,7 +129,7 @@ def test_the_routing_table_reaches_whom_it_says_once_per_event(system, onboard, 
     ok(system.request("PATCH", "/api/v1/users/" + finance_id, owner, json={"email": "finance@shop.example"}))
     platform_finance = platform_login("platform_finance")
     customer = ok(system.post("/api/v1/customers", owner, json={"name": "Thandi", "email": "t@example.com"}), 201)
-    cases = events_for(m, customer["id"])
+    cases = events_for(m, customer["id"], me(system, m["tokens"]["support_agent"])["id"])
     assert {event_of(p).key() for p, _ in cases} >= {r.event_type for r in routing.ROUTES}  # every routed kind
     roles = {row[0]: row[1] for row in db_query("SELECT id::text, role FROM gateway.users WHERE merchant_id = %s "
                                                "OR role = 'platform_finance'", (m["merchant"]["id"],))}

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.integration.conftest import ok, wait_for
+from tests.integration.conftest import active_campaign, ok, wait_for
 
 B = "/api/v1/settlements"
 
@@ -31,8 +31,7 @@ def agreement(system, platform_finance, m, funder_kind="platform", commission_bp
 
 
 def voucher_under(system, m, granted, value):
-    campaign = ok(system.post("/api/v1/campaigns", m["tokens"]["owner"], json={
-        "name": "Funded week", "currency": "ZAR", "funding_agreement_id": granted["id"]}), 201)
+    campaign = active_campaign(system, m["tokens"]["owner"], name="Funded week", funding_agreement_id=granted["id"])
     return ok(system.post("/api/v1/vouchers", m["tokens"]["owner"], json={
         "kind": "stored_value", "currency": "ZAR", "value": value, "campaign_id": campaign["id"]}), 201)
 
