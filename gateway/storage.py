@@ -96,7 +96,8 @@ def directory(tx, merchant_id, roles=None, store_id=None, user_ids=None, limit=2
     where, params = ["active", "merchant_id = %s" if merchant_id else "merchant_id IS NULL"], []
     if merchant_id:
         params.append(merchant_id)
-    for column, values in (("role", roles), ("id", user_ids)):
+    # ids arrive as text (JSON): compare them as text, or PostgreSQL refuses uuid = text
+    for column, values in (("role", roles), ("id::text", user_ids)):
         if values:
             where.append("%s = ANY(%%s)" % column)
             params.append(list(values))
