@@ -19,12 +19,12 @@ TESTS = cfg.REPO_ROOT / "tests"
 
 def shards():
     """Four of about the same length: the in-process system tests (each module starts the whole
-    system) in two halves, the unit tests, and the service, real-process and browser tests.
+    system) in two halves, the service tests, and the unit, real-process and browser tests.
     Most of their time is spent waiting on the broker, the database or a browser, and with small
     pools (``TEST_POOL_SIZE``) four stay well inside PostgreSQL's 100 connections (about 45 seen)."""
     system = sorted(str(p.relative_to(cfg.REPO_ROOT)) for p in (TESTS / "integration").glob("test_*.py"))
     return (("system-1", system[0::2]), ("system-2", system[1::2]),
-            ("unit", ["tests/unit"]), ("service-processes", ["tests/service", "tests/e2e", "tests/browser"]))
+            ("service", ["tests/service"]), ("unit-processes", ["tests/unit", "tests/e2e", "tests/browser"]))
 
 
 def pytest_command(argv):
