@@ -19,11 +19,10 @@ from collections import defaultdict
 
 import eventlet
 from eventlet.queue import LightQueue
-from kombu import Connection, Queue, binding
-from kombu.mixins import ConsumerMixin
-from nameko.extensions import DependencyProvider, SharedExtension
+from kombu import Queue, binding
+from nameko.extensions import DependencyProvider
 
-from plumbing.events import event_exchange, expected_publisher, publisher_of
+from plumbing.events import BroadcastFeed, event_exchange, expected_publisher, publisher_of
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +30,11 @@ LIVE_ROUTING_KEY = "inbox_live"
 STREAM_QUEUE_SIZE = 100
 
 
-class LiveHub(SharedExtension, ConsumerMixin):
+class LiveHub(BroadcastFeed):
+    feed_name = "live notification feed"
+
     def __init__(self):
         super().__init__()
-        self.should_stop = False
-        self._gt = None
         self._streams = defaultdict(set)  # key -> {LightQueue}
         self._tokens = {}  # queue -> the token its stream was opened with
 
@@ -45,34 +44,15 @@ class LiveHub(SharedExtension, ConsumerMixin):
         self.queue = Queue("broadcast.%s.live.%s" % (self.container.service_name, uuid.uuid4().hex), durable=False,
                            exclusive=True, auto_delete=True,
                            bindings=[binding(event_exchange("notification", config), routing_key=LIVE_ROUTING_KEY)])
-        self.connection = Connection(config["AMQP_URI"], heartbeat=config.get("HEARTBEAT", 60),
-                                     ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
-
-    def start(self):
-        self.should_stop = False
-        self._gt = self.container.spawn_managed_thread(self._consume_forever, identifier="live-hub")
+        self.connect(config)
 
     def stop(self):
-        self.should_stop = True
         for queues in list(self._streams.values()):
             for queue in list(queues):
                 queue.put(None)  # each stream ends its answer
-        if self._gt is not None:
-            self._gt.kill()
-            self._gt = None
+        super().stop()
 
     kill = stop
-
-    def _consume_forever(self):
-        while not self.should_stop:
-            try:
-                self.run(safety_interval=0.5)
-            except Exception:
-                log.exception("the live notification feed failed; reconnecting")
-                eventlet.sleep(1)
-
-    def get_consumers(self, Consumer, channel):
-        return [Consumer(queues=[self.queue], callbacks=[self.on_message], accept=["json"], no_ack=True)]
 
     def on_connection_error(self, exc, interval):
         log.warning("live feed: broker unreachable (%s); retrying in %ss", exc, interval)

@@ -37,7 +37,9 @@ import uuid
 from datetime import datetime, timezone
 
 import eventlet
-from kombu import Exchange, Queue, binding
+from kombu import Connection, Exchange, Queue, binding
+from kombu.mixins import ConsumerMixin
+from nameko.extensions import SharedExtension
 
 from plumbing.config import durable_queue_arguments
 from plumbing.contracts import InvalidEvent
@@ -72,6 +74,46 @@ def redeliver_exchange(service_name):
 
 def retry_exchange(service_name, delay_ms):
     return Exchange("%s.retry.%d" % (service_name, delay_ms), type="fanout", durable=True)
+
+
+class BroadcastFeed(SharedExtension, ConsumerMixin):
+    """A process's own exclusive queue of broadcasts (revocations, live inbox messages), consumed by
+    a managed thread that reconnects after any failure instead of ending the container. A feed
+    sets ``self.queue`` in ``setup`` (after ``self.connect(config)``) and handles ``on_message``."""
+
+    feed_name = "feed"
+
+    def __init__(self):
+        super().__init__()
+        self.should_stop = False
+        self._gt = None
+
+    def connect(self, config):
+        self.connection = Connection(config["AMQP_URI"], heartbeat=config.get("HEARTBEAT", 60),
+                                     ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+
+    def start(self):
+        self.should_stop = False
+        self._gt = self.container.spawn_managed_thread(self._consume_forever, identifier=self.feed_name)
+
+    def stop(self):
+        self.should_stop = True
+        if self._gt is not None:
+            self._gt.kill()
+            self._gt = None
+
+    kill = stop
+
+    def _consume_forever(self):
+        while not self.should_stop:
+            try:
+                self.run(safety_interval=0.5)
+            except Exception:  # never let the feed take the whole container down
+                log.exception("the %s failed; reconnecting", self.feed_name)
+                eventlet.sleep(1)
+
+    def get_consumers(self, Consumer, channel):
+        return [Consumer(queues=[self.queue], callbacks=[self.on_message], accept=["json"], no_ack=True)]
 
 
 def retry_queue(service_name, delay_ms, config):

@@ -33,15 +33,12 @@ import logging
 import time
 import uuid
 
-import eventlet
 from eventlet.event import Event as Signal
-from kombu import Connection, Producer, Queue, binding
-from kombu.mixins import ConsumerMixin
+from kombu import Producer, Queue, binding
 from marshmallow import fields, validate
-from nameko.extensions import SharedExtension
 
 from plumbing.contracts import Event, InvalidEvent
-from plumbing.events import event_exchange, expected_publisher, publisher_of
+from plumbing.events import BroadcastFeed, event_exchange, expected_publisher, publisher_of
 from plumbing.framework import MessagePublisher, rpc_exchange, rpc_request, rpc_result
 
 log = logging.getLogger(__name__)
@@ -157,14 +154,14 @@ class Revocations:
         return len(self._sessions) + len(self._users)
 
 
-class RevocationFeed(SharedExtension, ConsumerMixin):
+class RevocationFeed(BroadcastFeed):
     """Consumes ``session_revoked`` broadcasts (and catch-up answers) for this process."""
+
+    feed_name = "revocation feed"
 
     def __init__(self):
         super().__init__()
         self.revocations = Revocations()
-        self.should_stop = False
-        self._gt = None
         self._producer = None
         self._pending = None  # (correlation id, deadline) of the catch-up request in flight
         self._next_try = None
@@ -182,35 +179,11 @@ class RevocationFeed(SharedExtension, ConsumerMixin):
         self.queue = Queue(self.queue_name, durable=False, exclusive=True, auto_delete=True, bindings=[
             binding(event_exchange(SOURCE, config), routing_key=EVENT_TYPE),
             binding(self.rpc_exchange, routing_key=self.reply_key)])
-        self.connection = Connection(config["AMQP_URI"], heartbeat=config.get("HEARTBEAT", 60),
-                                     ssl=config.get("AMQP_SSL"), login_method=config.get("LOGIN_METHOD"))
+        self.connect(config)
         if not self.catch_up:
             self.revocations.mark_synced()
 
-    def start(self):
-        self.should_stop = False
-        self._gt = self.container.spawn_managed_thread(self._consume_forever, identifier="revocation-feed")
-
-    def stop(self):
-        self.should_stop = True
-        if self._gt is not None:
-            self._gt.kill()
-            self._gt = None
-
-    kill = stop
-
-    def _consume_forever(self):
-        while not self.should_stop:
-            try:
-                self.run(safety_interval=0.5)
-            except Exception:  # never let the feed take the whole container down
-                log.exception("the revocation feed failed; reconnecting")
-                eventlet.sleep(1)
-
     # -- kombu's ConsumerMixin ------------------------------------------------------------
-    def get_consumers(self, Consumer, channel):
-        return [Consumer(queues=[self.queue], callbacks=[self.on_message], accept=["json"], no_ack=True)]
-
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
         # bound before asking: whatever is revoked after the gateway's answer reaches us
         self._producer = Producer(channel, on_return=self._on_return)
