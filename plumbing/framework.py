@@ -319,8 +319,10 @@ class Rpc(FinishBeforeResult, NamekoRpc):
 class TimedMethodProxy(MethodProxy):
     publisher_cls = MessagePublisher
 
-    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, idempotency_key=None,
+                 **options):
         self.timeout = timeout
+        self.idempotency_key = idempotency_key
         super().__init__(worker_ctx, service_name, method_name, reply_listener, **options)
 
     def __call__(self, *args, **kwargs):
@@ -364,6 +366,8 @@ class TimedMethodProxy(MethodProxy):
         if not isinstance(worker_ctx.entrypoint, HttpRequestHandler):
             for key in ONE_HOP_CONTEXT:
                 headers.pop(HEADER_PREFIX + key, None)
+        if self.idempotency_key:  # the caller's own key for this call (TimedServiceProxy.keyed)
+            headers[HEADER_PREFIX + IDEMPOTENCY_KEY] = self.idempotency_key
         return headers
 
     def _call(self, *args, **kwargs):
@@ -394,13 +398,21 @@ class TimedMethodProxy(MethodProxy):
 
 
 class TimedServiceProxy(ServiceProxy):
-    def __init__(self, worker_ctx, service_name, reply_listener, timeout, **options):
+    def __init__(self, worker_ctx, service_name, reply_listener, timeout, idempotency_key=None, **options):
         self.timeout = timeout
+        self.idempotency_key = idempotency_key
         super().__init__(worker_ctx, service_name, reply_listener, **options)
 
     def __getattr__(self, name):
         return TimedMethodProxy(self.worker_ctx, self.service_name, name, self.reply_listener,
-                                self.timeout, **self.options)
+                                self.timeout, idempotency_key=self.idempotency_key, **self.options)
+
+    def keyed(self, key):
+        """``self.redemption.keyed(key).issue_voucher(...)``: the call carries the worker's own
+        Idempotency-Key, so a retry of the worker's work (after a crash between the call and its own
+        commit) is answered as the first call was instead of doing it twice."""
+        return TimedServiceProxy(self.worker_ctx, self.service_name, self.reply_listener, self.timeout,
+                                 idempotency_key=key, **self.options)
 
 
 class ReplyListener(NamekoReplyListener):

@@ -6,7 +6,9 @@ for codes), which asks this service to commit it against the campaign with the c
 locked: the budget, the vouchers allowed and each customer's limit hold however many jobs and
 owners issue at once. A customer the limit or the budget leaves out is skipped, with why. A job's
 customers are fixed when it is created; each is worked on in a transaction of its own, so a crash
-loses at most the one in flight (and its retry meets the per-customer limit, if any).
+loses at most the one in flight. Each call to the redemption service carries the job's own
+Idempotency-Key (job and customer, or the job for codes) and a request made from the job alone, so
+the retry of one in flight is answered with the voucher already issued, never a second one.
 """
 import time
 from datetime import timedelta
@@ -129,7 +131,8 @@ def work(svc, work_seconds=WORK_SECONDS):
 def _codes(svc, job, campaign):
     with svc.db.separately():
         try:
-            batch = svc.redemption.issue_batch(dict(template(campaign, utcnow()), count=job["requested"]))
+            batch = svc.redemption.keyed("issuance:%s" % job["id"]).issue_batch(
+                dict(template(campaign, job["created_at"]), count=job["requested"]))
         except AppError as refusal:
             storage.finish_issuance_job(svc.db, job["id"], "failed", refusal.message)
             return
@@ -142,7 +145,9 @@ def _next_customer(svc, job, campaign):
     if item is None:
         return False
     try:
-        voucher = svc.redemption.issue_voucher(dict(template(campaign, utcnow()), customer_id=str(item["customer_id"])))
+        # validity counted from the job's creation: the same request on every retry
+        voucher = svc.redemption.keyed("issuance:%s:%s" % (job["id"], item["customer_id"])).issue_voucher(
+            dict(template(campaign, job["created_at"]), customer_id=str(item["customer_id"])))
     except AppError as refusal:
         storage.settle_job_customer(svc.db, job["id"], item["customer_id"], "skipped", None,
                                     "%s: %s" % (refusal.code, refusal.message))

@@ -2,7 +2,7 @@
 segments and issuance to them, through the gateway against the real services."""
 from datetime import datetime, timedelta, timezone
 
-from tests.integration.conftest import ok, wait_for
+from tests.integration.conftest import active_campaign, ok, wait_for
 
 
 def error_of(response, status):
@@ -126,6 +126,31 @@ def test_a_segment_gets_the_campaigns_voucher_in_the_background_within_limits(sy
                     422)["fields"] == {"count": ["Required for anonymous codes."]}
     assert error_of(system.post("/api/v1/campaigns/%s/issuance" % promo["id"], till, json={
         "target": "codes", "count": 2}), 403)
+
+
+def test_a_job_retried_after_a_crash_issues_its_customer_one_voucher_not_two(system, onboard, db_query):
+    shop = onboard()
+    owner = shop["tokens"]["owner"]
+    person = customer(system, owner, name="Once Only")
+    promo = active_campaign(system, owner, name="No limit", budget=5000, reward={
+        "type": "voucher", "kind": "discount_fixed", "value": 500, "valid_days": 30})
+
+    def completed(job_id):
+        return wait_for(lambda: (lambda j: j if j["status"] == "completed" else None)(
+            ok(system.get("/api/v1/campaigns/%s/issuance/%s" % (promo["id"], job_id), owner))), timeout=30)
+    job = ok(system.post("/api/v1/campaigns/%s/issuance" % promo["id"], owner,
+                         json={"target": "customer", "customer_id": person["id"]}), 202)
+    assert completed(job["id"])["issued"] == 1
+    [[voucher_id]] = db_query("SELECT voucher_id::text FROM campaign.issuance_job_items WHERE job_id = %s", (job["id"],))
+    # what a crash after redemption issued, before campaign committed, leaves: the customer pending again
+    db_query("UPDATE campaign.issuance_job_items SET status = 'pending', voucher_id = NULL WHERE job_id = %s",
+             (job["id"],))
+    db_query("UPDATE campaign.issuance_jobs SET status = 'queued', issued = 0 WHERE id = %s", (job["id"],))
+    assert completed(job["id"])["issued"] == 1
+    assert db_query("SELECT voucher_id::text FROM campaign.issuance_job_items WHERE job_id = %s",
+                    (job["id"],)) == [(voucher_id,)]
+    assert [v["id"] for v in ok(system.get("/api/v1/customers/" + person["id"], owner))["vouchers"]] == [voucher_id]
+    assert ok(system.get("/api/v1/campaigns/" + promo["id"], owner))["committed"] == 500
 
 
 def test_anonymous_codes_are_a_batch_within_the_budget(system, onboard):

@@ -25,8 +25,8 @@ from nameko.web.handlers import HttpRequestHandler
 from plumbing import config as cfg, framework
 from plumbing.events import ReliableEventHandler
 from plumbing.framework import (UPSTREAM, BoundedWebServer, EventPublisher, FinishBeforeResult, MessagePublisher,
-                                ReplyResponder, TimedHttpProtocol, TimedMethodProxy, rpc_exchange, rpc_request,
-                                rpc_result, undeclared)
+                                ReplyResponder, TimedHttpProtocol, TimedMethodProxy, TimedServiceProxy, rpc_exchange,
+                                rpc_request, rpc_result, undeclared)
 
 AMQP_URI = "amqp://someone:secret@127.0.0.1:5672/"
 
@@ -147,6 +147,12 @@ def test_an_rpc_request_goes_out_as_nameko_sends_it_with_one_hop_context(publish
         assert kwargs["headers"]["nameko.auth_token"] == "t"
         # a client's key goes from the gateway to the service it calls, not on from that service
         assert ("nameko.idempotency_key" in kwargs["headers"]) is carries_key
+        # a worker's own key (TimedServiceProxy.keyed) goes with that one call, wherever it runs
+        TimedServiceProxy(worker_ctx, "gateway", listener, 1.0).keyed("job-1:c-2").recent_revocations._call()
+        assert published[-1][1]["headers"]["nameko.idempotency_key"] == "job-1:c-2"
+        TimedServiceProxy(worker_ctx, "gateway", listener, 1.0).recent_revocations._call()
+        assert published[-1][1]["headers"].get("nameko.idempotency_key") == (context["idempotency_key"]
+                                                                            if carries_key else None)
 
 
 def test_an_rpc_reply_is_what_rpc_result_reads(published):
