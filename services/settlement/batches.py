@@ -90,10 +90,11 @@ def finish_closing(svc, batch, identity):
     reconciliation = {"matched": not differences, "differences": differences, "at": utcnow().isoformat(),
                       "stores": len({(r["store_id"], r["currency"]) for r in expected} |
                                     {(str(r["store_id"]) if r["store_id"] else None, r["currency"]) for r in actual})}
-    batch = storage.move_batch(svc.db, batch["id"], (CLOSING,), CLOSED, identity.actor(),
+    moved = storage.move_batch(svc.db, batch["id"], (CLOSING,), CLOSED, identity.actor(),
                                reconciliation=json.dumps(reconciliation, default=str))
-    if batch is None:  # another worker finished it
-        return None
+    if moved is None:  # the closing timer finished it first: finance is answered with the batch as it is
+        return dump(svc, storage.batch_by_id(svc.db, batch["id"]))
+    batch = moved
     svc.events.emit(BatchClosed.of(
         batch_id=batch["id"], reference=batch["reference"], merchant_id=batch["merchant_id"], period=batch["period"],
         total=batch["total"], currency=batch["currency"].strip(), entry_count=batch["entry_count"],
