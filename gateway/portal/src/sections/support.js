@@ -22,7 +22,8 @@ const PLATFORM_DESK = ["platform_support", "it_support"];
 const CHAT = ["owner", "support_agent", "finance", "admin", "store_user"]; // the merchant's team talks with its customers
 const DONE = ["resolved", "closed"];
 const link = (ref) => h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref);
-const isOverdue = (t) => t.overdue || t.status === "overdue";
+// overdue is a flag the SLA clock sets on an open or processing ticket, never a status
+const isOverdue = (t) => !!t.overdue;
 
 function hours(seconds) {
   if (seconds === null || seconds === undefined) return "—";
@@ -67,9 +68,9 @@ function kpisFromQueue(tickets) {
   const unackedLate = tickets.filter((t) => !t.acknowledged_at && isOverdue(t)).length;
   return {
     sla_attainment: acked.length + unackedLate ? inTime / (acked.length + unackedLate) : null,
-    open: c.open + (c.overdue || 0) + c.processing, critical: tickets.filter((t) => t.priority === "critical" && !DONE.includes(t.status)).length,
+    open: c.open + c.processing, critical: tickets.filter((t) => t.priority === "critical" && !DONE.includes(t.status)).length,
     average_first_response_seconds: acked.length ? acked.reduce((n, t) => n + (new Date(t.acknowledged_at) - new Date(t.created_at)), 0) / acked.length / 1000 : null,
-    overdue, counts: { open: c.open + (tickets.filter((t) => t.status === "overdue").length), processing: c.processing, resolved: c.resolved, closed: c.closed },
+    overdue, counts: { ...c, overdue },
   };
 }
 
@@ -105,6 +106,9 @@ async function kpiPanel(user) {
   }
   if (!tickets) tickets = await allTickets();
   const n = (k) => Number(counts[k] || 0);
+  // overdue from the tickets' own flag (the count behind the queue's Overdue filter), so the figure
+  // and the list it links to agree
+  const overdue = counts.overdue ?? overall.overdue ?? 0;
   const storeNames = Object.fromEntries((await context.stores()).map((s) => [s.id, s.name]));
   const sla = overall.sla_attainment_percent;
   return h("div", {},
@@ -114,7 +118,8 @@ async function kpiPanel(user) {
       kpi("Critical tickets", String(overall.critical ?? "—"), "not yet resolved", overall.critical ? "alert" : null),
       kpi("Average response", hours(overall.avg_first_response_seconds), "to first response"),
       overall.avg_resolution_seconds !== undefined ? kpi("Average resolution", hours(overall.avg_resolution_seconds), "to resolved") : null,
-      kpi("Overdue", String(overall.overdue ?? 0), "past their target", overall.overdue ? "warn" : null),
+      kpi("Overdue", STAFF.includes(user.role) ? h("a", { href: "/portal/support?overdue=true", "data-link": "" }, String(overdue)) : String(overdue),
+        "past their target", overdue ? "warn" : null),
       overall.csat !== undefined && overall.csat !== null ? kpi("Satisfaction", `${overall.csat} / 5`, `${overall.rated} rated`) : null),
     shareBar([{ label: "Open", value: n("open"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
       { label: "Resolved", value: n("resolved") + n("closed"), tone: "done" }], "Status mix"),
@@ -165,7 +170,7 @@ async function queue({ user, query, navigate }) {
     { title: "Subject", cell: (t) => t.subject },
     { title: "Owner", cell: owner },
     { title: "Priority", cell: (t) => badge(t.priority) },
-    { title: "Status", cell: (t) => [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null] },
+    { title: "Status", cell: (t) => [badge(t.status), isOverdue(t) ? [" ", badge("overdue", "Overdue")] : null] },
     { title: "Value", cell: (t) => [label(t.category), t.sub_category ? ` ${t.sub_category}` : "", " ", refsOf(t)] },
     { title: "Next action", cell: nextAction },
   ], (cursor) => api.get("/support/tickets", context.scope({ ...current, cursor, limit: 25 })), { caption: "Support queue", emptyText: "No tickets match." });
@@ -295,7 +300,7 @@ async function ticketView({ user, path, navigate }) {
   const el = page(`${t.reference}: ${t.subject}`, null,
     h("p", {}, h("a", { href: "/portal/support", "data-link": "" }, "← Support queue")),
     card("Ticket", dl([
-      ["Status", [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null]], ["Priority", badge(t.priority)],
+      ["Status", [badge(t.status), isOverdue(t) ? [" ", badge("overdue", "Overdue")] : null]], ["Priority", badge(t.priority)],
       ["Category", label(t.category) + (t.sub_category ? ` (${t.sub_category})` : "")],
       ["Store", await context.storeName(t.store_id)], ["References", refsOf(t)],
       t.delivery_type ? ["Delivery", label(t.delivery_type)] : null,
