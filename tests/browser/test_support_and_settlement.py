@@ -295,6 +295,11 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
     # the IGM form refuses ITM02 without a photo before sending anything, and takes it with one
     subject = "Broken mug " + tag
     owner.go("support")
+    # the Overdue KPI is the count of the tickets' overdue flag, and opens the queue filtered on it
+    overdue = api.call("GET", "/support/tickets/counts", "owner").json()["overdue"]
+    page.locator(".kpi", has_text="Overdue").get_by_role("link", name="%d overdue" % overdue).click()
+    owner.settle()
+    assert "overdue=true" in page.url and page.get_by_label("Overdue", exact=True).input_value() == "true"
     create = page.get_by_role("region", name="Create support ticket")
     create.get_by_label("Subject").fill(subject)
     create.get_by_label("What happened").fill("The box arrived torn and the mug inside is broken.")

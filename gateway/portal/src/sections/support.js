@@ -121,7 +121,7 @@ async function kpiPanel(user) {
       kpi("Critical tickets", String(overall.critical ?? "—"), "not yet resolved", overall.critical ? "alert" : null),
       kpi("Average response", hours(overall.avg_first_response_seconds), "to first response"),
       overall.avg_resolution_seconds !== undefined ? kpi("Average resolution", hours(overall.avg_resolution_seconds), "to resolved") : null,
-      kpi("Overdue", STAFF.includes(user.role) ? h("a", { href: "/portal/support?overdue=true", "data-link": "" }, String(overdue)) : String(overdue),
+      kpi("Overdue", STAFF.includes(user.role) ? h("a", { href: "/portal/support?overdue=true", "data-link": "", "aria-label": `${overdue} overdue: show them` }, String(overdue)) : String(overdue),
         "past their target", overdue ? "warn" : null),
       overall.csat !== undefined && overall.csat !== null ? kpi("Satisfaction", `${overall.csat} / 5`, `${overall.rated} rated`) : null),
     shareBar([{ label: "Open", value: n("open"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
