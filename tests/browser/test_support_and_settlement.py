@@ -274,6 +274,14 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
     page.get_by_role("region", name="SLA policies").locator("tr", has_text="Wallet").wait_for()
     owner.go("support/sla", reload=True)
     assert "45 min" in page.get_by_role("region", name="SLA policies").locator("tr", has_text="Wallet").inner_text()
+    page.get_by_role("button", name="Edit policy High Wallet").click()
+    owner.settle()
+    edit = page.get_by_role("region", name="Edit an SLA policy")
+    edit.get_by_label("First response (minutes)").fill("60")
+    edit.get_by_role("button", name="Save policy").click()
+    page.get_by_role("region", name="SLA policies").locator("tr", has_text="1 h").wait_for()
+    assert [p["first_response_minutes"] for p in api.call("GET", "/support/sla-policies", "owner").json()["policies"]
+            if (p["priority"], p["category"]) == ("high", "wallet")] == [60]
 
     # an agent's capacity
     owner.go("support/agents")
