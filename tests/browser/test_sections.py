@@ -22,8 +22,10 @@ SECTIONS = {
 ALL = ["dashboard", "onboarding", "redeem", "vouchers", "redemptions", "transactions", "settlements", "support",
        "campaigns", "customers", "analytics", "settings"]
 # sub-pages worth their own look (tabs)
-EXTRA = {"settlements": ["settlements/batches", "settlements/exceptions", "settlements/balances", "settlements/payout"],
-         "campaigns": ["campaigns/agreements", "campaigns/approvals"], "support": ["support/chat"],
+EXTRA = {"settlements": ["settlements/batches", "settlements/exceptions", "settlements/balances", "settlements/payout",
+                         "settlements/schedule"],
+         "campaigns": ["campaigns/agreements", "campaigns/approvals"],
+         "support": ["support/chat", "support/sla", "support/canned", "support/agents"],
          "settings": ["settings/password", "settings/notifications", "settings/api-clients", "settings/webhooks", "settings/email"]}
 PHONE = {"width": 360, "height": 740}
 PLATFORM = ("admin", "platform_finance", "platform_support", "it_support")

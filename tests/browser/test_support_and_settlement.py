@@ -249,3 +249,133 @@ def test_an_agent_chats_with_a_customer_from_their_page_and_turns_it_into_a_tick
     agent.settle()
     assert "Chat" in page.get_by_role("region", name="Ticket").inner_text()  # its source
     agent.check_clean()
+
+
+def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_never_the_store(open_portal, api,
+                                                                                                artifacts, axe_source):
+    api.needs("GET /api/v1/support/sla-policies", "PUT /api/v1/support/sla-policies",
+              "GET /api/v1/support/canned-responses", "POST /api/v1/support/canned-responses",
+              "DELETE /api/v1/support/canned-responses/{response_id}", "PATCH /api/v1/support/agents/{user_id}",
+              "GET /api/v1/settlements/schedule", "PUT /api/v1/settlements/schedule")
+    tag = uuid.uuid4().hex[:6]
+    settings = api.call("GET", "/support/sla-policies", "owner").json()  # a reused stack may hold this policy already
+    settings.pop("merchant_id", None)
+    settings["policies"] = [p for p in settings["policies"] if (p["priority"], p["category"]) != ("high", "wallet")]
+    api.call("PUT", "/support/sla-policies", "owner", json=settings)
+
+    # the owner: an SLA policy, still there after a reload
+    owner = open_portal("owner")
+    page = owner.go("support/sla").page
+    add = page.get_by_role("region", name="Add an SLA policy")
+    add.get_by_label("Priority").select_option("high")
+    add.get_by_label("Category").select_option("wallet")
+    add.get_by_label("First response (minutes)").fill("45")
+    add.get_by_role("button", name="Add policy").click()
+    page.get_by_role("region", name="SLA policies").locator("tr", has_text="Wallet").wait_for()
+    owner.go("support/sla", reload=True)
+    assert "45 min" in page.get_by_role("region", name="SLA policies").locator("tr", has_text="Wallet").inner_text()
+    page.get_by_role("button", name="Edit policy High Wallet").click()
+    owner.settle()
+    edit = page.get_by_role("region", name="Edit an SLA policy")
+    edit.get_by_label("First response (minutes)").fill("60")
+    edit.get_by_role("button", name="Save policy").click()
+    page.get_by_role("region", name="SLA policies").locator("tr", has_text="1 h").wait_for()
+    assert [p["first_response_minutes"] for p in api.call("GET", "/support/sla-policies", "owner").json()["policies"]
+            if (p["priority"], p["category"]) == ("high", "wallet")] == [60]
+
+    # an agent's capacity
+    owner.go("support/agents")
+    page.get_by_label("Capacity of demo-agent", exact=True).fill("7")
+    page.get_by_role("button", name="Save demo-agent", exact=True).click()
+    page.locator("#status", has_text="demo-agent saved").wait_for(state="attached")
+    owner.go("support/agents", reload=True)
+    assert page.get_by_label("Capacity of demo-agent", exact=True).input_value() == "7"
+
+    # a canned response
+    title, text = "Refund timing " + tag, "Refunds reach your card in 3 to 5 working days. " + tag
+    owner.go("support/canned")
+    add = page.get_by_role("region", name="Add a canned response")
+    add.get_by_label("Title").fill(title)
+    add.get_by_label("Text").fill(text)
+    add.get_by_role("button", name="Add canned response").click()
+    page.get_by_role("region", name="Canned responses").locator("tr", has_text=title).wait_for()
+
+    # the IGM form refuses ITM02 without a photo before sending anything, and takes it with one
+    subject = "Broken mug " + tag
+    owner.go("support")
+    # the Overdue KPI is the count of the tickets' overdue flag, and opens the queue filtered on it
+    overdue = api.call("GET", "/support/tickets/counts", "owner").json()["overdue"]
+    page.locator(".kpi", has_text="Overdue").get_by_role("link", name="%d overdue" % overdue).click()
+    owner.settle()
+    assert "overdue=true" in page.url and page.get_by_label("Overdue", exact=True).input_value() == "true"
+    create = page.get_by_role("region", name="Create support ticket")
+    create.get_by_label("Subject").fill(subject)
+    create.get_by_label("What happened").fill("The box arrived torn and the mug inside is broken.")
+    create.get_by_label("Category").select_option("item")
+    assert "ITM02" in create.inner_text()  # the photo requirement, stated in the form
+    create.get_by_label("Issue code (ONDC IGM)").select_option("ITM02")
+    create.get_by_label("Delivery").select_option("off_network")
+    create.get_by_label("Order reference").fill("ORD-" + tag)
+    create.get_by_role("button", name="Add an issue item").click()
+    create.get_by_label("Item", exact=True).fill("Blue mug")
+    create.get_by_label("Quantity").fill("2")
+    create.get_by_label("Order value").fill("120.50")
+    create.get_by_role("button", name="Create ticket").click()
+    create.locator(".field-error", has_text="ITM02 needs at least one photo").wait_for()
+    assert axe_violations(page, axe_source) == []
+    shot(page, artifacts, "support-igm-form-refused")
+    assert page.locator("#main h1").inner_text() == "Support"
+    assert not [t for t in api.call("GET", "/support/tickets", "owner", params={"category": "item", "limit": 200}).json()["items"]
+                if t["subject"] == subject]
+    create.get_by_label("Photos").set_input_files(files=[{"name": "mug.png", "mimeType": "image/png",
+                                                          "buffer": small_png("broken mug")}])
+    create.get_by_role("button", name="Create ticket").click()
+    page.locator("#main h1", has_text=subject).wait_for()
+    owner.settle()
+    facts = page.get_by_role("region", name="Ticket").inner_text()
+    assert "ITM02" in facts and "2 × Blue mug" in facts and "Off network" in facts, facts
+    assert "mug.png" in page.get_by_role("region", name="Main thread").inner_text()  # the photo, with the description
+    reference = page.locator("#main h1").inner_text().split(":")[0]
+
+    # an agent sees the canned responses (not the owner's settings) and puts one into a reply
+    agent = open_portal("support_agent")
+    apage = agent.go("support/canned").page
+    apage.get_by_role("region", name="Canned responses").locator("tr", has_text=title).wait_for()
+    assert not {"SLA policies", "Agents"} & set(apage.get_by_role("tab").all_inner_texts())
+    agent.go("support/" + reference)
+    main = apage.get_by_role("region", name="Main thread")
+    main.get_by_label("Canned response", exact=True).select_option(label=title)
+    main.get_by_role("button", name="Insert canned response").click()
+    assert main.get_by_label("Reply").input_value() == text
+    main.get_by_role("button", name="Send reply").click()
+    apage.get_by_role("region", name="Main thread").locator(".message", has_text=text).wait_for()
+    assert axe_violations(apage, axe_source) == []
+    shot(apage, artifacts, "support-ticket-canned-reply")
+
+    owner.go("support/canned")
+    page.get_by_role("button", name="Delete " + title).click()
+    page.get_by_role("button", name="Yes, delete").click()
+    page.locator("tr", has_text=title).wait_for(state="detached")
+
+    # finance: the settlement schedule, as saved, after a reload
+    finance = open_portal("finance")
+    fpage = finance.go("settlements/schedule").page
+    fpage.get_by_label("Close periods").select_option("weekly")
+    fpage.get_by_label("Time zone").fill("Africa/Johannesburg")
+    fpage.get_by_role("button", name="Save schedule").click()
+    fpage.get_by_role("region", name="Change the schedule").wait_for()
+    finance.go("settlements/schedule", reload=True)
+    facts = fpage.get_by_role("region", name="Settlement schedule").inner_text()
+    assert "Weekly" in facts and "Africa/Johannesburg" in facts and "demo-finance" in facts, facts
+
+    # the store user sees none of it
+    store = open_portal("store_user")
+    spage = store.go("support").page
+    assert not {"SLA policies", "Canned responses", "Agents"} & set(spage.get_by_role("tab").all_inner_texts())
+    for path in ("support/sla", "support/canned", "support/agents"):
+        store.go(path)
+        assert "not part of your role" in spage.locator("#main").inner_text(), path
+    store.go("settlements/schedule")
+    assert spage.locator("#main h1").inner_text() == "Not available"
+    for each in (owner, agent, finance, store):
+        each.check_clean()

@@ -44,11 +44,11 @@ export default async function dashboard({ user }) {
       } else {
         const [open, critical, overdue] = await Promise.all([
           countAll("/support/tickets", { status: "open" }), countAll("/support/tickets", { priority: "critical" }),
-          countAll("/support/tickets", { status: "overdue" })]);
+          countAll("/support/tickets", { overdue: "true" })]); // the flag the SLA clock sets, not a status
         const criticalOpen = critical.items.filter((x) => !["resolved", "closed"].includes(x.status)).length;
         kpis.append(kpi("Open tickets", String(open.count) + (open.more ? "+" : ""), "awaiting action"),
           kpi("Critical tickets", String(criticalOpen), "not yet resolved", criticalOpen ? "alert" : null),
-          kpi("Overdue", String(overdue.count), "not acknowledged within 2 hours", overdue.count ? "warn" : null));
+          kpi("Overdue", String(overdue.count) + (overdue.more ? "+" : ""), "past their response target", overdue.count ? "warn" : null));
       }
     }
     if (seesLedger) {

@@ -8,7 +8,8 @@ import { h } from "../core/dom.js";
 import { dateTime, label, money, who } from "../core/format.js";
 import { announce, async, badge, button, card, confirmButton, dl, download, empty, errorBox, field, filters, form, isMissing, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
 
-const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["balances", "Balances"], ["payout", "Payout wallet"]];
+const TABS = [["entries", "Entries"], ["batches", "Batches"], ["exceptions", "Exceptions"], ["balances", "Balances"], ["payout", "Payout wallet"], ["schedule", "Schedule"]];
+const FREQUENCIES = [["daily", "Daily"], ["weekly", "Weekly (periods end on Monday)"], ["monthly", "Monthly"]];
 const ticketLink = (ref, role) => ref
   ? (["owner", "support_agent", "finance", "admin"].includes(role) ? h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref) : ref)
   : "—";
@@ -210,11 +211,31 @@ async function payout({ user, navigate }) {
   return h("div", {}, parts);
 }
 
+// how often the merchant's periods close by themselves (at midnight in its time zone); without a
+// schedule, finance closes batches on demand
+async function schedule({ navigate }) {
+  let current = null;
+  try { current = await api.get("/settlements/schedule", context.scope()); }
+  catch (e) { if (!(e instanceof ApiError && e.code === "schedule_missing")) throw e; }
+  const zone = current?.time_zone || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  return h("div", {},
+    card("Settlement schedule", current ? dl([
+      ["Periods close", label(current.frequency)], ["Time zone", current.time_zone], ["Next close", dateTime(current.next_close_at)],
+      ["Set by", who(current.updated_by)], ["Set", dateTime(current.updated_at)],
+    ]) : h("p", { class: "notice" }, "No schedule: periods are closed on demand (Batches).")),
+    card(current ? "Change the schedule" : "Set a schedule", form([
+      h("div", { class: "row" },
+        field("frequency", "Close periods", { kind: "select", value: current?.frequency || "monthly", options: FREQUENCIES }),
+        field("time_zone", "Time zone", { required: true, value: zone, maxlength: 64, hint: "An IANA time zone, e.g. Africa/Johannesburg: periods end at its midnight." })),
+    ], "Save schedule", (v) => api.put("/settlements/schedule", { frequency: v.frequency, time_zone: v.time_zone, ...context.scope() }),
+    { onDone: () => { announce("Schedule saved"); navigate("/portal/settlements/schedule", { replaceState: true }); } })));
+}
+
 export default function settlements(ctx) {
   const tab = ctx.path[0] || "entries";
   const body = tab === "batches" && ctx.path[1] ? batchView({ ...ctx, path: ["", ...ctx.path] })
     : tab === "batches" ? batches(ctx) : tab === "exceptions" ? exceptions(ctx) : tab === "payout" ? payout(ctx)
-      : tab === "balances" ? balances(ctx) : entries(ctx);
+      : tab === "balances" ? balances(ctx) : tab === "schedule" ? schedule(ctx) : entries(ctx);
   return page("Settlements", "Money owed for redemptions, batched per month and paid to the confirmed wallet.",
     tabs(TABS, tab, (key) => ctx.navigate("/portal/settlements/" + key)),
     h("div", { role: "tabpanel" }, async(() => body)));

@@ -3,12 +3,12 @@
 // ticket with its Main and Internal threads (the API returns the Internal one to staff only),
 // attachments, assignment with each agent's load, acknowledgement with an ETA, escalation up the
 // chain and resolution; the chat inbox (conversations with customers) under /support/chat.
-import { api, idempotencyKey } from "../core/api.js";
+import { ApiError, api, idempotencyKey } from "../core/api.js";
 import { barChart, shareBar } from "../core/chart.js";
 import * as context from "../core/context.js";
 import { h } from "../core/dom.js";
 import { dateTime, label, money, toMinor, who } from "../core/format.js";
-import { announce, async, badge, button, card, dl, download, empty, errorBox, field, filters, form, isMissing, kpi, optional, page, pagedTable, tabs, unavailable } from "../core/ui.js";
+import { announce, async, badge, button, card, confirmButton, dl, download, empty, errorBox, field, filters, form, isMissing, kpi, optional, page, pagedTable, table, tabs, unavailable } from "../core/ui.js";
 
 const STATUSES = ["open", "processing", "resolved", "closed"];
 const VIEW_BY = ["open", "processing", "resolved", "closed", "lsp_pending", "lsp_processing", "lsp_resolved"];
@@ -21,8 +21,12 @@ const DESK = ["store_user", "owner", "support_agent", "finance", "admin"];
 const PLATFORM_DESK = ["platform_support", "it_support"];
 const CHAT = ["owner", "support_agent", "finance", "admin", "store_user"]; // the merchant's team talks with its customers
 const DONE = ["resolved", "closed"];
+const CANNED = ["owner", "support_agent", "admin"]; // who keeps the canned responses (any desk role may read them)
+const DESK_OWNERS = ["owner", "admin"]; // SLA policies, agents' capacity and the assignment mode
+const MODES = [["off", "Off: tickets wait to be assigned"], ["round_robin", "Round robin"], ["least_loaded", "Least loaded agent"]];
 const link = (ref) => h("a", { href: "/portal/support/" + encodeURIComponent(ref), "data-link": "" }, ref);
-const isOverdue = (t) => t.overdue || t.status === "overdue";
+// overdue is a flag the SLA clock sets on an open or processing ticket, never a status
+const isOverdue = (t) => !!t.overdue;
 
 function hours(seconds) {
   if (seconds === null || seconds === undefined) return "—";
@@ -67,9 +71,9 @@ function kpisFromQueue(tickets) {
   const unackedLate = tickets.filter((t) => !t.acknowledged_at && isOverdue(t)).length;
   return {
     sla_attainment: acked.length + unackedLate ? inTime / (acked.length + unackedLate) : null,
-    open: c.open + (c.overdue || 0) + c.processing, critical: tickets.filter((t) => t.priority === "critical" && !DONE.includes(t.status)).length,
+    open: c.open + c.processing, critical: tickets.filter((t) => t.priority === "critical" && !DONE.includes(t.status)).length,
     average_first_response_seconds: acked.length ? acked.reduce((n, t) => n + (new Date(t.acknowledged_at) - new Date(t.created_at)), 0) / acked.length / 1000 : null,
-    overdue, counts: { open: c.open + (tickets.filter((t) => t.status === "overdue").length), processing: c.processing, resolved: c.resolved, closed: c.closed },
+    overdue, counts: { ...c, overdue },
   };
 }
 
@@ -105,6 +109,9 @@ async function kpiPanel(user) {
   }
   if (!tickets) tickets = await allTickets();
   const n = (k) => Number(counts[k] || 0);
+  // overdue from the tickets' own flag (the count behind the queue's Overdue filter), so the figure
+  // and the list it links to agree
+  const overdue = counts.overdue ?? overall.overdue ?? 0;
   const storeNames = Object.fromEntries((await context.stores()).map((s) => [s.id, s.name]));
   const sla = overall.sla_attainment_percent;
   return h("div", {},
@@ -114,7 +121,8 @@ async function kpiPanel(user) {
       kpi("Critical tickets", String(overall.critical ?? "—"), "not yet resolved", overall.critical ? "alert" : null),
       kpi("Average response", hours(overall.avg_first_response_seconds), "to first response"),
       overall.avg_resolution_seconds !== undefined ? kpi("Average resolution", hours(overall.avg_resolution_seconds), "to resolved") : null,
-      kpi("Overdue", String(overall.overdue ?? 0), "past their target", overall.overdue ? "warn" : null),
+      kpi("Overdue", STAFF.includes(user.role) ? h("a", { href: "/portal/support?overdue=true", "data-link": "", "aria-label": `${overdue} overdue: show them` }, String(overdue)) : String(overdue),
+        "past their target", overdue ? "warn" : null),
       overall.csat !== undefined && overall.csat !== null ? kpi("Satisfaction", `${overall.csat} / 5`, `${overall.rated} rated`) : null),
     shareBar([{ label: "Open", value: n("open"), tone: "open" }, { label: "In progress", value: n("processing"), tone: "progress" },
       { label: "Resolved", value: n("resolved") + n("closed"), tone: "done" }], "Status mix"),
@@ -165,32 +173,119 @@ async function queue({ user, query, navigate }) {
     { title: "Subject", cell: (t) => t.subject },
     { title: "Owner", cell: owner },
     { title: "Priority", cell: (t) => badge(t.priority) },
-    { title: "Status", cell: (t) => [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null] },
+    { title: "Status", cell: (t) => [badge(t.status), isOverdue(t) ? [" ", badge("overdue", "Overdue")] : null] },
     { title: "Value", cell: (t) => [label(t.category), t.sub_category ? ` ${t.sub_category}` : "", " ", refsOf(t)] },
     { title: "Next action", cell: nextAction },
   ], (cursor) => api.get("/support/tickets", context.scope({ ...current, cursor, limit: 25 })), { caption: "Support queue", emptyText: "No tickets match." });
 
   const parts = [
     h("div", {}, async(() => kpiPanel(user))),
-    CHAT.includes(user.role) ? tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "queue", (k) => navigate("/portal/support/" + (k === "chat" ? "chat" : ""))) : null,
+    deskTabs(user, "queue", navigate),
     card("Support queue", filterForm, list),
   ];
   if (!PLATFORM_DESK.includes(user.role)) parts.push(card("Create support ticket", createForm(user, stores, navigate)));
   return page("Support", PLATFORM_DESK.includes(user.role) ? "Tickets escalated to the platform, across merchants." : "Onboarding, wallet, campaign and settlement questions, worked to resolution.", parts);
 }
 
+// ONDC IGM: a buyer issue (order, item, fulfilment, agent, payment) carries its issue code, the
+// delivery type, the order and the items; these codes need a photo (the service refuses them without)
+const IGM_CODES = {
+  order: ["ORD01", "ORD02", "ORD03", "ORD04"], item: ["ITM01", "ITM02", "ITM03", "ITM04", "ITM05"],
+  fulfilment: ["FLM01", "FLM02", "FLM03", "FLM04", "FLM05", "FLM06", "FLM07", "FLM08", "FLM09"],
+  agent: ["AGT01", "AGT02"], payment: ["PMT01", "PMT02", "PMT03", "PMT04", "PMT05", "PMT06", "PMT07"],
+};
+const IMAGES_REQUIRED = ["ITM02", "ITM03", "ITM04", "ITM05", "FLM04"];
+const MAX_ITEMS = 50;
+
+function issueItemRow(index, currency, onRemove) {
+  const n = index + 1;
+  const row = h("fieldset", { class: "checks issue-item" }, h("legend", {}, `Issue item ${n}`),
+    field(`issue_items.${index}.item`, "Item", { required: true, maxlength: 200 }),
+    field(`issue_items.${index}.quantity`, "Quantity", { kind: "number", required: true, min: 1, max: 100000, step: 1, value: "1" }),
+    field(`issue_items.${index}.order_value`, `Order value (${currency})`, { inputmode: "decimal", required: true, placeholder: "0.00" }));
+  row.append(h("div", { class: "actions" }, button("Remove", onRemove, { class: "secondary small", label: `Remove issue item ${n}` })));
+  return row;
+}
+
 function createForm(user, stores, navigate) {
   const staff = STAFF.includes(user.role);
+  const currency = context.currency();
   const subject = field("subject", "Subject", { required: true, maxlength: 200 });
   const description = field("description", "What happened", { kind: "textarea", required: true, rows: 4, maxlength: 10000 });
   const category = field("category", "Category", { kind: "select", options: CATEGORIES.map((s) => [s, label(s)]) });
   const priority = field("priority", "Priority", { kind: "select", value: "normal", options: PRIORITIES.map((s) => [s, label(s)]) });
   const store = stores.length ? field("store_id", "Store (optional)", { kind: "select", options: [["", "The whole merchant"], ...stores.map((s) => [s.id, s.name])] }) : null;
   const batch = staff ? field("batch_reference", "Settlement batch (optional)", { placeholder: "SET-2026-05-004", maxlength: 40 }) : null;
-  return form([subject, description, h("div", { class: "row" }, category, priority), store, batch], "Create ticket", async (v) => {
+
+  // the buyer-issue part, shown for the IGM categories only
+  const code = field("sub_category", "Issue code (ONDC IGM)", { kind: "select", options: [] });
+  const delivery = field("delivery_type", "Delivery", { kind: "select", options: [["", "—"], ["off_network", "Off-network (the merchant delivers)"], ["on_network", "On-network (a logistics partner delivers)"]] });
+  const order = field("order_id", "Order reference", { maxlength: 80, hint: "Every buyer issue but an agent's names its order." });
+  const photos = field("attachment_ids", "Photos", { kind: "file", accept: "image/*",
+    hint: `${IMAGES_REQUIRED.join(", ")} need at least one photo of the item or package (images only, at most 10).` });
+  photos.control.multiple = true;
+  const items = h("div", { class: "issue-items" });
+  const renumber = () => {
+    // keep names (issue_items.N.*) in step with the list, so the API's field errors land on the right row
+    const values = [...items.children].map((r) => [...r.querySelectorAll("input")].map((i) => i.value));
+    items.replaceChildren(...values.map((v, i) => {
+      const r = issueItemRow(i, currency, () => { r.remove(); renumber(); });
+      [...r.querySelectorAll("input")].forEach((input, k) => { input.value = v[k]; });
+      return r;
+    }));
+  };
+  const addItem = button("Add an issue item", () => {
+    if (items.children.length >= MAX_ITEMS) return;
+    const r = issueItemRow(items.children.length, currency, () => { r.remove(); renumber(); });
+    items.append(r);
+    r.querySelector("input").focus();
+  }, { class: "secondary small" });
+  const igm = h("div", { class: "igm", hidden: true }, h("p", { class: "hint" }, "A buyer's issue (ONDC IGM): its code, the order and what was wrong with it."),
+    h("div", { class: "row" }, code, delivery), order, items, h("div", { class: "actions" }, addItem), photos);
+  const needsPhoto = () => IMAGES_REQUIRED.includes(code.control.value);
+  const sync = () => {
+    const codes = IGM_CODES[category.control.value];
+    igm.hidden = !codes;
+    if (codes && ![...code.control.options].some((o) => o.value && codes.includes(o.value))) {
+      code.control.replaceChildren(h("option", { value: "" }, "—"), ...codes.map((c) => h("option", { value: c }, c)));
+    }
+    photos.control.required = needsPhoto();
+  };
+  category.control.addEventListener("change", sync);
+  code.control.addEventListener("change", sync);
+
+  return form([subject, description, h("div", { class: "row" }, category, priority), igm, store, batch], "Create ticket", async (v, el) => {
     const body = { subject: v.subject, description: v.description, category: v.category, priority: v.priority, refs: {} };
     if (v.store_id) body.store_id = v.store_id;
     if (v.batch_reference) body.refs.batch_reference = v.batch_reference;
+    if (IGM_CODES[v.category]) {
+      const files = [...photos.control.files];
+      const fields = {};
+      if (files.some((f) => !f.type.startsWith("image/"))) fields.attachment_ids = ["Photos only (PNG, JPEG, ...)."];
+      else if (needsPhoto() && !files.length) fields.attachment_ids = [`${v.sub_category} needs at least one photo.`];
+      else if (files.length > 10) fields.attachment_ids = ["At most 10 photos."];
+      const lines = [...items.children].map((r, i) => {
+        const [item, quantity, value] = [...r.querySelectorAll("input")].map((x) => x.value.trim());
+        const minor = toMinor(value, currency);
+        if (!item) fields[`issue_items.${i}.item`] = ["Name the item."];
+        if (!/^\d+$/.test(quantity) || Number(quantity) < 1) fields[`issue_items.${i}.quantity`] = ["A whole number, 1 or more."];
+        if (minor === null) fields[`issue_items.${i}.order_value`] = [`An amount in ${currency}, e.g. 120.50.`];
+        return { item, quantity: Number(quantity), order_value: minor };
+      });
+      // refused here, before anything is uploaded or sent
+      if (Object.keys(fields).length) throw new ApiError(422, { code: "validation_failed", message: "Some fields are not valid", fields });
+      if (v.sub_category) body.sub_category = v.sub_category;
+      if (v.delivery_type) body.delivery_type = v.delivery_type;
+      if (v.order_id) body.order_id = v.order_id;
+      if (lines.length) { body.issue_items = lines; body.currency = currency; }
+      const ids = [];
+      for (const file of files) {
+        const data = new FormData();
+        data.append("file", file);
+        ids.push((await api.upload("/support/attachments", data, { query: context.scope() })).id);
+      }
+      if (ids.length) body.attachment_ids = ids;
+    }
     Object.assign(body, context.scope());
     return api.post("/support/tickets", body);
   }, { onDone: (t) => navigate("/portal/support/" + encodeURIComponent(t.reference)) });
@@ -222,9 +317,26 @@ function thread(reference, name, messages) {
     : empty(`Nothing in the ${name} thread yet.`);
 }
 
-function postForm(reference, threadName, text, reload) {
+// a canned response picked into the reply box, at the cursor, to edit before it is sent
+function cannedPicker(canned, box) {
+  if (!canned.length) return null;
+  const pick = field("canned", "Canned response", { kind: "select", options: [["", "Choose one…"], ...canned.map((c) => [c.id, c.title])] });
+  pick.control.removeAttribute("name"); // not part of the message
+  const insert = button("Insert", () => {
+    const found = canned.find((c) => c.id === pick.control.value);
+    if (!found) return;
+    const at = box.selectionStart ?? box.value.length;
+    box.value = box.value.slice(0, at) + found.body + box.value.slice(box.selectionEnd ?? at);
+    box.focus();
+    box.selectionStart = box.selectionEnd = at + found.body.length;
+  }, { class: "secondary", label: "Insert canned response" });
+  return h("div", { class: "inline-form canned-pick" }, pick, h("div", { class: "actions" }, insert));
+}
+
+function postForm(reference, threadName, text, reload, canned = []) {
   const key = idempotencyKey(); // one per message: a retried post cannot post it twice
-  return form([field("body", text, { kind: "textarea", required: true, maxlength: 10000, rows: 3 }),
+  const body = field("body", text, { kind: "textarea", required: true, maxlength: 10000, rows: 3 });
+  return form([cannedPicker(canned, body.control), body,
     field("file", "Attach an image or PDF (optional)", { kind: "file", accept: "image/*,application/pdf" })],
   threadName === "internal" ? "Add internal note" : "Send reply", async (v) => {
     const attachment_ids = [];
@@ -258,6 +370,10 @@ async function ticketView({ user, path, navigate }) {
   const reload = () => navigate("/portal/support/" + encodeURIComponent(reference), { replaceState: true });
   const open = !DONE.includes(t.status);
   const q = `/support/tickets/${encodeURIComponent(reference)}`;
+  let canned = [];
+  if (staff && DESK.includes(user.role) && open) {
+    try { canned = (await api.get("/support/canned-responses", context.scope())).items || []; } catch (e) { if (!isMissing(e) && e.status !== 403) throw e; }
+  }
 
   const actions = [];
   if (staff && open && ASSIGNERS.includes(user.role)) actions.push(await assignmentCard(t, reference, reload));
@@ -288,14 +404,14 @@ async function ticketView({ user, path, navigate }) {
   }
 
   const threads = h("div", { class: "threads" },
-    card("Main thread", h("p", { class: "hint" }, "With the person who raised it."), thread(reference, "Main", main), open ? postForm(reference, "main", "Reply", reload) : null),
+    card("Main thread", h("p", { class: "hint" }, "With the person who raised it."), thread(reference, "Main", main), open ? postForm(reference, "main", "Reply", reload, canned) : null),
     staff ? card("Internal thread", h("p", { class: "hint" }, "Staff only: the person who raised the ticket does not see this."), thread(reference, "Internal", internal),
-      open ? postForm(reference, "internal", "Internal note", reload) : null) : null);
+      open ? postForm(reference, "internal", "Internal note", reload, canned) : null) : null);
 
   const el = page(`${t.reference}: ${t.subject}`, null,
     h("p", {}, h("a", { href: "/portal/support", "data-link": "" }, "← Support queue")),
     card("Ticket", dl([
-      ["Status", [badge(t.status), isOverdue(t) && t.status !== "overdue" ? [" ", badge("overdue", "Overdue")] : null]], ["Priority", badge(t.priority)],
+      ["Status", [badge(t.status), isOverdue(t) ? [" ", badge("overdue", "Overdue")] : null]], ["Priority", badge(t.priority)],
       ["Category", label(t.category) + (t.sub_category ? ` (${t.sub_category})` : "")],
       ["Store", await context.storeName(t.store_id)], ["References", refsOf(t)],
       t.delivery_type ? ["Delivery", label(t.delivery_type)] : null,
@@ -321,7 +437,7 @@ async function ticketView({ user, path, navigate }) {
 function chatList({ user, navigate }) {
   if (!CHAT.includes(user.role)) return page("Support", null, h("p", { class: "notice" }, "The chat inbox is the merchant team's: it is not part of your role."));
   return page("Support", "Conversations with customers from the buyer app and the storefront widget.",
-    tabs([["queue", "Queue"], ["chat", "Chat inbox"]], "chat", (k) => navigate("/portal/support" + (k === "chat" ? "/chat" : ""))),
+    deskTabs(user, "chat", navigate),
     card("Chat inbox", pagedTable([
       { title: "Started", cell: (c) => h("a", { href: "/portal/support/chat/" + c.id, "data-link": "" }, dateTime(c.created_at)) },
       { title: "Customer", cell: (c) => c.customer_id ? h("a", { href: "/portal/customers/" + c.customer_id, "data-link": "" }, "Customer " + String(c.customer_id).slice(0, 8)) : "—" },
@@ -350,7 +466,129 @@ async function chatView({ user, path, navigate }) {
     ], "Create ticket", (v) => api.post(`/support/conversations/${id}/ticket`, v, { query: context.scope() }), { onDone: (t) => navigate("/portal/support/" + encodeURIComponent(t.reference)) })) : null);
 }
 
+// -- the desk's settings: SLA policies, canned responses, agents -------------------------------------
+function deskTabs(user, selected, navigate) {
+  const items = [["queue", "Queue"], CHAT.includes(user.role) && ["chat", "Chat inbox"], CANNED.includes(user.role) && ["canned", "Canned responses"],
+    DESK_OWNERS.includes(user.role) && ["sla", "SLA policies"], DESK_OWNERS.includes(user.role) && ["agents", "Agents"]].filter(Boolean);
+  return items.length > 1 ? tabs(items, selected, (k) => navigate("/portal/support" + (k === "queue" ? "" : "/" + k))) : null;
+}
+
+function deskPage(user, tab, roles, intro, navigate, render) {
+  if (!roles.includes(user.role)) return page("Support", null, h("p", { class: "notice" }, "This part of the support desk is not part of your role."));
+  return page("Support", intro, deskTabs(user, tab, navigate), h("div", { role: "tabpanel" }, optional("This setting", render)));
+}
+
+const minutes = (m) => m === null || m === undefined ? "—" : m % 1440 === 0 ? `${m / 1440} d` : m % 60 === 0 ? `${m / 60} h` : `${m} min`;
+
+// the whole settings object back, as read, with what changed: the API sets them in one PUT
+async function saveSettings(settings, changes) {
+  const { merchant_id, ...rest } = settings;
+  return api.put("/support/sla-policies", { ...rest, ...changes, ...context.scope() });
+}
+
+function slaPolicies({ user, navigate, query }) {
+  const reload = () => navigate("/portal/support/sla", { replaceState: true });
+  return deskPage(user, "sla", DESK_OWNERS, "How fast the desk answers and resolves, by priority and category: the clock that marks tickets overdue.", navigate, async () => {
+    const settings = await api.get("/support/sla-policies", context.scope());
+    const policies = settings.policies || [];
+    const editing = query.get("edit") !== null && policies[Number(query.get("edit"))] ? Number(query.get("edit")) : null;
+    const p = editing === null ? {} : policies[editing];
+    const list = policies.length ? table([
+      { title: "Priority", cell: (x) => badge(x.priority) },
+      { title: "Category", cell: (x) => x.category ? label(x.category) : "Every category" },
+      { title: "First response", cell: (x) => minutes(x.first_response_minutes), class: "num" },
+      { title: "Next response", cell: (x) => minutes(x.next_response_minutes), class: "num" },
+      { title: "Resolution", cell: (x) => minutes(x.resolution_minutes), class: "num" },
+      { title: "", cell: (x) => {
+        const i = policies.indexOf(x), name = `${label(x.priority)} ${x.category ? label(x.category) : "every category"}`;
+        return h("span", { class: "row-actions" },
+          button("Edit", () => navigate(`/portal/support/sla?edit=${i}`), { class: "secondary small", label: "Edit policy " + name }),
+          confirmButton("Remove", { ask: "Remove this policy?", yes: "Yes, remove", label: "Remove policy " + name,
+            act: async () => { await saveSettings(settings, { policies: policies.filter((_, k) => k !== i) }); announce("Policy removed"); reload(); } }));
+      } },
+    ], policies, "SLA policies") : empty("No policies yet: the desk's defaults apply.");
+    const num = (v) => v === "" ? null : Number(v);
+    const edit = form([
+      h("div", { class: "row" },
+        field("priority", "Priority", { kind: "select", value: p.priority || "normal", options: PRIORITIES.map((x) => [x, label(x)]) }),
+        field("category", "Category", { kind: "select", value: p.category || "", options: [["", "Every category"], ...CATEGORIES.map((x) => [x, label(x)])] })),
+      h("div", { class: "row" },
+        field("first_response_minutes", "First response (minutes)", { kind: "number", required: true, min: 1, step: 1, value: p.first_response_minutes ?? "" }),
+        field("next_response_minutes", "Next response (minutes, optional)", { kind: "number", min: 1, step: 1, value: p.next_response_minutes ?? "" }),
+        field("resolution_minutes", "Resolution (minutes, optional)", { kind: "number", min: 1, step: 1, value: p.resolution_minutes ?? "" })),
+    ], editing === null ? "Add policy" : "Save policy", (v) => {
+      const policy = { priority: v.priority, category: v.category || null, first_response_minutes: num(v.first_response_minutes),
+        next_response_minutes: num(v.next_response_minutes), resolution_minutes: num(v.resolution_minutes) };
+      const next = editing === null ? [...policies, policy] : policies.map((x, k) => (k === editing ? policy : x));
+      return saveSettings(settings, { policies: next });
+    }, { onDone: () => { announce("SLA policy saved"); navigate("/portal/support/sla", { replaceState: true }); },
+      cancel: editing === null ? null : button("Cancel", reload, { class: "secondary" }) });
+    return h("div", {}, card("SLA policies", list,
+      h("p", { class: "hint" }, `Times count in business hours (${settings.hours ? "as set" : "around the clock"}), in ${settings.timezone || "UTC"}.`)),
+    card(editing === null ? "Add an SLA policy" : "Edit an SLA policy", edit));
+  });
+}
+
+function cannedResponses({ user, navigate }) {
+  const reload = () => navigate("/portal/support/canned", { replaceState: true });
+  return deskPage(user, "canned", CANNED, "Replies the team reuses: insert one into a ticket's reply and edit it there.", navigate, async () => {
+    const items = (await api.get("/support/canned-responses", context.scope())).items || [];
+    const key = idempotencyKey(); // a retried add cannot add it twice
+    const list = items.length ? table([
+      { title: "Title", cell: (c) => c.title },
+      { title: "Text", cell: (c) => h("span", { class: "canned-body" }, c.body) },
+      { title: "", cell: (c) => confirmButton("Delete", { ask: "Delete this canned response?", yes: "Yes, delete", label: "Delete " + c.title,
+        act: async () => { await api.send("DELETE", `/support/canned-responses/${c.id}`, { query: context.scope() }); announce("Canned response deleted"); reload(); } }) },
+    ], items, "Canned responses") : empty("No canned responses yet.");
+    return h("div", {}, card("Canned responses", list),
+      card("Add a canned response", form([
+        field("title", "Title", { required: true, maxlength: 120 }),
+        field("body", "Text", { kind: "textarea", required: true, rows: 4, maxlength: 10000 }),
+      ], "Add canned response", (v) => api.post("/support/canned-responses", { title: v.title, body: v.body, ...context.scope() }, { headers: { "Idempotency-Key": key } }),
+      { onDone: () => { announce("Canned response added"); reload(); } })));
+  });
+}
+
+function agentRow(a, after) {
+  const out = h("span", { "aria-live": "polite" });
+  const capacity = h("input", { type: "number", min: 0, max: 1000, step: 1, value: a.capacity ?? "", "aria-label": "Capacity of " + a.username, class: "capacity" });
+  const available = h("input", { type: "checkbox", checked: a.available !== false, "aria-label": a.username + " is available" });
+  const save = button("Save", async () => {
+    save.disabled = true;
+    try {
+      await api.patch(`/support/agents/${a.user_id}`, { available: available.checked, ...(capacity.value !== "" ? { capacity: Number(capacity.value) } : {}), ...context.scope() });
+      announce(`${a.username} saved`); after();
+    } catch (e) { save.disabled = false; out.replaceChildren(errorBox(e)); }
+  }, { class: "secondary small", label: "Save " + a.username });
+  return { capacity, available, actions: h("span", { class: "row-actions" }, save, out) };
+}
+
+function agents({ user, navigate }) {
+  const reload = () => navigate("/portal/support/agents", { replaceState: true });
+  return deskPage(user, "agents", DESK_OWNERS, "Who takes tickets, how many each may hold, who is away, and how new tickets are shared out.", navigate, async () => {
+    const [list, settings] = await Promise.all([agentsList(), api.get("/support/sla-policies", context.scope())]);
+    const rows = list.map((a) => ({ a, ...agentRow(a, reload) }));
+    return h("div", {},
+      card("Agents", rows.length ? table([
+        { title: "Agent", cell: (r) => agentName(r.a) },
+        { title: "Role", cell: (r) => label(r.a.role) },
+        { title: "Open tickets", cell: (r) => String(r.a.open_tickets ?? 0), class: "num" },
+        { title: "Capacity", cell: (r) => r.capacity },
+        { title: "Available", cell: (r) => r.available },
+        { title: "", cell: (r) => r.actions },
+      ], rows, "Agents") : empty("No agents yet: add support agents under Settings, Users."),
+      h("p", { class: "hint" }, "Capacity: the open tickets automatic assignment gives an agent at most. An agent who is away gets none.")),
+      card("Automatic assignment", form([
+        field("assignment_mode", "New tickets go to", { kind: "select", value: settings.assignment_mode || "off", options: MODES }),
+      ], "Save assignment mode", (v) => saveSettings(settings, { assignment_mode: v.assignment_mode }),
+      { onDone: () => { announce("Assignment mode saved"); reload(); }, className: "inline-form" })));
+  });
+}
+
 export default function support(ctx) {
+  if (ctx.path[0] === "sla") return slaPolicies(ctx);
+  if (ctx.path[0] === "canned") return cannedResponses(ctx);
+  if (ctx.path[0] === "agents") return agents(ctx);
   if (ctx.path[0] === "chat") return ctx.path[1] ? chatView(ctx) : chatList(ctx);
   return ctx.path.length ? ticketView(ctx) : queue(ctx);
 }
