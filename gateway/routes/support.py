@@ -218,6 +218,11 @@ class SupportRoutes(Routes):
         summary="Add a canned response", tags=[TAG], body=CannedResponseSchema, response=CannedResponseSchema,
         status=201)
 
+    update_canned_response = forward(
+        "PUT", "/api/v1/support/canned-responses/<uuid:response_id>", "support.update_canned_response",
+        merchant_id=True, summary="Change a canned response's title and text", tags=[TAG], body=CannedResponseSchema,
+        response=CannedResponseSchema)
+
     delete_canned_response = forward(
         "DELETE", "/api/v1/support/canned-responses/<uuid:response_id>", "support.delete_canned_response",
         merchant_id=True, summary="Remove a canned response", tags=[TAG], status=204)

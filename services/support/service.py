@@ -734,6 +734,20 @@ class SupportService(ServiceBase):
         return {"id": row["id"], "title": row["title"], "body": row["body"]}
 
     @rpc
+    def update_canned_response(self, response_id, data, merchant_id=None):
+        identity = self.caller.require(*domain.ASSIGNERS)
+        data = load(CannedResponseSchema, data)
+        data.pop("merchant_id")
+        merchant_id = identity.merchant_scope(merchant_id)
+        updated = storage.update_canned_response(self.db, merchant_id, require_id(response_id, "response_id"), data)
+        if updated is None:
+            raise NotFound("No canned response %s" % response_id, code="canned_response_not_found")
+        if updated is False:
+            raise Conflict("There is a canned response titled %s already" % data["title"], code="title_taken",
+                           fields={"title": ["Already used."]})
+        return {"id": str(updated["id"]), "title": updated["title"], "body": updated["body"]}
+
+    @rpc
     def delete_canned_response(self, response_id, merchant_id=None):
         identity = self.caller.require(*domain.ASSIGNERS)
         merchant_id = identity.merchant_scope(merchant_id)

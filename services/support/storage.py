@@ -234,6 +234,15 @@ def add_canned_response(tx, row):
                       dict(row, created_by=json.dumps(row["created_by"]))) == 1
 
 
+def update_canned_response(tx, merchant_id, response_id, data):
+    """The response as changed; None: no such response of the merchant; False: the title is another's."""
+    if tx.one("SELECT 1 FROM canned_responses WHERE merchant_id = %s AND title = %s AND id <> %s",
+              (merchant_id, data["title"], response_id)):
+        return False
+    return tx.one("UPDATE canned_responses SET title = %s, body = %s WHERE merchant_id = %s AND id = %s "
+                  "RETURNING id, title, body", (data["title"], data["body"], merchant_id, response_id))
+
+
 def delete_canned_response(tx, merchant_id, response_id):
     return tx.execute("DELETE FROM canned_responses WHERE merchant_id = %s AND id = %s",
                       (merchant_id, response_id)) == 1

@@ -255,6 +255,7 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
                                                                                                 artifacts, axe_source):
     api.needs("GET /api/v1/support/sla-policies", "PUT /api/v1/support/sla-policies",
               "GET /api/v1/support/canned-responses", "POST /api/v1/support/canned-responses",
+              "PUT /api/v1/support/canned-responses/{response_id}",
               "DELETE /api/v1/support/canned-responses/{response_id}", "PATCH /api/v1/support/agents/{user_id}",
               "GET /api/v1/settlements/schedule", "PUT /api/v1/settlements/schedule")
     tag = uuid.uuid4().hex[:6]
@@ -299,6 +300,16 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
     add.get_by_label("Text").fill(text)
     add.get_by_role("button", name="Add canned response").click()
     page.get_by_role("region", name="Canned responses").locator("tr", has_text=title).wait_for()
+    page.get_by_role("button", name="Edit " + title).click()
+    owner.settle()
+    edit = page.get_by_role("region", name="Edit a canned response")
+    assert edit.get_by_label("Text").input_value() == text
+    text = text.replace("3 to 5", "2 to 4")
+    edit.get_by_label("Text").fill(text)
+    edit.get_by_role("button", name="Save canned response").click()
+    page.get_by_role("region", name="Canned responses").locator("tr", has_text="2 to 4").wait_for()
+    assert [c["body"] for c in api.call("GET", "/support/canned-responses", "owner").json()["items"]
+            if c["title"] == title] == [text]
 
     # the IGM form refuses ITM02 without a photo before sending anything, and takes it with one
     subject = "Broken mug " + tag

@@ -151,6 +151,18 @@ def test_canned_responses_sla_policies_and_bad_input(system, two):
                                 json={"title": "Thanks", "body": "Again"}), 409)["code"] == "title_taken"
     assert error_of(system.post(B + "/canned-responses", t["finance"], json={"title": "x", "body": "y"}), 403)
     assert [r["title"] for r in ok(system.get(B + "/canned-responses", t["store_user"]))["items"]] == ["Thanks"]
+    # edited in place; a title another response has is refused; another merchant's is not found
+    other = ok(system.post(B + "/canned-responses", t["owner"], json={"title": "Delay", "body": "Running late."}), 201)
+    edited = ok(system.put(B + "/canned-responses/" + made["id"], t["support_agent"],
+                           json={"title": "Thank you", "body": "Thank you for waiting."}))
+    assert (edited["id"], edited["title"]) == (made["id"], "Thank you")
+    assert error_of(system.put(B + "/canned-responses/" + made["id"], t["owner"],
+                               json={"title": "Delay", "body": "x"}), 409)["code"] == "title_taken"
+    assert error_of(system.put(B + "/canned-responses/" + made["id"], two[1]["tokens"]["owner"],
+                               json={"title": "Mine now", "body": "x"}), 404)
+    assert [(r["title"], r["body"]) for r in ok(system.get(B + "/canned-responses", t["owner"]))["items"]] == [
+        ("Delay", "Running late."), ("Thank you", "Thank you for waiting.")]
+    assert system.request("DELETE", B + "/canned-responses/" + other["id"], t["owner"]).status_code == 204
     assert system.request("DELETE", B + "/canned-responses/" + made["id"], t["owner"]).status_code == 204
     assert ok(system.get(B + "/canned-responses", t["owner"]))["items"] == []
 

@@ -529,23 +529,30 @@ function slaPolicies({ user, navigate, query }) {
   });
 }
 
-function cannedResponses({ user, navigate }) {
+function cannedResponses({ user, navigate, query }) {
   const reload = () => navigate("/portal/support/canned", { replaceState: true });
   return deskPage(user, "canned", CANNED, "Replies the team reuses: insert one into a ticket's reply and edit it there.", navigate, async () => {
     const items = (await api.get("/support/canned-responses", context.scope())).items || [];
+    const editing = items.find((c) => c.id === query.get("edit")) || null;
     const key = idempotencyKey(); // a retried add cannot add it twice
     const list = items.length ? table([
       { title: "Title", cell: (c) => c.title },
       { title: "Text", cell: (c) => h("span", { class: "canned-body" }, c.body) },
-      { title: "", cell: (c) => confirmButton("Delete", { ask: "Delete this canned response?", yes: "Yes, delete", label: "Delete " + c.title,
-        act: async () => { await api.send("DELETE", `/support/canned-responses/${c.id}`, { query: context.scope() }); announce("Canned response deleted"); reload(); } }) },
+      { title: "", cell: (c) => h("span", { class: "row-actions" },
+        button("Edit", () => navigate(`/portal/support/canned?edit=${c.id}`), { class: "secondary small", label: "Edit " + c.title }),
+        confirmButton("Delete", { ask: "Delete this canned response?", yes: "Yes, delete", label: "Delete " + c.title,
+          act: async () => { await api.send("DELETE", `/support/canned-responses/${c.id}`, { query: context.scope() }); announce("Canned response deleted"); reload(); } })) },
     ], items, "Canned responses") : empty("No canned responses yet.");
+    const save = (v) => editing
+      ? api.put(`/support/canned-responses/${editing.id}`, { title: v.title, body: v.body, ...context.scope() })
+      : api.post("/support/canned-responses", { title: v.title, body: v.body, ...context.scope() }, { headers: { "Idempotency-Key": key } });
     return h("div", {}, card("Canned responses", list),
-      card("Add a canned response", form([
-        field("title", "Title", { required: true, maxlength: 120 }),
-        field("body", "Text", { kind: "textarea", required: true, rows: 4, maxlength: 10000 }),
-      ], "Add canned response", (v) => api.post("/support/canned-responses", { title: v.title, body: v.body, ...context.scope() }, { headers: { "Idempotency-Key": key } }),
-      { onDone: () => { announce("Canned response added"); reload(); } })));
+      card(editing ? "Edit a canned response" : "Add a canned response", form([
+        field("title", "Title", { required: true, maxlength: 120, value: editing ? editing.title : "" }),
+        field("body", "Text", { kind: "textarea", required: true, rows: 4, maxlength: 10000, value: editing ? editing.body : "" }),
+      ], editing ? "Save canned response" : "Add canned response", save,
+      { onDone: () => { announce(editing ? "Canned response saved" : "Canned response added"); reload(); },
+        cancel: editing ? button("Cancel", reload, { class: "secondary" }) : null })));
   });
 }
 
