@@ -5,6 +5,8 @@ On Kubernetes the same settings come from Secrets (see deploy/k8s/README.md).
 import os
 import secrets
 
+from cryptography.fernet import Fernet
+
 from plumbing import config as cfg
 from plumbing.auth import generate_keypair
 
@@ -28,8 +30,13 @@ def ensure_local_keys():
     if not reply_path.exists():
         reply_path.write_text(secrets.token_urlsafe(32))
         os.chmod(reply_path, 0o600)
+    webhook_keys_path = KEYS / "webhook-secret-keys"  # encrypt the webhook endpoints' secrets at rest
+    if not webhook_keys_path.exists():
+        webhook_keys_path.write_text(Fernet.generate_key().decode())
+        os.chmod(webhook_keys_path, 0o600)
     return {
         "NOTIFICATION_REPLY_SECRET_FILE": str(reply_path),
+        "WEBHOOK_SECRET_KEYS_FILE": str(webhook_keys_path),
         "JWT_PRIVATE_KEY_FILE": str(private_path),
         "JWT_PUBLIC_KEY_FILE": str(public_path),
         "QR_SIGNING_KEY_FILE": str(qr_path),

@@ -15,6 +15,7 @@ import eventlet  # noqa: E402
 
 eventlet.monkey_patch()  # noqa: E402 - before anything opens a socket (plumbing/framework.py says why)
 
+import base64  # noqa: E402
 import importlib  # noqa: E402
 import inspect  # noqa: E402
 import os  # noqa: E402
@@ -31,6 +32,7 @@ from plumbing.auth import TokenSigner, generate_keypair  # noqa: E402
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 QR_TEST_KEY = "qr-signing-key-for-tests"
+WEBHOOK_TEST_KEY = base64.urlsafe_b64encode(b"webhook-secret-keys-for-tests-00").decode()  # a Fernet key
 RUN_ID = (os.environ.get("PYTEST_XDIST_WORKER", "main") + uuid.uuid4().hex[:8]).lower()
 
 
@@ -133,6 +135,7 @@ def make_config(database_url, amqp_uri, broker_users, jwt_keys):
             "OUTBOX_SWEEP_INTERVAL": 0.3,
             "OUTBOX_SWEEP_MIN_AGE": 0.5,
             "QR_SIGNING_KEYS": [QR_TEST_KEY],
+            "WEBHOOK_SECRET_KEYS": WEBHOOK_TEST_KEY,
             # a lone container (no gateway to ask) knows no past revocations and does not wait
             # for them; the whole system (tests/integration's ``system``) turns this on
             "REVOCATIONS_CATCH_UP": False,

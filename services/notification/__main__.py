@@ -1,7 +1,7 @@
 """``python -m services.notification``"""
 from plumbing.runner import main  # first: it patches the standard library for eventlet
 from plumbing import config as cfg
-from services.notification import channels
+from services.notification import channels, webhooks
 
 SMTP_SETTINGS = ("SMTP_HOST", "SMTP_PORT", "SMTP_FROM", "SMTP_USER", "SMTP_PASSWORD", "SMTP_STARTTLS",
                  "SMTP_TIMEOUT")
@@ -13,4 +13,6 @@ CHANNEL_SETTINGS = ("WEBHOOKS_ALLOW_HTTP_LOOPBACK", "WEBHOOK_MAX_ATTEMPTS", "WEB
 if __name__ == "__main__":
     raise SystemExit(main("notification", "services.notification.service:NotificationService",
                           NOTIFICATION_REPLY_SECRET=channels.reply_secret(cfg.env),
+                          # the service refuses to start without them (webhook secrets are kept encrypted)
+                          WEBHOOK_SECRET_KEYS=webhooks.secret_keys_text(cfg.env, cfg.LOCAL_DIR),
                           **{name: cfg.env(name) for name in SMTP_SETTINGS + CHANNEL_SETTINGS}))

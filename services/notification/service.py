@@ -6,9 +6,11 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from plumbing.auth import BUYER_APP, CLIENT_ROLES, MERCHANT_STAFF, OWNERS, PLATFORM_ROLES
+from plumbing.config import ConfigError
 from plumbing.contracts import event_of, events_in
 from plumbing.entrypoints import rpc
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
@@ -63,6 +65,20 @@ class People:
             return None
 
 
+class WebhookSecrets(DependencyProvider):
+    """The keys the endpoints' secrets are sealed with (``webhooks.SecretKeys``). Without them the
+    service does not start: it would otherwise store signing secrets in plain text."""
+
+    def setup(self):
+        try:
+            self.keys = webhooks.SecretKeys(self.container.config.get(webhooks.SecretKeys.SETTING))
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+
+    def get_dependency(self, worker_ctx):
+        return self.keys
+
+
 def recipient_of(identity):
     """The inbox a caller reads: a buyer app reads its customer's, everyone else their own."""
     if identity.role == BUYER_APP:
@@ -84,6 +100,7 @@ class NotificationService(ServiceBase):
     gateway = RpcProxy("gateway")
     campaign = RpcProxy("campaign")
     live = LiveFeed()
+    sealer = WebhookSecrets()
 
     # -- the routing table ---------------------------------------------------------------------
     def route_event(self, event):
@@ -274,7 +291,7 @@ class NotificationService(ServiceBase):
                     "events": sorted(set(data["events"])), "created_by": identity.actor()}
         storage.insert_endpoint(self.db, endpoint)
         secret = webhooks.new_secret()
-        storage.insert_endpoint_secret(self.db, new_id(), endpoint["id"], secret)
+        storage.insert_endpoint_secret(self.db, new_id(), endpoint["id"], self.sealer.seal(secret))
         return dict(EndpointSchema().dump(storage.endpoint(self.db, endpoint["id"])), secret=secret)
 
     @rpc
@@ -290,7 +307,7 @@ class NotificationService(ServiceBase):
         until = datetime.now(timezone.utc) + timedelta(seconds=setting(self.config, "WEBHOOK_SECRET_OVERLAP_SECONDS"))
         storage.expire_endpoint_secrets(self.db, endpoint["id"], until)
         secret = webhooks.new_secret()
-        storage.insert_endpoint_secret(self.db, new_id(), endpoint["id"], secret)
+        storage.insert_endpoint_secret(self.db, new_id(), endpoint["id"], self.sealer.seal(secret))
         return dict(EndpointSchema().dump(endpoint), secret=secret, previous_secret_valid_until=until.isoformat())
 
     @rpc
@@ -430,7 +447,8 @@ class NotificationService(ServiceBase):
         endpoint = pool.run(lambda tx: storage.endpoint(tx, row["recipient_id"]))
         if endpoint is None or endpoint["status"] != "active":
             raise RuntimeError("the endpoint is %s" % ("deleted" if endpoint is None else endpoint["status"]))
-        secrets_ = pool.run(lambda tx: storage.live_secrets(tx, endpoint["id"]))
+        secrets_ = [self.sealer.open(sealed)
+                    for sealed in pool.run(lambda tx: storage.live_secrets(tx, endpoint["id"]))]
         body = webhooks.envelope(row["event_id"], row["event_type"], row["payload"], row["event_at"].isoformat())
         headers = {"Content-Type": "application/json", "User-Agent": "VowRewards-Webhooks/1",
                    "VowRewards-Event-Id": row["event_id"], "VowRewards-Event-Type": row["event_type"],

@@ -15,6 +15,10 @@ SSRF: a URL must be https (``WEBHOOKS_ALLOW_HTTP_LOOPBACK=1``, the dev overlay a
 ``http://127.0.0.1``), and its host must resolve only to public addresses, checked when it is
 registered and again at every delivery, which then connects to the very address it checked (a DNS
 answer that changes in between cannot send it elsewhere).
+
+At rest each endpoint's secret is encrypted (``SecretKeys``: Fernet under ``WEBHOOK_SECRET_KEYS``,
+comma-separated; the first key encrypts, every key decrypts, so a new key goes first and the old one
+stays until nothing is encrypted under it): a copy of the database does not let anyone sign as us.
 """
 import hashlib
 import hmac
@@ -25,7 +29,10 @@ import secrets
 import socket
 import ssl
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet, MultiFernet
 
 SIGNATURE_HEADER = "VowRewards-Signature"
 SECRET_PREFIX = "whsec_"
@@ -35,6 +42,49 @@ MAX_RESPONSE = 2048
 
 class UnsafeUrl(ValueError):
     """A URL we will not call: not https, or it resolves where a webhook must not go."""
+
+
+class SecretKeys:
+    """The endpoints' secrets sealed at rest: ``seal`` with the first key, ``open`` with any of them."""
+
+    SETTING = "WEBHOOK_SECRET_KEYS"
+
+    def __init__(self, keys):
+        if isinstance(keys, str):
+            keys = keys.replace("\n", ",").split(",")
+        keys = [key.strip() for key in keys or () if key and key.strip()]
+        if not keys:
+            raise ValueError("%s is not set: webhook secrets are stored encrypted under it (comma-separated "
+                             "Fernet keys, the first encrypts; make one with `python -c \"from "
+                             "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"`)"
+                             % self.SETTING)
+        try:
+            self._fernet = MultiFernet([Fernet(key) for key in keys])
+        except ValueError:
+            raise ValueError("%s must be Fernet keys (32 url-safe base64-encoded bytes each), comma-separated"
+                             % self.SETTING) from None
+
+    def seal(self, secret):
+        return self._fernet.encrypt(secret.encode()).decode()
+
+    def open(self, sealed):
+        """The secret; ``cryptography.fernet.InvalidToken`` if no key of ours sealed it."""
+        return self._fernet.decrypt(sealed.encode()).decode()
+
+    def reseal(self, sealed):
+        """Sealed again under the first key (after a rotation)."""
+        return self._fernet.rotate(sealed.encode()).decode()
+
+
+def secret_keys_text(env, local_dir=None):
+    """``WEBHOOK_SECRET_KEYS``, else the file ``WEBHOOK_SECRET_KEYS_FILE`` names (a Kubernetes Secret),
+    else the one ``make run`` generated under ``.local/keys``; None when there is none."""
+    inline, path = env(SecretKeys.SETTING), env(SecretKeys.SETTING + "_FILE")
+    if inline:
+        return inline
+    if not path and local_dir is not None and (Path(local_dir) / "keys" / "webhook-secret-keys").exists():
+        path = Path(local_dir) / "keys" / "webhook-secret-keys"
+    return Path(path).read_text().strip() if path else None
 
 
 def new_secret():

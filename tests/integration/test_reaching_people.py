@@ -26,6 +26,7 @@ from services.settlement.contract.events import (BatchClosed, BatchReleased, Exc
 from services.support.contract.events import (ConversationMessage, MessagePosted, TicketAcknowledged, TicketAssigned,
                                               TicketCascaded, TicketClosed, TicketCreated, TicketEscalated,
                                               TicketOverdue, TicketReopened, TicketResolved)
+from tests.conftest import WEBHOOK_TEST_KEY
 from tests.events import example
 from tests.integration.conftest import ok, wait_for
 from tests.mailbox import Mailbox, free_port
@@ -344,12 +345,22 @@ def receiver():
     found.stop()
 
 
-def test_signed_webhooks_are_retried_with_backoff_then_delivered(system, onboard, publish, receiver):
+def stored_secrets(db_query, endpoint_id):
+    """What the database holds of an endpoint's secrets, oldest first."""
+    return [s for (s,) in db_query("SELECT secret FROM notification.webhook_secrets WHERE endpoint_id = %s "
+                                   "ORDER BY created_at", (endpoint_id,))]
+
+
+def test_signed_webhooks_are_retried_with_backoff_then_delivered(system, onboard, publish, receiver, db_query):
     m = onboard()
     owner = m["tokens"]["owner"]
     endpoint = ok(system.post("/api/v1/webhooks", owner, json={
         "url": receiver.url(), "events": ["settlement.batch_closed", "redemption.voucher_redeemed"]}), 201)
     assert endpoint["secret"].startswith("whsec_") and endpoint["status"] == "active"
+    # at rest the secret is encrypted under WEBHOOK_SECRET_KEYS, never the secret itself
+    keys = webhooks.SecretKeys(WEBHOOK_TEST_KEY)
+    [stored] = stored_secrets(db_query, endpoint["id"])
+    assert endpoint["secret"] not in stored and keys.open(stored) == endpoint["secret"]
     receiver.secret, receiver.fail_next = endpoint["secret"], 2
     event_id = publish(example(BatchClosed, merchant_id=m["merchant"]["id"], reference="SET-2026-05-900"))
     [(delivered_id, body)] = wait_for(lambda: receiver.received)
@@ -361,6 +372,8 @@ def test_signed_webhooks_are_retried_with_backoff_then_delivered(system, onboard
 
     # a rotated secret: the old one still verifies during the overlap, the new one too
     rotated = ok(system.post("/api/v1/webhooks/%s/secret" % endpoint["id"], owner), 201)
+    [_, stored] = stored_secrets(db_query, endpoint["id"])  # the rotated secret is encrypted too
+    assert rotated["secret"] not in stored and keys.open(stored) == rotated["secret"]
     receiver.secret = endpoint["secret"]
     replayed = ok(system.post("/api/v1/webhooks/deliveries/%s/replay" % delivery["id"], owner))
     assert replayed["status"] == "pending"
