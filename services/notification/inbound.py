@@ -10,6 +10,10 @@ the notification schema: the event goes into the service's outbox, which the not
 outbox sweep publishes within ``OUTBOX_SWEEP_MIN_AGE`` + ``OUTBOX_SWEEP_INTERVAL`` seconds (nothing lost
 if either process dies in between; a sender whose DATA got no 250 sends again).
 
+Like every process it answers ``/healthz``, ``/readyz`` (the SMTP server listens and the notification
+schema answers) and ``/metrics`` on ``HEALTH_PORT`` (Kubernetes: 9100; locally ``INBOUND_HEALTH_PORT``,
+none when unset) at ``HEALTH_ADDRESS``: a plain thread, as the process has no nameko container.
+
 A reply token (``support+<what>.<mac>@...``, see ``channels.py``) is trusted only when its HMAC
 (``NOTIFICATION_REPLY_SECRET``) verifies; a forged or stale-secret token makes the mail a new ticket,
 never a message on somebody else's ticket. The subject is never used to match.
@@ -22,14 +26,18 @@ import json
 import logging
 import re
 import signal
+import socket
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
 from email.utils import parseaddr
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
 import psycopg2.extras
 from aiosmtpd.controller import Controller
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from plumbing import config as cfg
 from services.notification import channels
@@ -134,6 +142,69 @@ def start(database_url, domain, secret, port, hostname="127.0.0.1"):
     return controller
 
 
+class Health:
+    """Liveness, readiness and metrics on their own port, in a thread of their own."""
+
+    def __init__(self, address, port, database_url, smtp_address, smtp_port):
+        self.database_url, self.smtp = database_url, (smtp_address, smtp_port)
+        health = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path == "/metrics":
+                    return self._answer(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                if self.path == "/healthz":
+                    return self._json(200, {"status": "alive", "service": "notification-inbound"})
+                if self.path == "/readyz":
+                    checks = health.readiness()
+                    ok = all(error is None for error in checks.values())
+                    return self._json(200 if ok else 503, {
+                        "status": "ready" if ok else "not_ready", "service": "notification-inbound",
+                        "checks": {name: error or "ok" for name, error in checks.items()}})
+                return self._json(404, {"error": {"code": "not_found", "message": self.path, "fields": {}}})
+
+            def _json(self, status, body):
+                self._answer(status, json.dumps(body).encode(), "application/json")
+
+            def _answer(self, status, payload, content_type):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *_):
+                pass  # probes every few seconds are not worth a line each
+
+        self.server = ThreadingHTTPServer((address, port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="health", daemon=True).start()
+
+    def readiness(self):
+        checks = {}
+        for name, check in (("database", self._database), ("smtp", self._smtp)):
+            try:
+                check()
+                checks[name] = None
+            except Exception as error:  # a probe reports, it never raises
+                checks[name] = "%s: %s" % (type(error).__name__, str(error).strip() or "failed")
+        return checks
+
+    def _database(self):
+        with psycopg2.connect(self.database_url, connect_timeout=2, options="-c search_path=notification") as conn, \
+                conn.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM merchant_mail LIMIT 1")
+        conn.close()
+
+    def _smtp(self):
+        host = "127.0.0.1" if self.smtp[0] in ("0.0.0.0", "::", "") else self.smtp[0]
+        socket.create_connection((host, self.smtp[1]), timeout=2).close()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=cfg.env_int("INBOUND_SMTP_PORT", DEFAULT_PORT))
@@ -152,12 +223,17 @@ def main(argv=None):
                       args.address, args.port, error)
             time.sleep(10)
     log.info("support mail in on %s:%d for @%s", args.address, args.port, domain)
+    health_port = cfg.env("HEALTH_PORT") or cfg.env("INBOUND_HEALTH_PORT")
+    health = Health(cfg.env("HEALTH_ADDRESS", "127.0.0.1"), int(health_port), cfg.service_database_url("notification"),
+                    args.address, args.port) if health_port else None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         asyncio.run(asyncio.Event().wait())
     except KeyboardInterrupt:
         pass
     finally:
+        if health is not None:
+            health.stop()
         controller.stop()
 
 

@@ -436,9 +436,10 @@ class SupportMail:
         import subprocess
         import sys
         from tests.conftest import component_database_url
-        self.hostname, self.port = "127.0.0.1", free_port()
+        self.hostname, self.port, self.health_port = "127.0.0.1", free_port(), free_port()
         env = dict(os.environ, NOTIFICATION_DATABASE_URL=component_database_url(database_url, "notification"),
-                   INBOUND_MAIL_DOMAIN=DOMAIN, NOTIFICATION_REPLY_SECRET=REPLY_SECRET)
+                   INBOUND_MAIL_DOMAIN=DOMAIN, NOTIFICATION_REPLY_SECRET=REPLY_SECRET, HEALTH_PORT="",
+                   INBOUND_HEALTH_PORT=str(self.health_port))
         self.process = subprocess.Popen([sys.executable, "-m", "services.notification.inbound", "--port",
                                          str(self.port)], env=env)
         wait_for(self._listening, timeout=20)
@@ -497,6 +498,12 @@ def test_mail_to_a_support_address_becomes_an_event_and_a_signed_reply_names_its
     assert new["from_address"] == "thandi@example.com" and new["from_name"] == "Thandi"
     assert events["Re: anything at all"]["ticket_reference"] == "SUP-104"
     assert events["Re: SUP-105"]["ticket_reference"] is None  # a forged token names nothing
+    # probed like every process (Kubernetes: HEALTH_PORT 9100)
+    health = "http://127.0.0.1:%d" % support_mail.health_port
+    assert requests.get(health + "/healthz", timeout=5).json()["status"] == "alive"
+    ready = requests.get(health + "/readyz", timeout=5)
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "smtp": "ok"}
+    assert requests.get(health + "/metrics", timeout=5).status_code == 200
 
 
 # -- API clients ----------------------------------------------------------------------------------

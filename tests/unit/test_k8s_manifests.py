@@ -118,8 +118,12 @@ def overlay(request):
     return request.param, rendered(request.param)
 
 
+INBOUND = "vowrewards-notification-inbound"  # notification's support mail server, beside its service
+
+
 def deployments(docs):
-    found = {component_of(d): d for d in of_kind(docs, "Deployment")}
+    """component -> its Deployment made from the template (the support mail server: INBOUND)."""
+    found = {component_of(d): d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] != INBOUND}
     assert set(found) == set(COMPONENTS)
     return found
 
@@ -186,7 +190,7 @@ def test_every_container_is_hardened_and_sized(overlay):
 
 def test_every_app_is_probed_on_its_health_port_and_stops_gently(overlay):
     _, docs = overlay
-    for c, dep in deployments(docs).items():
+    for c, dep in list(deployments(docs).items()) + [("notification-inbound", by_name(docs, "Deployment")[INBOUND])]:
         (app,) = pod_spec(dep)["containers"]
         assert {p["name"]: p["containerPort"] for p in app["ports"]}["health"] == HEALTH_PORT
         for probe, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
@@ -221,7 +225,12 @@ def test_each_component_migrates_first_and_uses_only_its_own_credentials(overlay
         public = [v["name"] for v in spec["volumes"] if unhashed(v.get("secret", {}).get("secretName", "")) == "vowrewards-jwt-public"]
         assert configmap(docs, "vowrewards-config")["JWT_PUBLIC_KEY_FILE"].startswith(mounts[public[0]] + "/")
         for container in spec["initContainers"]:
-            assert len(container["volumeMounts"]) == 1, "%s: the migration sees no keys" % c
+            # notification's encrypts the webhook secrets stored before they were encrypted
+            mounts = {m["mountPath"] for m in container["volumeMounts"]} - {"/tmp"}
+            assert mounts == ({"/etc/vowrewards/webhook-secret-keys"} if c == "notification" else set()), (
+                "%s: the migration sees no keys but what it needs" % c)
+        assert ("vowrewards-webhook-secret-keys" in secrets) == (c == "notification")
+        assert ("vowrewards-notification-reply" in secrets) == (c == "notification")
         # Kubernetes expands $(VAR) only from variables defined before it
         for container in (app, migrate):
             defined = set()
@@ -235,6 +244,48 @@ def test_each_component_migrates_first_and_uses_only_its_own_credentials(overlay
     assert gateway["JWT_PRIVATE_KEY_FILE"]["value"].startswith("/etc/vowrewards/jwt-private/")
     redemption = env_of(pod_spec(deployments(docs)["redemption"])["containers"][0])
     assert redemption["QR_SIGNING_KEY_FILE"]["value"].startswith("/etc/vowrewards/qr-signing/")
+    notification = env_of(pod_spec(deployments(docs)["notification"])["containers"][0])
+    assert notification["WEBHOOK_SECRET_KEYS_FILE"]["value"].startswith("/etc/vowrewards/webhook-secret-keys/")
+
+
+def test_the_support_mail_server_runs_beside_notification(overlay):
+    """notification-inbound (aiosmtpd, its own process as in the Procfile): SMTP exposed by its Service,
+    notification's database role and reply secret, no broker, no token keys, no migrations of its own."""
+    _, docs = overlay
+    dep = by_name(docs, "Deployment")[INBOUND]
+    selector = dep["spec"]["selector"]["matchLabels"]
+    assert selector == {"app.kubernetes.io/name": INBOUND, "app.kubernetes.io/component": "notification"}
+    assert "replicas" not in dep["spec"] and dep["spec"]["template"]["metadata"]["labels"] == dict(
+        selector, **{"app.kubernetes.io/part-of": "vowrewards"})
+    spec = pod_spec(dep)
+    (app,) = spec["containers"]
+    assert app["args"] == ["services.notification.inbound"] and not spec.get("initContainers")
+    assert spec["serviceAccountName"] == INBOUND and spec["automountServiceAccountToken"] is False
+    assert by_name(docs, "ServiceAccount")[INBOUND]["automountServiceAccountToken"] is False
+    assert {p["name"]: p["containerPort"] for p in app["ports"]} == {"smtp": 2525, "health": HEALTH_PORT}
+    env = env_of(app)
+    assert (env["INBOUND_SMTP_ADDRESS"]["value"], env["INBOUND_SMTP_PORT"]["value"]) == ("0.0.0.0", "2525")
+    assert env["NOTIFICATION_DATABASE_URL"]["value"].startswith("postgresql://$(DB_USER):$(DB_PASSWORD)@")
+    assert not [e for e in env if "AMQP" in e], "it publishes through notification's outbox, not the broker"
+    assert secret_refs(dep) == {"vowrewards-db-notification", "vowrewards-notification-reply"}
+    mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
+    assert env["NOTIFICATION_REPLY_SECRET_FILE"]["value"].startswith(mounts["notification-reply"] + "/")
+    settings = [unhashed(source["configMapRef"]["name"]) for source in app["envFrom"]]
+    assert settings == ["vowrewards-config", "vowrewards-notification"]
+    assert configmap(docs, "vowrewards-notification")["INBOUND_MAIL_DOMAIN"]
+    defined = set().union(*(set(configmap(docs, name)) for name in settings))
+    for var in app["env"]:
+        for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", var.get("value", "")):
+            assert ref in defined, "%s uses $(%s) before it is defined" % (var["name"], ref)
+        defined.add(var["name"])
+    # its Service exposes SMTP (25 -> the container's 2525) and the health port for Prometheus
+    service = by_name(docs, "Service")[INBOUND]["spec"]
+    assert service["selector"] == selector
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in service["ports"]} == {
+        "smtp": (25, "smtp"), "health": (HEALTH_PORT, "health")}
+    assert by_name(docs, "PodDisruptionBudget")[INBOUND]["spec"]["selector"]["matchLabels"] == selector
+    hpa = by_name(docs, "HorizontalPodAutoscaler")[INBOUND]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": INBOUND}
 
 
 def test_settings(overlay):
@@ -336,6 +387,22 @@ def test_network_policies_allow_each_component_only_what_it_needs():
         expected = set() if c == "topology" else {("TCP", HEALTH_PORT)} | ({("TCP", 8000)} if c == "gateway" else set())
         assert _ports(ingress) == expected, c
         assert all(rule.get("from") for rule in ingress if ("TCP", HEALTH_PORT) in _ports([rule])), "%s: metrics open" % c
+
+
+def test_the_support_mail_servers_policy_admits_smtp_and_reaches_only_the_database():
+    docs = rendered("production")
+    labels = by_name(docs, "Deployment")[INBOUND]["spec"]["template"]["metadata"]["labels"]
+    policies = of_kind(docs, "NetworkPolicy")
+    (policy,) = [p["spec"] for p in policies if p["spec"]["podSelector"] and _selects(p["spec"]["podSelector"], labels)]
+    smtp = [rule for rule in policy["ingress"] if ("TCP", 2525) in _ports([rule])]
+    assert smtp and not smtp[0].get("from"), "mail comes from anywhere (MX relays, senders)"
+    assert _ports(policy["ingress"]) == {("TCP", 2525), ("TCP", HEALTH_PORT)}
+    assert all(rule.get("from") for rule in policy["ingress"] if ("TCP", HEALTH_PORT) in _ports([rule]))
+    assert _ports(policy["egress"]) == {("UDP", 53), ("TCP", 53), ("TCP", 5432)}
+    # and PostgreSQL's own policy admits it
+    (pg,) = [p["spec"] for p in policies if p["metadata"]["name"] == "vowrewards-pg"]
+    assert any(("TCP", 5432) in _ports([rule]) and any(_selects(f.get("podSelector", {}), labels)
+                                                       for f in rule.get("from", [])) for rule in pg["ingress"])
 
 
 def test_every_component_is_scraped():
