@@ -13,7 +13,7 @@ from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSc
                                                   ExceptionSchema, LedgerVerificationSchema, ListFilterSchema,
                                                   ParkedEntrySchema, ParkedFilterSchema, PayoutAccountOutSchema,
                                                   PayoutAccountSchema, PayoutConfirmationSchema, PayoutHistorySchema,
-                                                  PayoutSimulationSchema, PayoutVerificationSchema,
+                                                  PayoutRejectionSchema, PayoutSimulationSchema, PayoutVerificationSchema,
                                                   ResolveExceptionSchema, ScheduleOutSchema, ScheduleSchema,
                                                   StatementSchema)
 
@@ -140,6 +140,13 @@ class SettlementRoutes(Routes):
         summary="Confirm the payout wallet address (platform finance): the address typed again, and "
                 "the emailed code the merchant read back or a note of the call", tags=[TAG],
         body=PayoutConfirmationSchema, response=PayoutAccountOutSchema)
+
+    reject_payout_account = forward(
+        "POST", "/api/v1/settlements/payout-account/rejection", "settlement.reject_payout_account",
+        roles=(PLATFORM_FINANCE, ADMIN),  # the service checks again
+        summary="Reject the submitted payout wallet address (platform finance): the address typed again and "
+                "the reason, which the merchant sees; it is never paid to, and the owner sets another",
+        tags=[TAG], body=PayoutRejectionSchema, response=PayoutAccountOutSchema)
 
     payout_account_history = forward(
         "GET", "/api/v1/settlements/payout-account/history", "settlement.payout_account_history",

@@ -15,8 +15,9 @@ from plumbing.errors import Conflict, NotFound, ServiceUnavailable, ValidationFa
 from plumbing.fields import new_id, utcnow
 from plumbing.validation import load
 from services.settlement import domain, storage
-from services.settlement.contract.enums import (CLOSED, CLOSING, FAILED, HOLDING_KINDS, OPEN, PAID,
-                                                PAYOUT_ACCOUNT_UNCONFIRMED, PAYOUT_PENDING, RECONCILIATION_MISMATCH)
+from services.settlement.contract.enums import (CLOSED, CLOSING, FAILED, HOLDING_KINDS, MISSING_AGREEMENT, OPEN,
+                                                PAID, PAYOUT_ACCOUNT_UNCONFIRMED, PAYOUT_PENDING,
+                                                RECONCILIATION_MISMATCH)
 from services.settlement.contract.events import BatchClosed, BatchReleased
 from services.settlement.contract.schemas import BatchSchema, CloseBatchSchema, ExceptionSchema
 from services.settlement.exceptions import exception_resolved, raise_exception
@@ -99,6 +100,7 @@ def finish_closing(svc, batch, identity):
         batch_id=batch["id"], reference=batch["reference"], merchant_id=batch["merchant_id"], period=batch["period"],
         total=batch["total"], currency=batch["currency"].strip(), entry_count=batch["entry_count"],
         status=batch["status"]))
+    _hold_what_no_agreement_funds(svc, batch)
     if differences:
         raise_exception(svc, RECONCILIATION_MISMATCH, str(batch["merchant_id"]), None, batch,
                         sum(abs(d["expected"]["redeemed_amount"] - d["actual"]["redeemed_amount"])
@@ -115,6 +117,31 @@ def finish_closing(svc, batch, identity):
                             "%s: batch %s cannot be paid out" % (problem, batch["reference"]),
                             {"period": batch["period"]})
     return dump(svc, advance(svc, batch, identity) or batch)
+
+
+def _hold_what_no_agreement_funds(svc, batch):
+    """Platform- or partner-funded entries booked before funding agreements existed name no agreement:
+    nobody is known to owe the merchant that money, so the batch is held (``missing_agreement``, a
+    Critical ticket) rather than paid. Finance resolves it once it knows who funds it (the batch is
+    then released as any held one), or settles it otherwise: paying money nobody was agreed to owe
+    cannot be taken back, holding it can."""
+    lines = [line for line in storage.batch_lines(svc.db, batch["id"])
+             if line["counterparty"] in (domain.PLATFORM, domain.PARTNER) and line["agreement_id"] is None
+             and line["payable"]]
+    if not lines:
+        return
+    held = sum(line["payable"] for line in lines)
+    currency = batch["currency"].strip()
+    raise_exception(
+        svc, MISSING_AGREEMENT, str(batch["merchant_id"]), str(lines[0]["store_id"]) if lines[0]["store_id"] else None,
+        batch, held, currency,
+        "Batch %s holds %d %s of %s-funded redemptions booked before funding agreements existed: no agreement "
+        "names who owes it, so the batch is held, not paid, until finance establishes the funder"
+        % (batch["reference"], held, currency, " and ".join(sorted({line["counterparty"] for line in lines}))),
+        {"period": batch["period"], "lines": [
+            {"store_id": str(line["store_id"]) if line["store_id"] else None, "counterparty": line["counterparty"],
+             "redemptions": line["redemptions"], "reversals": line["reversals"], "payable": line["payable"]}
+            for line in lines]})
 
 
 def _differences_text(differences):

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plumbing.errors import Conflict, ValidationFailed
-from services.settlement.contract.enums import CONFIRMED
+from services.settlement.contract.enums import CONFIRMED, REJECTED
 
 # ASCII digits only ("２０２６-05" is not a period) and \Z, not $ ("$" also matches before a
 # trailing newline): the period is copied into batch references people read
@@ -272,6 +272,9 @@ def payout_problem(account, now):
     if account is None:
         return "No payout wallet address is set up for this merchant"
     address = mask_address(account["wallet_address"])
+    if account["status"] == REJECTED:
+        return ("The payout wallet address %s was rejected by the platform (%s): the merchant must set "
+                "another" % (address, account.get("rejection_reason") or "no reason given"))
     if account["status"] != CONFIRMED:
         return "The payout wallet address %s is not confirmed yet" % address
     if now < account["cooling_off_until"]:

@@ -17,13 +17,13 @@ from plumbing.service import ServiceBase
 from plumbing.validation import load, require_id
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from services.settlement import batches, domain, ledger, payouts, schedules, statements, storage
-from services.settlement.contract.enums import CONFIRMED, HOLDING_KINDS
+from services.settlement.contract.enums import CONFIRMED, HOLDING_KINDS, REJECTED
 from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
 from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSchema, BatchSchema, EntryFilterSchema,
                                                   EntrySchema, ExceptionFilterSchema, ExceptionSchema,
                                                   LedgerVerificationSchema, ListFilterSchema, ParkedEntrySchema,
                                                   ParkedFilterSchema, PayoutAccountOutSchema,
-                                                  PayoutConfirmationSchema, PayoutHistorySchema,
+                                                  PayoutConfirmationSchema, PayoutHistorySchema, PayoutRejectionSchema,
                                                   PayoutSimulationSchema, PayoutVerificationRpcSchema,
                                                   PayoutVerificationSchema, ResolveExceptionSchema, ScheduleOutSchema,
                                                   ScheduleSchema, SetPayoutAccountSchema)
@@ -213,8 +213,10 @@ class SettlementService(ServiceBase):
         merchant_id = identity.merchant_scope(data["merchant_id"])
         now = utcnow()
         current = storage.payout_account(self.db, merchant_id, lock=True)
-        if current is not None and current["wallet_address"] == data["wallet_address"]:
+        if current is not None and current["wallet_address"] == data["wallet_address"] and \
+                current["status"] != REJECTED:
             return self._account_out(current, now)  # the same address again changes nothing
+        # (a rejected one submitted again goes back to the platform, as any new address does)
         hours = float(self.config.get("PAYOUT_COOLING_OFF_HOURS", 72))
         account = storage.upsert_payout_account(self.db, merchant_id, data["wallet_address"], identity.actor(),
                                                 now, now + timedelta(hours=hours))
@@ -290,12 +292,32 @@ class SettlementService(ServiceBase):
             payable_from=domain.payable_from(account)))
         return self._account_out(account, now)
 
+    @rpc
+    def reject_payout_account(self, data):
+        """Platform finance rejects the submitted address (typed again) with a reason the merchant sees:
+        it is never paid to, and the merchant sets another, which waits for the platform as any does."""
+        identity = self.caller.require(*PLATFORM_MONEY)
+        data = load(PayoutRejectionSchema, data)
+        merchant_id = identity.merchant_scope(data["merchant_id"])
+        account = self._unconfirmed_account(merchant_id)
+        if account["wallet_address"] != data["wallet_address"]:
+            raise ValidationFailed("That is not the address on file", code="wallet_address_mismatch",
+                                   fields={"wallet_address": ["Does not match the address on file."]})
+        now = utcnow()
+        account = storage.reject_payout_account(self.db, merchant_id, identity.actor(), data["reason"], now)
+        storage.supersede_verifications(self.db, merchant_id, now)  # a code sent for it confirms nothing now
+        self._history(merchant_id, "rejected", account, identity, {"reason": data["reason"]}, now)
+        return self._account_out(account, now)
+
     def _unconfirmed_account(self, merchant_id):
         account = storage.payout_account(self.db, merchant_id, lock=True)
         if account is None:
             raise NotFound("No payout wallet address is set up yet", code="payout_account_missing")
         if account["status"] == CONFIRMED:
             raise Conflict("The payout wallet address is already confirmed", code="payout_account_confirmed")
+        if account["status"] == REJECTED:
+            raise Conflict("The payout wallet address was rejected (%s): the merchant must set another"
+                           % account["rejection_reason"], code="payout_account_rejected")
         return account
 
     def _checked_code(self, merchant_id, account, identity, code, now):

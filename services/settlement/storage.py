@@ -394,7 +394,7 @@ def upsert_payout_account(tx, merchant_id, wallet_address, actor, now, cooling_o
                   "DO UPDATE SET wallet_address = EXCLUDED.wallet_address, status = 'unconfirmed', "
                   "set_by = EXCLUDED.set_by, updated_at = EXCLUDED.updated_at, "
                   "cooling_off_until = EXCLUDED.cooling_off_until, confirmed_by = NULL, confirmed_at = NULL, "
-                  "confirmation = NULL RETURNING *",
+                  "confirmation = NULL, rejected_by = NULL, rejected_at = NULL, rejection_reason = NULL RETURNING *",
                   (merchant_id, wallet_address, json.dumps(actor), now, cooling_off_until))
 
 
@@ -402,6 +402,12 @@ def confirm_payout_account(tx, merchant_id, actor, confirmation, now):
     return tx.one("UPDATE payout_accounts SET status = 'confirmed', confirmed_by = %s, confirmed_at = %s, "
                   "confirmation = %s WHERE merchant_id = %s RETURNING *",
                   (json.dumps(actor), now, json.dumps(confirmation), merchant_id))
+
+
+def reject_payout_account(tx, merchant_id, actor, reason, now):
+    return tx.one("UPDATE payout_accounts SET status = 'rejected', rejected_by = %s, rejected_at = %s, "
+                  "rejection_reason = %s WHERE merchant_id = %s AND status = 'unconfirmed' RETURNING *",
+                  (json.dumps(actor), now, reason, merchant_id))
 
 
 def record_payout_history(tx, merchant_id, action, wallet_address, actor, details, now):

@@ -5,8 +5,9 @@ from datetime import timedelta
 from plumbing.auth import (ADMIN, BUYER_APP, FINANCE, IT_SUPPORT, LOGISTICS_PARTNER, OWNER, PLATFORM_SUPPORT,
                            STORE_USER, SUPPORT_AGENT, SYSTEM)
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from services.settlement.contract.enums import (DUPLICATE, PAYOUT_ACCOUNT_UNCONFIRMED, PAYOUT_BLOCKED, PAYOUT_FAILED,
-                                                RECONCILIATION_MISMATCH, REVERSAL_AFTER_CLOSE, UNKNOWN_ACCOUNT)
+from services.settlement.contract.enums import (DUPLICATE, MISSING_AGREEMENT, PAYOUT_ACCOUNT_UNCONFIRMED,
+                                                PAYOUT_BLOCKED, PAYOUT_FAILED, RECONCILIATION_MISMATCH,
+                                                REVERSAL_AFTER_CLOSE, UNKNOWN_ACCOUNT)
 from services.support.contract.enums import ESCALATION_CHAIN, IGM_CATEGORIES, IMAGES_REQUIRED
 
 # Every ticket must be acknowledged within two hours (the default policy) or it is flagged overdue.
@@ -178,6 +179,7 @@ EXCEPTION_TITLES = {
     DUPLICATE: "Duplicate settlement record",
     PAYOUT_BLOCKED: "Payout blocked: the wallet address changed or is unconfirmed",
     UNKNOWN_ACCOUNT: "Redemption for an account settlement does not know",
+    MISSING_AGREEMENT: "Funded redemptions without a funding agreement held from payout",
 }
 
 

@@ -225,6 +225,53 @@ def test_a_batch_closed_during_the_cooling_off_is_held_and_payable_only_after(sy
     assert error_code(system.post(release, finance), 409) == "batch_not_held"
 
 
+def test_a_rejected_address_is_shown_with_its_reason_never_paid_and_replaced(system, onboard, platform_finance):
+    m = onboard()
+    owner, finance, merchant_id = m["tokens"]["owner"], m["tokens"]["finance"], m["merchant"]["id"]
+    address = "wallet-" + merchant_id[:12]
+    period = redeem(system, m, platform_finance=platform_finance)  # the platform owes the merchant
+    ok(system.put(ACCOUNT, owner, json={"wallet_address": address}))
+    reason = "The owner did not recognise this address when we called the number on file"
+    rejection = {"merchant_id": merchant_id, "wallet_address": address, "reason": reason}
+
+    # only the platform rejects (as only it confirms); the address is typed again, with a reason
+    for token in (owner, finance):
+        assert error_code(system.post(ACCOUNT + "/rejection", token, json=rejection), 403) == "role_not_allowed"
+    assert error_code(system.post(ACCOUNT + "/rejection", platform_finance,
+                                  json=dict(rejection, wallet_address=address + "x")), 422) == "wallet_address_mismatch"
+    missing = system.post(ACCOUNT + "/rejection", platform_finance, json=dict(rejection, reason=None))
+    assert error_code(missing, 422) == "validation_failed" and "reason" in missing.json()["error"]["fields"]
+    rejected = ok(system.post(ACCOUNT + "/rejection", platform_finance, json=rejection))
+    assert (rejected["status"], rejected["rejection_reason"], rejected["payable"]) == ("rejected", reason, False)
+    assert rejected["rejected_by"]["role"] == "platform_finance" and rejected["rejected_at"]
+
+    # the merchant sees the state and the reason; the history records who rejected it and why
+    shown = ok(system.get(ACCOUNT, owner))
+    assert (shown["status"], shown["rejection_reason"]) == ("rejected", reason)
+    history = ok(system.get(ACCOUNT + "/history", finance))["items"]
+    assert [(h["action"], h["actor"]["role"]) for h in history] == [("rejected", "platform_finance"), ("set", "owner")]
+    assert history[0]["details"] == {"reason": reason}
+
+    # a rejected address is never confirmed, never paid to: its batch is held, saying why
+    assert error_code(system.post(ACCOUNT + "/confirmation", platform_finance, json=a_call(merchant_id, address)),
+                      409) == "payout_account_rejected"
+    assert error_code(system.post(ACCOUNT + "/rejection", platform_finance, json=rejection), 409) == \
+        "payout_account_rejected"
+    batch = ok(system.post("/api/v1/settlements/batches", finance, json={"period": period}), 201)
+    assert batch["status"] == "closed" and "rejected" in batch["exception"]["message"]
+    held = system.post("/api/v1/settlements/batches/%s/release" % batch["reference"], finance)
+    assert error_code(held, 409) == "payout_account_not_ready" and reason in held.json()["error"]["message"]
+    assert ok(system.get("/api/v1/settlements/batches/%s" % batch["reference"], finance))["status"] == "closed"
+
+    # the owner submits another, which waits for the platform as any new address does
+    again = ok(system.put(ACCOUNT, owner, json={"wallet_address": address[:-1] + "Z"}))
+    assert (again["status"], again["rejection_reason"], again["rejected_by"]) == ("unconfirmed", None, None)
+    confirmed = ok(system.post(ACCOUNT + "/confirmation", platform_finance,
+                               json=a_call(merchant_id, address[:-1] + "Z")))
+    assert confirmed["status"] == "confirmed"
+    assert [h["action"] for h in ok(system.get(ACCOUNT + "/history", owner))["items"]][:2] == ["confirmed", "set"]
+
+
 def test_batch_references_are_numbered_per_merchant(system, onboard):
     first, second = onboard(), onboard()
     references = []

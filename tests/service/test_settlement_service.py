@@ -20,7 +20,7 @@ from plumbing.contracts import event_of
 from plumbing.db import ConnectionPool, Database, Transaction, find_dependency
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
-from services.settlement import cli, payouts, storage
+from services.settlement import cli, domain, payouts, storage
 from services.settlement.service import SettlementService
 from services.support.contract.events import TicketCreated, TicketResolved
 from tests.conftest import component_database_url
@@ -996,6 +996,42 @@ def test_a_held_batch_is_released_when_its_exception_is_resolved_and_the_wallet_
     released = batch_of(rpc, merchant, held["reference"])
     assert released["status"] == "paid"
     assert [t["to_status"] for t in released["transitions"]][-2:] == ["payout_pending", "paid"]
+
+
+def test_a_funded_entry_booked_before_agreements_existed_holds_its_batch_rather_than_being_paid(
+        record, rpc, platform, settlement, query, emitted):
+    merchant = new_id()
+    confirmed_wallet(rpc, platform, merchant)
+    record(funded(query, merchant, 2500))  # under an agreement: owed by the platform, payable
+    # booked before funding agreements existed (migration 0004 kept such entries): platform-funded,
+    # owed to the store, and no agreement names who owes it
+    old = redemption(merchant, 4000, funding="platform")
+    entry = {"id": new_id(), "merchant_id": merchant, "store_id": old.store_id, "kind": "redemption",
+             "source_id": old.redemption_id, "source_reference": old.reference, "source_event_id": None,
+             "amount": 4000, "currency": "ZAR", "funding": "platform", "counterparty": "platform",
+             "agreement_id": None, "funded": 4000, "fee": 0, "payable": 4000, "corrects": None,
+             "campaign_id": old.campaign_id, "occurred_at": old.redeemed_at, "description": "Redemption (before 0004)"}
+    postings = [(domain.funding_account("platform", merchant, old.campaign_id), 4000),
+                (domain.merchant_payable(merchant, old.store_id), -4000)]
+    assert find_dependency(settlement, Database).pool.run(lambda tx: storage.append_entry(tx, entry, postings))
+
+    batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
+    assert (batch["status"], batch["payout_amount"]) == ("closed", 6500)
+    assert batch["exception"]["kind"] == "missing_agreement"
+    [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)  # support opens a Critical ticket
+    assert (raised["kind"], raised["amount"], raised["batch_reference"]) == ("missing_agreement", 4000,
+                                                                              batch["reference"])
+    assert "no agreement" in raised["message"] and raised["store_id"] == old.store_id
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "closed"  # held, never paid
+    assert transfers(query, merchant) == []
+
+    # finance establishes who funded it and resolves the exception: then the batch is paid, once
+    platform("resolve_exception", batch["exception"]["id"], {
+        "merchant_id": merchant, "note": "The platform funded that campaign before agreements existed"})
+    move_on(settlement)
+    assert batch_of(rpc, merchant, batch["reference"])["status"] == "paid"
+    assert [t["amount"] for t in transfers(query, merchant)] == [6500]
 
 
 # -- reconciliation ----------------------------------------------------------------------------------

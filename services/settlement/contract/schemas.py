@@ -89,10 +89,17 @@ class PayoutVerificationSchema(Schema):
     max_attempts = fields.Integer()
 
 
+class PayoutRejectionSchema(PayoutAccountSchema):
+    """Platform finance rejects the submitted address, typed again (so a newer one is never rejected by
+    mistake), with the reason the merchant is shown."""
+    reason = fields.String(required=True, validate=validate.Length(min=5, max=500),
+                           metadata={"description": "Why (the merchant sees it), e.g. the call did not confirm it"})
+
+
 class PayoutHistorySchema(Schema):
     id = Id()
     action = fields.String(metadata={"description": "set, reopened, verification_requested, "
-                                                    "verification_failed or confirmed"})
+                                                    "verification_failed, confirmed or rejected"})
     wallet_address = fields.String()
     actor = fields.Dict()
     details = fields.Dict()
@@ -305,13 +312,17 @@ class PayoutSimulationSchema(MerchantQuery):
 class PayoutAccountOutSchema(Schema):
     merchant_id = Id()
     wallet_address = fields.String()
-    status = fields.String()
+    status = fields.String(metadata={"description": "unconfirmed (awaiting the platform), confirmed or rejected"})
     set_by = fields.Dict()
     updated_at = AwareDateTime()
     confirmed_by = fields.Dict(allow_none=True)
     confirmed_at = AwareDateTime(allow_none=True)
     confirmation = fields.Dict(allow_none=True, metadata={"description": "How the platform checked it"})
     cooling_off_until = AwareDateTime(metadata={"description": "Payouts wait until then after a change"})
+    rejected_by = fields.Dict(allow_none=True)
+    rejected_at = AwareDateTime(allow_none=True)
+    rejection_reason = fields.String(allow_none=True, metadata={
+        "description": "Why the platform rejected the address (status rejected): set another one"})
     payable_from = AwareDateTime(allow_none=True)
     payable = fields.Boolean()
 
