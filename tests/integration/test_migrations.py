@@ -29,10 +29,10 @@ def migrate(url, component, revision, down=False):
 
 
 def query(url, sql, params=()):
-    conn = psycopg2.connect(url, cursor_factory=psycopg2.extras.RealDictCursor)
-    conn.autocommit = True
+    # (the ledger's balance trigger names its tables without a schema, as the service's search_path has it)
+    conn = psycopg2.connect(url, cursor_factory=psycopg2.extras.RealDictCursor, options="-c search_path=settlement")
     try:
-        with conn.cursor() as cur:
+        with conn, conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall() if cur.description else None
     finally:
@@ -66,3 +66,55 @@ def test_webhook_secrets_are_encrypted_by_the_upgrade_and_decrypted_by_the_downg
 
     migrate(url, "notification", "0004", down=True)
     assert sorted(r["secret"] for r in query(url, "SELECT secret FROM notification.webhook_secrets")) == plain
+
+
+def legacy_entry(url, merchant, funding, amount, payable_account=True):
+    """A redemption as revision 0003 booked it: every voucher's amount owed to the merchant."""
+    entry, store = str(uuid.uuid4()), str(uuid.uuid4())
+    query(url, "INSERT INTO settlement.journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, "
+               "amount, currency, funding, occurred_at, description) VALUES (%s, %s, %s, 'redemption', %s, 'RD-OLD', "
+               "%s, 'ZAR', %s, now() - interval '40 days', 'Redemption RD-OLD')",
+          (entry, merchant, store, str(uuid.uuid4()), amount, funding))
+    query(url, "INSERT INTO settlement.postings (entry_id, account, amount, currency) VALUES (%s, %s, %s, 'ZAR'), "
+               "(%s, %s, %s, 'ZAR')", (entry, "%s_funding" % (funding or "merchant"), amount,
+                                       entry, "merchant_payable:%s:%s" % (merchant, store), -amount))
+    return entry
+
+
+def revision(url):
+    return query(url, "SELECT version_num FROM settlement.alembic_version")[0]["version_num"]
+
+
+def test_settlement_0004_goes_down_and_up_again_keeping_the_ledger(fresh_database):
+    url, merchant = fresh_database, str(uuid.uuid4())
+    migrate(url, "settlement", "0003")
+    entry = legacy_entry(url, merchant, "platform", 2500)
+    migrate(url, "settlement", "head")
+    [chained] = query(url, "SELECT seq, counterparty, payable FROM settlement.journal_entries")
+    assert (chained["seq"], chained["counterparty"], chained["payable"]) == (1, "platform", 2500)
+
+    migrate(url, "settlement", "0003", down=True)
+    assert revision(url) == "0003"
+    assert [r["id"] for r in query(url, "SELECT id::text FROM settlement.journal_entries")] == [entry]
+    assert query(url, "SELECT sum(amount)::int AS s, count(*)::int AS n FROM settlement.postings")[0] == {"s": 0, "n": 2}
+    migrate(url, "settlement", "head")
+    assert query(url, "SELECT seq FROM settlement.journal_entries")[0]["seq"] == 1
+
+
+def test_settlement_0004_refuses_to_go_down_over_correction_entries_and_changes_nothing(fresh_database):
+    url, merchant = fresh_database, str(uuid.uuid4())
+    migrate(url, "settlement", "0003")
+    legacy_entry(url, merchant, None, 1800)  # the merchant's own voucher, once owed to it: corrected by 0004
+    migrate(url, "settlement", "head")
+    head = revision(url)
+    kinds = sorted(r["kind"] for r in query(url, "SELECT kind FROM settlement.journal_entries"))
+    assert kinds == ["correction", "redemption"]
+
+    with pytest.raises(RuntimeError) as refused:
+        migrate(url, "settlement", "0003", down=True)
+    message = str(refused.value)
+    assert "1 correction entries" in message and "Nothing was changed" in message and "backup" in message
+    assert revision(url) == head
+    assert sorted(r["kind"] for r in query(url, "SELECT kind FROM settlement.journal_entries")) == kinds
+    owed = query(url, "SELECT sum(amount)::int AS owed FROM settlement.postings WHERE account LIKE 'merchant_payable:%%'")
+    assert owed == [{"owed": 0}]  # the correction still takes back what the old booking owed

@@ -302,14 +302,41 @@ def upgrade():
     """)
 
 
+def _refuse_to_destroy_money_records(bind):
+    """The previous schema has no place for some records this one keeps, and dropping them would change
+    what merchants are owed or hide money already sent. A finance operator wants neither, so the
+    downgrade refuses, saying what is in the way; the way back is the backup taken before the upgrade
+    (deploy/k8s/README.md, "Roll back"), not losing money records:
+
+    * correction entries take back what the old booking said a merchant was owed for its own vouchers;
+      revision 0003 knows no 'correction' kind and no link to what it corrects, and without them the
+      ledger would owe those merchants again (and the old code would pay it in the next batch);
+    * payouts carry the provider's reference of money sent and the key that stops a batch being paid
+      twice; without them a batch in flight could be paid again after an upgrade;
+    * parked entries are redemptions nobody has booked yet: dropping them drops what is owed for them.
+    """
+    found = {what: bind.exec_driver_sql(sql).scalar() for what, sql in (
+        ("correction entries", "SELECT count(*) FROM journal_entries WHERE kind = 'correction'"),
+        ("payouts", "SELECT count(*) FROM payouts"),
+        ("parked entries not yet booked", "SELECT count(*) FROM parked_entries WHERE status = 'parked'"))}
+    in_the_way = ["%d %s" % (count, what) for what, count in found.items() if count]
+    if in_the_way:
+        raise RuntimeError(
+            "settlement 0004 is not downgraded: the ledger holds %s, money records revision 0003 cannot keep "
+            "(dropping them would change what merchants are owed or hide money already paid). Nothing was "
+            "changed. To go back, restore the database backup taken before the upgrade."
+            % ", ".join(in_the_way))
+
+
 def downgrade():
+    _refuse_to_destroy_money_records(op.get_bind())
     op.execute("""
     -- a batch's range becomes its entries' batch_id again
     DROP TRIGGER journal_entries_batched_once ON journal_entries;
     UPDATE journal_entries e SET batch_id = b.id FROM settlement_batches b
         WHERE e.batch_id IS NULL AND b.last_seq IS NOT NULL AND e.merchant_id = b.merchant_id
           AND e.currency = b.currency AND e.seq > b.first_seq AND e.seq <= b.last_seq
-          AND e.kind IN ('redemption', 'reversal', 'correction');  -- (fails below once corrections exist)
+          AND e.kind IN ('redemption', 'reversal');  -- (no correction: refused above)
     DROP INDEX settlement_batches_range_idx; DROP INDEX settlement_batches_moving_idx;
     DROP INDEX settlement_exceptions_batch_idx;
     DELETE FROM settlement_exceptions WHERE kind IN ('payout_blocked', 'unknown_account');
