@@ -227,6 +227,14 @@ def insert_endpoint_secret(tx, secret_id, endpoint_id, secret):
                (secret_id, endpoint_id, secret))
 
 
+def reseal_endpoint_secrets(tx, reseal):
+    """Every stored secret sealed again by ``reseal`` (the operator's key rotation); how many."""
+    rows = tx.all("SELECT id, secret FROM webhook_secrets ORDER BY id FOR UPDATE")
+    for row in rows:
+        tx.execute("UPDATE webhook_secrets SET secret = %s WHERE id = %s", (reseal(row["secret"]), row["id"]))
+    return len(rows)
+
+
 def expire_endpoint_secrets(tx, endpoint_id, at):
     tx.execute("UPDATE webhook_secrets SET expires_at = %s WHERE endpoint_id = %s AND "
                "(expires_at IS NULL OR expires_at > %s)", (at, endpoint_id, at))

@@ -118,3 +118,24 @@ def test_settlement_0004_refuses_to_go_down_over_correction_entries_and_changes_
     assert sorted(r["kind"] for r in query(url, "SELECT kind FROM settlement.journal_entries")) == kinds
     owed = query(url, "SELECT sum(amount)::int AS owed FROM settlement.postings WHERE account LIKE 'merchant_payable:%%'")
     assert owed == [{"owed": 0}]  # the correction still takes back what the old booking owed
+
+
+def test_the_operator_reseals_every_webhook_secret_under_the_new_key(fresh_database):
+    from cryptography.fernet import Fernet, InvalidToken
+    from services.notification.cli import reseal_webhook_secrets
+    url = fresh_database
+    migrate(url, "notification", "head")
+    old, new = WEBHOOK_TEST_KEY, Fernet.generate_key().decode()
+    endpoint = str(uuid.uuid4())
+    query(url, "INSERT INTO notification.webhook_endpoints (id, merchant_id, url, events, status, created_by) "
+               "VALUES (%s, %s, 'https://example.com/hook', '{support.ticket_created}', 'active', '{}')",
+          (endpoint, str(uuid.uuid4())))
+    query(url, "INSERT INTO notification.webhook_secrets (id, endpoint_id, secret) VALUES (%s, %s, %s)",
+          (str(uuid.uuid4()), endpoint, webhooks.SecretKeys(old).seal("whsec_kept")))
+    said = []
+    assert reseal_webhook_secrets([], database_url=url, keys=webhooks.SecretKeys([new, old]), out=said.append) == 0
+    assert said == ["ok: 1 webhook secret(s) encrypted under the first key; the others may be dropped"]
+    [row] = query(url, "SELECT secret FROM notification.webhook_secrets")
+    assert webhooks.SecretKeys(new).open(row["secret"]) == "whsec_kept"  # the old key may go now
+    with pytest.raises(InvalidToken):
+        webhooks.SecretKeys(old).open(row["secret"])
