@@ -151,16 +151,33 @@ def test_a_settlement_exception_becomes_a_critical_ticket_linked_from_settlement
 def test_the_owner_sets_the_payout_wallet_and_platform_finance_confirms_it_after_a_call(open_portal, api, artifacts,
                                                                                           axe_source):
     # runs after the exception above, which needs the wallet unconfirmed
-    address = "wallet:" + uuid.uuid4().hex[:20]
+    address, refused = "wallet:" + uuid.uuid4().hex[:20], "wallet:" + uuid.uuid4().hex[:20]
     owner = open_portal("owner")
     page = owner.go("settlements/payout").page
-    page.get_by_label("Wallet address").fill(address)
-    page.get_by_role("button", name="Set address").or_(page.get_by_role("button", name="Change address")).click()
-    page.locator("#main code", has_text=address).wait_for()
+
+    def set_address(value):
+        page.get_by_label("Wallet address").fill(value)
+        page.get_by_role("button", name="Set address").or_(page.get_by_role("button", name="Change address")).click()
+        page.locator("#main code", has_text=value).wait_for()
+
+    # an address the platform rejects, with the reason the owner then reads; the owner sets another
+    set_address(refused)
+    platform = open_portal("platform_finance")
+    ppage = platform.go("settlements/payout").page
+    reject = ppage.get_by_role("region", name="Reject the address (platform)")
+    reject.get_by_label("Wallet address, typed again").fill(refused)
+    reject.get_by_label("Reason").fill("Nobody at the number on file knew this address")
+    reject.get_by_role("button", name="Reject address").click()
+    ppage.locator("#main .badge-rejected").first.wait_for()
+    assert ppage.get_by_role("region", name="Verify and confirm (platform)").count() == 0  # never confirmed
+    owner.go("settlements/payout")
+    page.locator("#main .badge-rejected").first.wait_for()
+    assert "Nobody at the number on file knew this address" in page.locator("#main").inner_text()
+
+    set_address(address)
     assert "Not yet: the platform checks it with you" in page.locator("#main").inner_text()
     assert page.get_by_role("heading", name="Verify and confirm (platform)").count() == 0  # not the owner's to confirm
 
-    platform = open_portal("platform_finance")
     ppage = platform.go("settlements/payout").page
     verify = ppage.get_by_role("region", name="Verify and confirm (platform)")
     assert ppage.locator("#main code", has_text=address).count() == 1  # the address it is about to confirm

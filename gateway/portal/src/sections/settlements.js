@@ -180,14 +180,15 @@ async function payout({ user, navigate }) {
     ["Payable", account.payable ? "Yes" : `Not yet${account.payable_from ? " (from " + dateTime(account.payable_from) + ")" : ""}`],
     ["Set by", `${who(account.set_by)}, ${dateTime(account.updated_at)}`],
     ["Cooling off until", dateTime(account.cooling_off_until)],
-    account.confirmed_at ? ["Confirmed", `${dateTime(account.confirmed_at)} by ${who(account.confirmed_by)} (${label(account.confirmation?.method)})`] : ["Confirmed", "Not yet: the platform checks it with you"],
+    account.status === "rejected" ? ["Rejected", `${dateTime(account.rejected_at)} by ${who(account.rejected_by)}: ${account.rejection_reason}. Nothing is paid to it: set another address.`]
+      : account.confirmed_at ? ["Confirmed", `${dateTime(account.confirmed_at)} by ${who(account.confirmed_by)} (${label(account.confirmation?.method)})`] : ["Confirmed", "Not yet: the platform checks it with you"],
   ]) : empty("No payout wallet yet.")));
   if (["owner", "admin"].includes(user.role)) {
     parts.push(card(account ? "Change the address" : "Set up the wallet", form([
       field("wallet_address", "Wallet address", { required: true, maxlength: 128, hint: "8 to 128 letters, digits or : . _ -. A new address waits for the platform's confirmation and a cooling-off period." }),
     ], account ? "Change address" : "Set address", (v) => api.put("/settlements/payout-account", context.scope({ wallet_address: v.wallet_address })), { onDone: reload })));
   }
-  if (["platform_finance", "admin"].includes(user.role) && account && account.status !== "confirmed") {
+  if (["platform_finance", "admin"].includes(user.role) && account && account.status === "unconfirmed") {
     const m = context.merchant();
     const sent = h("div", { "aria-live": "polite" });
     parts.push(card("Verify and confirm (platform)",
@@ -203,6 +204,10 @@ async function payout({ user, navigate }) {
         field("phone_number", "Number called", { required: true, kind: "tel" }), field("read_back", "What they read back", { required: true }), field("notes", "Notes", { kind: "textarea" })],
       "Confirm address", (v) => api.post("/settlements/payout-account/confirmation", { merchant_id: m.id, wallet_address: v.wallet_address, method: "call_note",
         call_note: { person: v.person, phone_number: v.phone_number, read_back: v.read_back, ...(v.notes ? { notes: v.notes } : {}) } }), { onDone: reload })));
+    parts.push(card("Reject the address (platform)",
+      h("p", {}, "If the merchant does not confirm it, reject it with the reason they will see; it is never paid to and they set another."),
+      form([field("wallet_address", "Wallet address, typed again", { required: true }), field("reason", "Reason", { required: true, kind: "textarea" })],
+        "Reject address", (v) => api.post("/settlements/payout-account/rejection", { merchant_id: context.merchant().id, wallet_address: v.wallet_address, reason: v.reason }), { onDone: reload })));
   }
   parts.push(card("History", pagedTable([
     { title: "When", cell: (x) => dateTime(x.at) }, { title: "What", cell: (x) => label(x.action) },
