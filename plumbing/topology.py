@@ -59,6 +59,7 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     ("settlement", "batch_released", "notification", "notify_settlement_batch_released"),
     ("settlement", "payout_account_set", "notification", "notify_settlement_payout_account_set"),
     ("settlement", "payout_account_confirmed", "notification", "notify_settlement_payout_account_confirmed"),
+    ("settlement", "payout_account_rejected", "notification", "notify_settlement_payout_account_rejected"),
     ("campaign", "budget_exhausted", "notification", "notify_campaign_budget_exhausted"),
     ("campaign", "points_adjusted", "notification", "notify_campaign_points_adjusted"),
     ("campaign", "funding_agreement_created", "notification", "notify_campaign_funding_agreement_created"),

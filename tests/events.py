@@ -18,8 +18,8 @@ from services.campaign.contract.events import (BudgetExhausted, CampaignChanged,
 from services.redemption.contract.events import (RedemptionLockout, RedemptionReversed, VoucherBatchIssued,
                                                  VoucherCancelled, VoucherExpired, VoucherIssued, VoucherRedeemed)
 from services.settlement.contract.events import (BatchClosed, BatchReleased, EntryRecorded, ExceptionRaised,
-                                                 ExceptionResolved, PayoutAccountConfirmed, PayoutAccountSet,
-                                                 PayoutVerificationRequested)
+                                                 ExceptionResolved, PayoutAccountConfirmed, PayoutAccountRejected,
+                                                 PayoutAccountSet, PayoutVerificationRequested)
 from services.support.contract.events import (ConversationMessage, MessagePosted, TicketAcknowledged, TicketAssigned,
                                               TicketCascaded, TicketClosed, TicketCreated, TicketEscalated,
                                               TicketOverdue, TicketReopened, TicketResolved)
@@ -97,6 +97,9 @@ EXAMPLES = {
         verification_id=new_id(), merchant_id=new_id(), merchant_name="VowRewards Demo Merchant",
         contact_email="owner@demo.vowrewards.example", code="1234 5678", expires_at=AT + timedelta(minutes=30),
         wallet_address="vow-demo-wallet-7Q2M9X4KHB"),
+    PayoutAccountRejected: lambda: dict(
+        merchant_id=new_id(), wallet_address="vow-de…4KHB", reason="The owner did not recognise it when called",
+        rejected_by=actor("platform_finance"), rejected_at=AT),
     PayoutAccountConfirmed: lambda: dict(
         merchant_id=new_id(), wallet_address="vow-de…4KHB", method="email_code",
         confirmed_by=actor("platform_finance"), confirmed_at=AT, payable_from=AT + timedelta(hours=72)),

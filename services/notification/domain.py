@@ -212,6 +212,10 @@ RENDER = {
         _ref(e, "batch_id", "reference", "period", "total", "currency", "status")),
     "settlement.payout_account_set": _payout_set,
     "settlement.payout_account_confirmed": _payout_confirmed,
+    "settlement.payout_account_rejected": lambda e: (
+        "Payout wallet address rejected", "VowRewards rejected the payout wallet address %s on %s: %s. Nothing is "
+        "paid to it: set another address." % (e.wallet_address, moment(e.rejected_at), e.reason),
+        _ref(e, "wallet_address", "reason")),
     "campaign.budget_exhausted": lambda e: (
         "Campaign budget exhausted", "A campaign spent %d of its budget of %d and is paused." % (e.spent, e.budget),
         _ref(e, "campaign_id", "budget", "spent")),

@@ -38,6 +38,7 @@ ROUTES = tuple(Route(*row) for row in (
     ("settlement.batch_released",            "finance",          (INBOX,),                 "batch_released"),
     ("settlement.payout_account_set",        "owners",           (INBOX,),                 "payout_account_set"),
     ("settlement.payout_account_confirmed",  "owners",           (INBOX,),                 "payout_account_confirmed"),
+    ("settlement.payout_account_rejected",   "owners",           (INBOX,),                 "payout_account_rejected"),
     ("campaign.budget_exhausted",            "owners",           (INBOX, EMAIL),           "budget_exhausted"),
     ("campaign.points_adjusted",             "customer",         (INBOX, EMAIL_IF_OFFLINE), "points"),
     ("campaign.funding_agreement_created",   "owners",           (INBOX,),                 "funding"),

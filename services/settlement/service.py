@@ -18,7 +18,8 @@ from plumbing.validation import load, require_id
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from services.settlement import batches, domain, ledger, payouts, schedules, statements, storage
 from services.settlement.contract.enums import CONFIRMED, HOLDING_KINDS, REJECTED
-from services.settlement.contract.events import PayoutAccountConfirmed, PayoutAccountSet, PayoutVerificationRequested
+from services.settlement.contract.events import (PayoutAccountConfirmed, PayoutAccountRejected, PayoutAccountSet,
+                                                 PayoutVerificationRequested)
 from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSchema, BatchSchema, EntryFilterSchema,
                                                   EntrySchema, ExceptionFilterSchema, ExceptionSchema,
                                                   LedgerVerificationSchema, ListFilterSchema, ParkedEntrySchema,
@@ -307,6 +308,9 @@ class SettlementService(ServiceBase):
         account = storage.reject_payout_account(self.db, merchant_id, identity.actor(), data["reason"], now)
         storage.supersede_verifications(self.db, merchant_id, now)  # a code sent for it confirms nothing now
         self._history(merchant_id, "rejected", account, identity, {"reason": data["reason"]}, now)
+        self.events.emit(PayoutAccountRejected.of(  # the owners hear of it
+            merchant_id=merchant_id, wallet_address=domain.mask_address(account["wallet_address"]),
+            reason=data["reason"], rejected_by=identity.actor(), rejected_at=now))
         return self._account_out(account, now)
 
     def _unconfirmed_account(self, merchant_id):

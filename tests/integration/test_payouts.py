@@ -251,6 +251,9 @@ def test_a_rejected_address_is_shown_with_its_reason_never_paid_and_replaced(sys
     history = ok(system.get(ACCOUNT + "/history", finance))["items"]
     assert [(h["action"], h["actor"]["role"]) for h in history] == [("rejected", "platform_finance"), ("set", "owner")]
     assert history[0]["details"] == {"reason": reason}
+    wait_for(lambda: "payout_account_rejected" in inbox_kinds(system, owner))  # the owners hear of it
+    [told] = [n for n in ok(system.get("/api/v1/notifications", owner))["items"] if n["kind"] == "payout_account_rejected"]
+    assert reason in told["body"] and address not in told["body"]  # the address masked
 
     # a rejected address is never confirmed, never paid to: its batch is held, saying why
     assert error_code(system.post(ACCOUNT + "/confirmation", platform_finance, json=a_call(merchant_id, address)),

@@ -22,7 +22,7 @@ from services.notification import channels, routing, webhooks
 from services.redemption.contract.events import (RedemptionLockout, RedemptionReversed, VoucherCancelled,
                                                  VoucherExpired, VoucherRedeemed)
 from services.settlement.contract.events import (BatchClosed, BatchReleased, ExceptionRaised, ExceptionResolved,
-                                                 PayoutAccountConfirmed, PayoutAccountSet)
+                                                 PayoutAccountConfirmed, PayoutAccountRejected, PayoutAccountSet)
 from services.support.contract.events import (ConversationMessage, MessagePosted, TicketAcknowledged, TicketAssigned,
                                               TicketCascaded, TicketClosed, TicketCreated, TicketEscalated,
                                               TicketOverdue, TicketReopened, TicketResolved)
@@ -99,6 +99,7 @@ def events_for(m, customer_id, agent_id):
         (example(BatchReleased, merchant_id=merchant_id), {"finance"}),
         (example(PayoutAccountSet, merchant_id=merchant_id, contact_email=None), {"owner"}),
         (example(PayoutAccountConfirmed, merchant_id=merchant_id), {"owner"}),
+        (example(PayoutAccountRejected, merchant_id=merchant_id), {"owner"}),
         (example(BudgetExhausted, merchant_id=merchant_id), {"owner"}),
         (example(PointsAdjusted, merchant_id=merchant_id, customer_id=customer_id), {"customer"}),
         (example(FundingAgreementCreated, merchant_id=merchant_id), {"owner"}),

@@ -96,6 +96,17 @@ class PayoutVerificationRequested(Event):
     wallet_address = fields.String()
 
 
+class PayoutAccountRejected(Event):
+    """The platform rejected the submitted wallet address (masked), saying why: nothing is paid to it and
+    the owner sets another."""
+    event_source, event_type = SOURCE, "payout_account_rejected"
+    merchant_id = Id()
+    wallet_address = fields.String()
+    reason = fields.String()
+    rejected_by = fields.Nested(Actor)
+    rejected_at = AwareDateTime()
+
+
 class PayoutAccountConfirmed(Event):
     event_source, event_type = SOURCE, "payout_account_confirmed"
     merchant_id = Id()
