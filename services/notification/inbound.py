@@ -26,7 +26,6 @@ import json
 import logging
 import re
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -145,8 +144,8 @@ def start(database_url, domain, secret, port, hostname="127.0.0.1"):
 class Health:
     """Liveness, readiness and metrics on their own port, in a thread of their own."""
 
-    def __init__(self, address, port, database_url, smtp_address, smtp_port):
-        self.database_url, self.smtp = database_url, (smtp_address, smtp_port)
+    def __init__(self, address, port, database_url, controller):
+        self.database_url, self.controller = database_url, controller
         health = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -197,8 +196,10 @@ class Health:
         conn.close()
 
     def _smtp(self):
-        host = "127.0.0.1" if self.smtp[0] in ("0.0.0.0", "::", "") else self.smtp[0]
-        socket.create_connection((host, self.smtp[1]), timeout=2).close()
+        # asked of the server, not by connecting to it: a probe every few seconds is no SMTP session
+        server = self.controller.server
+        if server is None or not server.is_serving():
+            raise RuntimeError("the SMTP server is not listening")
 
     def stop(self):
         self.server.shutdown()
@@ -225,7 +226,7 @@ def main(argv=None):
     log.info("support mail in on %s:%d for @%s", args.address, args.port, domain)
     health_port = cfg.env("HEALTH_PORT") or cfg.env("INBOUND_HEALTH_PORT")
     health = Health(cfg.env("HEALTH_ADDRESS", "127.0.0.1"), int(health_port), cfg.service_database_url("notification"),
-                    args.address, args.port) if health_port else None
+                    controller) if health_port else None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         asyncio.run(asyncio.Event().wait())

@@ -1,5 +1,6 @@
 """The notification channels' pure parts: webhook signatures a receiver can check, the SSRF guard in
-production mode, reply tokens that cannot be forged, backoff with jitter, and the routing table's shape."""
+production mode, reply tokens that cannot be forged, backoff with jitter, the routing table's shape, and the
+support mail server's probes."""
 import hashlib
 import hmac
 import uuid
@@ -113,3 +114,21 @@ def test_a_message_on_main_reaches_the_requester_and_an_internal_one_the_team():
     assert ids("team_on_internal") == []
     assert ids("assignee") == [("user", "a1", None)]
     assert ids("requester_on_main", requester={"kind": "user", "id": "u9"}) == [("user", "u9", None)]
+
+
+def test_the_support_mail_servers_readiness_names_what_is_down():
+    import requests
+    from services.notification.inbound import Health
+
+    class Stopped:
+        server = None
+    health = Health("127.0.0.1", 0, "postgresql://nobody@127.0.0.1:1/nothing", Stopped())
+    try:
+        base = "http://127.0.0.1:%d" % health.port
+        assert requests.get(base + "/healthz", timeout=5).json()["status"] == "alive"
+        ready = requests.get(base + "/readyz", timeout=10)
+        checks = ready.json()["checks"]
+        assert ready.status_code == 503 and checks["smtp"] == "RuntimeError: the SMTP server is not listening"
+        assert checks["database"].startswith("OperationalError")
+    finally:
+        health.stop()
