@@ -1,8 +1,9 @@
 """The whole system in this test process: every service and the gateway as nameko
 containers on this run's database and vhost, driven over real HTTP.
 
-``system`` starts once per test module; tests create their own merchants (see
-``onboard``), so they never see each other's data.
+``system`` is shared by the modules that run it as it is and started anew for a module with
+its own ``system_config``; tests create their own merchants (see ``onboard``), so they never see
+each other's data.
 """
 import uuid
 
@@ -76,8 +77,8 @@ def system_config():
     return {}
 
 
-@pytest.fixture(scope="module")
-def system(make_config, database_url, jwt_keys, system_config):
+def start_system(make_config, jwt_keys, system_config):
+    """Every service and the gateway, started; returns the ``Api`` (its ``runners`` by name)."""
     # the gateway first: every process asks it for recent revocations as it starts
     gateway_config = make_config("gateway", WEB_SERVER_ADDRESS="127.0.0.1:0", JWT_PRIVATE_KEY=jwt_keys[0],
                                  ACCESS_TOKEN_SECONDS=3600, REVOCATIONS_CATCH_UP=True,
@@ -98,9 +99,85 @@ def system(make_config, database_url, jwt_keys, system_config):
     port = container.shared_extensions[ApiServer]._sock.getsockname()[1]
     api = Api("http://127.0.0.1:%d" % port)
     api.runners = {next(iter(each.service_names)): each for each in runners}  # fault tests stop and watch them
-    yield api
-    for each in reversed(runners):
+    return api
+
+
+def stop_system(api):
+    for each in reversed(list(api.runners.values())):
         each.stop()
+
+
+class SharedSystem:
+    """One system for every module that runs it as it is (no ``system_config`` of its own):
+    starting one costs seconds, and those modules only create their own merchants. Only one
+    system may run on the vhost at a time (two would take each other's messages), so a module
+    with its own system, or its own containers, stops the shared one first; the next module
+    that wants it starts it again."""
+
+    def __init__(self, make_config, jwt_keys):
+        self.make_config, self.jwt_keys, self.api = make_config, jwt_keys, None
+
+    def get(self):
+        if self.api is None:
+            self.api = start_system(self.make_config, self.jwt_keys, {})
+        return self.api
+
+    def stop(self):
+        if self.api is not None:
+            api, self.api = self.api, None
+            stop_system(api)
+
+
+_SHARED = []  # this process's shared system, once a module asked for it
+
+
+@pytest.fixture(scope="session")
+def shared_system(make_config, database_url, jwt_keys):
+    shared = SharedSystem(make_config, jwt_keys)
+    _SHARED.append(shared)
+    yield shared
+    _SHARED.remove(shared)
+    shared.stop()
+
+
+# a module that overrides one of these fixtures needs a system of its own
+_SYSTEM_INPUTS = {"system", "system_config", "make_config", "database_url", "amqp_uri", "broker_users", "jwt_keys"}
+
+
+def _uses_shared_system(module_node):
+    """A module shares the system when some test of it uses ``system`` and it overrides none of
+    the fixtures the system is made from."""
+    if _SYSTEM_INPUTS & set(vars(module_node.module)):
+        return False
+    return any("system" in getattr(item, "fixturenames", ()) for item in module_node.session.items
+               if item.module is module_node.module)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The modules that share the system run last, one after another, so it starts once."""
+    shared = {}
+    for item in items:
+        module = item.getparent(pytest.Module)
+        if module is not None and module not in shared:
+            shared[module] = _uses_shared_system(module)
+    items.sort(key=lambda item: shared.get(item.getparent(pytest.Module), False))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_system_at_a_time(request):
+    if not _uses_shared_system(request.node):
+        for shared in _SHARED:
+            shared.stop()
+
+
+@pytest.fixture(scope="module")
+def system(request, make_config, database_url, jwt_keys, system_config):
+    if _uses_shared_system(request.node):
+        yield request.getfixturevalue("shared_system").get()
+        return
+    api = start_system(make_config, jwt_keys, system_config)
+    yield api
+    stop_system(api)
 
 
 def create_platform_user(database_url, role):

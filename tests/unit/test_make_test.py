@@ -2,7 +2,8 @@
 from devtools import test as make_test
 
 
-def test_the_worst_shard_decides_and_every_line_says_its_shard(tmp_path, capsys):
+def test_the_worst_shard_decides_and_every_line_says_its_shard(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # two bare pytest runs: seconds of plugin imports saved
     (tmp_path / "passing").mkdir()
     (tmp_path / "passing" / "test_ok.py").write_text("def test_ok():\n    assert True\n")
     (tmp_path / "failing").mkdir()
