@@ -105,7 +105,7 @@ def ticket_conditions(filters, identity_user_id=None):
         params.append(status)
     if filters.get("view_by"):
         where.append(VIEW_BY[filters["view_by"]])
-    for column in ("priority", "category", "store_id"):
+    for column in ("priority", "category", "store_id", "customer_id"):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])

@@ -194,3 +194,34 @@ def test_every_support_route_is_in_the_openapi_document(system):
     for path in ("agents", "dashboard", "conversations", "canned-responses", "sla-policies"):
         assert "/api/v1/support/" + path in paths
     assert "/api/support" in paths
+
+
+def buyer_app_token(system, owner):
+    client = ok(system.post("/api/v1/api-clients", owner, json={"kind": "buyer_app", "name": "Shop app"}), 201)
+    return ok(system.post("/api/v1/auth/token", json={"grant_type": "client_credentials", "client_id":
+                                                      client["client_id"], "client_secret": client["client_secret"]}))[
+        "access_token"]
+
+
+def test_one_customers_tickets_in_the_queue_and_on_their_page(system, two):
+    a, b = two
+    owner = a["tokens"]["owner"]
+    thandi = ok(system.post("/api/v1/customers", owner, json={"name": "Thandi"}), 201)["id"]
+    sipho = ok(system.post("/api/v1/customers", owner, json={"name": "Sipho"}), 201)["id"]
+    app = buyer_app_token(system, owner)
+    as_thandi, as_sipho = {"X-Customer-Id": thandi}, {"X-Customer-Id": sipho}
+    hers = ok(system.post(B + "/tickets", app, headers=as_thandi, json=ticket(
+        category="fulfilment", sub_category="FLM02", order_id="ORD-7")), 201)["reference"]
+    his = ok(system.post(B + "/tickets", app, headers=as_sipho, json=ticket(category="agent")), 201)["reference"]
+    ok(system.post(B + "/tickets", owner, json=ticket()), 201)  # nobody's: the merchant's own
+
+    assert [x["reference"] for x in ok(system.get(B + "/tickets?customer_id=" + thandi, owner))["items"]] == [hers]
+    assert [x["reference"] for x in ok(system.get(B + "/tickets?customer_id=" + sipho, owner))["items"]] == [his]
+    # a buyer app naming another customer in the filter still sees only its own customer's
+    assert ok(system.get(B + "/tickets?customer_id=" + sipho, app, headers=as_thandi))["items"] == []
+    assert ok(system.get(B + "/tickets?customer_id=" + thandi, b["tokens"]["owner"]))["items"] == []
+    assert "customer_id" in error_of(system.get(B + "/tickets?customer_id=nope", owner), 422)["fields"]
+
+    page = ok(system.get("/api/v1/customers/" + thandi, owner))
+    assert [x["reference"] for x in page["tickets"]] == [hers]
+    assert page["tickets"][0]["sub_category"] == "FLM02"

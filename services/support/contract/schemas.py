@@ -66,6 +66,8 @@ class TicketFilterSchema(MerchantPage):
     mine = fields.Boolean(load_default=False, metadata={"description": "Assigned to me"})
     submitted_by_me = fields.Boolean(load_default=False)
     view_by = fields.String(load_default=None, validate=validate.OneOf(VIEW_BY))
+    customer_id = Id(load_default=None, metadata={
+        "description": "One customer's tickets (their page in the portal); a buyer app sees only its own"})
     escalated = fields.Boolean(load_default=False, metadata={
         "description": "Platform support / IT support: the cross-merchant queue of tickets escalated to them"})
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
