@@ -240,6 +240,9 @@ def test_every_support_route_is_in_the_openapi_document(system):
     for path in ("agents", "dashboard", "conversations", "canned-responses", "sla-policies"):
         assert "/api/v1/support/" + path in paths
     assert "/api/support" in paths
+    for path in ("/api/v1/support/conversations/{conversation_id}/attachments",
+                 "/api/v1/support/conversations/{conversation_id}/attachments/{attachment_id}"):
+        assert path in paths, path
 
 
 def buyer_app_token(system, owner):
@@ -271,3 +274,48 @@ def test_one_customers_tickets_in_the_queue_and_on_their_page(system, two):
     page = ok(system.get("/api/v1/customers/" + thandi, owner))
     assert [x["reference"] for x in page["tickets"]] == [hers]
     assert page["tickets"][0]["sub_category"] == "FLM02"
+
+
+def test_files_in_chat_are_checked_by_content_and_reach_only_the_conversations_participants(system, two, s3):
+    a, b = two
+    owner, agent = a["tokens"]["owner"], a["tokens"]["support_agent"]
+    thandi = ok(system.post("/api/v1/customers", owner, json={"name": "Thandi"}), 201)["id"]
+    sipho = ok(system.post("/api/v1/customers", owner, json={"name": "Sipho"}), 201)["id"]
+    app = buyer_app_token(system, owner)
+    as_thandi, as_sipho = {"X-Customer-Id": thandi}, {"X-Customer-Id": sipho}
+    chat = ok(system.post(B + "/conversations", app, headers=as_thandi, json={"body": "My parcel came broken"}), 201)
+    path = B + "/conversations/" + chat["id"]
+
+    refused = system.post(path + "/attachments", app, headers=as_thandi,
+                          files={"file": ("photo.png", b"<script>alert(1)</script>", "image/png")})
+    assert error_of(refused, 415)["code"] == "attachment_type_refused"
+    photo = ok(system.post(path + "/attachments", app, headers=as_thandi,
+                           files={"file": ("photo.png", png_bytes(), "text/plain")}), 201)
+    assert photo["content_type"] == "image/png"
+    sent = ok(system.post(path + "/messages", app, headers=as_thandi, json={"attachment_ids": [photo["id"]]}))
+    assert [f["id"] for f in sent["messages"][-1]["attachments"]] == [photo["id"]]
+    # staff send their own files only, and a message says something or carries a file
+    assert error_of(system.post(path + "/messages", agent, json={"body": "Yours?", "attachment_ids": [photo["id"]]}),
+                    422)["code"] == "attachment_not_found"
+    assert "body" in error_of(system.post(path + "/messages", agent, json={"body": " "}), 422)["fields"]
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    label = ok(system.post(path + "/attachments", agent, files={"file": ("label.pdf", pdf)}), 201)
+    ok(system.post(path + "/messages", agent, json={"body": "A return label", "attachment_ids": [label["id"]]}))
+
+    seen = ok(system.get(path, app, headers=as_thandi))
+    assert [[f["filename"] for f in m["attachments"]] for m in seen["messages"]] == [[], ["photo.png"], ["label.pdf"]]
+    for token, headers in ((owner, None), (agent, None), (app, as_thandi)):
+        got = system.get(path + "/attachments/" + photo["id"], token, headers=headers)
+        assert got.status_code == 200 and got.content == png_bytes(), got.text
+        assert got.headers["Content-Disposition"].startswith("attachment")
+    assert system.get(path + "/attachments/" + label["id"], app, headers=as_thandi).content == pdf
+    assert s3["client"].get_object(Bucket=BUCKET, Key=PREFIX + photo["id"])["Body"].read() == png_bytes()
+
+    # not a participant: the same app for another customer, another merchant; nor through a ticket's path
+    assert error_of(system.get(path + "/attachments/" + photo["id"], app, headers=as_sipho), 404)
+    assert error_of(system.get(path + "/attachments/" + photo["id"], b["tokens"]["owner"]), 404)
+    assert error_of(system.post(path + "/attachments", b["tokens"]["owner"],
+                                files={"file": ("x.png", png_bytes())}), 404)
+    ref = ok(system.post(B + "/tickets", owner, json=ticket()), 201)["reference"]
+    assert error_of(system.get(B + "/tickets/%s/attachments/%s" % (ref, photo["id"]), owner), 404)
+
