@@ -218,7 +218,8 @@ class SupportService(ServiceBase):
         fields = {"subject": (event.subject or "Email from %s" % event.from_address)[:200],
                   "description": event.body or "(empty message)", "category": "other", "priority": "normal",
                   "source": "email", "store_id": None, "refs": {},
-                  "requester": {"kind": "customer", "id": event.from_address}}
+                  # not "customer": that kind's id is a customer's uuid, which readers look up
+                  "requester": {"kind": "email", "id": event.from_address}}
         self._open_ticket(event.merchant_id, fields, Identity.system("notification"), source_event_id=event.mail_id)
 
     # -- reading ----------------------------------------------------------------------------------

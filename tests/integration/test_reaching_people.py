@@ -525,6 +525,16 @@ def test_mail_in_opens_a_ticket_and_a_reply_to_its_outbound_mail_lands_on_main(
     assert mailed["subject"] == "Card declined at the till" and mailed["status"] == "open"
     shown = ok(system.get("/api/v1/support/tickets/" + mailed["reference"], owner))
     assert shown["messages"][0]["body"] == "It was declined twice today."
+    assert shown["requester"] == {"kind": "email", "id": "thandi@example.com"}
+    # a reply on its Main thread is an event notification handles (it used to fail on the address)
+    ok(system.post("/api/v1/support/tickets/%s/messages" % mailed["reference"], owner,
+                   json={"thread": "main", "body": "Which till?"}))
+
+    def handled():
+        return db_query("SELECT 1 FROM support.outbox o JOIN notification.handled_events h ON h.event_id = o.event_id "
+                        "WHERE o.event_type = 'message_posted' AND o.payload->>'reference' = %s "
+                        "AND o.payload->>'merchant_id' = %s", (mailed["reference"], m["merchant"]["id"]))
+    wait_for(handled, timeout=20)
 
     # a buyer's ticket: the staff's answer on Main is mailed to the (offline) customer, signed Reply-To
     customer = ok(system.post("/api/v1/customers", owner, json={"name": "Lerato", "email": "lerato@example.com",
