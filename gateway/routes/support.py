@@ -22,6 +22,7 @@ from plumbing.fields import MerchantQuery
 
 TAG = "Support"
 TICKET = "/api/v1/support/tickets/<string:reference>"
+CONVERSATION = "/api/v1/support/conversations/<uuid:conversation_id>"
 DOWNLOAD_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
@@ -86,14 +87,24 @@ class SupportRoutes(Routes):
     def upload_loose_attachment(self, request):
         return 201, self._upload(request, None)
 
-    def _upload(self, request, reference):
+    @staticmethod
+    def _file_of(request):
         upload = request.files.get("file")
         if upload is None:
             raise ValidationFailed("Send the file as multipart/form-data, field 'file'", code="file_missing",
                                    fields={"file": ["Missing."]})
-        content = upload.read(5 * 1024 * 1024 + 1)
-        return self.support.upload_attachment(reference, upload.filename or "", base64.b64encode(content).decode(),
-                                              request.args.get("merchant_id"))
+        return upload.filename or "", base64.b64encode(upload.read(5 * 1024 * 1024 + 1)).decode()
+
+    def _upload(self, request, reference):
+        filename, content = self._file_of(request)
+        return self.support.upload_attachment(reference, filename, content, request.args.get("merchant_id"))
+
+    @staticmethod
+    def _download(found):
+        name = found["filename"].replace('"', "")
+        return Response(base64.b64decode(found["content"]), mimetype=found["content_type"], headers={
+            "Content-Disposition": 'attachment; filename="%s"' % name, "Content-Security-Policy": DOWNLOAD_POLICY,
+            "Cache-Control": "private, no-store"})
 
     # -- the queue -----------------------------------------------------------------------------------
     list_tickets = forward(
@@ -176,11 +187,8 @@ class SupportRoutes(Routes):
     @route("GET", TICKET + "/attachments/<uuid:attachment_id>", summary="An attachment, to those who may see "
            "the ticket", tags=[TAG], query=MerchantQuery, content_type="application/octet-stream")
     def get_attachment(self, request, reference, attachment_id):
-        found = self.support.get_attachment(reference, str(attachment_id), request.args.get("merchant_id"))
-        name = found["filename"].replace('"', "")
-        return Response(base64.b64decode(found["content"]), mimetype=found["content_type"], headers={
-            "Content-Disposition": 'attachment; filename="%s"' % name, "Content-Security-Policy": DOWNLOAD_POLICY,
-            "Cache-Control": "private, no-store"})
+        return self._download(self.support.get_attachment(reference, str(attachment_id),
+                                                          request.args.get("merchant_id")))
 
     # -- the desk ----------------------------------------------------------------------------------------
     list_agents = forward(
@@ -253,3 +261,17 @@ class SupportRoutes(Routes):
         merchant_id=True, summary="Turn a conversation into a ticket", tags=[TAG], body=ConversationTicketSchema,
         response=TicketSchema, status=201)
 
+    @route("POST", CONVERSATION + "/attachments", summary="Upload an image or PDF to send in a chat message "
+           "(checked by content, at most 5 MB; then name it in the message's attachment_ids)", tags=[TAG],
+           query=MerchantQuery, response=AttachmentSchema, status=201, upload=True)
+    def add_conversation_attachment(self, request, conversation_id):
+        filename, content = self._file_of(request)
+        return 201, self.support.upload_conversation_attachment(str(conversation_id), filename, content,
+                                                                request.args.get("merchant_id"))
+
+    @route("GET", CONVERSATION + "/attachments/<uuid:attachment_id>", summary="A chat file, to the "
+           "conversation's participants only", tags=[TAG], query=MerchantQuery,
+           content_type="application/octet-stream")
+    def get_conversation_attachment(self, request, conversation_id, attachment_id):
+        return self._download(self.support.get_conversation_attachment(str(conversation_id), str(attachment_id),
+                                                                       request.args.get("merchant_id")))

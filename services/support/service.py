@@ -218,7 +218,8 @@ class SupportService(ServiceBase):
         fields = {"subject": (event.subject or "Email from %s" % event.from_address)[:200],
                   "description": event.body or "(empty message)", "category": "other", "priority": "normal",
                   "source": "email", "store_id": None, "refs": {},
-                  "requester": {"kind": "customer", "id": event.from_address}}
+                  # not "customer": that kind's id is a customer's uuid, which readers look up
+                  "requester": {"kind": "email", "id": event.from_address}}
         self._open_ticket(event.merchant_id, fields, Identity.system("notification"), source_event_id=event.mail_id)
 
     # -- reading ----------------------------------------------------------------------------------
@@ -783,26 +784,37 @@ class SupportService(ServiceBase):
         """A file checked by its content (images, PDF; at most 5 MB), stored on the volume; on the
         ticket when ``reference`` names one, else waiting for the ticket it is raised with."""
         identity = self._caller(*domain.STAFF, BUYER_APP, LOGISTICS_PARTNER)
+        data, content_type = self._checked_file(content)
+        ticket = self._ticket_for(identity, reference, merchant_id) if reference else None
+        merchant = ticket["merchant_id"] if ticket else identity.merchant_scope(merchant_id)
+        row = self._keep_file(identity, data, content_type, filename, merchant,
+                              ticket_id=ticket["id"] if ticket else None)
+        if ticket:
+            storage.audit(self.db, ticket["id"], identity.actor(), "attached",
+                          {"attachment_id": row["id"], "filename": row["filename"],
+                           "content_type": row["content_type"]})
+        return {"id": row["id"], "filename": row["filename"], "content_type": row["content_type"], "size": row["size"]}
+
+    @staticmethod
+    def _checked_file(content):
         try:
             data = base64.b64decode(content or "", validate=True)
         except ValueError:
             raise ValidationFailed("The file is not valid base64", fields={"file": ["Not base64."]})
-        content_type = attachments.sniff(data)
-        ticket = self._ticket_for(identity, reference, merchant_id) if reference else None
-        merchant = ticket["merchant_id"] if ticket else identity.merchant_scope(merchant_id)
+        return data, attachments.sniff(data)  # refused here, before anything is stored
+
+    def _keep_file(self, identity, data, content_type, filename, merchant_id, ticket_id=None, conversation_id=None):
+        """Into the store (filesystem or S3), then its row: a rolled-back request takes its file back."""
         attachment_id = new_id()
-        row = {"id": attachment_id, "merchant_id": merchant, "ticket_id": ticket["id"] if ticket else None,
-               "conversation_id": None, "filename": attachments.safe_name(filename, content_type),
+        row = {"id": attachment_id, "merchant_id": merchant_id, "ticket_id": ticket_id,
+               "conversation_id": conversation_id, "filename": attachments.safe_name(filename, content_type),
                "content_type": content_type, "size": len(data), "sha256": attachments.digest(data),
                "storage_key": attachment_id, "uploaded_by": identity.actor()}
         store = self.files
         store.put(attachment_id, data)
         self.db.after_rollback(lambda: store.delete(attachment_id))
         storage.add_attachment(self.db, row)
-        if ticket:
-            storage.audit(self.db, ticket["id"], identity.actor(), "attached",
-                          {"attachment_id": attachment_id, "filename": row["filename"], "content_type": content_type})
-        return {"id": attachment_id, "filename": row["filename"], "content_type": content_type, "size": len(data)}
+        return row
 
     @rpc
     def get_attachment(self, reference, attachment_id, merchant_id=None):
@@ -847,16 +859,18 @@ class SupportService(ServiceBase):
         self._say(conversation, kind, identity.actor(), data["body"])
         return self.get_conversation(conversation["id"], merchant_id)
 
-    def _say(self, conversation, kind, author, body):
+    def _say(self, conversation, kind, author, body, attachment_ids=()):
         message_id = new_id()
         storage.add_conversation_message(self.db, {"id": message_id, "conversation_id": conversation["id"],
-                                                   "author_kind": kind, "author": author, "body": body})
+                                                   "author_kind": kind, "author": author, "body": body,
+                                                   "attachment_ids": list(attachment_ids)})
         row = storage.conversation_by_id(self.db, conversation["id"])
         seen = row["customer_seen_at"]
         online = seen is not None and utcnow() - seen < CUSTOMER_ONLINE
         self.events.emit(ConversationMessage.of(
             conversation_id=row["id"], merchant_id=row["merchant_id"], customer_id=row["customer_id"],
-            message_id=message_id, author_kind=kind, body=domain.excerpt(body), customer_online=online))
+            message_id=message_id, author_kind=kind, body=domain.excerpt(body or "(sent a file)"),
+            customer_online=online))
 
     @rpc
     def list_conversations(self, filters=None):
@@ -871,9 +885,12 @@ class SupportService(ServiceBase):
         identity = self._caller(*domain.DESK, BUYER_APP)
         row = self._conversation_for(identity, conversation_id, merchant_id)
         result = dump_conversation(row)
+        files = [dump_file(f) for f in storage.conversation_attachments(self.db, row["id"])]
         result["messages"] = [{"id": str(m["id"]), "author_kind": m["author_kind"], "author": m["author"],
-                               "body": m["body"], "created_at": m["created_at"].isoformat()}
+                               "body": m["body"], "created_at": m["created_at"].isoformat(),
+                               "attachments": [f for f in files if f["id"] in {str(i) for i in m["attachment_ids"]}]}
                               for m in storage.conversation_messages(self.db, row["id"])]
+        result["attachments"] = files
         return result
 
     @rpc
@@ -885,8 +902,37 @@ class SupportService(ServiceBase):
         if row["status"] != "open":
             raise Conflict("The conversation is closed", code="conversation_closed", fields={"status": [row["status"]]})
         kind = "customer" if identity.role == BUYER_APP else "staff"
-        self._say(row, kind, identity.actor(), data["body"])
+        ids = [str(i) for i in data["attachment_ids"]]
+        if ids and storage.own_conversation_attachments(self.db, row["id"], ids, identity.user_id) != len(set(ids)):
+            raise ValidationFailed("Some attachments are not yours to send", code="attachment_not_found",
+                                   fields={"attachment_ids": ["Upload each file to this conversation first."]})
+        self._say(row, kind, identity.actor(), data["body"], ids)
         return self.get_conversation(row["id"], merchant_id)
+
+    @rpc
+    def upload_conversation_attachment(self, conversation_id, filename, content, merchant_id=None):
+        """An image or PDF for a chat message (checked by content, at most 5 MB, stored as ticket
+        attachments are); sent by naming it in the message's ``attachment_ids``."""
+        identity = self._caller(*domain.DESK, BUYER_APP)
+        data, content_type = self._checked_file(content)
+        row = self._conversation_for(identity, conversation_id, merchant_id)
+        if row["status"] != "open":
+            raise Conflict("The conversation is closed", code="conversation_closed", fields={"status": [row["status"]]})
+        kept = self._keep_file(identity, data, content_type, filename, row["merchant_id"], conversation_id=row["id"])
+        return {"id": kept["id"], "filename": kept["filename"], "content_type": kept["content_type"],
+                "size": kept["size"]}
+
+    @rpc
+    def get_conversation_attachment(self, conversation_id, attachment_id, merchant_id=None):
+        """A chat file, to the conversation's participants only: the merchant's desk (a store user: their
+        store's) and the buyer app acting for that customer."""
+        identity = self._caller(*domain.DESK, BUYER_APP)
+        conversation = self._conversation_for(identity, conversation_id, merchant_id)
+        row = storage.attachment(self.db, conversation["merchant_id"], require_id(attachment_id, "attachment_id"))
+        if row is None or row["conversation_id"] != conversation["id"]:
+            raise NotFound("No attachment %s in this conversation" % attachment_id, code="attachment_not_found")
+        return {"filename": row["filename"], "content_type": row["content_type"],
+                "content": base64.b64encode(self.files.get(row["storage_key"])).decode()}
 
     @rpc
     @idempotent

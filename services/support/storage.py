@@ -105,7 +105,7 @@ def ticket_conditions(filters, identity_user_id=None):
         params.append(status)
     if filters.get("view_by"):
         where.append(VIEW_BY[filters["view_by"]])
-    for column in ("priority", "category", "store_id"):
+    for column in ("priority", "category", "store_id", "customer_id"):
         if filters.get(column):
             where.append("%s = %%s" % column)
             params.append(filters[column])
@@ -305,6 +305,19 @@ def claim_attachments(tx, merchant_id, ids, ticket_id, uploader_id):
                       (ticket_id, merchant_id, list(ids), ticket_id, uploader_id))
 
 
+def conversation_attachments(tx, conversation_id):
+    return tx.all("SELECT id, filename, content_type, size, created_at FROM attachments WHERE conversation_id = %s "
+                  "ORDER BY created_at, id", (conversation_id,))
+
+
+def own_conversation_attachments(tx, conversation_id, ids, uploader_id):
+    """How many of ``ids`` this caller uploaded to this conversation (a message may carry only those)."""
+    if not ids:
+        return 0
+    return tx.scalar("SELECT count(*) FROM attachments WHERE conversation_id = %s AND id = ANY(%s::uuid[]) "
+                     "AND uploaded_by->>'user_id' = %s", (conversation_id, list(ids), uploader_id))
+
+
 # -- chat ------------------------------------------------------------------------------------------------
 def add_conversation(tx, row):
     tx.execute("INSERT INTO conversations (id, merchant_id, customer_id, store_id, started_by) VALUES "
@@ -323,10 +336,11 @@ def conversation_by_id(tx, conversation_id):
 
 def add_conversation_message(tx, row):
     inserted = tx.execute(
-        "INSERT INTO conversation_messages (id, conversation_id, author_kind, author, body, source_mail_id) "
-        "VALUES (%(id)s, %(conversation_id)s, %(author_kind)s, %(author)s, %(body)s, %(source_mail_id)s) "
-        "ON CONFLICT (source_mail_id) DO NOTHING",
-        dict(row, author=json.dumps(row["author"]), source_mail_id=row.get("source_mail_id"))) == 1
+        "INSERT INTO conversation_messages (id, conversation_id, author_kind, author, body, source_mail_id, "
+        "attachment_ids) VALUES (%(id)s, %(conversation_id)s, %(author_kind)s, %(author)s, %(body)s, "
+        "%(source_mail_id)s, %(attachment_ids)s) ON CONFLICT (source_mail_id) DO NOTHING",
+        dict(row, author=json.dumps(row["author"]), source_mail_id=row.get("source_mail_id"),
+             attachment_ids=json.dumps(row.get("attachment_ids") or []))) == 1
     if inserted:
         tx.execute("UPDATE conversations SET last_message_at = now()" +
                    (", customer_seen_at = now()" if row["author_kind"] == "customer" else "") +
@@ -335,7 +349,7 @@ def add_conversation_message(tx, row):
 
 
 def conversation_messages(tx, conversation_id):
-    return tx.all("SELECT id, author_kind, author, body, created_at FROM conversation_messages "
+    return tx.all("SELECT id, author_kind, author, body, attachment_ids, created_at FROM conversation_messages "
                   "WHERE conversation_id = %s ORDER BY created_at, id", (conversation_id,))
 
 

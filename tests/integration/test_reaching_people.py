@@ -6,6 +6,7 @@ import json
 import smtplib
 import uuid
 from email.message import EmailMessage
+from email.utils import parseaddr
 from datetime import datetime, timezone
 
 import eventlet
@@ -29,7 +30,7 @@ from services.support.contract.events import (ConversationMessage, MessagePosted
 from tests.conftest import WEBHOOK_TEST_KEY
 from tests.events import example
 from tests.integration.conftest import ok, wait_for
-from tests.mailbox import Mailbox, free_port
+from tests.mailbox import Mailbox, free_port, text_of
 
 REPLY_SECRET = "test-reply-secret-0123456789"
 DOMAIN = "support.vowrewards.test"
@@ -505,6 +506,61 @@ def test_mail_to_a_support_address_becomes_an_event_and_a_signed_reply_names_its
     ready = requests.get(health + "/readyz", timeout=5)
     assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "smtp": "ok"}
     assert requests.get(health + "/metrics", timeout=5).status_code == 200
+
+
+
+def test_mail_in_opens_a_ticket_and_a_reply_to_its_outbound_mail_lands_on_main(
+        system, onboard, support_mail, mailbox, db_query):
+    """Support mail end to end: the inbound receiver (its own process) -> email_received -> a ticket
+    (source email) through the gateway; staff reply on Main -> the customer's mail carries a signed
+    Reply-To -> answering that mail puts the answer on the ticket's Main thread."""
+    m = onboard()
+    owner = m["tokens"]["owner"]
+    address = ok(system.get("/api/v1/notifications/mail-settings", owner))["support_address"]
+    send_mail(support_mail, address, "Card declined at the till", "It was declined twice today.")
+
+    def email_tickets():
+        return [t for t in ok(system.get("/api/v1/support/tickets", owner))["items"] if t["source"] == "email"]
+    [mailed] = wait_for(email_tickets, timeout=20)
+    assert mailed["subject"] == "Card declined at the till" and mailed["status"] == "open"
+    shown = ok(system.get("/api/v1/support/tickets/" + mailed["reference"], owner))
+    assert shown["messages"][0]["body"] == "It was declined twice today."
+    assert shown["requester"] == {"kind": "email", "id": "thandi@example.com"}
+    # a reply on its Main thread is an event notification handles (it used to fail on the address)
+    ok(system.post("/api/v1/support/tickets/%s/messages" % mailed["reference"], owner,
+                   json={"thread": "main", "body": "Which till?"}))
+
+    def handled():
+        return db_query("SELECT 1 FROM support.outbox o JOIN notification.handled_events h ON h.event_id = o.event_id "
+                        "WHERE o.event_type = 'message_posted' AND o.payload->>'reference' = %s "
+                        "AND o.payload->>'merchant_id' = %s", (mailed["reference"], m["merchant"]["id"]))
+    wait_for(handled, timeout=20)
+
+    # a buyer's ticket: the staff's answer on Main is mailed to the (offline) customer, signed Reply-To
+    customer = ok(system.post("/api/v1/customers", owner, json={"name": "Lerato", "email": "lerato@example.com",
+                                                                "email_consent": True}), 201)
+    app = buyer_app(system, owner)
+    raised = ok(system.post("/api/v1/support/tickets", app, headers={"X-Customer-Id": customer["id"]}, json={
+        "subject": "Voucher not accepted", "description": "The till said expired", "category": "agent"}), 201)
+    path = "/api/v1/support/tickets/" + raised["reference"]
+    ok(system.post(path + "/messages", m["tokens"]["support_agent"],
+                   json={"thread": "main", "body": "Which store was it?"}))
+    [outbound] = wait_for(lambda: [x for x in mailbox.to("lerato@example.com") if "Which store" in text_of(x)],
+                          timeout=20)
+    reply_to = parseaddr(str(outbound["Reply-To"]))[1]
+    _, token = channels.split_address(reply_to)
+    assert token and channels.read_reply_token(REPLY_SECRET, token) == ("ticket", raised["reference"])
+    send_mail(support_mail, reply_to, "Re: " + str(outbound["Subject"]),
+              "Canal Walk, this morning.\n\nOn Tuesday VowRewards wrote:\n> Which store was it?",
+              sender="Lerato <lerato@example.com>")
+
+    def answered():
+        main = ok(system.get(path, owner))["messages"]
+        return [x for x in main if x["body"] == "Canal Walk, this morning."]
+    [answer] = wait_for(answered, timeout=20)
+    assert answer["thread"] == "main" and answer["author"]["role"] == "email"
+    # the reply was a message, not a new ticket
+    assert len(email_tickets()) == 1
 
 
 # -- API clients ----------------------------------------------------------------------------------

@@ -366,8 +366,8 @@ def test_mail_opens_a_ticket_or_lands_on_its_main_thread_once(support, shop, dis
     deliver(mail)
     deliver(mail)  # the same mail again
     [opened] = call(support, "list_tickets", shop["agent"], {})["items"]
-    assert (opened["source"], opened["subject"], opened["requester"]["kind"]) == (
-        "email", mail.subject, "customer")
+    assert (opened["source"], opened["subject"], opened["requester"]) == (
+        "email", mail.subject, {"kind": "email", "id": mail.from_address})  # an address, not a customer id
     reply = example(EmailReceived, merchant_id=shop["id"], ticket_reference=opened["reference"],
                     body="Here is my receipt number 8812")
     deliver(reply)

@@ -185,7 +185,10 @@ def test_every_container_is_hardened_and_sized(overlay):
             mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
             assert "emptyDir" in volumes[mounts["/tmp"]], "%s: /tmp is not an emptyDir" % where
             for mount in container.get("volumeMounts", []):
-                assert mount["mountPath"] == "/tmp" or mount.get("readOnly") is True, where
+                # support's attachments are data it writes, on their own claim
+                data = volumes[mount["name"]].get("persistentVolumeClaim", {}).get("claimName") == \
+                    "vowrewards-support-attachments" and where == "vowrewards-support/app"
+                assert mount["mountPath"] == "/tmp" or mount.get("readOnly") is True or data, where
 
 
 def test_every_app_is_probed_on_its_health_port_and_stops_gently(overlay):
@@ -303,6 +306,24 @@ def test_settings(overlay):
     assert set(configmap(docs, "vowrewards-notification")) >= {"SMTP_HOST", "SMTP_PORT", "SMTP_STARTTLS"}
 
 
+def test_support_keeps_attachments_on_a_claim_or_in_s3(overlay):
+    name, docs = overlay
+    settings = configmap(docs, "vowrewards-support")
+    app = pod_spec(deployments(docs)["support"])["containers"][0]
+    mounts = {m["mountPath"]: m["name"] for m in app["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod_spec(deployments(docs)["support"])["volumes"]}
+    claims = {c["metadata"]["name"]: c for c in of_kind(docs, "PersistentVolumeClaim")}
+    keys = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in app["env"] if e["name"].startswith("SUPPORT_ATTACHMENTS")}
+    assert {k["name"] for k in keys.values()} == {"vowrewards-support-s3"} and all(k["optional"] for k in keys.values())
+    if name == "dev":  # the filesystem backend on a volume that outlives the pod
+        assert settings["SUPPORT_ATTACHMENTS_BACKEND"] == "filesystem"
+        claim = volumes[mounts[settings["SUPPORT_ATTACHMENTS_DIR"]]]["persistentVolumeClaim"]["claimName"]
+        assert claims[claim]["spec"]["accessModes"] == ["ReadWriteOnce"]  # one replica, one node
+    else:  # S3: every replica in every zone, so no claim
+        assert settings["SUPPORT_ATTACHMENTS_BACKEND"] == "s3" and settings["SUPPORT_ATTACHMENTS_S3_BUCKET"]
+        assert settings["SUPPORT_ATTACHMENTS_DIR"] not in mounts and not claims
+
+
 def test_the_topology_job_alone_holds_the_broker_admin(overlay):
     _, docs = overlay
     (job,) = of_kind(docs, "Job")
@@ -383,7 +404,8 @@ def test_network_policies_allow_each_component_only_what_it_needs():
         assert all(rule.get("to") and rule.get("ports") for rule in egress), "%s: egress to anywhere" % c
         needs = {("UDP", 53), ("TCP", 53), ("TCP", 5672)} | (set() if c == "topology" else {("TCP", 5432)})
         # notification: the SMTP relay, and webhooks (HTTPS)
-        assert _ports(egress) == needs | ({("TCP", smtp), ("TCP", 443)} if c == "notification" else set()), c
+        assert _ports(egress) == needs | ({("TCP", smtp), ("TCP", 443)} if c == "notification" else set()) | (
+            {("TCP", 443)} if c == "support" else set()), c  # support: attachments in S3
         expected = set() if c == "topology" else {("TCP", HEALTH_PORT)} | ({("TCP", 8000)} if c == "gateway" else set())
         assert _ports(ingress) == expected, c
         assert all(rule.get("from") for rule in ingress if ("TCP", HEALTH_PORT) in _ports([rule])), "%s: metrics open" % c

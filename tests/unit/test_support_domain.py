@@ -161,3 +161,26 @@ def test_people_cannot_forge_the_references_of_a_settlement_ticket():
 def test_every_settlement_exception_kind_has_a_title_of_its_own():
     from services.settlement.contract.enums import EXCEPTION_KINDS
     assert set(EXCEPTION_KINDS) <= set(domain.EXCEPTION_TITLES)
+
+
+def test_the_attachment_backend_is_chosen_by_config_and_a_wrong_one_is_named(monkeypatch):
+    import ssl
+
+    import botocore.httpsession
+
+    from services.support import attachments
+    # botocore holds the SSLContext urllib3 had before tests/conftest.py patched ssl (see test_support_desk's s3)
+    monkeypatch.setattr(botocore.httpsession, "SSLContext", ssl.SSLContext)
+    settings = {"SUPPORT_ATTACHMENTS_DIR": "/srv/attachments"}
+    store = attachments.store_from(settings.get)
+    assert isinstance(store, attachments.FileStore) and store.directory == "/srv/attachments"
+    with pytest.raises(ValueError, match="SUPPORT_ATTACHMENTS_BACKEND"):
+        attachments.store_from({"SUPPORT_ATTACHMENTS_BACKEND": "ftp"}.get)
+    with pytest.raises(ValueError, match="SUPPORT_ATTACHMENTS_S3_BUCKET"):
+        attachments.store_from({"SUPPORT_ATTACHMENTS_BACKEND": "s3"}.get)
+    s3 = attachments.store_from({"SUPPORT_ATTACHMENTS_BACKEND": "S3", "SUPPORT_ATTACHMENTS_S3_BUCKET": "files",
+                                 "SUPPORT_ATTACHMENTS_S3_REGION": "af-south-1",
+                                 "SUPPORT_ATTACHMENTS_S3_PREFIX": "support/"}.get)
+    assert isinstance(s3, attachments.S3Store) and s3.name("abc") == "support/abc"
+    with pytest.raises(ValueError):
+        s3.name("../etc/passwd")  # a key is an id, never a path

@@ -23,7 +23,7 @@ DELIVERY_TYPES = ("off_network", "on_network")
 # where a ticket came from
 SOURCES = ("buyer_app", "portal", "store", "logistics_partner", "email", "system", "chat",
            "owner", "support_agent", "finance", "admin", "store_user", "settlement")
-REQUESTER_KINDS = ("user", "customer", "partner", "system")
+REQUESTER_KINDS = ("user", "customer", "partner", "system", "email")  # email: id is the sender's address
 THREADS = ("main", "internal")
 # the logistics partner's states, on a ticket cascaded to it
 LSP_STATUSES = ("pending", "processing", "resolved")

@@ -66,6 +66,8 @@ class TicketFilterSchema(MerchantPage):
     mine = fields.Boolean(load_default=False, metadata={"description": "Assigned to me"})
     submitted_by_me = fields.Boolean(load_default=False)
     view_by = fields.String(load_default=None, validate=validate.OneOf(VIEW_BY))
+    customer_id = Id(load_default=None, metadata={
+        "description": "One customer's tickets (their page in the portal); a buyer app sees only its own"})
     escalated = fields.Boolean(load_default=False, metadata={
         "description": "Platform support / IT support: the cross-merchant queue of tickets escalated to them"})
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=100),
@@ -204,7 +206,14 @@ class StartConversationSchema(Schema):
 
 
 class ConversationMessageSchema(Schema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    body = fields.String(load_default="", validate=validate.Length(max=5000))
+    attachment_ids = fields.List(Id(), load_default=list, validate=validate.Length(max=10), metadata={
+        "description": "Files uploaded to the conversation first (POST .../conversations/{id}/attachments)"})
+
+    @validates_schema
+    def says_something(self, data, **kwargs):
+        if not data.get("body", "").strip() and not data.get("attachment_ids"):
+            raise ValidationError("Write something or send a file.", "body")
 
 
 class ConversationTicketSchema(Schema):
