@@ -19,7 +19,7 @@ from services.notification.domain import optional
 from plumbing.auth import FINANCE, IT_SUPPORT, OWNER, PLATFORM_FINANCE, STORE_USER, SUPPORT_AGENT
 
 Route = namedtuple("Route", "event_type rule channels kind")
-Recipient = namedtuple("Recipient", "kind id email name")  # kind: user | customer
+Recipient = namedtuple("Recipient", "kind id email name")  # kind: user | customer | email (a mailed-in requester)
 
 INBOX, EMAIL, EMAIL_IF_OFFLINE, WEBHOOK = "inbox", "email", "email_if_offline", "webhook"
 
@@ -161,6 +161,8 @@ def requester(people, event):
         return _users(people, event.merchant_id, None, user_ids=[who["id"]])
     if who.get("kind") == "partner" and who.get("id"):
         return [Recipient("user", str(who["id"]), None, None)]  # the partner client's own inbox
+    if who.get("kind") == "email" and who.get("id"):
+        return [Recipient("email", who["id"], who["id"], None)]  # they wrote in: only mail reaches them
     return []
 
 

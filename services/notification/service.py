@@ -136,6 +136,8 @@ class NotificationService(ServiceBase):
         key = "%s:%s" % (recipient.kind, recipient.id)
         if (key, "email" if email_channel else channel) in off:
             return
+        if recipient.kind == "email" and not email_channel:
+            return  # someone who mailed in has no inbox
         if email_channel:
             if not recipient.email:
                 return  # no address, or (customers) no consent
@@ -431,7 +433,7 @@ class NotificationService(ServiceBase):
         ticket = (payload.get("refs") or {}).get("reference") if row["event_type"].startswith("support.") else None
         conversation = (payload.get("refs") or {}).get("conversation_id")
         secret = self.config.get("NOTIFICATION_REPLY_SECRET")
-        if row["recipient_kind"] == "customer" and (ticket or conversation) and secret and row["merchant_id"]:
+        if row["recipient_kind"] in ("customer", "email") and (ticket or conversation) and secret and row["merchant_id"]:
             settings_ = self._mail_settings_plain(mail, row["merchant_id"])
             reply_to = channels.reply_address(secret, settings_[0], settings_[1], ticket_reference=ticket,
                                               conversation_id=conversation)

@@ -535,6 +535,11 @@ def test_mail_in_opens_a_ticket_and_a_reply_to_its_outbound_mail_lands_on_main(
                         "WHERE o.event_type = 'message_posted' AND o.payload->>'reference' = %s "
                         "AND o.payload->>'merchant_id' = %s", (mailed["reference"], m["merchant"]["id"]))
     wait_for(handled, timeout=20)
+    # ...and the person who wrote in gets the answer by mail, with a Reply-To that answers on the ticket
+    [answer_mail] = wait_for(lambda: [x for x in mailbox.to("thandi@example.com") if "Which till?" in text_of(x)],
+                             timeout=20)
+    _, token = channels.split_address(parseaddr(str(answer_mail["Reply-To"]))[1])
+    assert channels.read_reply_token(REPLY_SECRET, token) == ("ticket", mailed["reference"])
 
     # a buyer's ticket: the staff's answer on Main is mailed to the (offline) customer, signed Reply-To
     customer = ok(system.post("/api/v1/customers", owner, json={"name": "Lerato", "email": "lerato@example.com",
