@@ -133,8 +133,9 @@ class CampaignService(ServiceBase):
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
         if event.campaign_id:
-            if campaigns.spend(self, event) is not None and event.customer_id:
-                analytics.count_redeemer(self.db, event.campaign_id, event.customer_id, event.redeemed_at)
+            campaign = campaigns.spend(self, event)
+            if campaign is not None and event.customer_id:
+                analytics.count_redeemer(self.db, campaign, event.customer_id, event.redeemed_at)
 
     @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
@@ -205,6 +206,11 @@ class CampaignService(ServiceBase):
     @rpc
     def campaign_analytics(self, campaign_id, query=None):
         return analytics.read(self, campaign_id, query)
+
+    @rpc
+    def store_analytics(self, query=None):
+        """A store's (or the whole merchant's) figures across its campaigns over a date range."""
+        return analytics.read_store(self, query)
 
     @timer(interval=60)
     def expire_points(self):
