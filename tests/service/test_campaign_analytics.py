@@ -16,17 +16,16 @@ The fixture (one campaign, two stores S1 and S2, all today):
         2 purchases, 5000
     issued 4, redeemed 3 (rate 0.75), discount 2300, budget used 0.23; today: 8 purchases, 31700
 """
-import contextlib
 from datetime import datetime, timedelta, timezone
 
 import eventlet
-import psycopg2
 import pytest
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 from nameko.timer import timer
 
+from devtools.bench_analytics import campaign_transaction
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.rpc import RpcProxy
 from services.campaign import analytics
@@ -217,27 +216,9 @@ def test_store_analytics_across_campaigns_match_the_hand_computed_fixture(campai
     assert (back_then["redeemers"], back_then["issued"]) == (group(1, 2, 3000, 1.0), 0)
 
 
-class _Tx:
-    """Enough of ``plumbing.db``'s transaction for ``analytics.rebuild`` on a plain connection."""
-
-    def __init__(self, cursor):
-        self.cursor = cursor
-
-    def execute(self, sql, params=None):
-        self.cursor.execute(sql, params)
-        return self.cursor.rowcount
-
-
-@contextlib.contextmanager
 def plain_transaction(container):
     """A transaction in the service's own schema, as its own database role (committed at the end)."""
-    conn = psycopg2.connect(container.config["DATABASE_URL"])
-    try:
-        with conn, conn.cursor() as cursor:
-            cursor.execute("SET search_path TO campaign")
-            yield _Tx(cursor)
-    finally:
-        conn.close()
+    return campaign_transaction(container.config["DATABASE_URL"])
 
 
 def test_the_per_customer_limit_holds_under_concurrent_issuance(shop, make_config, amqp_uri, as_user):
