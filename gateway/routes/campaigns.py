@@ -1,14 +1,16 @@
 """Campaigns: their rules, lifecycle, issuance jobs, analytics and forecast."""
-from gateway.http import forward
+from gateway.http import forward, route
+from gateway.routes.base import read_own_field
 from gateway.routes.customers import CustomerRoutes
 from gateway.schemas import page_of
 from plumbing.fields import MerchantQuery
 from services.campaign.contract.schemas import (AnalyticsQuery, AnalyticsSchema, CampaignCreateSchema,
                                                 CampaignFilterSchema, CampaignSchema, CampaignUpdateSchema,
                                                 ForecastSchema, IssuanceJobSchema, IssuanceRequestSchema,
-                                                ReasonOptional)
+                                                ReasonOptional, StoreAnalyticsQuery, StoreAnalyticsSchema)
 
 TAG_CAMPAIGNS = "Campaigns"
+TAG_ANALYTICS = "Analytics"
 
 
 def change_state(action, summary):
@@ -68,3 +70,15 @@ class CampaignRoutes(CustomerRoutes):
         "GET", "/api/v1/campaigns/<uuid:campaign_id>/issuance/<uuid:job_id>", "campaign.get_issuance",
         merchant_id=True, summary="An issuance job's progress", tags=[TAG_CAMPAIGNS], query=MerchantQuery,
         response=IssuanceJobSchema)
+
+    @route("GET", "/api/v1/analytics",
+           summary="A store's figures across the merchant's campaigns over a date range (no store_id: the whole "
+                   "merchant's; a store user: their own store's): issued, redeemed, redemption rate, discount cost, "
+                   "purchases and revenue of redeemers and others, repeat_purchase_rate per customer over the "
+                   "range, per day", tags=[TAG_ANALYTICS], query=StoreAnalyticsQuery, response=StoreAnalyticsSchema)
+    def store_analytics(self, request):
+        query = request.args.to_dict()
+        # the gateway owns stores: another merchant's is not found, whoever asks
+        self.check_store(self.identity, read_own_field(StoreAnalyticsQuery, "store_id", query),
+                         read_own_field(StoreAnalyticsQuery, "merchant_id", query))
+        return self.campaign.store_analytics(query)

@@ -133,8 +133,9 @@ class CampaignService(ServiceBase):
         if event.points_reservation_id:
             self._settle(event.points_reservation_id, "committed", event.reference)
         if event.campaign_id:
-            if campaigns.spend(self, event) is not None and event.customer_id:
-                analytics.count_redeemer(self.db, event.campaign_id, event.customer_id, event.redeemed_at)
+            campaign = campaigns.spend(self, event)
+            if campaign is not None and event.customer_id:
+                analytics.count_redeemer(self.db, campaign, event.customer_id, event.redeemed_at)
 
     @event_handler(RedemptionReversed, when=lambda event: event.campaign_id or event.points)
     def refund_reversed_redemption(self, event):
@@ -206,12 +207,18 @@ class CampaignService(ServiceBase):
     def campaign_analytics(self, campaign_id, query=None):
         return analytics.read(self, campaign_id, query)
 
+    @rpc
+    def store_analytics(self, query=None):
+        """A store's (or the whole merchant's) figures across its campaigns over a date range."""
+        return analytics.read_store(self, query)
+
     @timer(interval=60)
     def expire_points(self):
         """Points past their lot's expiry leave the balance (never those promised to a redemption)."""
         system = Identity.system(self.name).actor()
         for lot in storage.expired_lots(self.db):
-            storage.expire_lot(self.db, lot, system)
+            with self.db.separately():  # one customer's locks at a time, account first (storage.py)
+                storage.expire_lot(self.db, lot["id"], system)
 
     def _customer(self, identity, customer_id, merchant_id=None):
         return customers.customer_of(self, identity, customer_id, merchant_id)
@@ -287,19 +294,22 @@ class CampaignService(ServiceBase):
     @rpc
     def release_points(self, reservation_id):
         identity = self.caller.require(OWNER, STORE_USER)
-        reservation = storage.reservation(self.db, reservation_id, lock=True)
+        reservation = storage.reservation(self.db, reservation_id)
         if reservation is None or str(reservation["merchant_id"]) != identity.merchant_id:
             raise NotFound("No reservation %s" % reservation_id, code="reservation_not_found")
+        reservation = storage.lock_reservation(self.db, reservation)
         if reservation["status"] == "reserved":
             storage.settle_reservation(self.db, reservation, "released")
         return {"reservation_id": reservation_id, "status": "released"
                 if reservation["status"] == "reserved" else reservation["status"]}
 
     def _settle(self, reservation_id, status, reference):
-        reservation = storage.reservation(self.db, reservation_id, lock=True)
-        if reservation is None or reservation["status"] == status:
+        reservation = storage.reservation(self.db, reservation_id)
+        if reservation is None:
             return
-        storage.points_account(self.db, reservation["customer_id"], lock=True)
+        reservation = storage.lock_reservation(self.db, reservation)
+        if reservation["status"] == status:
+            return
         if reservation["status"] == "reserved":
             storage.settle_reservation(self.db, reservation, status)
         else:
@@ -314,7 +324,10 @@ class CampaignService(ServiceBase):
     @timer(interval=30)
     def release_expired_reservations(self):
         for reservation in storage.expired_reservations(self.db):
-            storage.settle_reservation(self.db, reservation, "released")
+            with self.db.separately():  # one customer's locks at a time, account first (storage.py)
+                reservation = storage.lock_reservation(self.db, reservation)
+                if reservation["status"] == "reserved" and reservation["expires_at"] < utcnow():
+                    storage.settle_reservation(self.db, reservation, "released")
 
     # -- funding agreements: the platform grants platform or partner money ----------------------
     @rpc

@@ -1,4 +1,10 @@
-"""SQL for campaigns, customers and points (schema ``campaign``)."""
+"""SQL for campaigns, customers and points (schema ``campaign``).
+
+Points take their row locks in one order, on every path: the customer (when the path locks it at
+all: purchases, redemption events), then their points account, then the reservation, then the
+lots. The account is the customer's points mutex: whatever changes a reservation or a lot holds
+it first, so a commit, a credit, a release and the expiry timers queue on it rather than each
+holding a part of what another needs (a deadlock)."""
 import json
 
 import psycopg2
@@ -251,14 +257,20 @@ def spend_lots(tx, customer_id, points):
 
 
 def expired_lots(tx, limit=200):
-    return tx.all("SELECT * FROM points_lots WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at "
-                  "LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
+    """Lots to expire (not locked: ``expire_lot`` locks the account first, then the lot)."""
+    return tx.all("SELECT id FROM points_lots WHERE remaining > 0 AND expires_at <= now() ORDER BY expires_at, id "
+                  "LIMIT %s", (limit,))
 
 
-def expire_lot(tx, lot, actor):
+def expire_lot(tx, lot_id, actor):
     """Take what is left of an expired lot, but never points promised to a redemption (those
     expire once released); the ledger says so, once per lot and amount."""
-    account = points_account(tx, lot["customer_id"], lock=True)
+    customer_id = tx.scalar("SELECT customer_id FROM points_lots WHERE id = %s", (lot_id,))
+    account = points_account(tx, customer_id, lock=True)
+    lot = tx.one("SELECT * FROM points_lots WHERE id = %s AND remaining > 0 AND expires_at <= now() FOR UPDATE",
+                 (lot_id,))
+    if lot is None:  # spent meanwhile
+        return 0
     amount = min(lot["remaining"], account["balance"] - account["reserved"])
     if amount <= 0:
         return 0
@@ -332,6 +344,12 @@ def reservation(tx, reservation_id, lock=False):
                   (reservation_id,))
 
 
+def lock_reservation(tx, reservation):
+    """The reservation as it is now, locked after its customer's account (the order of every points path)."""
+    points_account(tx, reservation["customer_id"], lock=True)
+    return tx.one("SELECT * FROM points_reservations WHERE id = %s FOR UPDATE", (reservation["id"],))
+
+
 def settle_reservation(tx, reservation, status):
     """Commit (spend) or release reserved points."""
     tx.execute("UPDATE points_accounts SET reserved = reserved - %s WHERE customer_id = %s",
@@ -345,8 +363,9 @@ def set_reservation_status(tx, reservation_id, status):
 
 
 def expired_reservations(tx, limit=100):
+    """Reservations to release (not locked: ``lock_reservation`` locks the account first)."""
     return tx.all("SELECT * FROM points_reservations WHERE status = 'reserved' AND expires_at < now() "
-                  "ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED", (limit,))
+                  "ORDER BY expires_at LIMIT %s", (limit,))
 
 
 def ledger(tx, customer_id, limit=50):

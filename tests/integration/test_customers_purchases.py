@@ -200,6 +200,12 @@ def test_every_new_route_is_scoped_to_the_merchant_and_refuses_bad_input(system,
         "amount": 100, "currency": "ZAR", "receipt_id": "R-x", "store_id": shop["store_id"],
         "customer_id": person["id"]}), 404)["code"] == "customer_not_found"
     assert ok(system.get("/api/v1/segments", stranger))["items"] == []
+    # a store's figures across campaigns: another merchant's store is not found, a store user sees their own
+    assert error_of(system.get("/api/v1/analytics?store_id=" + shop["store_id"], stranger), 404)["code"] == \
+        "store_not_found"
+    mine = ok(system.get("/api/v1/analytics", shop["tokens"]["store_user"]))
+    assert (mine["store_id"], mine["merchant_id"], mine["purchases"]) == (shop["store_id"], shop["merchant"]["id"], 0)
+    assert "until" in error_of(system.get("/api/v1/analytics?since=2026-05-02&until=2026-05-01", owner), 422)["fields"]
     for path, body, field in (
             ("/api/v1/segments", {"name": "Odd", "rules": {"min_visits": 5, "max_visits": 2}}, "rules.max_visits"),
             ("/api/v1/campaigns", {"name": "Odd", "currency": "ZAR", "reward": {"type": "points"}},

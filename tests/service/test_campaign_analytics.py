@@ -16,18 +16,17 @@ The fixture (one campaign, two stores S1 and S2, all today):
         2 purchases, 5000
     issued 4, redeemed 3 (rate 0.75), discount 2300, budget used 0.23; today: 8 purchases, 31700
 """
-import contextlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import eventlet
-import psycopg2
 import pytest
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 from nameko.timer import timer
 
-from plumbing.errors import Conflict, NotFound
+from devtools.bench_analytics import campaign_transaction
+from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from plumbing.rpc import RpcProxy
 from services.campaign import analytics
 from services.campaign.service import CampaignService
@@ -121,27 +120,105 @@ def test_analytics_match_the_hand_computed_fixture(campaign_service, dispatch, s
         call(campaign_service, "campaign_analytics", as_user("owner", merchant_id=new_id()), autumn["id"])
 
 
-class _Tx:
-    """Enough of ``plumbing.db``'s transaction for ``analytics.rebuild`` on a plain connection."""
+STORE_FIXTURE = """Per store across campaigns, hand-computed (all today; X runs everywhere, Y at S2 only):
 
-    def __init__(self, cursor):
-        self.cursor = cursor
+    issued:     X 3, Y 2 (of 1000 each)
+    purchases:  A  S1 1000, S1 2000, S2 3000     B  S1 4000 (and S1 600 after the redemptions)
+                C  S2 500, S2 700                 D  S2 900           anonymous  S1 100
+    redeemed:   A X at S1 300, C Y at S2 200, A Y at S2 150 (A counts once, however many campaigns)
 
-    def execute(self, sql, params=None):
-        self.cursor.execute(sql, params)
-        return self.cursor.rowcount
+    merchant:  issued 5, redeemed 3 (0.6), discount 650; 9 purchases, 12800
+               redeemers A, C: 2 customers, 5 purchases, 7200, repeat 2 of 2 = 1.0
+               others    B, D: 2 customers, 3 purchases, 5500, repeat 1 of 2 = 0.5
+    S1:        issued 3 (X only runs there), redeemed 1 (0.3333), discount 300; 5 purchases, 7700
+               redeemers A: 1, 2, 3000, 1.0;  others B: 1, 2, 4600, 1.0
+    S2:        issued 5, redeemed 2 (0.4), discount 350; 4 purchases, 5100
+               redeemers A, C: 2, 3, 4200, repeat 1 of 2 = 0.5;  others D: 1, 1, 900, 0.0
+    A's two S1 purchases then moved 10 days back: over the last 6 days A bought once (S2), so the
+    redeemers' repeat rate there is 1 of 2; over the last 11 days it is 2 of 2 again.
+"""
 
 
-@contextlib.contextmanager
+def group(customers, purchases, revenue, repeat):
+    return {"customers": customers, "purchases": purchases, "revenue": revenue, "repeat_purchase_rate": repeat}
+
+
+def test_store_analytics_across_campaigns_match_the_hand_computed_fixture(campaign_service, dispatch, shop, as_user,
+                                                                          query):
+    rpc, stores = shop["rpc"], shop["stores"]
+    x = active_campaign(shop, name="Everywhere")
+    y = active_campaign(shop, name="Only S2", store_ids=[stores["S2"]])
+    for campaign, count in ((x, 3), (y, 2)):
+        for _ in range(count):
+            rpc("authorize_issuance", {"reference": new_id(), "merchant_id": shop["id"], "campaign_id": campaign["id"],
+                                       "kind": "discount_fixed", "currency": "ZAR", "value": 1000})
+    people = {name: rpc("create_customer", {"name": name})["id"] for name in "ABCD"}
+    receipts = iter(range(100))
+
+    def buy(who, store, amount):
+        rpc("record_purchase", {"customer_id": people[who] if who else None, "amount": amount, "currency": "ZAR",
+                                "receipt_id": "R-%d" % next(receipts), "store_id": stores[store]})
+    for who, store, amount in (("A", "S1", 1000), ("A", "S1", 2000), ("A", "S2", 3000), ("B", "S1", 4000),
+                               ("C", "S2", 500), ("C", "S2", 700), ("D", "S2", 900), (None, "S1", 100)):
+        buy(who, store, amount)
+    for campaign, who, store, amount in ((x, "A", "S1", 300), (y, "C", "S2", 200), (y, "A", "S2", 150)):
+        redeem(campaign_service, dispatch, shop, campaign["id"], people[who], store, amount)
+    buy("B", "S1", 600)
+
+    today = datetime.now(timezone.utc).date()
+    merchant = {"store_id": None, "currency": "ZAR", "issued": 5, "redeemed": 3, "redemption_rate": 0.6,
+                "discount_cost": 650, "purchases": 9, "revenue": 12800,
+                "redeemers": group(2, 5, 7200, 1.0), "non_redeemers": group(2, 3, 5500, 0.5),
+                "repeat_purchase_rate": {"redeemers": 1.0, "non_redeemers": 0.5},
+                "daily": [{"day": today.isoformat(), "issued": 5, "redeemed": 3, "discount_cost": 650,
+                           "purchases": 9, "revenue": 12800}]}
+    s1 = {"store_id": stores["S1"], "issued": 3, "redeemed": 1, "redemption_rate": 0.3333, "discount_cost": 300,
+          "purchases": 5, "revenue": 7700, "redeemers": group(1, 2, 3000, 1.0), "non_redeemers": group(1, 2, 4600, 1.0)}
+    s2 = {"store_id": stores["S2"], "issued": 5, "redeemed": 2, "redemption_rate": 0.4, "discount_cost": 350,
+          "purchases": 4, "revenue": 5100, "redeemers": group(2, 3, 4200, 0.5), "non_redeemers": group(1, 1, 900, 0.0)}
+
+    def check():
+        answer = rpc("store_analytics")
+        assert {k: answer[k] for k in merchant} == merchant
+        assert (answer["since"], answer["until"]) == ((today - timedelta(days=29)).isoformat(), today.isoformat())
+        for expected in (s1, s2):
+            answer = rpc("store_analytics", {"store_id": expected["store_id"]})
+            assert {k: answer[k] for k in expected} == expected
+
+    check()
+    # the backfill (what the migration runs) gives what counting purchase by purchase gave
+    with plain_transaction(campaign_service) as tx:
+        analytics.rebuild_store_sales(tx, shop["id"])
+    check()
+
+    # a store user sees their own store, and no other
+    assert rpc("store_analytics", role="store_user")["store_id"] == stores["S1"]
+    with pytest.raises(Forbidden):
+        rpc("store_analytics", {"store_id": stores["S2"]}, role="store_user")
+    # another merchant sees none of it
+    elsewhere = call(campaign_service, "store_analytics", as_user("owner", merchant_id=new_id()))
+    assert (elsewhere["purchases"], elsewhere["issued"], elsewhere["currency"]) == (0, 0, None)
+    with pytest.raises(ValidationFailed):
+        rpc("store_analytics", {"since": today.isoformat(), "until": (today - timedelta(days=1)).isoformat()})
+
+    # repeat buyers are judged per customer over the range asked
+    query("UPDATE campaign.purchases SET created_at = created_at - interval '10 days' WHERE customer_id = %s "
+          "AND store_id = %s", (people["A"], stores["S1"]))
+    with plain_transaction(campaign_service) as tx:
+        analytics.rebuild_store_sales(tx, shop["id"])
+    recent = rpc("store_analytics", {"since": (today - timedelta(days=5)).isoformat()})
+    assert recent["redeemers"] == group(2, 3, 4200, 0.5)
+    longer = rpc("store_analytics", {"since": (today - timedelta(days=10)).isoformat()})
+    assert longer["redeemers"] == group(2, 5, 7200, 1.0)
+    assert [d["purchases"] for d in longer["daily"]] == [2, 7]
+    back_then = rpc("store_analytics", {"since": (today - timedelta(days=10)).isoformat(),
+                                        "until": (today - timedelta(days=10)).isoformat()})
+    assert (back_then["redeemers"], back_then["issued"]) == (group(1, 2, 3000, 1.0), 0)
+
+
 def plain_transaction(container):
     """A transaction in the service's own schema, as its own database role (committed at the end)."""
-    conn = psycopg2.connect(container.config["DATABASE_URL"])
-    try:
-        with conn, conn.cursor() as cursor:
-            cursor.execute("SET search_path TO campaign")
-            yield _Tx(cursor)
-    finally:
-        conn.close()
+    return campaign_transaction(container.config["DATABASE_URL"])
 
 
 def test_the_per_customer_limit_holds_under_concurrent_issuance(shop, make_config, amqp_uri, as_user):

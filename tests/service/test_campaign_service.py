@@ -3,13 +3,15 @@
 Hybrid redemptions reserve points, and the redemption's own event commits them:
 no points lost, none spent twice, whatever order things happen in.
 """
+import eventlet
+import psycopg2
 import pytest
 
 from plumbing.errors import Conflict, NotFound
 from services.campaign.service import CampaignService
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
 from tests.events import example
-from tests.service.conftest import call, handling, new_id, started
+from tests.service.conftest import call, handling, new_id, started, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +129,37 @@ def test_a_reversal_refunds_points_once(campaign, dispatch, merchant):
             dispatch(body, event_id=event_id)
         result.get()
     assert points(merchant)["balance"] == 1040
+
+
+def test_a_commit_and_an_expiry_at_once_take_their_locks_in_one_order(campaign, dispatch, merchant, query,
+                                                                       database_url):
+    """A hybrid redemption's commit spends the lots its points came from while the expiry timer
+    takes what is left of an expired one: both lock the customer's account before any lot or
+    reservation, so neither waits on the other holding what it needs (a deadlock, one of them
+    aborted) and the balance ends at what both leave, never below zero."""
+    rpc, customer = merchant["rpc"], merchant["customer"]
+    reservation = rpc("reserve_points", "store_user", {"customer_id": customer, "points": 600, "reference": "hy"})
+    query("UPDATE campaign.points_lots SET expires_at = now() - interval '1 minute' WHERE customer_id = %s",
+          (customer,))
+    waiting = ("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+               "AND wait_event_type = 'Lock'")
+    blocker = psycopg2.connect(database_url)  # a till's transaction holding the account a moment
+    try:
+        cursor = blocker.cursor()
+        cursor.execute("SELECT 1 FROM campaign.points_accounts WHERE customer_id = %s FOR UPDATE", (customer,))
+        event_id = new_id()
+        body = example(VoucherRedeemed, reference="RD-HY", merchant_id=merchant["id"], amount=0, campaign_id=None,
+                       customer_id=customer, points=600, points_reservation_id=reservation["reservation_id"])
+        with handling(campaign, "spend_budget_and_points", event_id) as committed:
+            dispatch(body, event_id=event_id)
+            wait_until(lambda: query(waiting)[0]["n"] >= 1)  # the commit queues for the account first
+            expiry = eventlet.spawn(call, campaign, "expire_points", {})
+            wait_until(lambda: query(waiting)[0]["n"] >= 2)  # then the expiry
+            blocker.rollback()
+            expiry.wait()  # a deadlock aborts one of them: here, the expiry
+        committed.get()
+    finally:
+        blocker.close()
+    after = points(merchant)
+    assert (after["balance"], after["reserved"]) == (0, 0)  # 600 spent, the other 400 expired
+    assert [line["kind"] for line in after["recent"]] == ["expire", "spend", "adjust"]

@@ -404,6 +404,56 @@ class AnalyticsSchema(Schema):
         "description": "Per day: issued, redeemed, discount_cost, purchases, revenue"})
 
 
+MAX_ANALYTICS_DAYS = 366
+
+
+class StoreAnalyticsQuery(MerchantQuery):
+    store_id = Id(load_default=None, metadata={"description": "The store (absent: all the merchant's stores; "
+                                                              "a store user: their own)"})
+    since = fields.Date(load_default=None, metadata={"description": "First day (UTC), inclusive; default "
+                                                                    "29 days before until"})
+    until = fields.Date(load_default=None, metadata={"description": "Last day (UTC), inclusive; default today"})
+    currency = Currency(load_default=None, metadata={"description": "Needed only when the merchant's figures "
+                                                                    "are in more than one currency"})
+
+    @validates_schema
+    def check_range(self, data, **kwargs):
+        if data.get("since") and data.get("until"):
+            if data["until"] < data["since"]:
+                raise ValidationError("Must be on or after since.", "until")
+            if (data["until"] - data["since"]).days >= MAX_ANALYTICS_DAYS:
+                raise ValidationError("At most %d days from since." % MAX_ANALYTICS_DAYS, "until")
+
+
+class StoreDaySchema(Schema):
+    day = fields.Date()
+    issued = fields.Integer()
+    redeemed = fields.Integer()
+    discount_cost = fields.Integer()
+    purchases = fields.Integer()
+    revenue = fields.Integer()
+
+
+class StoreAnalyticsSchema(Schema):
+    merchant_id = Id()
+    store_id = Id(allow_none=True, metadata={"description": "null: all the merchant's stores"})
+    currency = fields.String(allow_none=True)
+    since = fields.Date()
+    until = fields.Date()
+    issued = fields.Integer(metadata={"description": "Vouchers issued by the campaigns that run at the store"})
+    redeemed = fields.Integer(metadata={"description": "Campaign vouchers redeemed at the store"})
+    redemption_rate = fields.Float(allow_none=True, metadata={"description": "redeemed / issued"})
+    discount_cost = fields.Integer(metadata={"description": "Value redeemed (minor units)"})
+    purchases = fields.Integer(metadata={"description": "All purchases, anonymous ones included"})
+    revenue = fields.Integer()
+    redeemers = fields.Nested(GroupFiguresSchema, metadata={
+        "description": "Customers who redeemed a voucher of any of the merchant's campaigns"})
+    non_redeemers = fields.Nested(GroupFiguresSchema)
+    repeat_purchase_rate = fields.Nested(RepeatRateSchema, metadata={
+        "description": "Per customer over the range: the share of those who bought there who bought twice or more"})
+    daily = fields.List(fields.Nested(StoreDaySchema))
+
+
 # -- segments ---------------------------------------------------------------------------------------
 class SegmentCreateSchema(Schema):
     merchant_id = Id(load_default=None)
