@@ -34,7 +34,7 @@ export async function analyticsView(a, currency) {
     daily.length ? card("Per day",
       barChart(daily.map((d) => ({ label: dayLabel(d.day), title: day(d.day), value: d.discount_cost })), { title: "Discount cost per day", format: m }),
       barChart(daily.map((d) => ({ label: dayLabel(d.day), title: day(d.day), value: d.revenue })), { title: "Revenue per day", format: m })) : null,
-    (a.stores || []).length ? card("Per store", table([
+    !a.stores ? null : a.stores.length ? card("Per store", table([
       { title: "Store", cell: (s) => names[s.store_id] },
       { title: "Redeemed", cell: (s) => String(s.redeemed), class: "num" },
       { title: "Discount cost", cell: (s) => m(s.discount_cost), class: "num" },
@@ -48,13 +48,17 @@ export default async function analytics({ query, navigate }) {
   const current = Object.fromEntries(query.entries());
   const stores = await context.stores();
   const campaigns = (await api.get("/campaigns", context.scope({ limit: 200 }))).items;
-  const chosen = campaigns.find((c) => c.id === current.campaign_id) || campaigns[0];
-  if (!chosen) return page("Analytics", "How campaigns move repeat purchases.", empty("No campaigns yet: analytics come per campaign."));
+  // "" (the default): every campaign of the merchant, or of the chosen store, over the last 30 days
+  const chosen = campaigns.find((c) => c.id === current.campaign_id) || null;
+  const storeQuery = current.store_id ? { store_id: current.store_id } : {};
   return page("Analytics", "How campaigns move repeat purchases.",
     filters([
-      field("campaign_id", "Campaign", { kind: "select", value: chosen.id, options: campaigns.map((c) => [c.id, c.name]) }),
+      field("campaign_id", "Campaign", { kind: "select", value: chosen ? chosen.id : "", options: [["", "All campaigns"], ...campaigns.map((c) => [c.id, c.name])] }),
       stores.length ? field("store_id", "Store", { kind: "select", value: current.store_id || "", options: [["", "All stores"], ...stores.map((s) => [s.id, s.name])] }) : null,
     ], (v) => navigate("/portal/analytics?" + new URLSearchParams(v))),
-    card(`${chosen.name}`, optional("Campaign analytics", async () =>
-      analyticsView(await api.get(`/campaigns/${chosen.id}/analytics`, context.scope(current.store_id ? { store_id: current.store_id } : {})), chosen.currency))));
+    chosen
+      ? card(`${chosen.name}`, optional("Campaign analytics", async () =>
+        analyticsView(await api.get(`/campaigns/${chosen.id}/analytics`, context.scope(storeQuery)), chosen.currency)))
+      : card(current.store_id ? "All campaigns at this store, last 30 days" : "All campaigns, last 30 days", optional("Analytics", async () =>
+        analyticsView(await api.get("/analytics", context.scope(storeQuery))))));
 }
