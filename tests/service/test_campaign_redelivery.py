@@ -93,9 +93,12 @@ def state(query, world):
     }
 
 
-@pytest.mark.skip(reason="partial (issue 13): the explicit examples pass, but generated schedules run past "
-                         "pytest's 300 s timeout; a reversal before its redemption fails campaigns_spent_check "
-                         "(spent < 0) and is retried - not yet diagnosed why some schedules never settle")
+@pytest.mark.skip(reason="finds a bug not yet fixed (issue 13): a reversal handled before its redemption "
+                         "un-spends a budget its redemption has not spent yet; when another redemption's spend "
+                         "keeps spent >= 0 it is not refused, so the campaign is never found exhausted (active, "
+                         "no budget_exhausted) where in order it pauses. The fix needs a per-redemption spend "
+                         "record in campaign (unspend waits, as settlement's reversal does). Until then the "
+                         "generated schedules fail and shrink past pytest's timeout")
 def test_any_order_with_redeliveries_ends_where_in_order_once_each_ends(campaign, dispatch, query, as_user):
     baselines = {}
 
@@ -109,6 +112,7 @@ def test_any_order_with_redeliveries_ends_where_in_order_once_each_ends(campaign
     # the reversal first: the budget must still be found spent (and the campaign paused) in between
     @example(((True,), [("reversed", 0), ("redeemed", 0), ("reversed", 0)]))
     @example(((False, True), [("reversed", 1), ("redeemed", 0), ("redeemed", 1), ("redeemed", 0)]))
+    @example(((True, False), [("redeemed", 1), ("reversed", 0), ("redeemed", 0)]))
     def check(schedule):
         shape, order = schedule
         if shape not in baselines:
