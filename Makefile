@@ -24,6 +24,10 @@ BENCH_STAMP := $(VENV)/.bench-$(shell cksum < requirements-bench.txt | cut -d' '
 bench: install $(BENCH_STAMP)
 	$(PY) -m devtools.bench $(ARGS)
 
+# faults injected under load on servers of its own (devtools/faults.py); ARGS="--soak 60" for a short soak
+faults: install
+	$(PY) -m devtools.faults $(ARGS)
+
 $(BENCH_STAMP): requirements-bench.txt $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	@rm -f $(VENV)/.bench-*

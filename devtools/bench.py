@@ -5,7 +5,7 @@
 1. Find the system: a gateway already answering at ``--url`` is used as it is
    (sign in with ``--password`` or ``VOWREWARDS_DEMO_PASSWORD``). Otherwise
    everything is started as ``make run`` does (``devtools.run``'s functions:
-   servers, keys, migrations, honcho with the Procfile, readiness, demo seed)
+   servers, keys, migrations, the Procfile under devtools.supervise, readiness, demo seed)
    and stopped again at the end; the processes' log lines go to a file.
 2. Setup (not measured): sign in as ``demo-owner``, ``demo-store`` and
    ``demo-finance``; the owner issues one single-use fixed-discount voucher
@@ -201,8 +201,6 @@ def classify_process(cmdline, comm, pid=None, own_pid=None):
     match = re.search(r"-m\s+(gateway|services\.(\w+))(\s|$)", cmdline)
     if match:
         return match.group(2) or "gateway"
-    if "honcho" in cmdline:
-        return "honcho"
     if "devtools.echo" in cmdline:
         return "echo ceiling"
     if comm == "wrk":

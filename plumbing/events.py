@@ -44,7 +44,7 @@ from nameko.extensions import SharedExtension
 from plumbing.config import durable_queue_arguments
 from plumbing.contracts import InvalidEvent
 from plumbing.db import Database, find_dependency
-from plumbing.framework import (HEADER_PREFIX, EventPublisher, QueueEventHandler, events_exchange,
+from plumbing.framework import (HEADER_PREFIX, EventPublisher, QueueEventHandler, QuickReconnect, events_exchange,
                                 finish_dependencies)
 from plumbing.metrics import MetricsRegistry
 
@@ -76,7 +76,7 @@ def retry_exchange(service_name, delay_ms):
     return Exchange("%s.retry.%d" % (service_name, delay_ms), type="fanout", durable=True)
 
 
-class BroadcastFeed(SharedExtension, ConsumerMixin):
+class BroadcastFeed(SharedExtension, QuickReconnect, ConsumerMixin):
     """A process's own exclusive queue of broadcasts (revocations, live inbox messages), consumed by
     a managed thread that reconnects after any failure instead of ending the container. A feed
     sets ``self.queue`` in ``setup`` (after ``self.connect(config)``) and handles ``on_message``."""

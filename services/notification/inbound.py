@@ -219,7 +219,8 @@ def main(argv=None):
                                args.port, args.address)
             break
         except (OSError, RuntimeError) as error:
-            # a taken port must not take the rest of `make run` down with it (honcho stops all on an exit)
+            # a taken port must not take the rest of `make run` down with it (an exit before the stack is
+            # ready stops every process: devtools.supervise)
             log.error("support mail in cannot listen on %s:%d (%s): set INBOUND_SMTP_PORT; trying again in 10 s",
                       args.address, args.port, error)
             time.sleep(10)

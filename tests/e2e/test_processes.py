@@ -1,6 +1,6 @@
 """End to end: every component as its own process, started as ``make run`` starts them
-(migrations through the CLI, a broker user per component and the topology, honcho and the
-Procfile, the demo seed), on a database, vhost, broker users and ports of this test's own; the
+(migrations through the CLI, a broker user per component and the topology, the Procfile under
+devtools.supervise, the demo seed), on a database, vhost, broker users and ports of this test's own; the
 chain is driven over HTTP."""
 import socket
 import time

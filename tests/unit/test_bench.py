@@ -124,7 +124,6 @@ def test_parse_prometheus_and_histogram_means():
 @pytest.mark.parametrize("cmdline,comm,expected", [
     ("/work/main/.venv/bin/python -m gateway", "python", "gateway"),
     ("/work/main/.venv/bin/python -m services.redemption", "python", "redemption"),
-    ("/work/main/.venv/bin/python -m honcho start -f /work/main/Procfile", "python", "honcho"),
     ("postgres: vow_redemption vowrewards 127.0.0.1(5000) idle", "postgres", "postgres"),
     ("/usr/lib/erlang/erts/bin/beam.smp -- -root /usr/lib/erlang", "beam.smp", "rabbitmq"),
     ("/usr/bin/python3 -m pytest", "python3", "other"),

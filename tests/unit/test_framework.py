@@ -204,3 +204,69 @@ def test_eventlet_s_wsgi_server_is_built_with_our_timeouts_and_protocol():
         assert wsgi_server.protocol is TimedHttpProtocol
     finally:
         sock.close()
+
+
+# -- reconnecting after the broker comes back ----------------------------------------------------------
+def reconnect_pauses(consumer, failures, monkeypatch):
+    """The pauses (seconds) ``consumer`` takes before each connection attempt after the first while
+    the broker refuses ``failures`` of them (no broker: the connect itself is replaced, and the
+    clock advances only by kombu's sleeps)."""
+    import kombu.connection
+    import kombu.utils.functional
+    clock, attempts = [0.0], []
+
+    def connect(self):
+        attempts.append(clock[0])
+        if len(attempts) <= failures:
+            raise ConnectionRefusedError(111, "Connection refused")
+        self._connection = SimpleNamespace()
+        return self._connection
+
+    def sleep(seconds):
+        clock[0] += seconds
+    monkeypatch.setattr(kombu.connection.Connection, "_connection_factory", connect)
+    monkeypatch.setattr(kombu.utils.functional, "sleep", sleep)
+    monkeypatch.setattr(type(consumer), "on_connection_error", lambda self, exc, interval: None)
+    monkeypatch.setattr(kombu.connection.Connection, "_close", lambda self: None)
+    with consumer.establish_connection():
+        pass
+    assert len(attempts) == failures + 1
+    return [later - earlier for earlier, later in zip(attempts, attempts[1:])]
+
+
+def consumer_with_config(cls):
+    consumer = cls()
+    consumer.container = SimpleNamespace(config={"AMQP_URI": AMQP_URI})
+    return consumer
+
+
+@pytest.mark.parametrize("failures", [1, 5, 20])
+def test_a_consumer_retries_at_once_then_every_second_however_long_the_broker_was_gone(failures, monkeypatch):
+    pauses = reconnect_pauses(consumer_with_config(framework.QueueConsumer), failures, monkeypatch)
+    assert pauses[0] == 0  # a dropped connection is retried at once (the broker may be up already)
+    assert max(pauses) <= 1.0  # so back within a second of the broker
+
+
+def test_nameko_s_own_consumer_would_sleep_up_to_30_seconds_between_attempts(monkeypatch):
+    from nameko.messaging import QueueConsumer as NamekoQueueConsumer
+    pauses = reconnect_pauses(consumer_with_config(NamekoQueueConsumer), 7, monkeypatch)
+    assert pauses == [2, 4, 6, 8, 10, 12, 14]  # kombu's defaults: what RECONNECT_BACKOFF replaces
+
+
+def test_broadcast_feeds_reconnect_as_quickly(monkeypatch):
+    from plumbing.events import BroadcastFeed
+    feed = BroadcastFeed()
+    feed.connect({"AMQP_URI": AMQP_URI})
+    assert max(reconnect_pauses(feed, 5, monkeypatch)) <= 1.0
+
+
+@pytest.mark.parametrize("path", [
+    "services.redemption.service:RedemptionService", "services.settlement.service:SettlementService",
+    "services.campaign.service:CampaignService", "services.support.service:SupportService",
+    "services.notification.service:NotificationService", "gateway.service:GatewayService"])
+def test_every_consumer_of_a_process_shares_the_one_quickly_reconnecting_queue_consumer(path):
+    from nameko.messaging import QueueConsumer as NamekoQueueConsumer
+    module, name = path.split(":")
+    container = ServiceContainer(getattr(importlib.import_module(module), name), {"AMQP_URI": AMQP_URI})
+    consumers = [ext for ext in container.shared_extensions.values() if isinstance(ext, NamekoQueueConsumer)]
+    assert [type(ext) for ext in consumers] == [framework.QueueConsumer]

@@ -82,3 +82,19 @@ def test_make_run_twice_from_one_checkout_says_so(monkeypatch, tmp_path):
     finally:
         held.close()
     run.hold_run_lock().close()
+
+
+def test_make_run_s_procfile_starts_every_component_from_a_module_of_this_checkout():
+    """The Procfile is what ``devtools.run`` hands the supervisor (honcho is gone): each line a
+    ``python -m`` of a module here, run with the virtualenv's python first on PATH."""
+    import importlib.util
+    from devtools.supervise import read_procfile
+    from plumbing import config as cfg
+    entries = read_procfile(cfg.REPO_ROOT / "Procfile")
+    commands = dict(entries)
+    assert len(commands) == len(entries)  # no name twice
+    assert set(cfg.ALL_COMPONENTS) <= set(commands)
+    for name, command in entries:
+        python, flag, module = command.split()
+        assert (python, flag) == ("python", "-m"), command
+        assert importlib.util.find_spec(module) is not None, command
