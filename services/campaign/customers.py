@@ -67,7 +67,8 @@ def create(svc, data):
             (merchant_id, data["external_ref"])) else "member_id"
         raise Conflict("A customer with this %s exists already" % field, code="customer_exists",
                        fields={field: ["Already taken."]})
-    return read(svc, customer["id"], merchant_id if identity.is_platform else None)
+    # a new customer has no vouchers or tickets yet: their page without asking those services
+    return read(svc, customer["id"], merchant_id if identity.is_platform else None, new=True)
 
 
 def update(svc, customer_id, data, merchant_id=None):
@@ -86,7 +87,7 @@ def find(svc, filters):
     return storage.find_customers(svc.db, merchant_id, filters, dump_customer)
 
 
-def read(svc, customer_id, merchant_id=None):
+def read(svc, customer_id, merchant_id=None, new=False):
     """The customer's page: points, latest purchases, and their vouchers and tickets."""
     identity = svc.caller.require(*MERCHANT_STAFF)
     customer = customer_of(svc, identity, customer_id, merchant_id)
@@ -100,8 +101,8 @@ def read(svc, customer_id, merchant_id=None):
     scope = {"merchant_id": str(customer["merchant_id"])} if identity.is_platform else {}
     filters = dict(scope, customer_id=customer_id, limit=20)
     return dump_customer(customer, points=points, purchases=purchases,
-                         vouchers=_ask(svc.redemption.list_vouchers, filters),
-                         tickets=_ask(svc.support.list_tickets, filters))
+                         vouchers=[] if new else _ask(svc.redemption.list_vouchers, filters),
+                         tickets=[] if new else _ask(svc.support.list_tickets, filters))
 
 
 def _ask(method, filters):
