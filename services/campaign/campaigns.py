@@ -207,11 +207,13 @@ def spend(svc, event):
     """A redemption spends its campaign's budget (once: the handler is idempotent); a spent budget
     pauses the campaign and says so."""
     day = event.redeemed_at.date()
+    if not storage.record_spend(svc.db, event.redemption_id, event.campaign_id, event.amount, event.redeemed_at):
+        return None  # spent already (or no such campaign)
     campaign = storage.add_spend(svc.db, event.campaign_id, event.amount, 1)
-    if campaign is None:
-        return None
     storage.add_daily(svc.db, campaign["id"], event.store_id, day, redeemed=1, discount=event.amount)
-    status, reason = domain.campaign_status_after_spend(campaign, campaign["spent"])
+    # arriving after a reversal that happened later: the budget was as spent as it was then
+    peak = storage.peak_spend(svc.db, campaign["id"], event.redeemed_at)
+    status, reason = domain.campaign_status_after_spend(campaign, max(campaign["spent"], peak or 0))
     if status != campaign["status"]:
         system = Identity.system(svc.name).actor()
         storage.set_campaign_status(svc.db, campaign["id"], status, reason)
@@ -225,10 +227,18 @@ def spend(svc, event):
 
 
 def unspend(svc, event):
-    campaign = storage.add_spend(svc.db, event.campaign_id, -event.amount, -1)
-    if campaign is not None:
-        storage.add_daily(svc.db, campaign["id"], event.store_id, event.reversed_at.date(), redeemed=-1,
-                          discount=-event.amount)
+    """A reversal gives back what its redemption spent, once, and only after it was spent."""
+    amount = storage.reverse_spend(svc.db, event.redemption_id, event.reversed_at)
+    if amount is None:
+        if storage.spend_of(svc.db, event.redemption_id) is not None or storage.campaign_by_id(
+                svc.db, event.campaign_id) is None:
+            return  # reversed already, or no such campaign
+        # its redemption's own event has not been handled yet: the handler retries (then parks)
+        raise LookupError("redemption %s has not spent campaign %s's budget yet" % (
+            event.redemption_id, event.campaign_id))
+    campaign = storage.add_spend(svc.db, event.campaign_id, -amount, -1)
+    storage.add_daily(svc.db, campaign["id"], event.store_id, event.reversed_at.date(), redeemed=-1,
+                      discount=-amount)
 
 
 def forecast(svc, campaign_id, merchant_id=None):

@@ -49,6 +49,36 @@ def add_spend(tx, campaign_id, amount, redemptions):
     return campaign_by_id(tx, campaign_id)
 
 
+def record_spend(tx, redemption_id, campaign_id, amount, at):
+    """True: this redemption now spends the campaign's budget; False: it did already, or no such campaign."""
+    return tx.execute("INSERT INTO campaign_spends (redemption_id, campaign_id, amount, spent_at) SELECT %s, id, %s, %s "
+                      "FROM campaigns WHERE id = %s ON CONFLICT DO NOTHING",
+                      (redemption_id, amount, at, campaign_id)) == 1
+
+
+def peak_spend(tx, campaign_id, at):
+    """The most the campaign's redemptions had spent at any one time, in the order they happened at the
+    tills; None when no reversal happened after ``at`` (then what is spent now is that most)."""
+    if not tx.one("SELECT 1 FROM campaign_spends WHERE campaign_id = %s AND reversed_at > %s LIMIT 1",
+                  (campaign_id, at)):
+        return None
+    return tx.scalar(
+        "SELECT coalesce(max(running), 0) FROM (SELECT sum(delta) OVER (ORDER BY at, delta DESC "
+        "ROWS UNBOUNDED PRECEDING) AS running FROM (SELECT spent_at AS at, amount AS delta FROM campaign_spends "
+        "WHERE campaign_id = %(c)s UNION ALL SELECT reversed_at, -amount FROM campaign_spends "
+        "WHERE campaign_id = %(c)s AND reversed_at IS NOT NULL) moves) totals", {"c": campaign_id})
+
+
+def reverse_spend(tx, redemption_id, at):
+    """The amount a redemption spent, now reversed; None: not reversed here (see ``spend_of``)."""
+    return tx.scalar("UPDATE campaign_spends SET reversed_at = %s WHERE redemption_id = %s AND reversed_at IS NULL "
+                     "RETURNING amount", (at, redemption_id))
+
+
+def spend_of(tx, redemption_id):
+    return tx.one("SELECT * FROM campaign_spends WHERE redemption_id = %s", (redemption_id,))
+
+
 def set_campaign_status(tx, campaign_id, status, pause_reason=None):
     tx.execute("UPDATE campaigns SET status = %s, pause_reason = %s, version = version + 1, updated_at = now() "
                "WHERE id = %s", (status, pause_reason, campaign_id))
