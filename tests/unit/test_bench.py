@@ -122,12 +122,12 @@ def test_parse_prometheus_and_histogram_means():
 
 
 @pytest.mark.parametrize("cmdline,comm,expected", [
-    ("/work/main/.venv/bin/python -m gateway", "python", "gateway"),
-    ("/work/main/.venv/bin/python -m services.redemption", "python", "redemption"),
+    ("/opt/app/.venv/bin/python -m gateway", "python", "gateway"),
+    ("/opt/app/.venv/bin/python -m services.redemption", "python", "redemption"),
     ("postgres: vow_redemption vowrewards 127.0.0.1(5000) idle", "postgres", "postgres"),
     ("/usr/lib/erlang/erts/bin/beam.smp -- -root /usr/lib/erlang", "beam.smp", "rabbitmq"),
     ("/usr/bin/python3 -m pytest", "python3", "other"),
-    ("/work/main/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo ceiling"),
+    ("/opt/app/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo ceiling"),
     ("/usr/bin/wrk -t2 -c16 -d10s --latency -s redeem.lua http://127.0.0.1:8000", "wrk", "wrk (load generator)"),
 ])
 def test_classify_process(cmdline, comm, expected):
