@@ -270,3 +270,12 @@ def test_every_consumer_of_a_process_shares_the_one_quickly_reconnecting_queue_c
     container = ServiceContainer(getattr(importlib.import_module(module), name), {"AMQP_URI": AMQP_URI})
     consumers = [ext for ext in container.shared_extensions.values() if isinstance(ext, NamekoQueueConsumer)]
     assert [type(ext) for ext in consumers] == [framework.QueueConsumer]
+
+
+def test_the_consumer_loop_looks_up_often_enough_for_a_container_to_stop_at_once(monkeypatch):
+    import kombu.mixins
+    seen = {}
+    monkeypatch.setattr(kombu.mixins.ConsumerMixin, "consume", lambda self, *a, **kw: seen.update(kw) or iter(()))
+    list(framework.QueueConsumer.consume(object.__new__(framework.QueueConsumer), limit=None))
+    # kombu's 1 s made each cancelled consumer wait up to a second: 3 s to stop a container
+    assert seen["safety_interval"] == framework.QueueConsumer.DRAIN_SECONDS <= 0.1
