@@ -34,12 +34,13 @@ import functools
 import json
 import logging
 import uuid
+import weakref
 from datetime import datetime, timezone
 
 import eventlet
 from kombu import Connection, Exchange, Queue, binding
 from kombu.mixins import ConsumerMixin
-from nameko.extensions import SharedExtension
+from nameko.extensions import DependencyProvider, SharedExtension
 
 from plumbing.config import durable_queue_arguments
 from plumbing.contracts import InvalidEvent
@@ -135,22 +136,26 @@ def handler_queue_name(source_service, event_type, service, method):
     return "evt-%s-%s--%s.%s" % (source_service, event_type, service, method)
 
 
-def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None):
+def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None, on_demand=False):
     """A handler's durable queue, bound to its publisher's events exchange and to its own
-    service's ``redeliver`` exchange (retries and replays come back through that)."""
+    service's ``redeliver`` exchange (retries and replays come back through that).
+
+    ``on_demand``: not bound to the publisher's exchange here; ``OnDemandSubscriptions`` binds it
+    while something wants the events (the broker then copies nothing nobody needs)."""
     name = handler_queue_name(source_service, event_type, service, method)
-    return Queue(name, durable=True, queue_arguments=durable_queue_arguments(config), bindings=[
-        binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type),
-        binding(redeliver_exchange(service), routing_key=name),
-    ])
+    source = [] if on_demand else [
+        binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type)]
+    return Queue(name, durable=True, queue_arguments=durable_queue_arguments(config),
+                 bindings=source + [binding(redeliver_exchange(service), routing_key=name)])
 
 
 class ReliableEventHandler(QueueEventHandler):
     registry = MetricsRegistry()
     refused_context = NOT_ACCEPTED_FROM_EVENTS
 
-    def __init__(self, event_class, **kwargs):
+    def __init__(self, event_class, on_demand=False, **kwargs):
         self.event_class = event_class
+        self.on_demand = on_demand
         super().__init__(event_class.event_source, event_class.event_type, reliable_delivery=True,
                          requeue_on_error=False, **kwargs)
 
@@ -170,7 +175,8 @@ class ReliableEventHandler(QueueEventHandler):
         """Its own queue (with its two bindings) and its service's retry queues."""
         service = self.container.service_name
         config = self.container.config
-        queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config)
+        queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config,
+                              on_demand=self.on_demand)
         return queue, [retry_queue(service, delay, config) for delay in retry_delays_ms(config)]
 
     def setup(self):
@@ -312,12 +318,14 @@ def expected_publisher(source_service, config):
     return (config.get("BROKER_USERS") or {}).get(source_service)
 
 
-def event_handler(event_class, when=None, **kwargs):
+def event_handler(event_class, when=None, on_demand=False, **kwargs):
     """Decorate ``method(self, event)`` as an idempotent handler of ``event_class`` (an event of
     its publisher's contract); ``event`` is the loaded payload.
 
     ``when(event)``, if given, says whether the event concerns this handler at
     all; one that does not is acknowledged without touching the database.
+    ``on_demand``: its queue hears the publisher only while the service's
+    ``OnDemandSubscriptions`` says the events are wanted.
     """
     def decorator(fn):
         @functools.wraps(fn)
@@ -328,8 +336,105 @@ def event_handler(event_class, when=None, **kwargs):
                 return DUPLICATE
             return fn(self, event)
         handle_once.event_class, handle_once.when = event_class, when  # read by the contract tests
-        return ReliableEventHandler.decorator(event_class, **kwargs)(handle_once)
+        return ReliableEventHandler.decorator(event_class, on_demand=on_demand, **kwargs)(handle_once)
     return decorator
+
+
+class OnDemandSubscriptions(DependencyProvider):
+    """Binds each ``on_demand`` handler's queue to its publisher's exchange while the service
+    wants those events, and unbinds it otherwise, so the broker does not copy (and the service
+    does not receive, claim and drop) every event of a type nobody asked for.
+
+    ``wanted(tx)`` returns the event keys (``"redemption.voucher_redeemed"``) wanted now, read
+    from the service's own tables. The bindings follow it at start, every ``interval`` seconds,
+    and after the commit of any worker that called ``changed()``. Each reconciliation holds a
+    transaction-scoped advisory lock while it reads and applies, so replicas apply in turn and the
+    last one to run after a change has seen it. An event published between that commit and the
+    binding is not heard: wanting starts a moment after it is declared.
+    """
+
+    def __init__(self, wanted, interval=10.0):
+        self.wanted = wanted
+        self.interval = interval
+
+    def setup(self):
+        self.database = find_dependency(self.container, Database)
+        self.amqp_uri = self.container.config["AMQP_URI"]
+        self.lock_key = "on-demand-bindings:%s" % self.container.service_name
+        self.bound = None  # the event keys bound at the last reconciliation
+        self._thread = None
+        self._changed = weakref.WeakKeyDictionary()  # workers that called changed()
+
+    def handlers(self):
+        return [entrypoint for entrypoint in self.container.entrypoints
+                if isinstance(entrypoint, ReliableEventHandler) and entrypoint.on_demand]
+
+    def start(self):
+        self._thread = self.container.spawn_managed_thread(self._keep, identifier="on-demand-bindings")
+
+    def stop(self):
+        if self._thread is not None:
+            self._thread.kill()
+            self._thread = None
+
+    kill = stop
+
+    def _keep(self):
+        while True:
+            try:
+                self.reconcile()
+            except Exception:
+                log.warning("could not reconcile on-demand bindings; will try again", exc_info=True)
+            eventlet.sleep(self.interval)
+
+    def reconcile(self):
+        """Bind what is wanted, unbind the rest; returns the event keys bound."""
+        def apply(tx):
+            tx.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.lock_key,))
+            wanted = set(self.wanted(tx))
+            with Connection(self.amqp_uri, connect_timeout=10) as connection:
+                channel = connection.channel()
+                bound = set()
+                for handler in self.handlers():
+                    key = handler.event_class.key()
+                    exchange = event_exchange(handler.source_service, self.container.config).name
+                    if key in wanted:
+                        channel.queue_bind(handler.queue_name, exchange, routing_key=handler.event_type)
+                        bound.add(key)
+                    else:
+                        channel.queue_unbind(handler.queue_name, exchange, routing_key=handler.event_type)
+                channel.close()
+            return bound
+        bound = self.database.pool.run(apply)
+        if bound != self.bound:
+            log.info("on-demand subscriptions: %s", ", ".join(sorted(bound)) or "none")
+        self.bound = bound
+        return bound
+
+    def get_dependency(self, worker_ctx):
+        return _Changes(self, worker_ctx)
+
+    def finish_worker(self, worker_ctx, exc_info):
+        """A worker that changed what is wanted: its transaction commits, then the bindings follow,
+        before its caller hears the answer (an endpoint just created hears the next event)."""
+        if self._changed.pop(worker_ctx, None) is None:
+            return exc_info
+        exc_info = self.database.finish_worker(worker_ctx, exc_info)  # a no-op if already finished
+        if exc_info is None:
+            try:
+                self.reconcile()
+            except Exception:
+                log.warning("could not reconcile on-demand bindings now; the next round will", exc_info=True)
+        return exc_info
+
+
+class _Changes:
+    def __init__(self, provider, worker_ctx):
+        self._provider, self._worker_ctx = provider, worker_ctx
+
+    def changed(self):
+        """What the service wants may have changed in this worker: reconcile once it commits."""
+        self._provider._changed[self._worker_ctx] = True
 
 
 def replay_parked(tx, service_name, amqp_uri, parked_id):

@@ -25,7 +25,10 @@ from plumbing.framework import rpc_exchange
 
 log = logging.getLogger(__name__)
 
-Subscription = namedtuple("Subscription", "source event_type subscriber handler")
+# on_demand: the queue is bound to its publisher only while its service wants the events
+# (plumbing.events.OnDemandSubscriptions); the bootstrap declares it with its redeliver binding only
+Subscription = namedtuple("Subscription", "source event_type subscriber handler on_demand", defaults=(False,))
+ON_DEMAND = True
 
 SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     # source       event type                        subscriber      handler
@@ -41,7 +44,8 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     ("support", "ticket_created", "settlement", "link_exception_ticket"),
     ("support", "ticket_resolved", "settlement", "resolve_exception_from_ticket"),
     ("notification", "email_received", "support", "take_in_email"),
-    # notification: one handler per routed event type (services/notification/routing.py)
+    # notification: one handler per routed event type (services/notification/routing.py); those
+    # only webhooks carry are heard only while some endpoint subscribes to them
     ("support", "ticket_created", "notification", "notify_support_ticket_created"),
     ("support", "ticket_acknowledged", "notification", "notify_support_ticket_acknowledged"),
     ("support", "ticket_resolved", "notification", "notify_support_ticket_resolved"),
@@ -70,11 +74,11 @@ SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     ("redemption", "redemption_reversed", "notification", "notify_redemption_redemption_reversed"),
     ("redemption", "voucher_cancelled", "notification", "notify_redemption_voucher_cancelled"),
     ("redemption", "voucher_expired", "notification", "notify_redemption_voucher_expired"),
-    ("redemption", "voucher_issued", "notification", "notify_redemption_voucher_issued"),
-    ("redemption", "voucher_batch_issued", "notification", "notify_redemption_voucher_batch_issued"),
-    ("redemption", "voucher_redeemed", "notification", "notify_redemption_voucher_redeemed"),
-    ("settlement", "entry_recorded", "notification", "notify_settlement_entry_recorded"),
-    ("campaign", "campaign_created", "notification", "notify_campaign_campaign_created"),
+    ("redemption", "voucher_issued", "notification", "notify_redemption_voucher_issued", ON_DEMAND),
+    ("redemption", "voucher_batch_issued", "notification", "notify_redemption_voucher_batch_issued", ON_DEMAND),
+    ("redemption", "voucher_redeemed", "notification", "notify_redemption_voucher_redeemed", ON_DEMAND),
+    ("settlement", "entry_recorded", "notification", "notify_settlement_entry_recorded", ON_DEMAND),
+    ("campaign", "campaign_created", "notification", "notify_campaign_campaign_created", ON_DEMAND),
     ("campaign", "campaign_changed", "redemption", "copy_campaign_rules"),
 ))
 
@@ -85,7 +89,7 @@ EVENT_CONTRACTS = dict({name: "services.%s.contract.events" % name
 
 
 def queue_name(subscription):
-    return handler_queue_name(*subscription)
+    return handler_queue_name(*subscription[:4])
 
 
 def subscriptions_of(subscriber):
@@ -107,7 +111,7 @@ def declarations(config):
         exchanges[component + ".events"] = event_exchange(component, config, declare=True)
     for row in SUBSCRIPTIONS:
         queue = handler_queue(row.source, row.event_type, row.subscriber, row.handler, config,
-                              declare_exchanges=True)
+                              declare_exchanges=True, on_demand=row.on_demand)
         queues[queue.name] = queue
         for retry in (retry_queue(row.subscriber, delay, config) for delay in retry_delays_ms(config)):
             queues[retry.name] = retry

@@ -14,7 +14,7 @@ from plumbing.config import ConfigError
 from plumbing.contracts import event_of, events_in
 from plumbing.entrypoints import rpc
 from plumbing.errors import Forbidden, NotFound, ValidationFailed
-from plumbing.events import event_handler
+from plumbing.events import OnDemandSubscriptions, event_handler
 from plumbing.fields import new_id
 from plumbing.rpc import RpcProxy
 from plumbing.service import ServiceBase
@@ -101,6 +101,8 @@ class NotificationService(ServiceBase):
     campaign = RpcProxy("campaign")
     live = LiveFeed()
     sealer = WebhookSecrets()
+    # events only webhooks carry reach this service only while an active endpoint subscribes
+    webhook_subscriptions = OnDemandSubscriptions(storage.webhook_event_types_in_use)
 
     # -- the routing table ---------------------------------------------------------------------
     def route_event(self, event):
@@ -294,6 +296,7 @@ class NotificationService(ServiceBase):
         storage.insert_endpoint(self.db, endpoint)
         secret = webhooks.new_secret()
         storage.insert_endpoint_secret(self.db, new_id(), endpoint["id"], self.sealer.seal(secret))
+        self.webhook_subscriptions.changed()
         return dict(EndpointSchema().dump(storage.endpoint(self.db, endpoint["id"])), secret=secret)
 
     @rpc
@@ -320,6 +323,7 @@ class NotificationService(ServiceBase):
         active = bool((data or {}).get("active"))
         storage.set_endpoint(self.db, endpoint["id"], status="active" if active else "disabled",
                              consecutive_failures=0, disabled_reason=None if active else "paused by its owner")
+        self.webhook_subscriptions.changed()
         return EndpointSchema().dump(storage.endpoint(self.db, endpoint["id"]))
 
     @rpc
@@ -328,6 +332,7 @@ class NotificationService(ServiceBase):
         endpoint = self._endpoint(identity, endpoint_id, merchant_id, lock=True)
         storage.set_endpoint(self.db, endpoint["id"], status="deleted")
         storage.expire_endpoint_secrets(self.db, endpoint["id"], datetime.now(timezone.utc))
+        self.webhook_subscriptions.changed()
         return None
 
     @rpc
@@ -500,7 +505,7 @@ def _make_handler(event_class):
     handler.__doc__ = "Route %s through the routing table (and to webhooks)." % event_class.key()
     # what the table reads of it, for the contract tests (they cannot follow a table by reading source)
     handler.fields_read = lambda payload: routing.fields_read(event_class.key(), payload, domain.render)
-    return event_handler(event_class)(handler)
+    return event_handler(event_class, on_demand=event_class.key() in routing.WEBHOOK_ONLY)(handler)
 
 
 def _event_classes():

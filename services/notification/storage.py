@@ -261,6 +261,12 @@ def subscribed_endpoints(tx, merchant_id, event_type):
                   "AND %s = ANY(events)", (merchant_id, event_type))
 
 
+def webhook_event_types_in_use(tx):
+    """The event types some active endpoint subscribes to."""
+    return [row["event_type"] for row in tx.all(
+        "SELECT DISTINCT unnest(events) AS event_type FROM webhook_endpoints WHERE status = 'active'")]
+
+
 def set_endpoint(tx, endpoint_id, **changes):
     sets = ", ".join("%s = %%(%s)s" % (name, name) for name in changes)
     tx.execute("UPDATE webhook_endpoints SET " + sets + ", updated_at = now() WHERE id = %(id)s",

@@ -17,8 +17,9 @@ from eventlet import wsgi
 from plumbing.contracts import event_of
 from plumbing.events import event_exchange
 from plumbing.framework import EventPublisher
-from services.campaign.contract.events import (BudgetExhausted, FundingAgreementChanged, FundingAgreementCreated,
-                                               IssuanceApprovalDecided, IssuanceApprovalRequested, PointsAdjusted)
+from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
+                                               FundingAgreementCreated, IssuanceApprovalDecided,
+                                               IssuanceApprovalRequested, PointsAdjusted)
 from services.notification import channels, routing, webhooks
 from services.redemption.contract.events import (RedemptionLockout, RedemptionReversed, VoucherCancelled,
                                                  VoucherExpired, VoucherRedeemed)
@@ -676,3 +677,35 @@ def test_bad_registrations_and_token_requests_get_a_clear_4xx(system, merchant, 
     # another merchant's owner cannot see or revoke it
     stranger = onboard()["tokens"]["owner"]
     assert error(system.request("DELETE", CLIENTS + "/" + client["client_id"], stranger), 404) == "api_client_not_found"
+
+
+def test_an_event_only_webhooks_carry_reaches_notification_only_while_an_endpoint_subscribes(
+        system, onboard, publish, receiver, db_query):
+    """The broker copies a webhook-only event to notification only while an active endpoint
+    subscribes to its type: one published before the endpoint (or after it is deleted) is never
+    handled, and a new endpoint hears the very next one. One queue keeps order, so an event
+    bound before the next one would have been handled first."""
+    m = onboard()
+    owner, merchant_id = m["tokens"]["owner"], m["merchant"]["id"]
+
+    def handled(event_id):
+        return db_query("SELECT count(*) FROM notification.handled_events WHERE event_id::text = %s", (event_id,))[0][0]
+
+    def subscribe():
+        endpoint = ok(system.post("/api/v1/webhooks", owner, json={
+            "url": receiver.url(), "events": ["campaign.campaign_created"]}), 201)
+        receiver.secret = endpoint["secret"]
+        return endpoint
+
+    unheard = publish(example(CampaignCreated, merchant_id=merchant_id))
+    endpoint = subscribe()
+    heard = publish(example(CampaignCreated, merchant_id=merchant_id))
+    wait_for(lambda: [event_id for event_id, _ in receiver.received if event_id == heard])
+    assert handled(heard) == 1 and handled(unheard) == 0
+
+    assert system.request("DELETE", "/api/v1/webhooks/" + endpoint["id"], owner).status_code == 204
+    unheard = publish(example(CampaignCreated, merchant_id=merchant_id))
+    subscribe()
+    heard = publish(example(CampaignCreated, merchant_id=merchant_id))
+    wait_for(lambda: [event_id for event_id, _ in receiver.received if event_id == heard])
+    assert handled(heard) == 1 and handled(unheard) == 0
