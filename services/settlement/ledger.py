@@ -67,7 +67,7 @@ def book_redemption(svc, event, parked=None):
         "campaign_id": event.campaign_id, "occurred_at": event.redeemed_at,
         "description": "Redemption %s" % event.reference,
     }
-    if not storage.append_entry(svc.db, entry, booking.postings):
+    if not storage.append_entry(svc.db, entry, booking.postings, lead=True):
         # a second, different event for a redemption already in the ledger
         raise_exception(svc, DUPLICATE, event.merchant_id, event.store_id, None, booking.amount, event.currency,
                         "Redemption %s (%s) was reported twice" % (event.reference, event.redemption_id),
@@ -105,7 +105,7 @@ def book_reversal(svc, event, parked=None):
         "payable": -original["payable"], "corrects": original["id"], "campaign_id": original["campaign_id"],
         "occurred_at": event.reversed_at, "description": "Reversal of %s" % event.reference,
     }
-    if not storage.append_entry(svc.db, entry, mirrored):
+    if not storage.append_entry(svc.db, entry, mirrored, lead=True):
         return False
     svc.metrics.count("vowrewards_settlement_entries_total", "Ledger entries booked", kind="reversal")
     if original["batch_reference"]:

@@ -18,19 +18,26 @@ ENTRY_BATCH = ("LEFT JOIN LATERAL (SELECT r.id, r.reference FROM settlement_batc
 ENTRIES = "journal_entries e " + ENTRY_BATCH
 
 
-def append_entry(tx, entry, postings):
+def append_entry(tx, entry, postings, lead=False):
     """Append a journal entry with its postings ((account, amount) or (account, amount, store_id) when
     a posting is another store's than the entry's) to its merchant's chain; False if this source was
     recorded already. The merchant's chain head is locked until commit, so entries of one merchant
-    are chained (and committed) one at a time, in ``seq`` order."""
-    head = tx.one("INSERT INTO ledger_heads (merchant_id, seq, hash) VALUES (%s, 0, %s) ON CONFLICT (merchant_id) "
-                  "DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash", (entry["merchant_id"], domain.GENESIS))
-    if tx.scalar("SELECT 1 FROM journal_entries WHERE kind = %s AND source_id = %s",
-                 (entry["kind"], entry["source_id"])):
+    are chained (and committed) one at a time, in ``seq`` order.
+
+    ``lead``: the entry is sent ahead of the transaction's next statement or its COMMIT, in that
+    round trip, not in one of its own. The lock and the check for this source are one statement, so a
+    second event for the same source committed while this one waited for the lock is not seen:
+    the unique (kind, source_id) then refuses the commit, and the handler's retry finds it."""
+    head = tx.one("WITH head AS (INSERT INTO ledger_heads (merchant_id, seq, hash) VALUES (%s, 0, %s) "
+                  "ON CONFLICT (merchant_id) DO UPDATE SET seq = ledger_heads.seq RETURNING seq, hash) "
+                  "SELECT head.seq, head.hash, EXISTS (SELECT 1 FROM journal_entries WHERE kind = %s "
+                  "AND source_id = %s) AS recorded FROM head",
+                  (entry["merchant_id"], domain.GENESIS, entry["kind"], entry["source_id"]))
+    if head["recorded"]:
         return False
     entry = dict(entry, seq=head["seq"] + 1, prev_hash=head["hash"])
     entry["hash"] = domain.chain_hash(head["hash"], entry, postings)
-    tx.execute(
+    (tx.lead if lead else tx.execute)(
         "WITH entry AS (INSERT INTO journal_entries (id, merchant_id, store_id, kind, source_id, source_reference, "
         "source_event_id, amount, currency, funding, campaign_id, occurred_at, description, seq, prev_hash, hash, "
         "counterparty, agreement_id, funded, fee, payable, corrects) "
