@@ -15,7 +15,8 @@ order under a per-schema advisory lock (one sealer at a time, whichever replica)
 ``hash = sha256(prev_hash || canonical_bytes(row))``. Every process whose schema is audited runs it
 every ``AUDIT_SEAL_INTERVAL`` seconds as itself (``plumbing.db.AuditSealer``, part of its ``Database``).
 
-``python -m plumbing.audit verify`` seals what is left and then recomputes every chain from
+``python -m plumbing.audit verify`` (as each schema's own role, or ``--database-url``) seals what is
+left and then recomputes every chain from
 genesis here, in Python, independently of the database's function: it names the first row whose
 contents were edited, the seq numbers missing (rows deleted), links broken (rows reordered or
 replaced) and audit triggers missing or disabled, and exits 1 if anything is broken.
@@ -417,21 +418,22 @@ def main(argv=None, out=print):
     verify.add_argument("--merchant", action="append", help="only this merchant's chain (repeatable; "
                                                             "%s is the platform's)" % PLATFORM)
     verify.add_argument("--no-seal", action="store_true", help="only read: do not seal the newest rows first")
-    verify.add_argument("--database-url", help="default: DATABASE_URL (the admin's, or a service's own "
-                                               "role for its schema)")
+    verify.add_argument("--database-url", help="connect with this URL (for every schema); by default each "
+                                               "schema as its own service's role, as the service connects "
+                                               "(<SCHEMA>_DATABASE_URL, else DATABASE_URL as vow_<schema>)")
     args = parser.parse_args(argv)
 
     import psycopg2
     from plumbing import config as cfg
-    conn = psycopg2.connect(args.database_url or cfg.admin_database_url(), connect_timeout=5,
-                            application_name="audit-verify")
     broken = 0
     schemas = args.schema or [s for s in ("redemption", "settlement", "campaign", "gateway")]
-    try:
-        for schema in schemas:
+    for schema in schemas:
+        conn = psycopg2.connect(args.database_url or cfg.service_database_url(schema), connect_timeout=5,
+                                application_name="audit-verify")
+        try:
             broken += verify_schema(conn, schema, args.merchant, do_seal=not args.no_seal, out=out)
-    finally:
-        conn.close()
+        finally:
+            conn.close()
     out("audit verify: %s (%s)" % ("FAILED, %d broken" % broken if broken else "OK", ", ".join(schemas)))
     return 1 if broken else 0
 
