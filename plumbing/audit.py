@@ -426,7 +426,7 @@ def main(argv=None, out=print):
     import psycopg2
     from plumbing import config as cfg
     broken = 0
-    schemas = args.schema or [s for s in ("redemption", "settlement", "campaign", "gateway")]
+    schemas = args.schema or list(AUDITED)
     for schema in schemas:
         conn = psycopg2.connect(args.database_url or cfg.service_database_url(schema), connect_timeout=5,
                                 application_name="audit-verify")

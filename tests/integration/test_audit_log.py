@@ -13,11 +13,12 @@ import pytest
 
 from gateway import storage as gateway_storage
 from plumbing import audit
-from plumbing.db import ConnectionPool
+from plumbing.db import ConnectionPool, Database
 from services.campaign import storage as campaign_storage
 from services.redemption import storage as redemption_storage
 from services.settlement import storage as settlement_storage
 from tests.conftest import component_database_url
+from tests.integration.conftest import wait_for
 
 # what issue 13 names: vouchers issued and cancelled, redemptions and reversals, payout account
 # changes, funding agreements, users and roles (a renamed table must fail here, loudly)
@@ -234,7 +235,8 @@ def test_a_row_edited_or_deleted_behind_the_triggers_back_is_found(merchants, da
     status, said = verify(database_url, "--schema", "redemption", "--merchant", first, "--merchant", second)
     assert status == 1
     text = "\n".join(said)
-    assert "merchant %s  BROKEN at seq %d (audit_log id %d: redemptions row" % (first, redeemed["seq"], redeemed["id"]) in text
+    assert "merchant %s  BROKEN at seq %d (audit_log id %d: redemptions row" % (
+        first, redeemed["seq"], redeemed["id"]) in text
     assert "altered" in text
     assert "redemption  merchant %s  305 rows  OK" % second in text  # chains are independent
     assert said[-1].startswith("audit verify: FAILED")
@@ -281,3 +283,24 @@ def test_platform_users_are_in_the_platform_chain(schemas, database_url):
     assert said[0].startswith("gateway  platform  ")
     rows = chain(database_url, "gateway", audit.PLATFORM)
     assert json.dumps(rows[-1]["payload"]["user_id"]) == json.dumps(user_id)
+
+
+class SettlementsDatabase:
+    """Only what a settlement process seals with: its Database (and its AuditSealer)."""
+    name = "settlement"
+    db = Database()
+
+
+def test_a_running_service_seals_its_new_rows_as_itself(schemas, database_url):
+    from nameko.containers import ServiceContainer
+    merchant_id = str(uuid.uuid4())
+    schemas.run("settlement", lambda tx: settlement_storage.record_payout_history(
+        tx, merchant_id, "set", "vow-wallet-sealed", ACTOR, {}, NOW))
+    container = ServiceContainer(SettlementsDatabase, {
+        "DATABASE_URL": component_database_url(database_url, "settlement"), "DB_SCHEMA": "settlement",
+        "AUDIT_SEAL_INTERVAL": 0.05})
+    container.start()
+    try:
+        wait_for(lambda: chain(database_url, "settlement", merchant_id)[0]["seq"], timeout=5)
+    finally:
+        container.stop()
