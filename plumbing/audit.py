@@ -45,7 +45,7 @@ SEAL_BATCH = 1000
 # has its triggers; verify reports one missing or disabled)
 AUDITED = {
     "redemption": ("voucher_history", "redemptions"),
-    "settlement": ("payout_account_history",),
+    "settlement": ("payout_account_history", "payout_accounts"),
     "campaign": ("funding_agreement_history",),
     "gateway": ("user_audit",),
 }
@@ -234,13 +234,14 @@ def uninstall_sql(schema):
     """.format(s=schema)
 
 
-def source_sql(schema, table, merchant, join="", extra=None, order="c.id"):
+def source_sql(schema, table, merchant, join="", extra=None, order="c.id", key="c.id"):
     """Audit ``table``: a function and three statement-level triggers (insert, update, delete) that
     copy the changed rows, and the rows already there (``existing``, in ``order``) as a start.
     ``merchant`` is the SQL of each row's merchant (``c`` is the row; ``join`` may add others);
-    ``extra`` a jsonb expression merged into the payload (what a history row does not say itself)."""
+    ``extra`` a jsonb expression merged into the payload (what a history row does not say itself);
+    ``key`` the row's primary key."""
     payload = "to_jsonb(c)" + (" || " + extra if extra else "")
-    select = ("SELECT coalesce({merchant}, '{platform}'::uuid), '{t}', {action}, c.id::text, {payload} "
+    select = ("SELECT coalesce({merchant}, '{platform}'::uuid), '{t}', {action}, (" + key + ")::text, {payload} "
               "FROM {source} c {join}")
     existing = select.format(merchant=merchant, platform=PLATFORM, t=table, action="'existing'", payload=payload,
                              source="%s.%s" % (schema, table), join=join) + " ORDER BY " + order

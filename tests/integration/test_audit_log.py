@@ -21,10 +21,11 @@ from tests.conftest import component_database_url
 from tests.integration.conftest import wait_for
 
 # what issue 13 names: vouchers issued and cancelled, redemptions and reversals, payout account
-# changes, funding agreements, users and roles (a renamed table must fail here, loudly)
+# changes (the history and the account itself), funding agreements, users and roles (a renamed
+# table must fail here, loudly)
 AUDITED_TABLES = {
     "redemption": ("voucher_history", "redemptions"),
-    "settlement": ("payout_account_history",),
+    "settlement": ("payout_account_history", "payout_accounts"),
     "campaign": ("funding_agreement_history",),
     "gateway": ("user_audit",),
 }
@@ -107,8 +108,12 @@ def issue_batch_and_cancel(tx, merchant_id, count):
 def money_and_permission_changes(schemas, merchant_id):
     """Each audited change once, through the services' own storage functions."""
     schemas.run("redemption", lambda tx: issue_redeem_reverse(tx, merchant_id))
-    schemas.run("settlement", lambda tx: settlement_storage.record_payout_history(
-        tx, merchant_id, "set", "vow-wallet-" + merchant_id[:8], ACTOR, {}, NOW))
+
+    def payout_account(tx):
+        settlement_storage.upsert_payout_account(tx, merchant_id, "vow-wallet-" + merchant_id[:8], ACTOR, NOW, NOW)
+        settlement_storage.record_payout_history(tx, merchant_id, "set", "vow-wallet-" + merchant_id[:8], ACTOR, {},
+                                                 NOW)
+    schemas.run("settlement", payout_account)
 
     def agreement(tx):
         agreement_id = str(uuid.uuid4())
@@ -190,8 +195,9 @@ def test_each_change_is_in_its_merchants_sealed_chain_and_verify_says_ok(schemas
     assert bytes(redemption[0]["prev_hash"]) == audit.GENESIS
     assert all(bytes(r["prev_hash"]) == bytes(p["hash"]) for p, r in zip(redemption, redemption[1:]))
 
-    [payout] = chain(database_url, "settlement", first)
-    assert payout["payload"]["action"] == "set" and payout["seq"] == 1
+    account, payout = chain(database_url, "settlement", first)
+    assert (account["source"], account["payload"]["wallet_address"]) == ("payout_accounts", "vow-wallet-" + first[:8])
+    assert payout["payload"]["action"] == "set" and payout["seq"] == 2
     [funding] = chain(database_url, "campaign", first)
     assert funding["payload"]["agreement"]["budget"] == 100000
     [role] = chain(database_url, "gateway", first)
@@ -201,12 +207,14 @@ def test_each_change_is_in_its_merchants_sealed_chain_and_verify_says_ok(schemas
     batch = chain(database_url, "redemption", second)
     assert len(batch) == 4 + 300 + 1 and [r["seq"] for r in batch] == list(range(1, 306))
 
-    # a row written after the last sealing is sealed by verify itself, then checked
-    schemas.run("settlement", lambda tx: settlement_storage.record_payout_history(
-        tx, first, "confirmed", "vow-wallet-" + first[:8], ACTOR, {"method": "call_note"}, NOW))
+    # a row written after the last sealing is sealed by verify itself, then checked; the address
+    # changed with no history line is in the log all the same
+    schemas.run("settlement", lambda tx: tx.execute(
+        "UPDATE payout_accounts SET wallet_address = 'vow-wallet-elsewhere' WHERE merchant_id = %s", (first,)))
     status, said = verify(database_url, "--merchant", first, "--merchant", second)
     assert status == 0, said
-    assert "settlement  merchant %s  2 rows  OK" % first in "\n".join(said)
+    assert "settlement  merchant %s  3 rows  OK" % first in "\n".join(said)
+    assert chain(database_url, "settlement", first)[-1]["payload"]["wallet_address"] == "vow-wallet-elsewhere"
     assert "redemption  merchant %s  305 rows  OK" % second in "\n".join(said)
     assert said[-1].startswith("audit verify: OK")
 
