@@ -31,6 +31,7 @@ import hashlib
 import logging
 import sys
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 log = logging.getLogger(__name__)
@@ -358,21 +359,24 @@ def verify_schema(conn, schema, merchants=None, do_seal=True, out=print):
     if merchants:
         where += " AND merchant_id = ANY(%s::uuid[])"
         params.append(list(merchants))
-    chains = 0
+    chains, seen = 0, set(unsealed)
     with conn.cursor(name="audit_verify", cursor_factory=psycopg2.extras.RealDictCursor) as rows:
         rows.itersize = 5000
         rows.execute("SELECT %s FROM %s.audit_log WHERE %s ORDER BY merchant_id, seq" % (ROW_COLUMNS, schema, where),
                      params)
         for merchant_id, chain in _by_merchant(rows):
             chains += 1
+            seen.add(merchant_id)
             result = verify_chain(schema, merchant_id, chain)
             broken += result["problem"] is not None
             out(describe(schema, result, unsealed.pop(merchant_id, 0)))
     conn.commit()
     for merchant_id, count in sorted(unsealed.items()):
         out("%s  %s  0 rows sealed, %d unsealed" % (schema, _label(merchant_id), count))
-    if not chains and not unsealed:
-        out("%s: no audit rows%s" % (schema, " for those merchants" if merchants else ""))
+    for merchant_id in sorted(set(merchants or ()) - seen):
+        out("%s  %s  no audit rows" % (schema, _label(merchant_id)))
+    if not seen and not merchants:
+        out("%s: no audit rows" % schema)
     return broken
 
 
@@ -410,13 +414,17 @@ def describe(schema, result, unsealed=0):
         problem["detail"], result["checked"], tail)
 
 
+def merchant_id(text):
+    return str(uuid.UUID(text))
+
+
 def main(argv=None, out=print):
     parser = argparse.ArgumentParser(prog="python -m plumbing.audit")
     commands = parser.add_subparsers(dest="command", required=True)
     verify = commands.add_parser("verify", help="seal what is unsealed, then check every chain from genesis")
     verify.add_argument("--schema", action="append", choices=sorted(AUDITED),
                         help="only this schema (repeatable; all audited schemas by default)")
-    verify.add_argument("--merchant", action="append", help="only this merchant's chain (repeatable; "
+    verify.add_argument("--merchant", action="append", type=merchant_id, help="only this merchant's chain (repeatable; "
                                                             "%s is the platform's)" % PLATFORM)
     verify.add_argument("--no-seal", action="store_true", help="only read: do not seal the newest rows first")
     verify.add_argument("--database-url", help="connect with this URL (for every schema); by default each "
