@@ -450,6 +450,8 @@ class AuditSealer(Extension):
     def seal_now(self):
         """Seal what is unsealed now; the rows sealed (None: another replica is sealing)."""
         pool = find_dependency(self.container, Database).pool
+        if pool._closed:  # the container is stopping (its Database stops before this)
+            return None
         return audit.seal(lambda sql, params: pool.run(lambda tx: tx.scalar(sql, params)), self.schema)
 
     def _seal_forever(self):
