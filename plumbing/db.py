@@ -36,9 +36,10 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 from eventlet.semaphore import Semaphore
-from nameko.extensions import DependencyProvider
+from nameko.extensions import DependencyProvider, Extension
 
 from plumbing import framework  # noqa: F401 - makes psycopg2 cooperative (its wait callback yields)
+from plumbing import audit
 from plumbing.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -423,8 +424,50 @@ class Transaction:
             self.conn = None
 
 
+class AuditSealer(Extension):
+    """Seals its schema's audit log (``plumbing.audit``) every ``AUDIT_SEAL_INTERVAL`` seconds (0:
+    never), off the request path, as the service itself (its own pool and role). A sub-extension
+    of ``Database``, so every process whose schema is audited does it and the others do nothing;
+    the replicas of one service take turns (an advisory lock in ``audit_seal``)."""
+
+    def setup(self):
+        config = self.container.config
+        self.schema = config.get("DB_SCHEMA", self.container.service_name)
+        self.interval = float(config.get("AUDIT_SEAL_INTERVAL", 5.0))
+        self._gt = None
+
+    def start(self):
+        if self.schema in audit.AUDITED and self.interval > 0:
+            self._gt = self.container.spawn_managed_thread(self._seal_forever, identifier="audit-sealer")
+
+    def stop(self):
+        if self._gt is not None:
+            self._gt.kill()
+            self._gt = None
+
+    kill = stop
+
+    def seal_now(self):
+        """Seal what is unsealed now; the rows sealed (None: another replica is sealing)."""
+        pool = find_dependency(self.container, Database).pool
+        if pool._closed:  # the container is stopping (its Database stops before this)
+            return None
+        return audit.seal(lambda sql, params: pool.run(lambda tx: tx.scalar(sql, params)), self.schema)
+
+    def _seal_forever(self):
+        while True:
+            eventlet.sleep(self.interval)
+            try:
+                sealed = self.seal_now()
+                if sealed:
+                    log.debug("audit log: %d row(s) of %s sealed", sealed, self.schema)
+            except Exception:
+                log.warning("sealing the %s audit log failed; will try again", self.schema, exc_info=True)
+
+
 class Database(DependencyProvider):
     """Injects a per-worker ``Transaction`` on the service's own schema."""
+    audit_sealer = AuditSealer()
 
     def setup(self):
         config = self.container.config

@@ -139,3 +139,24 @@ def test_the_operator_reseals_every_webhook_secret_under_the_new_key(fresh_datab
     assert webhooks.SecretKeys(new).open(row["secret"]) == "whsec_kept"  # the old key may go now
     with pytest.raises(InvalidToken):
         webhooks.SecretKeys(old).open(row["secret"])
+
+
+AUDIT_REVISIONS = {"redemption": "0006", "settlement": "0006", "campaign": "0008", "gateway": "0007"}
+
+
+def test_the_audit_log_migrations_copy_what_is_there_and_go_down_and_up_again(fresh_database):
+    url, merchant = fresh_database, str(uuid.uuid4())
+    migrate(url, "settlement", "0005")
+    query(url, "INSERT INTO settlement.payout_account_history (id, merchant_id, action, wallet_address, actor) "
+               "VALUES (gen_random_uuid(), %s, 'set', 'vow-wallet-before', '{}')", (merchant,))
+    for component in AUDIT_REVISIONS:
+        migrate(url, component, "head")
+    [copied] = query(url, "SELECT merchant_id::text, action, payload->>'wallet_address' AS wallet, seq "
+                          "FROM settlement.audit_log")
+    assert copied == {"merchant_id": merchant, "action": "existing", "wallet": "vow-wallet-before", "seq": None}
+
+    for component, audited in AUDIT_REVISIONS.items():
+        migrate(url, component, "%04d" % (int(audited) - 1), down=True)
+        assert query(url, "SELECT to_regclass(%s) AS t", (component + ".audit_log",)) == [{"t": None}]
+        migrate(url, component, "head")
+    assert query(url, "SELECT count(*)::int AS n FROM settlement.audit_log") == [{"n": 1}]
