@@ -43,8 +43,8 @@ from werkzeug.wrappers import Request, Response
 from plumbing.auth import TOKEN_CONTEXT_KEY, Caller
 from plumbing.db import find_dependency
 from plumbing.errors import AppError, BadRequest, UnsupportedMediaType, ValidationFailed
-from plumbing.framework import (IDEMPOTENCY_KEY, BoundedWebServer, FinishBeforeResult, close_after_answer,
-                                deadline, read_deadline)
+from plumbing.framework import (IDEMPOTENCY_KEY, BoundedWebServer, BoundSignature, FinishBeforeResult,
+                                close_after_answer, deadline, read_deadline)
 from plumbing.logs import CORRELATION_KEY, bind_correlation_id, reset_correlation_id
 from plumbing.validation import (FORBIDDEN_TEXT_MESSAGE, bad_text, bounded_fields, check_structure,
                                  flatten_messages, load)
@@ -305,7 +305,7 @@ class ApiServer(BoundedWebServer):
         return context
 
 
-class Route(FinishBeforeResult, HttpRequestHandler):
+class Route(BoundSignature, FinishBeforeResult, HttpRequestHandler):
     """``@route(method, url, ...)``: an HTTP entrypoint of the API. Unless ``public=True`` it answers
     401 (or 503 while revocations are unknown) before a worker starts for a caller without a valid
     token, whatever its handler does."""

@@ -19,6 +19,7 @@ import pytest
 from kombu import Exchange
 from nameko.amqp.publish import Publisher as NamekoPublisher
 from nameko.containers import ServiceContainer
+from nameko.exceptions import IncorrectSignature
 from nameko.extensions import DependencyProvider, Entrypoint
 from nameko.web.handlers import HttpRequestHandler
 
@@ -105,6 +106,31 @@ def test_nameko_answers_the_caller_before_telling_dependencies_so_we_finish_them
     container.spawn_worker(entrypoint, (), {}, handle_result=functools.partial(entrypoint.handle_result, "msg"))
     container.stop()  # waits for the worker
     assert seen == ["handler", "dependencies finish", "caller answered: done", "dependencies told"]
+
+
+class Signed:
+    name = "signed"
+
+    @framework.Rpc.decorator
+    def add(self, a, b=1, *, c=0):
+        return a + b + c
+
+
+@pytest.mark.parametrize("args, kwargs", [((1,), {}), ((1, 2), {"c": 3}), ((), {"a": 1}), ((1, 2, 3), {}),
+                                          ((), {}), ((1,), {"d": 4}), ((1,), {"a": 1})])
+def test_a_call_is_refused_for_its_signature_as_nameko_refuses_it_with_the_signature_built_once(args, kwargs):
+    container = ServiceContainer(Signed, {"AMQP_URI": AMQP_URI})
+    [entrypoint] = container.entrypoints
+
+    def answer(check):
+        try:
+            check(args, kwargs)
+        except IncorrectSignature as refused:
+            return str(refused)
+        return "accepted"
+    ours = answer(entrypoint.check_signature)
+    assert ours == answer(functools.partial(Entrypoint.check_signature, entrypoint))
+    assert entrypoint._signature is not None and answer(entrypoint.check_signature) == ours
 
 
 # -- publishers --------------------------------------------------------------------------------------
