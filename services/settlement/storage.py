@@ -24,7 +24,7 @@ def append_entry(tx, entry, postings, lead=False):
     recorded already. The merchant's chain head is locked until commit, so entries of one merchant
     are chained (and committed) one at a time, in ``seq`` order.
 
-    ``lead``: the entry is sent ahead of the transaction's next statement or its COMMIT, in that
+    ``lead``: the entry is sent ahead of the transaction's next statement or its commit, in that
     round trip, not in one of its own. The lock and the check for this source are one statement, so a
     second event for the same source committed while this one waited for the lock is not seen:
     the unique (kind, source_id) then refuses the commit, and the handler's retry finds it."""

@@ -146,6 +146,23 @@ def published(monkeypatch):
     return sent
 
 
+def test_every_publish_takes_its_producer_pool_by_one_key_built_once(monkeypatch):
+    keys = []
+
+    class Pools(dict):
+        def __getitem__(self, key):
+            keys.append(key)
+            return SimpleNamespace(acquire=lambda block: contextlib.nullcontext("a producer"))
+    monkeypatch.setattr(framework, "producers", Pools())
+    events, replies = dict(EventPublisher.transport_options), dict(MessagePublisher.transport_options)
+    for options, confirms in ((events, True), (events, True), (replies, False), (events, True)):
+        with framework.producer_for(AMQP_URI, confirms, None, None, options) as producer:
+            assert producer == "a producer"
+    assert keys[0] is keys[1] is keys[3] and keys[2] is not keys[0]
+    assert keys[0].transport_options["confirm_publish"] is True and keys[2].transport_options["confirm_publish"] is False
+    assert nameko.amqp.publish.get_producer is framework.producer_for  # every nameko publish goes through it
+
+
 def test_each_publisher_class_owns_the_transport_options_nameko_writes_confirms_into(published):
     assert isinstance(vars(NamekoPublisher)["transport_options"], dict)  # a class attribute upstream
     for cls, confirms in ((EventPublisher, True), (MessagePublisher, False)):
