@@ -139,6 +139,8 @@ class ConnectionPool:
 class Transaction:
     """A lazily opened transaction: the connection is taken at the first query."""
 
+    handler = None  # the event handler whose claims this transaction records (``claim_events``)
+
     def __init__(self, pool, event_key=None):
         self.pool = pool
         self.event_key = event_key
@@ -285,6 +287,13 @@ class Transaction:
         return self.execute(
             "INSERT INTO handled_events (event_id, handler) VALUES (%s, %s) "
             "ON CONFLICT DO NOTHING", self.event_key) == 1
+
+    def claim_events(self, event_ids):
+        """``claim_event`` for a batched handler's worker (``plumbing.events``): the ids of
+        ``event_ids`` it records now, in one statement; those handled before are left out."""
+        return {str(row["event_id"]) for row in self.all(
+            "INSERT INTO handled_events (event_id, handler) SELECT DISTINCT id, %s FROM unnest(%s::uuid[]) AS id "
+            "ON CONFLICT DO NOTHING RETURNING event_id", (self.handler, list(event_ids)))}
 
     # -- what outlives the request ------------------------------------------------
     def after_commit(self, fn):
@@ -491,6 +500,7 @@ class Database(DependencyProvider):
         handler = getattr(worker_ctx.entrypoint, "dedupe_handler_name", None)
         event_id = worker_ctx.data.get("event_id")
         tx = Transaction(self.pool, event_key=(event_id, handler) if handler and event_id else None)
+        tx.handler = handler
         self.transactions[worker_ctx] = tx
         return tx
 

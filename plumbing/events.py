@@ -153,9 +153,10 @@ class ReliableEventHandler(QueueEventHandler):
     registry = MetricsRegistry()
     refused_context = NOT_ACCEPTED_FROM_EVENTS
 
-    def __init__(self, event_class, on_demand=False, **kwargs):
+    def __init__(self, event_class, on_demand=False, batch=False, **kwargs):
         self.event_class = event_class
         self.on_demand = on_demand
+        self.batch = batch
         super().__init__(event_class.event_source, event_class.event_type, reliable_delivery=True,
                          requeue_on_error=False, **kwargs)
 
@@ -189,6 +190,8 @@ class ReliableEventHandler(QueueEventHandler):
         self.checks_publisher = bool(config.get("BROKER_USERS"))
         self.expected_publisher = expected_publisher(self.source_service, config)
         self.own_user = self.publisher.user_id
+        self._waiting = []  # batch: (message, event) delivered while a batch was being handled
+        self._batching = False
         self.consume(self.queue)
 
     # -- who published it ------------------------------------------------------------
@@ -242,7 +245,46 @@ class ReliableEventHandler(QueueEventHandler):
                                                self.event_type).observe(max(lag, 0.0))
             except ValueError:
                 pass
-        self.start_worker(event, message)
+        if not self.batch:
+            return self.start_worker(event, message)
+        self._waiting.append((message, event))
+        if not self._batching:
+            self._next_batch()
+
+    # -- batches: what arrived while the last one was handled, in one worker and one transaction ----
+    def _next_batch(self):
+        taken, self._waiting = self._waiting, []
+        if not taken:
+            self._batching = False
+            return
+        self._batching = True
+        if len(taken) == 1:  # an ordinary worker (its event id in its context, its own retries)
+            [(message, event)] = taken
+            return self.start_worker_with(event, message, functools.partial(self._alone_result, message))
+        batch = Batch((str((m.headers or {}).get(HEADER_PREFIX + "event_id")), event) for m, event in taken)
+        self.start_worker_with(batch, [m for m, _ in taken], functools.partial(self._batch_result, taken))
+
+    def _alone_result(self, message, worker_ctx, result=None, exc_info=None):
+        answer = self.handle_result(message, worker_ctx, result, exc_info)
+        self._next_batch()
+        return answer
+
+    def _batch_result(self, taken, worker_ctx, result=None, exc_info=None):
+        """Every message of the batch acknowledged once it committed; otherwise each on its own."""
+        exc_info = finish_dependencies(worker_ctx, exc_info)
+        if exc_info is None:
+            for message, _ in taken:
+                self.ack(message)
+            self.registry.events_handled.labels(self.container.service_name, self.handler_name,
+                                                "ok").inc(len(taken))
+        else:
+            # one of them failed: each goes again on its own, with its own retries and parking
+            log.warning("a batch of %d %s events failed (%s); handling each on its own",
+                        len(taken), self.event_type, exc_info[1])
+            for message, event in taken:
+                self.start_worker(event, message)
+        self._next_batch()
+        return result, exc_info
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         exc_info = finish_dependencies(worker_ctx, exc_info)
@@ -318,7 +360,11 @@ def expected_publisher(source_service, config):
     return (config.get("BROKER_USERS") or {}).get(source_service)
 
 
-def event_handler(event_class, when=None, on_demand=False, **kwargs):
+class Batch(list):
+    """What a batched handler's worker is handed instead of one event: ``[(event_id, event)]``."""
+
+
+def event_handler(event_class, when=None, on_demand=False, batch=False, **kwargs):
     """Decorate ``method(self, event)`` as an idempotent handler of ``event_class`` (an event of
     its publisher's contract); ``event`` is the loaded payload.
 
@@ -326,18 +372,36 @@ def event_handler(event_class, when=None, on_demand=False, **kwargs):
     all; one that does not is acknowledged without touching the database.
     ``on_demand``: its queue hears the publisher only while the service's
     ``OnDemandSubscriptions`` says the events are wanted.
+    ``batch``: the events delivered while the last batch was being handled are handled in one
+    worker and one transaction (one claim statement, one commit), each still once: ``method`` is
+    called for each in delivery order. Should one fail, the batch is undone and each goes again
+    on its own worker, with its own retries and parking. Batches follow one another, so a
+    handler that serialises on a lock anyway (settlement's chain head) holds it once per batch.
     """
     def decorator(fn):
         @functools.wraps(fn)
         def handle_once(self, event):
+            if isinstance(event, Batch):
+                return _handle_batch(self, fn, when, event)
             if when is not None and not when(event):
                 return NOT_MINE
             if not self.db.claim_event():
                 return DUPLICATE
             return fn(self, event)
         handle_once.event_class, handle_once.when = event_class, when  # read by the contract tests
-        return ReliableEventHandler.decorator(event_class, on_demand=on_demand, **kwargs)(handle_once)
+        return ReliableEventHandler.decorator(event_class, on_demand=on_demand, batch=batch,
+                                              **kwargs)(handle_once)
     return decorator
+
+
+def _handle_batch(self, fn, when, batch):
+    mine = [(event_id, event) for event_id, event in batch if when is None or when(event)]
+    claimed = self.db.claim_events([event_id for event_id, _ in mine]) if mine else set()
+    for event_id, event in mine:
+        if event_id in claimed:
+            claimed.discard(event_id)  # a copy delivered twice in one batch is handled once
+            fn(self, event)
+    return len(batch)
 
 
 class OnDemandSubscriptions(DependencyProvider):

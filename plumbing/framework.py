@@ -87,7 +87,7 @@ from nameko.amqp import publish as nameko_publish
 from nameko.amqp.publish import Publisher as NamekoPublisher, UndeliverableMessage
 from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT, PERSISTENT
 from nameko.events import EventHandler
-from nameko.exceptions import UnknownService
+from nameko.exceptions import ContainerBeingKilled, UnknownService
 from nameko.messaging import Consumer, QueueConsumer as NamekoQueueConsumer
 from nameko.rpc import (MethodProxy, ReplyListener as NamekoReplyListener, Responder, Rpc as NamekoRpc,
                         RpcConsumer, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy, get_rpc_exchange)
@@ -555,6 +555,22 @@ class QueueEventHandler(EventHandler):
 
     def start_worker(self, payload, message):
         Consumer.handle_message(self, payload, message)
+
+    def start_worker_with(self, payload, messages, handle_result):
+        """A worker for ``payload`` (one message, or a list of them whose payloads it carries),
+        answered by ``handle_result(worker_ctx, result, exc_info)``; nameko's
+        ``Consumer.handle_message`` does this for one message. A worker for several has the first
+        one's context less its ``event_id``."""
+        several = isinstance(messages, list)
+        context_data = self.unpack_message_headers(messages[0] if several else messages)
+        if several:
+            context_data.pop("event_id", None)
+        try:
+            self.container.spawn_worker(self, (payload,), {}, context_data=context_data,
+                                        handle_result=handle_result)
+        except ContainerBeingKilled:
+            for message in messages if several else [messages]:
+                self.queue_consumer.requeue_message(message)
 
     def ack(self, message):
         safely_ack(self.queue_consumer, message)

@@ -43,7 +43,7 @@ class SettlementService(ServiceBase):
     redemption = RpcProxy("redemption")  # its own totals, for reconciliation
 
     # -- the ledger (services/settlement/ledger.py) -----------------------------------------
-    @event_handler(VoucherRedeemed)
+    @event_handler(VoucherRedeemed, batch=True)  # one merchant's entries serialise on its chain head
     def record_redemption(self, event):
         ledger.book_redemption(self, event)
 

@@ -20,7 +20,7 @@ from plumbing.contracts import event_of
 from plumbing.db import ConnectionPool, Database, Transaction, find_dependency
 from plumbing.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from services.redemption.contract.events import RedemptionReversed, VoucherRedeemed
-from services.settlement import cli, domain, payouts, storage
+from services.settlement import cli, domain, ledger, payouts, storage
 from services.settlement.service import SettlementService
 from services.support.contract.events import TicketCreated, TicketResolved
 from tests.conftest import component_database_url
@@ -217,6 +217,43 @@ def test_a_second_event_for_the_same_redemption_raises_a_duplicate_exception(rec
     [raised] = emitted("settlement", "exception_raised", merchant_id=merchant)
     assert raised["kind"] == "duplicate" and raised["exception_id"] == exception["id"]
     assert len(emitted("settlement", "entry_recorded", merchant_id=merchant)) == 1
+
+
+def test_redemptions_delivered_together_are_booked_in_batches_each_once(dispatch, rpc, emitted, query):
+    merchant = new_id()
+    redeemed = [redemption(merchant, 100 + n) for n in range(30)]
+    event_ids = [new_id() for _ in redeemed]
+    for payload, event_id in zip(redeemed, event_ids):
+        dispatch(payload, event_id=event_id)
+    dispatch(redeemed[7], event_id=event_ids[7])  # a redelivery, likely inside a batch with its first copy
+    wait_until(lambda: len(entries(rpc, merchant)) == 30, timeout=20)
+    eventlet.sleep(0.5)  # the redelivery too
+    assert sorted(e["amount"] for e in entries(rpc, merchant)) == [100 + n for n in range(30)]
+    assert exceptions(rpc, merchant) == [] and len(emitted("settlement", "entry_recorded", merchant_id=merchant)) == 30
+    assert rpc("verify_ledger", "finance", merchant)["valid"]
+    # one transaction per batch: its claims share a timestamp, and thirty events took fewer
+    commits = query("SELECT count(DISTINCT handled_at) AS n FROM settlement.handled_events WHERE event_id = "
+                    "ANY(%s::uuid[]) AND handler = 'record_redemption'", (event_ids,))[0]["n"]
+    assert commits < 30
+
+
+def test_a_batch_with_a_failing_event_books_the_others_and_that_one_on_its_retry(dispatch, rpc, monkeypatch):
+    merchant = new_id()
+    redeemed = [redemption(merchant, 200 + n) for n in range(12)]
+    failing, failures, book = redeemed[6].reference, [], ledger.book_redemption
+
+    def flaky(svc, event, parked=None):
+        if event.reference == failing and not failures:
+            failures.append(event.reference)
+            raise RuntimeError("the database went away")
+        return book(svc, event, parked)
+    monkeypatch.setattr(ledger, "book_redemption", flaky)
+    for payload in redeemed:
+        dispatch(payload)
+    wait_until(lambda: len(entries(rpc, merchant)) == 12, timeout=20)
+    assert failures == [failing]
+    assert sorted(e["amount"] for e in entries(rpc, merchant)) == [200 + n for n in range(12)]
+    assert exceptions(rpc, merchant) == [] and rpc("verify_ledger", "finance", merchant)["valid"]
 
 
 def test_a_reversal_before_its_redemption_is_retried_then_mirrors_it(settlement, dispatch, record, rpc, query):
