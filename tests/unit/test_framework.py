@@ -163,6 +163,21 @@ def test_every_publish_takes_its_producer_pool_by_one_key_built_once(monkeypatch
     assert nameko.amqp.publish.get_producer is framework.producer_for  # every nameko publish goes through it
 
 
+def test_a_publish_does_not_poll_the_socket_for_a_blocked_notice_nobody_listens_for():
+    import amqp
+    sent, drained = [], []
+    connection = SimpleNamespace(drain_events=lambda timeout: drained.append(timeout),
+                                 transport=SimpleNamespace(having_timeout=lambda timeout: contextlib.nullcontext()))
+    channel = SimpleNamespace(connection=connection, send_method=lambda *args: sent.append(args))
+    for capabilities, polls in (({"connection.blocked": True}, [0]), ({}, [])):
+        connection.client_properties = {"capabilities": capabilities}
+        drained.clear()
+        amqp.channel.Channel._basic_publish(channel, SimpleNamespace())
+        assert drained == polls  # py-amqp polls only when the capability was negotiated
+    assert "connection.blocked" not in amqp.Connection.negotiate_capabilities
+    assert amqp.Connection.negotiate_capabilities["consumer_cancel_notify"]  # the others are kept
+
+
 def test_each_publisher_class_owns_the_transport_options_nameko_writes_confirms_into(published):
     assert isinstance(vars(NamekoPublisher)["transport_options"], dict)  # a class attribute upstream
     for cls, confirms in ((EventPublisher, True), (MessagePublisher, False)):
