@@ -558,6 +558,9 @@ def parse_args(argv):
     parser.add_argument("--tills", default="1,16,64,256", help="wrk connections per run (%(default)s)")
     parser.add_argument("--code-rate", type=int, default=700,
                         help="vouchers issued per second of a wrk run, above any rate reached (%(default)s)")
+    parser.add_argument("--replicas", type=int, default=2,
+                        help="gateways and redemption services in the replica runs, when the bench starts the "
+                             "system (1: none; %(default)s)")
     parser.add_argument("--issuance", type=int, default=100000, help="codes in the issuance scenario (%(default)s)")
     parser.add_argument("--png", default="bench-results/latency.png",
                         help="latency against offered load (%(default)s)")
@@ -766,8 +769,10 @@ def main(argv=None):
                 raise BenchError("the full suite measures local ceilings: use --suite client for %s" % url)
             from devtools import bench_ceiling
             logins = [Login(api, user, password) for user in (OWNER, STORE, FINANCE)]
-            results["ceiling"] = bench_ceiling.suite(args, api, *logins, cfg.admin_amqp_uri(),
-                                                     cfg.admin_database_url())
+            results["ceiling"] = bench_ceiling.suite(
+                args, api, *logins, cfg.admin_amqp_uri(), cfg.admin_database_url(),
+                stack_env=system.stack.env if system is not None else None,
+                log=system.log if system is not None else None)
         results.update(benchmark(args, api, password, local))
         print()
         print(render(results), flush=True)

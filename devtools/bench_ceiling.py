@@ -11,6 +11,9 @@ messaging and the database can do at all, in the same sitting.
 * **Open loop**: requests sent on a fixed schedule whatever the answers (aiohttp on asyncio, no
   coordinated omission: latency counts from the moment a request was due), for latency against
   offered load and the redemption -> ledger lag.
+* **Replicas**: when the bench started the system, ``--replicas`` gateways and redemption services
+  (the extra gateways share the listening port, the extra redemptions the RPC queue) at 16 and 64
+  tills, to see whether throughput grows with processes on the same cores.
 """
 import asyncio
 import json
@@ -310,8 +313,65 @@ def median(values):
     return values[len(values) // 2] if values else None
 
 
-def suite(args, api, owner, store, finance, local_admin_amqp, database_url):
-    """The ceilings and the redemption scenarios; returns the results dict's ``ceiling`` part."""
+# -- replicas: more gateways and redemption services on the same machine ------------------------------
+class Replicas:
+    """``count - 1`` more gateway and redemption processes beside a started stack (its ``env``): the
+    gateways share the listening port (SO_REUSEPORT), the redemptions the ``rpc-redemption`` queue."""
+
+    def __init__(self, env, count, log):
+        from devtools.faults import free_port
+        self.processes = []
+        for _ in range(count - 1):
+            for module in ("gateway", "services.redemption"):
+                port = free_port()
+                child = subprocess.Popen([sys.executable, "-m", module], env=dict(env, HEALTH_PORT=str(port)),
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                self.processes.append((child, port))
+        deadline = time.monotonic() + 60
+        for child, port in self.processes:
+            while True:
+                try:
+                    if requests.get("http://127.0.0.1:%d/readyz" % port, timeout=2).ok:
+                        break
+                except requests.RequestException:
+                    pass
+                if child.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise BenchError("a replica did not become ready (see the process log)")
+                time.sleep(0.3)
+
+    def stop(self):
+        for child, _ in self.processes:
+            if child.poll() is None:
+                child.terminate()
+        for child, _ in self.processes:
+            try:
+                child.wait(timeout=20)
+            except Exception:
+                child.kill()
+
+
+def replica_runs(args, api, owner, store, echo, stack_env, log):
+    """Redemptions at 16 and 64 tills with ``args.replicas`` gateways and redemption services."""
+    base = api[:-len("/api/v1")]
+    runs = []
+    replicas = Replicas(stack_env, args.replicas, log)
+    try:
+        for tills in (16, 64):
+            say("redemptions at %d tills with %d gateways and %d redemption services (%ds)" % (
+                tills, args.replicas, args.replicas, args.seconds))
+            codes, _ = issue_codes(api, owner, int(args.code_rate * args.seconds))
+            figures = redemption_round(base, store.headers()["Authorization"][7:], codes, tills, args.seconds)
+            figures.update(ratio_to_echo=figures["throughput_per_s"] / echo, replicas=args.replicas)
+            runs.append(figures)
+    finally:
+        replicas.stop()
+    return runs
+
+
+def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stack_env=None, log=None):
+    """The ceilings and the redemption scenarios; returns the results dict's ``ceiling`` part.
+    ``stack_env``: the environment of a stack the bench started, for the replica runs."""
     from devtools.bench import wait_for_entries
     base = api[:-len("/api/v1")]
     out = {"echo_rounds": [], "redeem_rounds": [], "tills": [], "open_loop": []}
@@ -356,6 +416,8 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url):
             run["ledger_missing"] = len(missing)
         run["share_of_closed_loop"] = share
         out["open_loop"].append(run)
+    if stack_env is not None and args.replicas > 1:  # last: its backlog must not reach the open loop
+        out["replicas"] = replica_runs(args, api, owner, store, out["echo_per_s"], stack_env, log)
     if args.png:
         out["png"] = plot_latency(out["open_loop"], args.png)
     if args.issuance:
@@ -383,6 +445,10 @@ def render(out):
         rows.append(["redeem, %d tills" % t["connections"], fmt(t["throughput_per_s"]), "%.2f" % t["ratio_to_echo"],
                      "p50 %s p99 %s ms, refused %d" % (fmt(t["latency_ms"]["p50"]), fmt(t["latency_ms"]["p99"]),
                                                        t["refused"])])
+    for t in out.get("replicas", ()):
+        rows.append(["redeem, %d tills, x%d replicas" % (t["connections"], t["replicas"]), fmt(t["throughput_per_s"]),
+                     "%.2f" % t["ratio_to_echo"], "%d gateways and %d redemption services; p50 %s p99 %s ms" % (
+                         t["replicas"], t["replicas"], fmt(t["latency_ms"]["p50"]), fmt(t["latency_ms"]["p99"]))])
     for o in out["open_loop"]:
         note = "p50 %s p99 %s ms, errors %d, client cpu %ss" % (
             fmt(o["latency_ms"]["p50"]), fmt(o["latency_ms"]["p99"]), o["errors"], fmt(o["generator_cpu_seconds"], 2))

@@ -41,6 +41,10 @@ GENESIS = bytes(32)  # prev_hash of every chain's first row
 PLATFORM = "00000000-0000-0000-0000-000000000000"  # the chain of rows that belong to no merchant
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SEAL_BATCH = 1000
+# a running service seals little and often: one long sealing transaction is a burst of database CPU
+# that the tills' requests queue behind (open-loop p99 43 ms with 1,000-row rounds every 5 s, 26 ms
+# without sealing, at 120 redemptions/s on two cores)
+SERVICE_SEAL_BATCH = 100
 
 # schema -> the tables whose changes it audits (tests/integration/test_audit_log.py checks each
 # has its triggers; verify reports one missing or disabled)
@@ -283,10 +287,11 @@ def guard_inserts_sql(schema):
 
 
 # -- sealing ---------------------------------------------------------------------------------
-def seal(cursor_run, schema, batch=SEAL_BATCH, max_seconds=2.0):
+def seal(cursor_run, schema, batch=SEAL_BATCH, max_seconds=2.0, pause=None):
     """Seal what is unsealed in ``schema``, ``batch`` rows per transaction, for at most about
     ``max_seconds``; ``cursor_run(sql, params)`` runs one statement in a transaction of its own and
-    returns its single value. Returns the rows sealed (None: another sealer holds the schema)."""
+    returns its single value. Returns the rows sealed (None: another sealer holds the schema).
+    ``pause()``, if given, runs between transactions (a running service's sealer lets the tills in)."""
     total, deadline = 0, time.monotonic() + max_seconds
     while True:
         sealed = cursor_run("SELECT %s.audit_seal(%%s)" % schema, (batch,))
@@ -295,6 +300,8 @@ def seal(cursor_run, schema, batch=SEAL_BATCH, max_seconds=2.0):
         total += sealed
         if sealed < batch or time.monotonic() > deadline:
             return total
+        if pause is not None:
+            pause()
 
 
 # -- verify (the operator's command) ----------------------------------------------------------

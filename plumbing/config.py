@@ -212,7 +212,7 @@ def service_config(component, **overrides):
         "OUTBOX_SWEEP_MIN_AGE": env_float("OUTBOX_SWEEP_MIN_AGE", 5.0),
         "OUTBOX_RETENTION_HOURS": env_float("OUTBOX_RETENTION_HOURS", 24.0),
         # seconds between sealings of the schema's audit log into its hash chains (plumbing.audit)
-        "AUDIT_SEAL_INTERVAL": env_float("AUDIT_SEAL_INTERVAL", 5.0),
+        "AUDIT_SEAL_INTERVAL": env_float("AUDIT_SEAL_INTERVAL", 1.0),
         "LOG_WORKERS": env("LOG_WORKERS", "0"),
     }
     config.update(overrides)

@@ -442,7 +442,7 @@ class AuditSealer(Extension):
     def setup(self):
         config = self.container.config
         self.schema = config.get("DB_SCHEMA", self.container.service_name)
-        self.interval = float(config.get("AUDIT_SEAL_INTERVAL", 5.0))
+        self.interval = float(config.get("AUDIT_SEAL_INTERVAL", 1.0))
         self._gt = None
 
     def start(self):
@@ -461,7 +461,8 @@ class AuditSealer(Extension):
         pool = find_dependency(self.container, Database).pool
         if pool._closed:  # the container is stopping (its Database stops before this)
             return None
-        return audit.seal(lambda sql, params: pool.run(lambda tx: tx.scalar(sql, params)), self.schema)
+        return audit.seal(lambda sql, params: pool.run(lambda tx: tx.scalar(sql, params)), self.schema,
+                          batch=audit.SERVICE_SEAL_BATCH, pause=lambda: eventlet.sleep(0.02))
 
     def _seal_forever(self):
         while True:
