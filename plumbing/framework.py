@@ -44,11 +44,14 @@ the behaviour where it can be shown without a broker):
   to look up the producer pool it keys (parsing the URI and hashing the options each time); ours
   keeps that key per publisher's options dict and is installed in its place, so every publish of
   the process (replies, requests, events) takes the same pooled producers without rebuilding it.
-* ``NO_BLOCKED_POLL``: py-amqp negotiates RabbitMQ's ``connection.blocked`` notifications, and
-  then, before every publish, polls the socket with a zero timeout in case one arrived (an eventlet
-  timer and a hub switch per publish: about a tenth of the gateway's CPU). Nothing here listens
-  for them (no ``on_blocked``), so the capability is not asked for; a broker that blocks
-  publishers during a resource alarm still does, by not reading their sockets.
+* ``NO_BLOCKED_POLL`` and ``look_then_publish``: py-amqp negotiates RabbitMQ's
+  ``connection.blocked`` notices and then, before every publish, drains the socket with a zero
+  timeout (an eventlet timer and a hub switch per publish: about a tenth of the gateway's CPU).
+  Nothing here listens for those notices, but the drain also reads a ``Connection.Close`` the
+  broker sent (or the end of a dropped connection), so the publish fails over to a new connection
+  instead of vanishing into a socket the broker already closed. So the capability is not asked
+  for, and ``look_then_publish`` drains only when a real zero-timeout ``select`` (no hub switch)
+  says something is there.
 * ``TimedMethodProxy.get_message_headers``: nameko sends a worker's whole context with every call
   it makes; a client's ``idempotency_key`` goes only from the gateway to the service it calls.
 
@@ -163,7 +166,7 @@ UPSTREAM = {
     "nameko.extensions.Entrypoint.check_signature": "568d1c1e1852f91b",
     # producer_for: get_producer builds the kombu Connection its pool is keyed by, on every publish
     "nameko.amqp.publish.get_producer": "386e9499d8d0b9a9",
-    # NO_BLOCKED_POLL: a publish polls the socket when the connection negotiated 'connection.blocked'
+    # NO_BLOCKED_POLL, look_then_publish: a publish drains the socket when 'connection.blocked' was negotiated
     "amqp.channel.Channel._basic_publish": "435fd18a6c885ecc",
 }
 
@@ -242,10 +245,33 @@ def producer_for(amqp_uri, confirms=True, ssl=None, login_method=None, transport
 NO_BLOCKED_POLL = {name: wanted for name, wanted in amqp.Connection.negotiate_capabilities.items()
                    if name != "connection.blocked"}
 amqp.Connection.negotiate_capabilities = NO_BLOCKED_POLL
+_real_select = eventlet.patcher.original("select").select
+_amqp_basic_publish = amqp.channel.Channel._basic_publish
+
+
+def look_then_publish(channel, *args, **kwargs):
+    """py-amqp's ``_basic_publish``, after reading what the broker sent, if it sent anything."""
+    connection = channel.connection
+    sock = getattr(getattr(connection, "transport", None), "sock", None)
+    if sock is not None:
+        try:
+            waiting = bool(_real_select([sock.fileno()], [], [], 0)[0])
+        except (OSError, ValueError):
+            waiting = True  # a socket that cannot even be looked at: let the read say why
+        if waiting:
+            try:
+                connection.drain_events(timeout=0)
+            except socket.timeout:
+                pass
+    return _amqp_basic_publish(channel, *args, **kwargs)
+
+
+amqp.channel.Channel._basic_publish = amqp.channel.Channel.basic_publish = look_then_publish
 
 _nameko_get_producer = nameko_publish.get_producer
 nameko_publish.get_producer = producer_for
-REPLACED = {"nameko.amqp.publish.get_producer": _nameko_get_producer}  # upstream functions ours stand in for
+REPLACED = {"nameko.amqp.publish.get_producer": _nameko_get_producer,
+            "amqp.channel.Channel._basic_publish": _amqp_basic_publish}  # upstream functions ours stand in for
 
 
 class Publisher(NamekoPublisher):

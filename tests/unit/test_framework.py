@@ -163,17 +163,27 @@ def test_every_publish_takes_its_producer_pool_by_one_key_built_once(monkeypatch
     assert nameko.amqp.publish.get_producer is framework.producer_for  # every nameko publish goes through it
 
 
-def test_a_publish_does_not_poll_the_socket_for_a_blocked_notice_nobody_listens_for():
+def test_a_publish_reads_what_the_broker_sent_only_when_something_is_there():
+    import socket
     import amqp
+    ours, theirs = socket.socketpair()
     sent, drained = [], []
-    connection = SimpleNamespace(drain_events=lambda timeout: drained.append(timeout),
-                                 transport=SimpleNamespace(having_timeout=lambda timeout: contextlib.nullcontext()))
+    connection = SimpleNamespace(drain_events=lambda timeout: drained.append(timeout), client_properties={},
+                                 transport=SimpleNamespace(sock=ours, having_timeout=lambda t: contextlib.nullcontext()))
     channel = SimpleNamespace(connection=connection, send_method=lambda *args: sent.append(args))
-    for capabilities, polls in (({"connection.blocked": True}, [0]), ({}, [])):
-        connection.client_properties = {"capabilities": capabilities}
-        drained.clear()
+    try:
+        amqp.channel.Channel.basic_publish(channel, SimpleNamespace())
+        assert drained == [] and len(sent) == 1  # nothing waiting: no read, no hub switch
+        theirs.sendall(b"a Connection.Close")  # the broker closing the connection, say
         amqp.channel.Channel._basic_publish(channel, SimpleNamespace())
-        assert drained == polls  # py-amqp polls only when the capability was negotiated
+        assert drained == [0] and len(sent) == 2  # read first (py-amqp then raises, kombu reconnects)
+    finally:
+        ours.close()
+        theirs.close()
+    # py-amqp's own drain before every publish is off: the notice it is for is not asked for
+    connection.client_properties = {"capabilities": {"connection.blocked": True}}
+    framework.REPLACED["amqp.channel.Channel._basic_publish"](channel, SimpleNamespace())
+    assert drained == [0, 0]  # (what it did when negotiated)
     assert "connection.blocked" not in amqp.Connection.negotiate_capabilities
     assert amqp.Connection.negotiate_capabilities["consumer_cancel_notify"]  # the others are kept
 
