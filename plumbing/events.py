@@ -260,7 +260,7 @@ class ReliableEventHandler(QueueEventHandler):
         self._batching = True
         if len(taken) == 1:  # an ordinary worker (its event id in its context, its own retries)
             [(message, event)] = taken
-            return self.start_worker_with(event, message, functools.partial(self._alone_result, message))
+            return self.start_worker_with(event, [message], functools.partial(self._alone_result, message))
         batch = Batch((str((m.headers or {}).get(HEADER_PREFIX + "event_id")), event) for m, event in taken)
         self.start_worker_with(batch, [m for m, _ in taken], functools.partial(self._batch_result, taken))
 

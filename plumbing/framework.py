@@ -97,7 +97,7 @@ from nameko.amqp.publish import Publisher as NamekoPublisher, UndeliverableMessa
 from nameko.constants import DEFAULT_TRANSPORT_OPTIONS, NON_PERSISTENT, PERSISTENT
 from nameko.events import EventHandler
 from nameko.exceptions import ContainerBeingKilled, UnknownService
-from nameko.messaging import Consumer, QueueConsumer as NamekoQueueConsumer
+from nameko.messaging import QueueConsumer as NamekoQueueConsumer
 from nameko.rpc import (MethodProxy, ReplyListener as NamekoReplyListener, Responder, Rpc as NamekoRpc,
                         RpcConsumer, RpcProxy as NamekoRpcProxy, RpcReply, ServiceProxy, get_rpc_exchange)
 from nameko.standalone.events import get_event_exchange
@@ -142,7 +142,7 @@ UPSTREAM = {
     "nameko.rpc.ReplyListener.handle_message": "c10e21f1b3ea8be0",
     "nameko.rpc.RpcProxy.get_dependency": "5e971b6fc31c7264",
     "nameko.messaging.HeaderEncoder.get_message_headers": "73796a3170402cd3",
-    # QueueEventHandler: nameko's setup is skipped; handle_message spawns the worker with our context
+    # QueueEventHandler: nameko's setup is skipped; start_worker_with is a copy of handle_message (context, requeue)
     "nameko.events.EventHandler.setup": "626d110cc0f6be7a",
     "nameko.messaging.Consumer.setup": "bd4b30ea26adc81a",
     "nameko.messaging.Consumer.handle_message": "931d4561ddd3c6e7",
@@ -592,22 +592,20 @@ class QueueEventHandler(EventHandler):
         self.queue_consumer.register_provider(self)
 
     def start_worker(self, payload, message):
-        Consumer.handle_message(self, payload, message)
+        self.start_worker_with(payload, [message], partial(self.handle_result, message))
 
     def start_worker_with(self, payload, messages, handle_result):
-        """A worker for ``payload`` (one message, or a list of them whose payloads it carries),
-        answered by ``handle_result(worker_ctx, result, exc_info)``; nameko's
-        ``Consumer.handle_message`` does this for one message. A worker for several has the first
-        one's context less its ``event_id``."""
-        several = isinstance(messages, list)
-        context_data = self.unpack_message_headers(messages[0] if several else messages)
-        if several:
+        """A worker for ``payload`` (built from ``messages``), answered by ``handle_result(worker_ctx,
+        result, exc_info)``: nameko's ``Consumer.handle_message``, for one message or several. A
+        worker for several has the first one's context less its ``event_id``."""
+        context_data = self.unpack_message_headers(messages[0])
+        if len(messages) > 1:
             context_data.pop("event_id", None)
         try:
             self.container.spawn_worker(self, (payload,), {}, context_data=context_data,
                                         handle_result=handle_result)
         except ContainerBeingKilled:
-            for message in messages if several else [messages]:
+            for message in messages:
                 self.queue_consumer.requeue_message(message)
 
     def ack(self, message):
