@@ -27,7 +27,7 @@ component's queue, ``nameko-rpc`` or any ``<component>.events`` exchange, not ev
 (deleting that would drop every subscriber's binding). Those shared exchanges and every
 subscriber's queue are declared once by the operator's bootstrap, with the admin credentials
 (``plumbing.topology.declare_topology``, from the table there), before any component starts; the
-bootstrap's last act is the ``vowrewards.topology`` marker each process waits for. A process then
+bootstrap's last act is the ``vowrewards.topology.<generation>`` marker each process waits for. A process then
 declares (again, harmlessly) only what is its own.
 
 Every event carries ``user_id`` = its publisher's user, which RabbitMQ checks against the
@@ -49,7 +49,9 @@ from plumbing import config as cfg
 log = logging.getLogger(__name__)
 
 RPC_EXCHANGE = "nameko-rpc"
-TOPOLOGY_MARKER = "vowrewards.topology"
+# its generation goes up when a release changes bindings that running publishers rely on (2: every
+# subscriber binds "<type>.#", plumbing.contracts): a process waits for its own code's bootstrap
+TOPOLOGY_MARKER = "vowrewards.topology.2"
 
 # Names are built from these pieces only (service names, event types, method names).
 _WORD = "[a-z0-9_]+"

@@ -20,6 +20,11 @@ own transaction and never reaches a consumer. ``self.events.emit(payload)``
 writes its JSON form (``to_wire``) to the outbox; a handler declared with
 ``@event_handler(VoucherRedeemed)`` receives the loaded payload (``from_wire``),
 an immutable object (``event.redemption_id``).
+
+An event is published with its type as the routing key (``voucher_redeemed``), or, where the
+contract says some payloads are of no interest to a narrow subscriber, with a word after it
+(``qualifier``: ``voucher_redeemed.plain``). Every subscriber binds ``<type>.#`` and hears
+both; one declared ``narrow`` binds the bare type alone, so the broker never copies it the rest.
 """
 import dataclasses
 import typing
@@ -51,6 +56,14 @@ def vocabulary(values, **kwargs):
     return fields.String(metadata={"description": "One of: %s (more may come)" % ", ".join(values)}, **kwargs)
 
 
+_CLASSES = {}  # (event_source, event_type) -> the event class, as each contract is imported
+
+
+def event_class(source, event_type):
+    """The class of ``source``'s ``event_type`` if its contract was imported here, else None."""
+    return _CLASSES.get((source, event_type))
+
+
 class Event(Schema):
     """Base of every event schema; subclasses set ``event_source`` and ``event_type``."""
 
@@ -59,6 +72,24 @@ class Event(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.event_source and cls.event_type:
+            _CLASSES[(cls.event_source, cls.event_type)] = cls
+
+    # -- routing ---------------------------------------------------------------------
+    @classmethod
+    def qualifier(cls, wire):
+        """The word after the type in the routing key of a payload (its wire form) that narrow
+        subscribers do not want; None (the bare type) for one they do. Pure: the publisher and a
+        narrow subscriber (for what an older publisher sent under the bare type) both ask it."""
+        return None
+
+    @classmethod
+    def routing_key(cls, wire):
+        word = cls.qualifier(wire)
+        return cls.event_type if word is None else "%s.%s" % (cls.event_type, word)
 
     # -- the payload type --------------------------------------------------------------
     @classmethod

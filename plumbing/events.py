@@ -136,15 +136,23 @@ def handler_queue_name(source_service, event_type, service, method):
     return "evt-%s-%s--%s.%s" % (source_service, event_type, service, method)
 
 
-def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None, on_demand=False):
+def binding_key(event_type, narrow=False):
+    """What a handler's queue is bound with: ``<type>.#`` hears the bare type and every qualified
+    one (``plumbing.contracts``: ``voucher_redeemed.plain``); a narrow handler's, the bare type."""
+    return event_type if narrow else event_type + ".#"
+
+
+def handler_queue(source_service, event_type, service, method, config, declare_exchanges=None, on_demand=False,
+                  narrow=False):
     """A handler's durable queue, bound to its publisher's events exchange and to its own
     service's ``redeliver`` exchange (retries and replays come back through that).
 
     ``on_demand``: not bound to the publisher's exchange here; ``OnDemandSubscriptions`` binds it
-    while something wants the events (the broker then copies nothing nobody needs)."""
+    while something wants the events (the broker then copies nothing nobody needs).
+    ``narrow``: bound to the bare event type alone (``binding_key``)."""
     name = handler_queue_name(source_service, event_type, service, method)
     source = [] if on_demand else [
-        binding(event_exchange(source_service, config, declare_exchanges), routing_key=event_type)]
+        binding(event_exchange(source_service, config, declare_exchanges), routing_key=binding_key(event_type, narrow))]
     return Queue(name, durable=True, queue_arguments=durable_queue_arguments(config),
                  bindings=source + [binding(redeliver_exchange(service), routing_key=name)])
 
@@ -153,10 +161,11 @@ class ReliableEventHandler(QueueEventHandler):
     registry = MetricsRegistry()
     refused_context = NOT_ACCEPTED_FROM_EVENTS
 
-    def __init__(self, event_class, on_demand=False, batch=False, **kwargs):
+    def __init__(self, event_class, on_demand=False, batch=False, narrow=False, **kwargs):
         self.event_class = event_class
         self.on_demand = on_demand
         self.batch = batch
+        self.narrow = narrow
         super().__init__(event_class.event_source, event_class.event_type, reliable_delivery=True,
                          requeue_on_error=False, **kwargs)
 
@@ -177,7 +186,7 @@ class ReliableEventHandler(QueueEventHandler):
         service = self.container.service_name
         config = self.container.config
         queue = handler_queue(self.source_service, self.event_type, service, self.method_name, config,
-                              on_demand=self.on_demand)
+                              on_demand=self.on_demand, narrow=self.narrow)
         return queue, [retry_queue(service, delay, config) for delay in retry_delays_ms(config)]
 
     def setup(self):
@@ -233,6 +242,11 @@ class ReliableEventHandler(QueueEventHandler):
         reason = self.refusal(self.publisher_of(message))
         if reason is not None:
             return self.refuse(message, reason)
+        if self.narrow and isinstance(body, dict) and self.event_class.qualifier(body) is not None:
+            # sent under the bare type by a publisher older than its contract's qualifier
+            self.ack(message)
+            return self.registry.events_handled.labels(self.container.service_name, self.handler_name,
+                                                       "skipped").inc()
         try:
             event = self.event_class.from_wire(body)
         except InvalidEvent as error:
@@ -364,7 +378,7 @@ class Batch(list):
     """What a batched handler's worker is handed instead of one event: ``[(event_id, event)]``."""
 
 
-def event_handler(event_class, when=None, on_demand=False, batch=False, **kwargs):
+def event_handler(event_class, when=None, on_demand=False, batch=False, narrow=False, **kwargs):
     """Decorate ``method(self, event)`` as an idempotent handler of ``event_class`` (an event of
     its publisher's contract); ``event`` is the loaded payload.
 
@@ -372,6 +386,8 @@ def event_handler(event_class, when=None, on_demand=False, batch=False, **kwargs
     all; one that does not is acknowledged without touching the database.
     ``on_demand``: its queue hears the publisher only while the service's
     ``OnDemandSubscriptions`` says the events are wanted.
+    ``narrow``: it hears only the events its contract publishes under the bare type (those whose
+    ``qualifier`` is None); the broker never copies it the others.
     ``batch``: the events delivered while the last batch was being handled are handled in one
     worker and one transaction (one claim statement, one commit), each still once: ``method`` is
     called for each in delivery order. Should one fail, the batch is undone and each goes again
@@ -389,7 +405,7 @@ def event_handler(event_class, when=None, on_demand=False, batch=False, **kwargs
                 return DUPLICATE
             return fn(self, event)
         handle_once.event_class, handle_once.when = event_class, when  # read by the contract tests
-        return ReliableEventHandler.decorator(event_class, on_demand=on_demand, batch=batch,
+        return ReliableEventHandler.decorator(event_class, on_demand=on_demand, batch=batch, narrow=narrow,
                                               **kwargs)(handle_once)
     return decorator
 
@@ -462,11 +478,14 @@ class OnDemandSubscriptions(DependencyProvider):
                 for handler in self.handlers():
                     key = handler.event_class.key()
                     exchange = event_exchange(handler.source_service, self.container.config).name
+                    routing_key = binding_key(handler.event_type, handler.narrow)
                     if key in wanted:
-                        channel.queue_bind(handler.queue_name, exchange, routing_key=handler.event_type)
+                        channel.queue_bind(handler.queue_name, exchange, routing_key=routing_key)
                         bound.add(key)
                     else:
-                        channel.queue_unbind(handler.queue_name, exchange, routing_key=handler.event_type)
+                        # and the bare type, as bindings were made before qualifiers (a no-op if absent)
+                        for stale in {routing_key, handler.event_type}:
+                            channel.queue_unbind(handler.queue_name, exchange, routing_key=stale)
                 channel.close()
             return bound
         bound = self.database.pool.run(apply)

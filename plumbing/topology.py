@@ -26,14 +26,16 @@ from plumbing.framework import rpc_exchange
 log = logging.getLogger(__name__)
 
 # on_demand: the queue is bound to its publisher only while its service wants the events
-# (plumbing.events.OnDemandSubscriptions); the bootstrap declares it with its redeliver binding only
-Subscription = namedtuple("Subscription", "source event_type subscriber handler on_demand", defaults=(False,))
-ON_DEMAND = True
+# (plumbing.events.OnDemandSubscriptions); the bootstrap declares it with its redeliver binding only.
+# narrow: bound to the bare event type alone, not "<type>.#" (plumbing.contracts: qualifier)
+Subscription = namedtuple("Subscription", "source event_type subscriber handler on_demand narrow",
+                          defaults=(False, False))
+ON_DEMAND, NARROW = True, (False, True)
 
 SUBSCRIPTIONS = tuple(Subscription(*row) for row in (
     # source       event type                        subscriber      handler
     ("redemption", "voucher_redeemed", "settlement", "record_redemption"),
-    ("redemption", "voucher_redeemed", "campaign", "spend_budget_and_points"),
+    ("redemption", "voucher_redeemed", "campaign", "spend_budget_and_points", *NARROW),
     ("redemption", "redemption_reversed", "settlement", "record_reversal"),
     ("redemption", "redemption_reversed", "campaign", "refund_reversed_redemption"),
     ("redemption", "voucher_cancelled", "campaign", "release_cancelled_voucher"),
@@ -111,7 +113,7 @@ def declarations(config):
         exchanges[component + ".events"] = event_exchange(component, config, declare=True)
     for row in SUBSCRIPTIONS:
         queue = handler_queue(row.source, row.event_type, row.subscriber, row.handler, config,
-                              declare_exchanges=True, on_demand=row.on_demand)
+                              declare_exchanges=True, on_demand=row.on_demand, narrow=row.narrow)
         queues[queue.name] = queue
         for retry in (retry_queue(row.subscriber, delay, config) for delay in retry_delays_ms(config)):
             queues[retry.name] = retry

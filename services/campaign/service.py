@@ -126,7 +126,7 @@ class CampaignService(ServiceBase):
 
     # batched: redemptions of no campaign cost one worker per batch, and a campaign's budget row is
     # locked once per batch (a deadlock with another worker undoes the batch: each goes again alone)
-    @event_handler(VoucherRedeemed, when=lambda event: event.campaign_id or event.points_reservation_id, batch=True)
+    @event_handler(VoucherRedeemed, narrow=True, batch=True)  # campaign or points only (its qualifier)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
         if event.customer_id and event.campaign_id:

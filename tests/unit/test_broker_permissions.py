@@ -66,14 +66,14 @@ def test_a_component_publishes_only_on_its_own_exchanges_and_rpc(component):
         if other != component:
             for exchange in (other + ".events", other + ".redeliver", other + ".retry.1000"):
                 assert not allowed(component, "write", exchange), exchange
-    for name in ("amq.default", "", "amq.topic", "vowrewards.topology"):
+    for name in ("amq.default", "", "amq.topic", broker.TOPOLOGY_MARKER):
         assert not allowed(component, "write", name), name
 
 
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_a_component_configures_no_shared_exchange(component):
     """configure is also delete: never the RPC exchange or any events exchange, even its own."""
-    for exchange in ["nameko-rpc", "vowrewards.topology", "amq.default"] + [c + ".events" for c in COMPONENTS]:
+    for exchange in ["nameko-rpc", broker.TOPOLOGY_MARKER, "amq.default"] + [c + ".events" for c in COMPONENTS]:
         assert not allowed(component, "configure", exchange), exchange
     assert allowed(component, "configure", component + ".redeliver")
 

@@ -78,3 +78,44 @@ def test_a_service_emits_only_its_own_events_and_only_typed_payloads():
         writer.emit(example(VoucherRedeemed))  # refused before anything is written
     with pytest.raises(InvalidEvent):
         writer.emit({"redemption_id": "not built by its contract"})
+
+
+def test_a_redemption_without_campaign_or_points_is_routed_apart():
+    from plumbing.events import binding_key
+    from services.redemption.contract.events import VoucherRedeemed
+    from services.support.contract.events import TicketCreated
+
+    plain = {"campaign_id": None, "points_reservation_id": None}
+    assert VoucherRedeemed.routing_key(plain) == "voucher_redeemed.plain"
+    assert VoucherRedeemed.routing_key(dict(plain, campaign_id=str(uuid.uuid4()))) == "voucher_redeemed"
+    assert VoucherRedeemed.routing_key(dict(plain, points_reservation_id=str(uuid.uuid4()))) == "voucher_redeemed"
+    assert TicketCreated.routing_key({}) == "ticket_created"  # no qualifier: the bare type
+    assert binding_key("voucher_redeemed") == "voucher_redeemed.#"
+    assert binding_key("voucher_redeemed", narrow=True) == "voucher_redeemed"
+
+
+def test_a_narrow_handler_skips_what_an_older_publisher_sent_under_the_bare_type():
+    """It acknowledges the plain one without starting a worker, and hands on the one it wants."""
+    from types import SimpleNamespace
+
+    from plumbing.events import ReliableEventHandler
+    from services.redemption.contract.events import VoucherRedeemed
+    from tests.events import example
+
+    handler = ReliableEventHandler(VoucherRedeemed, narrow=True)
+    handler.checks_publisher = False
+    handler.container = SimpleNamespace(service_name="campaign")
+    handler.method_name = "spend_budget_and_points"
+    acked, started, counted = [], [], []
+    handler.registry = SimpleNamespace(events_handled=SimpleNamespace(
+        labels=lambda *labels: SimpleNamespace(inc=lambda: counted.append(labels))))
+    handler.ack = acked.append
+    handler.start_worker = lambda event, message: started.append(message)
+    handler.batch = False
+    plain, wanted = (SimpleNamespace(properties={}, headers={}) for _ in range(2))
+    wire = VoucherRedeemed.to_wire(example(VoucherRedeemed, campaign_id=None, points_reservation_id=None))
+    handler.handle_message(wire, plain)
+    assert acked == [plain] and started == []
+    assert counted == [("campaign", "spend_budget_and_points", "skipped")]
+    handler.handle_message(dict(wire, campaign_id=str(uuid.uuid4())), wanted)
+    assert acked == [plain] and started == [wanted]

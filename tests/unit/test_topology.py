@@ -25,7 +25,8 @@ def handlers():
 
 def subscription(entrypoint):
     return topology.Subscription(entrypoint.source_service, entrypoint.event_type,
-                                 entrypoint.container.service_name, entrypoint.method_name, entrypoint.on_demand)
+                                 entrypoint.container.service_name, entrypoint.method_name, entrypoint.on_demand,
+                                 entrypoint.narrow)
 
 
 def test_every_handler_is_in_the_table_and_every_row_has_its_handler(handlers):

@@ -65,6 +65,12 @@ class VoucherRedeemed(Redemption):
     processed_by = fields.Nested(Actor)
     redeemed_at = AwareDateTime()
 
+    @classmethod
+    def qualifier(cls, wire):
+        """``voucher_redeemed.plain`` when neither a campaign's budget nor points are involved:
+        campaign's handler is narrow and never hears those."""
+        return None if wire.get("campaign_id") or wire.get("points_reservation_id") else "plain"
+
 
 class RedemptionReversed(Redemption):
     event_source, event_type = SOURCE, "redemption_reversed"
