@@ -127,7 +127,7 @@ def events_rate(scratch, count):
     for payload in payloads:
         event_id = str(uuid.uuid4())
         publisher.publish(payload, exchange=event_exchange("redemption", {}, declare=False),
-                          routing_key="voucher_redeemed", message_id=event_id,
+                          routing_key=VoucherRedeemed.routing_key(payload), message_id=event_id,
                           headers={"nameko.event_id": event_id, "nameko.event_source": "redemption"})
     published = time.perf_counter() - began
     container = ServiceContainer(SettlementService, config)

@@ -64,6 +64,13 @@ def event_class(source, event_type):
     return _CLASSES.get((source, event_type))
 
 
+def routing_key_for(source, event_type, wire):
+    """What ``source`` publishes ``wire`` (an ``event_type`` payload) under: its contract's routing
+    key, or the bare type where that contract is not imported here."""
+    contract = event_class(source, event_type)
+    return contract.routing_key(wire) if contract else event_type
+
+
 class Event(Schema):
     """Base of every event schema; subclasses set ``event_source`` and ``event_type``."""
 

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from plumbing.contracts import InvalidEvent, event_class, event_of
+from plumbing.contracts import InvalidEvent, event_of, routing_key_for
 from plumbing.db import Database, find_dependency
 from plumbing.events import event_exchange, replay_parked
 from plumbing.framework import HEADER_PREFIX
@@ -146,10 +146,9 @@ class Outbox(DependencyProvider):
 
     # -- publishing ------------------------------------------------------------
     def publish_one(self, row):
-        contract = event_class(self.service, row["event_type"])
         self.publisher.publish(
             row["payload"], exchange=self.exchange,
-            routing_key=contract.routing_key(row["payload"]) if contract else row["event_type"],
+            routing_key=routing_key_for(self.service, row["event_type"], row["payload"]),
             headers=event_headers(row, self.service), message_id=str(row["event_id"]))
         self.registry.events_published.labels(self.service, row["event_type"]).inc()
 

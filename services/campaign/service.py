@@ -124,9 +124,10 @@ class CampaignService(ServiceBase):
     def move_campaigns_on_schedule(self):
         campaigns.move_on_schedule(self)
 
-    # batched: redemptions of no campaign cost one worker per batch, and a campaign's budget row is
-    # locked once per batch (a deadlock with another worker undoes the batch: each goes again alone)
-    @event_handler(VoucherRedeemed, narrow=True, batch=True)  # campaign or points only (its qualifier)
+    # narrow: redemptions of no campaign and no points never reach it (VoucherRedeemed.qualifier);
+    # batched: a campaign's budget row is locked once per batch (a deadlock with another worker
+    # undoes the batch: each goes again alone)
+    @event_handler(VoucherRedeemed, narrow=True, batch=True)
     def spend_budget_and_points(self, event):
         """A redemption spends its campaign's budget and commits its points reservation."""
         if event.customer_id and event.campaign_id:

@@ -63,7 +63,7 @@ def publish(broker_users, amqp_uri):
         event_id = event_id or str(uuid.uuid4())
         publisher = publishers.setdefault(uri, EventPublisher(uri, serializer="json"))
         publisher.publish(event.to_wire(payload), exchange=event_exchange(event.event_source, {}, declare=False),
-                          routing_key=event.event_type, message_id=event_id,
+                          routing_key=event.routing_key(event.to_wire(payload)), message_id=event_id,
                           headers={"nameko.event_id": event_id, "nameko.event_source": event.event_source,
                                    "nameko.occurred_at": datetime.now(timezone.utc).isoformat()})
         return event_id

@@ -22,7 +22,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
-from plumbing.contracts import event_of
+from plumbing.contracts import event_of, routing_key_for
 from plumbing.events import event_exchange
 from plumbing.publishers import EventPublisher
 
@@ -78,7 +78,8 @@ def publish_as():
         event_id = event_id or new_id()
         publisher = publishers.setdefault(amqp_uri, EventPublisher(amqp_uri, serializer="json"))
         publisher.publish(
-            payload, exchange=event_exchange(source, {}, declare=False), routing_key=event_type,
+            payload, exchange=event_exchange(source, {}, declare=False),
+            routing_key=routing_key_for(source, event_type, payload),
             message_id=event_id,
             headers=dict({"nameko.event_id": event_id, "nameko.event_source": source,
                           "nameko.occurred_at": datetime.now(timezone.utc).isoformat()}, **(headers or {})))
