@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nameko.extensions import DependencyProvider
-from nameko.testing.services import entrypoint_hook, worker_factory
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter, worker_factory
 
 from plumbing.contracts import event_of
 from plumbing.db import ConnectionPool, Database, Transaction, find_dependency
@@ -992,6 +992,10 @@ def test_no_payout_goes_to_an_address_changed_after_the_close(record, rpc, platf
     merchant = new_id()
     confirmed_wallet(rpc, platform, merchant)
     record(funded(query, merchant, 2500))
+    # just after a round of the container's own payout timer (every 2 s): the address changes before
+    # the next round could pay the closed batch, rightly, to the address it had when it closed
+    with entrypoint_waiter(settlement, "move_batches_on", timeout=10):
+        pass
     batch = rpc("close_batch", "finance", merchant, {"period": PERIOD})
     assert batch["status"] == "payout_pending"
     rpc("set_payout_account", "owner", merchant, {"wallet_address": "wallet-sockpuppet-99"})
