@@ -10,6 +10,7 @@ import eventlet
 import psycopg2
 import pytest
 from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import replace_dependencies
 
 from plumbing.errors import Conflict, Locked, NotFound, TooManyRequests, ValidationFailed
@@ -203,10 +204,18 @@ def test_a_retried_redemption_is_answered_as_the_first_and_moves_money_once(shop
                  (voucher["id"],)) == [{"n": 1}]
 
 
-def test_copies_of_one_redemption_at_once_redeem_once(shop, query):
+def test_copies_of_one_redemption_at_once_redeem_once(shop, query, as_user, make_config, amqp_uri):
     voucher = issue(shop)
-    copies = [eventlet.spawn(shop["till"], "redeem", {"code": voucher["code"], "amount": 1000, "channel": "pos"},
-                             key="till-9-0001") for _ in range(6)]
+    till = dict(as_user("store_user", merchant_id=shop["merchant_id"], store_id=shop["store_id"],
+                        user_id=shop["till_id"]), idempotency_key="till-9-0001")
+
+    def copy():
+        # real RPC, a proxy per green thread: nameko's entrypoint_hook answers with the first worker
+        # of its method to finish, and one copy left running would answer the next test's call
+        with ServiceRpcProxy("redemption", make_config("redemption", AMQP_URI=amqp_uri), context_data=till,
+                             timeout=20) as proxy:
+            return proxy.redeem({"code": voucher["code"], "amount": 1000, "channel": "pos"})
+    copies = [eventlet.spawn(copy) for _ in range(6)]
     answers = [copy.wait() for copy in copies]
     assert len({answer["id"] for answer in answers}) == 1
     assert voucher_row(query, voucher["code"])["balance"] == 4000
