@@ -12,6 +12,8 @@ from unittest import mock
 
 from hypothesis import strategies as st
 
+from plumbing.events import Batch
+
 from tests.service.conftest import new_id, wait_until
 
 
@@ -32,13 +34,18 @@ def in_order(shape):
 
 @contextmanager
 def observed(container):
-    """Every finished worker of ``container`` as ``(event_id, ok)``, in order (its transaction is
-    committed by then: ``FinishBeforeResult``)."""
+    """Every event a finished worker of ``container`` handled, as ``(event_id, ok)``, in order (its
+    transaction is committed by then: ``FinishBeforeResult``). A batched handler's worker handles
+    several (events left in its queue by an earlier module's publishers, say), and its context
+    names none of them: they are read from its batch."""
     seen = []
     finish = container._worker_result
 
     def record(worker_ctx, result, exc_info):
-        seen.append((worker_ctx.data.get("event_id"), exc_info is None))
+        payload = worker_ctx.args[0] if worker_ctx.args else None
+        ids = ([event_id for event_id, _ in payload] if isinstance(payload, Batch)
+               else [worker_ctx.data.get("event_id")])
+        seen.extend((event_id, exc_info is None) for event_id in ids)
         return finish(worker_ctx, result, exc_info)
     with mock.patch.object(container, "_worker_result", record):
         yield seen
