@@ -195,6 +195,7 @@ def service_config(component, **overrides):
         "DATABASE_URL": service_database_url(component),
         "DB_SCHEMA": component,
         "DB_POOL_SIZE": env_int("DB_POOL_SIZE", 12),
+        "DB_PREPARE_THRESHOLD": env_int("DB_PREPARE_THRESHOLD", 5),
         "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 30000),
         "max_workers": env_int("MAX_WORKERS", 10),
         "RPC_TIMEOUT": env_float("RPC_TIMEOUT", 5.0),

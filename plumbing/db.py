@@ -17,6 +17,8 @@
   (the connection is in autocommit mode): ``BEGIN`` travels with the first
   statement, statements ``lead``-ing (an idempotency key's claim) with it too,
   and statements ``defer``-ed (the outbox rows, the stored answer) with ``COMMIT``.
+* A statement used ``DB_PREPARE_THRESHOLD`` times is prepared on each pooled connection
+  (``PreparedStatements``): PostgreSQL parses and plans it once per connection, not per call.
 * The transaction has one owner, this module: service code never commits or
   rolls it back. What must be written even though the request fails (a failed
   attempt counted) is handed to ``despite_failure``; what the request did
@@ -25,7 +27,10 @@
   work done in steps that are each durable on their own (a batch job's chunks)
   runs in ``separately()``.
 """
+import datetime
+import hashlib
 import logging
+import re
 import sys
 import weakref
 from collections import deque
@@ -33,6 +38,7 @@ from contextlib import contextmanager
 
 import eventlet
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 from eventlet.semaphore import Semaphore
@@ -47,12 +53,154 @@ log = logging.getLogger(__name__)
 IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
+class PooledConnection(psycopg2.extensions.connection):
+    """A pool's connection: it knows which of the pool's statements it has prepared."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prepared = set()
+        self.prepared_version = 0
+
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
+PREPARABLE = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.IGNORECASE)
+# what a value of each Python type may be passed as, unchanged in meaning: the EXECUTE coerces each
+# argument to its parameter's type, which must not narrow or reinterpret it (a timestamp to a date)
+INT4 = {"integer": 2 ** 31, "smallint": 2 ** 15}
+ACCEPTS = {
+    str: None,  # a quoted literal is untyped: it takes its parameter's type, as it would in the statement
+    type(None): None,
+    bool: {"boolean"},
+    int: {"bigint", "numeric", "integer", "smallint"},
+    datetime.datetime: {"timestamp with time zone"},
+    datetime.date: {"date"},
+}
+ARRAYS = {"uuid[]", "text[]", "bigint[]"}  # a list goes with an explicit cast, as its statement casts it
+
+
+class Statement:
+    """A frequent statement in the form the server prepares: ``$n`` for its placeholders."""
+
+    def __init__(self, sql):
+        self.name = "vow_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
+        self.keys = []  # the parameter behind each $n: a name (dict parameters) or an index
+        position = 0
+
+        def number(match):
+            nonlocal position
+            if match.group(0) == "%%":
+                return "%"
+            if match.group(1) is not None:
+                if match.group(1) not in self.keys:
+                    self.keys.append(match.group(1))
+                return "$%d" % (self.keys.index(match.group(1)) + 1)
+            self.keys.append(position)
+            position += 1
+            return "$%d" % position
+        self.text = PLACEHOLDER.sub(number, sql)
+        self.types = None  # the server's types of its parameters, once prepared
+        self.usable = True
+
+    def arguments(self, params):
+        """The arguments in $n order, or None where a value could change meaning on the way."""
+        if params is None:
+            params = ()
+        try:
+            values = [params[key] for key in self.keys]
+        except (KeyError, IndexError, TypeError):
+            return None
+        if isinstance(params, dict) != all(isinstance(key, str) for key in self.keys) and self.keys:
+            return None
+        for value, kind in zip(values, self.types):
+            if isinstance(value, list):
+                if kind not in ARRAYS or not all(isinstance(item, (str, int)) for item in value):
+                    return None
+                continue
+            accepted = ACCEPTS.get(type(value), ())
+            if accepted is None:
+                continue
+            if kind not in accepted or (kind in INT4 and not -INT4[kind] <= value < INT4[kind]):
+                return None
+        return values
+
+    def execute_text(self):
+        return "EXECUTE %s (%s)" % (self.name, ", ".join(
+            "%s::" + kind if kind in ARRAYS else "%s" for kind in self.types)) if self.types else \
+            "EXECUTE " + self.name
+
+
+class PreparedStatements:
+    """Server-side prepared statements for a pool's frequent statements: PostgreSQL then parses
+    and plans each once per connection, not on every call (most of a short statement's cost).
+
+    A statement becomes frequent after ``threshold`` uses; each connection prepares the frequent
+    ones when it is next taken from the pool, outside any transaction, so a statement the server
+    cannot prepare (a parameter of no deducible type) costs nothing but its staying unprepared.
+    A call whose values could change meaning on their way in (a float, a timestamp for a date
+    parameter) runs as plain text. The server replans a statement itself after DDL on its tables;
+    one whose result changed shape fails once and its connection is dropped (``Transaction``)."""
+
+    MAX_COUNTED = 10000  # distinct texts counted before the counts start again
+    MAX_FREQUENT = 300  # statements prepared per connection, at most
+
+    def __init__(self, threshold=5):
+        self.threshold = threshold
+        self.uses = {}
+        self.frequent = {}  # sql -> Statement
+        self.version = 0
+
+    def form(self, conn, sql, params):
+        """(sql, params) to send: EXECUTE of the prepared statement where this connection has it."""
+        if self.threshold <= 0 or not isinstance(sql, str) or (params is None and "%" in sql):
+            return sql, params  # without parameters psycopg2 sends "%%" as it is
+        statement = self.frequent.get(sql)
+        if statement is None:
+            uses = self.uses.get(sql, 0) + 1
+            if len(self.uses) >= self.MAX_COUNTED:
+                self.uses.clear()
+            self.uses[sql] = uses
+            if uses >= self.threshold and len(self.frequent) < self.MAX_FREQUENT and PREPARABLE.match(sql):
+                self.frequent[sql] = Statement(sql)
+                self.version += 1
+            return sql, params
+        if not statement.usable or statement.name not in getattr(conn, "prepared", ()):
+            return sql, params
+        values = statement.arguments(params)
+        if values is None:
+            return sql, params
+        return statement.execute_text(), values
+
+    def prepare(self, conn):
+        """Prepare on ``conn`` (idle, autocommit) the frequent statements it has not."""
+        if getattr(conn, "prepared_version", self.version) == self.version:
+            return
+        conn.prepared_version = self.version
+        for statement in list(self.frequent.values()):
+            if not statement.usable or statement.name in conn.prepared:
+                continue
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("PREPARE %s AS %s" % (statement.name, statement.text))
+                    if statement.types is None:
+                        cur.execute("SELECT parameter_types::text[] AS types FROM pg_prepared_statements "
+                                    "WHERE name = %s", (statement.name,))
+                        statement.types = cur.fetchone()["types"]
+            except (psycopg2.OperationalError, psycopg2.InterfaceError):
+                raise
+            except psycopg2.Error as exc:
+                statement.usable = False
+                log.debug("not preparing %s: %s", statement.text[:200], exc)
+                continue
+            conn.prepared.add(statement.name)
+
+
 class ConnectionPool:
     """A bounded pool of psycopg2 connections that waits (cooperatively) when empty."""
 
     def __init__(self, dsn, size=10, schema=None, application_name="vowrewards",
-                 statement_timeout_ms=30000, acquire_timeout=10.0):
+                 statement_timeout_ms=30000, acquire_timeout=10.0, prepare_threshold=0):
         self.dsn = dsn
+        self.statements = PreparedStatements(prepare_threshold)
         self.size = size
         self.schema = schema
         self.application_name = application_name
@@ -72,6 +220,7 @@ class ConnectionPool:
             application_name=self.application_name,
             connect_timeout=5,
             cursor_factory=psycopg2.extras.RealDictCursor,
+            connection_factory=PooledConnection,
         )
         conn.autocommit = True  # Transaction sends BEGIN and COMMIT itself (see the module doc)
         return conn
@@ -85,9 +234,12 @@ class ConnectionPool:
         try:
             while self._free:
                 conn = self._free.pop()
-                if not conn.closed:
+                if not conn.closed and self._prepared(conn):
                     return conn
-            return self._connect()
+            conn = self._connect()
+            if not self._prepared(conn):
+                raise psycopg2.OperationalError("the new connection was dropped at once")
+            return conn
         except psycopg2.OperationalError as exc:
             self._slots.release()
             raise ServiceUnavailable("The database is unreachable: %s" % str(exc).strip(),
@@ -95,6 +247,15 @@ class ConnectionPool:
         except BaseException:
             self._slots.release()
             raise
+
+    def _prepared(self, conn):
+        """Prepare what ``conn`` lacks; False (and closed) if it was found dropped meanwhile."""
+        try:
+            self.statements.prepare(conn)
+            return True
+        except (psycopg2.OperationalError, psycopg2.InterfaceError):
+            conn.close()
+            return False
 
     def release(self, conn, broken=False):
         try:
@@ -173,6 +334,11 @@ class Transaction:
         leading = list(self._leading)
         try:
             result = send()
+        except (psycopg2.errors.FeatureNotSupported, psycopg2.errors.InvalidSqlStatementName):
+            # a prepared statement whose result changed shape (a migration), or gone: this
+            # connection's prepared statements are not to be trusted any more
+            self.broken = True
+            raise
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             if not (first and self.conn is not None and self.conn.closed):
                 self.broken = True
@@ -194,6 +360,7 @@ class Transaction:
 
     def _send_statement(self, sql, params):
         cur = self._cursor()
+        sql, params = self.pool.statements.form(self.conn, sql, params)
         if self._leading:
             # BEGIN, what leads and the statement: one round trip
             text = b"; ".join(self._take_leading(cur) + [cur.mogrify(sql, params)])
@@ -209,9 +376,13 @@ class Transaction:
         """BEGIN (unless sent) and the leading statements, as text; the transaction is then open."""
         leading, self._leading = self._leading, []
         statements = [] if self.open else [b"BEGIN"]
-        statements += [cur.mogrify(sql, params) for sql, params in leading]
+        statements += [self._mogrify(cur, sql, params) for sql, params in leading]
         self.open = True
         return statements
+
+    def _mogrify(self, cur, sql, params):
+        """A statement as text for a batch: EXECUTE of it where this connection has it prepared."""
+        return cur.mogrify(*self.pool.statements.form(self.conn, sql, params))
 
     def execute(self, sql, params=None):
         """Run a statement; returns the number of rows it touched."""
@@ -352,7 +523,7 @@ class Transaction:
         if self.open or deferred or self._leading:
             def statements(cur):
                 sent = self._take_leading(cur) if (self._leading or not self.open) else []
-                return sent + [cur.mogrify(sql, params) for sql, params in deferred] + [b"COMMIT"]
+                return sent + [self._mogrify(cur, sql, params) for sql, params in deferred] + [b"COMMIT"]
             self._round_trip(lambda: self._send_statements(statements))
             self.open = False
         self._committed_callbacks.extend(self._after_commit)
@@ -488,6 +659,7 @@ class Database(DependencyProvider):
             application_name=self.container.service_name,
             statement_timeout_ms=config.get("DB_STATEMENT_TIMEOUT_MS", 30000),
             acquire_timeout=config.get("DB_ACQUIRE_TIMEOUT", 10.0),
+            prepare_threshold=int(config.get("DB_PREPARE_THRESHOLD", 5)),
         )
         self.transactions = weakref.WeakKeyDictionary()
 

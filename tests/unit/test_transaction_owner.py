@@ -6,7 +6,7 @@ leads (an idempotency key's claim) travels with the next one, deferred ones with
 import re
 from pathlib import Path
 
-from plumbing.db import Transaction
+from plumbing.db import PreparedStatements, Transaction
 
 REPO = Path(__file__).resolve().parents[2]
 BY_HAND = re.compile(r"\.(commit|rollback)\(\)|\b(ROLLBACK|COMMIT|SAVEPOINT)\b")
@@ -58,6 +58,7 @@ class Connection:
 class Pool:
     def __init__(self):
         self.conn = Connection()
+        self.statements = PreparedStatements(threshold=0)  # round trips are counted as text
 
     def acquire(self):
         return self.conn
