@@ -83,9 +83,12 @@ def counter_from_json(counter):
     return counter
 
 
-def record_redemption(tx, voucher, plan, actor, redemption):
-    """The voucher's new state, its history line (if its status changes) and the redemption: one statement."""
-    tx.execute(
+def record_redemption(tx, voucher, plan, actor, redemption, with_commit=False):
+    """The voucher's new state, its history line (if its status changes) and the redemption: one statement.
+
+    ``with_commit``: sent with the commit, in its round trip (the till's path, which reads nothing
+    back before it commits)."""
+    (tx.defer if with_commit else tx.execute)(
         "WITH spent AS (UPDATE vouchers SET balance = %(balance)s, uses = %(uses)s, status = %(status)s, "
         "updated_at = now() WHERE id = %(voucher_id)s), "
         "history AS (INSERT INTO voucher_history (voucher_id, from_status, to_status, actor, reason) "

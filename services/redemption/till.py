@@ -238,7 +238,8 @@ def reserve_points(svc, customer_id, plan, redemption_id):
 
 
 def record(svc, identity, voucher, plan, data, store_id, method, now, redemption_id, customer_id, reservation):
-    """The voucher's new state, its history line and the redemption (one statement), and the event."""
+    """The voucher's new state, its history line and the redemption (one statement), and the event:
+    both go with the commit, so the voucher row is locked for one round trip less."""
     redemption = {
         "id": redemption_id, "reference": new_reference(), "voucher_id": voucher["id"],
         "merchant_id": identity.merchant_id, "store_id": store_id, "user_id": identity.user_id,
@@ -249,7 +250,7 @@ def record(svc, identity, voucher, plan, data, store_id, method, now, redemption
         "receipt_remarks": data.get("receipt_remarks"),
         "points_reservation_id": reservation["reservation_id"] if reservation else None, "created_at": now,
     }
-    storage.record_redemption(svc.db, voucher, plan, identity.actor(), redemption)
+    storage.record_redemption(svc.db, voucher, plan, identity.actor(), redemption, with_commit=True)
     svc.events.emit(VoucherRedeemed.of(
         redemption_id=redemption_id, reference=redemption["reference"], voucher_id=voucher["id"],
         merchant_id=redemption["merchant_id"], store_id=store_id, amount=plan.amount,

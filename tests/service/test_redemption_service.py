@@ -204,6 +204,30 @@ def test_a_retried_redemption_is_answered_as_the_first_and_moves_money_once(shop
                  (voucher["id"],)) == [{"n": 1}]
 
 
+def test_a_redemption_is_two_round_trips_to_the_database(shop, query, monkeypatch):
+    """The till waits for each: the lock with the claim of its key, then the change with the COMMIT."""
+    voucher = issue(shop)
+    from plumbing.db import Transaction
+    from services.redemption import till
+    worker, sent = [], []  # the green thread that redeems; the round trips of every green thread
+    redeem, round_trip = till.redeem, Transaction._round_trip
+
+    def watched(*args, **kwargs):
+        worker.append(eventlet.getcurrent())
+        return redeem(*args, **kwargs)
+
+    def counted(tx, send):
+        sent.append(eventlet.getcurrent())
+        return round_trip(tx, send)
+    monkeypatch.setattr(till, "redeem", watched)
+    monkeypatch.setattr(Transaction, "_round_trip", counted)
+    record = shop["till"]("redeem", {"code": voucher["code"], "amount": 1500, "channel": "pos"}, key="till-2-0002")
+    monkeypatch.undo()
+    assert sent.count(worker[0]) == 2
+    assert voucher_row(query, voucher["code"])["balance"] == 3500
+    assert query("SELECT amount FROM redemption.redemptions WHERE id = %s", (record["id"],)) == [{"amount": 1500}]
+
+
 def test_copies_of_one_redemption_at_once_redeem_once(shop, query, as_user, make_config, amqp_uri):
     voucher = issue(shop)
     till = dict(as_user("store_user", merchant_id=shop["merchant_id"], store_id=shop["store_id"],
