@@ -3,6 +3,10 @@ messaging and the database can do at all, in the same sitting.
 
 * **Echo ceiling**: ``devtools/echo.py`` (a bare nameko HTTP -> RPC echo, two processes) under
   ``wrk``; every redemption figure is also given as a ratio of it.
+* **The echo on another HTTP stack**: the same nameko ``@rpc`` echo called from uvicorn and
+  starlette over aio-pika (``devtools/echo_asgi.py``) instead of nameko's ``@http`` (werkzeug on
+  eventlet), each round beside the echo ceiling, with CPU per request of each side: what the
+  gateway's HTTP stack costs, measured rather than guessed.
 * **Database ceiling**: the redemption's transaction shape (lock the voucher row, insert the
   redemption, update the voucher, insert the outbox row, commit) in a psycopg2 loop on the same
   server, in a scratch schema dropped afterwards.
@@ -81,36 +85,49 @@ def wrk_cpu_seconds(run):
 
 # -- the echo pair ---------------------------------------------------------------------
 class EchoPair:
-    """Both echo processes on a vhost of their own, stopped (and the vhost deleted) at the end."""
+    """Both echo processes on a vhost of their own, stopped (and the vhost deleted) at the end;
+    with ``asgi``, a second HTTP side on uvicorn (``asgi_url``) calling the same RPC side."""
 
-    def __init__(self, admin_uri, port=ECHO_PORT):
+    def __init__(self, admin_uri, port=ECHO_PORT, asgi=False):
         from plumbing import config as cfg
         self.admin_uri, self.port = admin_uri, port
         self.vhost = "vowbench-echo-%d" % os.getpid()
         servers.create_vhost(admin_uri, self.vhost)
         uri = cfg.with_vhost(admin_uri, self.vhost)
+        sides = [["devtools.echo", "rpc"], ["devtools.echo", "http", "--port", str(port)]]
+        if asgi:
+            sides.append(["devtools.echo_asgi", "--port", str(port - 1)])
         self.processes = []
         try:
-            for side in ("rpc", "http"):
+            for side in sides:
                 self.processes.append(subprocess.Popen(
-                    [sys.executable, "-m", "devtools.echo", side, "--amqp", uri, "--port", str(port)],
+                    [sys.executable, "-m"] + side + ["--amqp", uri],
                     cwd=str(cfg.REPO_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                try:
-                    if requests.post(self.url, json={"ping": 1}, timeout=2).json() == {"ping": 1}:
-                        return
-                except (requests.RequestException, ValueError):
-                    pass
-                time.sleep(0.2)
-            raise BenchError("the echo pair did not answer within 30s")
+            for url in [self.url] + ([self.asgi_url] if asgi else []):
+                self._wait_for(url)
         except BaseException:
             self.stop()
             raise
 
+    @staticmethod
+    def _wait_for(url):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.post(url, json={"ping": 1}, timeout=2).json() == {"ping": 1}:
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(0.2)
+        raise BenchError("the echo at %s did not answer within 30s" % url)
+
     @property
     def url(self):
         return "http://127.0.0.1:%d/echo" % self.port
+
+    @property
+    def asgi_url(self):
+        return "http://127.0.0.1:%d/echo" % (self.port - 1)
 
     def pids(self):
         return {p.pid for p in self.processes}
@@ -126,8 +143,15 @@ class EchoPair:
         servers.delete_vhost(self.admin_uri, self.vhost)
 
 
-def echo_round(pair, connections, seconds):
-    return wrk_cpu_seconds(lambda: run_wrk(pair.url, "echo.lua", connections, seconds))
+def echo_round(pair, connections, seconds, url=None):
+    """The echo under wrk, with the CPU per request of each part (ms) in ``cpu_ms_per_request``."""
+    before = cpu_snapshot()
+    figures = wrk_cpu_seconds(lambda: run_wrk(url or pair.url, "echo.lua", connections, seconds))
+    usage = cpu_usage(before, cpu_snapshot(), figures["duration_us"] / 1e6)
+    if usage and figures["created"]:
+        figures["cpu_ms_per_request"] = {group: 1000.0 * value["cpu_seconds"] / figures["created"]
+                                         for group, value in usage["groups"].items()}
+    return figures
 
 
 # -- redemption under wrk --------------------------------------------------------------
@@ -377,18 +401,21 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
     out = {"echo_rounds": [], "redeem_rounds": [], "tills": [], "open_loop": []}
     say("database ceiling: redemption-shaped transactions, 16 threads, 5 s")
     out["database"] = database_ceiling(database_url)
-    pair = EchoPair(local_admin_amqp)
+    pair = EchoPair(local_admin_amqp, asgi=True)
+    out["echo_asgi_rounds"] = []
     try:
         per_round = int(args.code_rate * args.seconds)
         for round_ in range(args.rounds):
-            say("round %d/%d: echo ceiling, then redemptions, %d connections, %ds each" % (
+            say("round %d/%d: echo ceiling, the echo on uvicorn, then redemptions, %d connections, %ds each" % (
                 round_ + 1, args.rounds, 16, args.seconds))
             out["echo_rounds"].append(echo_round(pair, 16, args.seconds))
+            out["echo_asgi_rounds"].append(echo_round(pair, 16, args.seconds, url=pair.asgi_url))
             codes, _ = issue_codes(api, owner, per_round)
             out["redeem_rounds"].append(redemption_round(base, store.headers()["Authorization"][7:], codes, 16,
                                                          args.seconds))
         echo = median([r["throughput_per_s"] for r in out["echo_rounds"]])
         out["echo_per_s"] = echo
+        out["echo_asgi_per_s"] = median([r["throughput_per_s"] for r in out["echo_asgi_rounds"]])
         out["ratios_by_round"] = [r["throughput_per_s"] / e["throughput_per_s"]
                                   for r, e in zip(out["redeem_rounds"], out["echo_rounds"])]
         out["ratio"] = median(out["ratios_by_round"])
@@ -427,12 +454,29 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
     return out
 
 
+def median_cpu(rounds):
+    """The median CPU per request of each part over the rounds (ms)."""
+    groups = {group for r in rounds for group in r.get("cpu_ms_per_request", {})}
+    return {group: median([r.get("cpu_ms_per_request", {}).get(group, 0.0) for r in rounds])
+            for group in groups}
+
+
 def render(out):
     from devtools.bench import fmt, format_table
     lines = ["", "Ceilings and redemptions through the gateway (wrk, fresh voucher per request):"]
     rows = [["database ceiling", fmt(out["database"]["per_s"]), "", "redemption-shaped tx/s, %d threads" %
              out["database"]["threads"]],
             ["echo ceiling (median)", fmt(out["echo_per_s"]), "1.00", "bare nameko HTTP -> RPC, 16 conns"]]
+    if out.get("echo_asgi_rounds"):
+        rows.append(["echo on uvicorn (median)", fmt(out["echo_asgi_per_s"]),
+                     "%.2f" % (out["echo_asgi_per_s"] / out["echo_per_s"]),
+                     "uvicorn + starlette -> aio-pika -> the same nameko RPC"])
+        for name, key in (("nameko @http", "echo_rounds"), ("uvicorn", "echo_asgi_rounds")):
+            cpu = median_cpu(out[key])
+            if cpu:
+                rows.append(["  cpu per request, %s" % name, "", "", ", ".join(
+                    "%s %.2f ms" % (group, ms) for group, ms in sorted(cpu.items(), key=lambda item: -item[1])
+                    if ms >= 0.01)])
     for i, (e, r) in enumerate(zip(out["echo_rounds"], out["redeem_rounds"])):
         rows.append(["round %d echo / redeem" % (i + 1), "%s / %s" % (fmt(e["throughput_per_s"]),
                                                                      fmt(r["throughput_per_s"])),

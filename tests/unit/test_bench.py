@@ -127,7 +127,9 @@ def test_parse_prometheus_and_histogram_means():
     ("postgres: vow_redemption vowrewards 127.0.0.1(5000) idle", "postgres", "postgres"),
     ("/usr/lib/erlang/erts/bin/beam.smp -- -root /usr/lib/erlang", "beam.smp", "rabbitmq"),
     ("/usr/bin/python3 -m pytest", "python3", "other"),
-    ("/opt/app/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo ceiling"),
+    ("/opt/app/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo rpc (nameko)"),
+    ("/opt/app/.venv/bin/python -m devtools.echo http --amqp amqp://x", "python", "echo http (nameko)"),
+    ("/opt/app/.venv/bin/python -m devtools.echo_asgi --amqp amqp://x", "python", "echo http (uvicorn)"),
     ("/usr/bin/wrk -t2 -c16 -d10s --latency -s redeem.lua http://127.0.0.1:8000", "wrk", "wrk (load generator)"),
 ])
 def test_classify_process(cmdline, comm, expected):
