@@ -2,6 +2,8 @@
 attachments and chat (schema ``support``)."""
 import json
 
+import psycopg2.errors
+
 from plumbing.pagination import fetch_page
 from services.support.domain import FIRST_NUMBER
 
@@ -235,12 +237,14 @@ def add_canned_response(tx, row):
 
 
 def update_canned_response(tx, merchant_id, response_id, data):
-    """The response as changed; None: no such response of the merchant; False: the title is another's."""
-    if tx.one("SELECT 1 FROM canned_responses WHERE merchant_id = %s AND title = %s AND id <> %s",
-              (merchant_id, data["title"], response_id)):
+    """The response as changed; None: no such response of the merchant; False: the title is another's
+    (the unique index decides, also when another agent takes the title at the same moment)."""
+    try:
+        with tx.savepoint():
+            return tx.one("UPDATE canned_responses SET title = %s, body = %s WHERE merchant_id = %s AND id = %s "
+                          "RETURNING id, title, body", (data["title"], data["body"], merchant_id, response_id))
+    except psycopg2.errors.UniqueViolation:
         return False
-    return tx.one("UPDATE canned_responses SET title = %s, body = %s WHERE merchant_id = %s AND id = %s "
-                  "RETURNING id, title, body", (data["title"], data["body"], merchant_id, response_id))
 
 
 def delete_canned_response(tx, merchant_id, response_id):

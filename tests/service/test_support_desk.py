@@ -5,6 +5,7 @@ import io
 from datetime import datetime, timedelta, timezone
 
 import eventlet
+import psycopg2
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
@@ -15,7 +16,7 @@ from services.notification.contract.events import EmailReceived
 from services.support import sla
 from services.support.service import SupportService
 from tests.events import example
-from tests.service.conftest import call, handling, new_id, started
+from tests.service.conftest import call, handling, new_id, started, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -392,3 +393,27 @@ def test_deadlines_run_in_the_stores_time_zone_over_its_business_hours(support, 
         created = datetime.fromisoformat(shown["created_at"])
         assert datetime.fromisoformat(shown["ack_due_at"]) == sla.deadline(calendar, created, 5 * 3600)
         assert calendar.working(datetime.fromisoformat(shown["ack_due_at"]) - timedelta(seconds=1))
+
+
+# -- canned responses -----------------------------------------------------------------------------
+def test_two_responses_renamed_to_one_title_at_once_one_is_refused(support, shop, database_url, query):
+    first = call(support, "create_canned_response", shop["agent"], {"title": "Thanks", "body": "Thank you."})
+    second = call(support, "create_canned_response", shop["agent"], {"title": "Delay", "body": "Running late."})
+    other_agent = psycopg2.connect(database_url)  # renames the first, and has not committed yet
+    try:
+        with other_agent.cursor() as cur:
+            cur.execute("UPDATE support.canned_responses SET title = 'Sorry' WHERE id = %s", (first["id"],))
+        renaming = eventlet.spawn(call, support, "update_canned_response", shop["agent"], second["id"],
+                                  {"title": "Sorry", "body": "Sorry for the wait."})
+        # the second rename waits on the title's unique index for the first to commit
+        wait_until(lambda: query("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND wait_event_type = 'Lock'")[0]["n"])
+        other_agent.commit()
+        with pytest.raises(Conflict) as raised:
+            renaming.wait()
+        assert raised.value.code == "title_taken"
+    finally:
+        other_agent.close()
+    assert sorted((r["title"], r["body"]) for r in call(
+        support, "list_canned_responses", shop["agent"])["items"]) == [("Delay", "Running late."),
+                                                                      ("Sorry", "Thank you.")]
