@@ -16,8 +16,9 @@ from services.support.contract.schemas import (AcknowledgeSchema, AgentUpdateSch
                                                ConversationFilterSchema, ConversationMessageSchema,
                                                ConversationTicketSchema, CountsQuerySchema, CreateTicketSchema,
                                                DashboardQuerySchema, MergeSchema, MessageSchema, PartnerUpdateSchema,
-                                               RatingSchema, ReasonSchema, ResolveSchema, SlaSettingsSchema,
-                                               StartConversationSchema, TicketFilterSchema, TicketSchema)
+                                               RatingSchema, ResolveSchema, SlaSettingsSchema,
+                                               StartConversationSchema, TicketFilterSchema, TicketReasonSchema,
+                                               TicketSchema)
 from plumbing.fields import MerchantQuery
 
 TAG = "Support"
@@ -140,7 +141,7 @@ class SupportRoutes(Routes):
     escalate_ticket = forward(
         "POST", TICKET + "/escalation", "support.escalate_ticket", merchant_id=True,
         summary="Escalate one step: store user -> owner -> platform support -> IT support", tags=[TAG],
-        body=ReasonSchema, response=TicketSchema)
+        body=TicketReasonSchema, response=TicketSchema)
 
     cascade_ticket = forward(
         "POST", TICKET + "/cascade", "support.cascade_ticket", merchant_id=True,
@@ -164,7 +165,7 @@ class SupportRoutes(Routes):
 
     reopen_ticket = forward(
         "POST", TICKET + "/reopening", "support.reopen_ticket", merchant_id=True,
-        summary="Reopen within the merchant's window (the buyer)", tags=[TAG], body=ReasonSchema,
+        summary="Reopen within the merchant's window (the buyer)", tags=[TAG], body=TicketReasonSchema,
         response=TicketSchema)
 
     merge_ticket = forward(

@@ -32,8 +32,9 @@ from services.support.contract.schemas import (AcknowledgeSchema, AgentUpdateSch
                                                ConversationFilterSchema, ConversationMessageSchema,
                                                ConversationTicketSchema, CountsQuerySchema, CreateTicketSchema,
                                                DashboardQuerySchema, MergeSchema, MessageSchema, PartnerUpdateSchema,
-                                               RatingSchema, ReasonSchema, ResolveSchema, SlaSettingsSchema,
-                                               StartConversationSchema, TicketFilterSchema, TicketSchema)
+                                               RatingSchema, ResolveSchema, SlaSettingsSchema,
+                                               StartConversationSchema, TicketFilterSchema, TicketReasonSchema,
+                                               TicketSchema)
 
 CUSTOMER_ONLINE = timedelta(minutes=5)  # a customer seen in the app this lately is not emailed
 OVERDUE_SWEEP_SECONDS = 10  # breaches are flagged well within a minute of the deadline
@@ -395,7 +396,7 @@ class SupportService(ServiceBase):
     def reopen_ticket(self, reference, data, merchant_id=None):
         """The buyer (or whoever raised it) reopens a resolved or closed ticket within the window."""
         identity = self._caller(*domain.DESK, BUYER_APP)
-        data = load(ReasonSchema, data)
+        data = load(TicketReasonSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         if not self._requester_side(identity, ticket):
             raise domain.forbidden("Only whoever raised the ticket reopens it")
@@ -565,7 +566,7 @@ class SupportService(ServiceBase):
     @idempotent
     def escalate_ticket(self, reference, data, merchant_id=None):
         identity = self.caller.require(*domain.STAFF)
-        data = load(ReasonSchema, data)
+        data = load(TicketReasonSchema, data)
         ticket = self._ticket_for(identity, reference, merchant_id, lock=True)
         domain.check_transition(ticket, "escalate")
         if not domain.may_escalate(identity, ticket):

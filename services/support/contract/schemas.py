@@ -111,7 +111,7 @@ class MessageSchema(Schema):
         "description": "Staff asking the requester something: the SLA clock pauses until they answer"})
 
 
-class ReasonSchema(Schema):
+class TicketReasonSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=2000))
 
 
