@@ -209,7 +209,9 @@ def release(svc, reference, merchant_id=None):
     if batch["status"] != CLOSED or exception is None:
         raise Conflict("Batch %s is %s, not held for its payout address" % (reference, batch["status"]),
                        code="batch_not_held")
-    problem = domain.payout_problem(storage.payout_account(svc.db, merchant_id), utcnow())
+    # the moment judged is the moment recorded: the transaction's now() began before the check
+    now = utcnow()
+    problem = domain.payout_problem(storage.payout_account(svc.db, merchant_id), now)
     if problem:
         raise Conflict("%s: batch %s stays held" % (problem, reference), code="payout_account_not_ready")
     if storage.resolve_exception(svc.db, exception["id"], {
@@ -220,7 +222,7 @@ def release(svc, reference, merchant_id=None):
     if moved is None:
         held_by = [e["kind"] for e in storage.open_exceptions_of_batch(svc.db, batch["id"])]
         raise Conflict("Batch %s is still held by: %s" % (reference, ", ".join(held_by)), code="batch_still_held")
-    storage.mark_released(svc.db, batch["id"], identity.actor())
+    storage.mark_released(svc.db, batch["id"], identity.actor(), now)
     return dump(svc, storage.batch_by_id(svc.db, batch["id"]))
 
 

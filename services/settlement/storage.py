@@ -280,9 +280,9 @@ def move_batch(tx, batch_id, from_statuses, to_status, actor, note=None, **colum
     return row
 
 
-def mark_released(tx, batch_id, actor):
-    tx.execute("UPDATE settlement_batches SET released_by = %s, released_at = now() WHERE id = %s",
-               (json.dumps(actor), batch_id))
+def mark_released(tx, batch_id, actor, at):
+    tx.execute("UPDATE settlement_batches SET released_by = %s, released_at = %s WHERE id = %s",
+               (json.dumps(actor), at, batch_id))
 
 
 def batch_transitions(tx, batch_id):
