@@ -57,6 +57,11 @@ class SettlementRoutes(Routes):
         summary="Close periods daily, weekly or monthly, at midnight in the merchant's time zone",
         tags=[TAG], body=ScheduleSchema, response=ScheduleOutSchema)
 
+    delete_schedule = forward(
+        "DELETE", "/api/v1/settlements/schedule", "settlement.delete_schedule", merchant_id=True,
+        summary="Stop closing periods on a schedule (they are closed on demand again)", tags=[TAG],
+        query=MerchantQuery, status=204)
+
     close_batch = forward(
         "POST", "/api/v1/settlements/batches", "settlement.close_batch",
         summary="Close a settlement batch for a period", tags=[TAG], body=CloseBatchSchema, response=BatchSchema,

@@ -1,4 +1,5 @@
 """The settlement service: every redemption becomes money owed, settled in batches."""
+import logging
 from datetime import timedelta
 
 from nameko.dependency_providers import Config
@@ -34,6 +35,8 @@ from services.settlement.exceptions import exception_resolved
 SCHEDULE_INTERVAL = cfg.env_float("SETTLEMENT_SCHEDULE_INTERVAL", 30)
 PAYOUT_INTERVAL = cfg.env_float("SETTLEMENT_PAYOUT_INTERVAL", 2)
 from services.support.contract.events import TicketCreated, TicketResolved
+
+log = logging.getLogger(__name__)
 
 
 class SettlementService(ServiceBase):
@@ -172,6 +175,18 @@ class SettlementService(ServiceBase):
         next_close_at = domain.next_period_end(data["frequency"], utcnow(), data["time_zone"])
         return ScheduleOutSchema().dump(storage.set_schedule(
             self.db, merchant_id, data["frequency"], data["time_zone"], next_close_at, identity.actor()))
+
+    @rpc
+    def delete_schedule(self, merchant_id=None):
+        """Stop closing the merchant's periods on a schedule: from now on they are closed on demand."""
+        identity = self.caller.require(FINANCE, OWNER, *PLATFORM_MONEY)
+        merchant_id = identity.merchant_scope(merchant_id)
+        removed = storage.delete_schedule(self.db, merchant_id)
+        if removed is None:
+            raise NotFound("No settlement schedule: periods are closed on demand", code="schedule_missing")
+        log.info("settlement schedule of merchant %s (%s, %s) removed by %s %s", merchant_id, removed["frequency"],
+                 removed["time_zone"], identity.role, identity.user_id)
+        return None
 
     @timer(interval=SCHEDULE_INTERVAL)
     def close_ended_periods(self):

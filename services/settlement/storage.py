@@ -345,6 +345,11 @@ def set_schedule(tx, merchant_id, frequency, time_zone, next_close_at, actor):
                   (merchant_id, frequency, time_zone, next_close_at, json.dumps(actor)))
 
 
+def delete_schedule(tx, merchant_id):
+    """The schedule removed (None: there was none)."""
+    return tx.one("DELETE FROM settlement_schedules WHERE merchant_id = %s RETURNING *", (merchant_id,))
+
+
 def due_schedules(tx, now, limit=20):
     """Schedules whose period has ended, locked (another worker skips them)."""
     return tx.all("SELECT * FROM settlement_schedules WHERE next_close_at <= %s ORDER BY next_close_at "

@@ -274,7 +274,8 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
               "GET /api/v1/support/canned-responses", "POST /api/v1/support/canned-responses",
               "PUT /api/v1/support/canned-responses/{response_id}",
               "DELETE /api/v1/support/canned-responses/{response_id}", "PATCH /api/v1/support/agents/{user_id}",
-              "GET /api/v1/settlements/schedule", "PUT /api/v1/settlements/schedule")
+              "GET /api/v1/settlements/schedule", "PUT /api/v1/settlements/schedule",
+              "DELETE /api/v1/settlements/schedule")
     tag = uuid.uuid4().hex[:6]
     settings = api.call("GET", "/support/sla-policies", "owner").json()  # a reused stack may hold this policy already
     settings.pop("merchant_id", None)
@@ -395,6 +396,10 @@ def test_the_desk_settings_the_igm_form_and_the_schedule_each_for_its_roles_neve
     finance.go("settlements/schedule", reload=True)
     facts = fpage.get_by_role("region", name="Settlement schedule").inner_text()
     assert "Weekly" in facts and "Africa/Johannesburg" in facts and "demo-finance" in facts, facts
+    fpage.get_by_role("button", name="Stop the schedule").click()
+    fpage.get_by_role("button", name="Yes, stop").click()
+    fpage.get_by_role("region", name="Set a schedule").wait_for()
+    assert "closed on demand" in fpage.get_by_role("region", name="Settlement schedule").inner_text()
 
     # the store user sees none of it
     store = open_portal("store_user")

@@ -149,3 +149,14 @@ def test_a_redemption_under_an_unknown_agreement_is_parked_not_paid(system, onbo
     assert ok(system.get(B + "/entries", finance))["items"] == []  # nothing owed for it
     again = system.post(B + "/parked-entries/%s/booking" % parked[0]["id"], platform_finance)
     assert again.status_code == 409 and again.json()["error"]["code"] == "account_still_unknown"
+
+
+def test_finance_sets_and_stops_the_schedule_through_the_gateway(system, onboard):
+    m = onboard()
+    finance, store = m["tokens"]["finance"], m["tokens"]["store_user"]
+    ok(system.put(B + "/schedule", finance, json={"frequency": "monthly", "time_zone": "Africa/Johannesburg"}))
+    assert system.request("DELETE", B + "/schedule", store).status_code == 403
+    assert ok(system.get(B + "/schedule", finance))["frequency"] == "monthly"
+    assert system.request("DELETE", B + "/schedule", finance).status_code == 204
+    for response in (system.get(B + "/schedule", finance), system.request("DELETE", B + "/schedule", finance)):
+        assert response.status_code == 404 and response.json()["error"]["code"] == "schedule_missing"

@@ -1273,6 +1273,19 @@ def test_a_scheduled_period_is_closed_when_it_ends_in_the_merchants_time_zone(re
     assert error.code == "time_zone_invalid"
 
 
+def test_a_schedule_can_be_stopped_and_periods_are_then_closed_on_demand(record, rpc, settlement, query):
+    merchant = new_id()
+    rpc("set_schedule", "owner", merchant, {"frequency": "weekly", "time_zone": "UTC"})
+    assert app_error(Forbidden, rpc, "delete_schedule", "store_user", merchant).code
+    assert rpc("delete_schedule", "finance", merchant) is None
+    assert app_error(NotFound, rpc, "get_schedule", "finance", merchant).code == "schedule_missing"
+    assert app_error(NotFound, rpc, "delete_schedule", "finance", merchant).code == "schedule_missing"
+    record(redemption(merchant, 800, at=NOW - timedelta(days=2)))
+    with entrypoint_hook(settlement, "close_ended_periods") as hook:
+        hook()
+    assert rpc("list_batches", "finance", merchant)["items"] == []  # nothing closes by itself any more
+
+
 # -- properties over random sequences -------------------------------------------------------------------
 
 STEPS = st.lists(st.one_of(

@@ -224,10 +224,12 @@ async function schedule({ navigate }) {
   catch (e) { if (!(e instanceof ApiError && e.code === "schedule_missing")) throw e; }
   const zone = current?.time_zone || Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   return h("div", {},
-    card("Settlement schedule", current ? dl([
+    card("Settlement schedule", current ? h("div", {}, dl([
       ["Periods close", label(current.frequency)], ["Time zone", current.time_zone], ["Next close", dateTime(current.next_close_at)],
       ["Set by", who(current.updated_by)], ["Set", dateTime(current.updated_at)],
-    ]) : h("p", { class: "notice" }, "No schedule: periods are closed on demand (Batches).")),
+    ]), confirmButton("Stop the schedule", { ask: "Stop closing periods by themselves? Batches are then closed on demand.", yes: "Yes, stop",
+      act: async () => { await api.send("DELETE", "/settlements/schedule", { query: context.scope() }); announce("Schedule stopped"); navigate("/portal/settlements/schedule", { replaceState: true }); } }))
+      : h("p", { class: "notice" }, "No schedule: periods are closed on demand (Batches).")),
     card(current ? "Change the schedule" : "Set a schedule", form([
       h("div", { class: "row" },
         field("frequency", "Close periods", { kind: "select", value: current?.frequency || "monthly", options: FREQUENCIES }),
