@@ -938,18 +938,20 @@ class SupportService(ServiceBase):
     @rpc
     @idempotent
     def conversation_to_ticket(self, conversation_id, data, merchant_id=None):
-        """Turn a chat into a ticket: the customer is its requester, the chat its first message."""
+        """Turn a chat into a ticket: the customer is its requester, the chat its first message, and
+        the files sent in the chat its attachments."""
         identity = self.caller.require(*domain.DESK)
         data = load(ConversationTicketSchema, data)
         row = self._conversation_for(identity, conversation_id, merchant_id, lock=True)
         if row["ticket_reference"]:
             raise Conflict("This conversation is already %s" % row["ticket_reference"], code="already_a_ticket")
-        transcript = "\n".join("%s: %s" % (m["author_kind"], m["body"])
+        transcript = "\n".join("%s: %s" % (m["author_kind"], m["body"] or "(sent a file)")
                                for m in storage.conversation_messages(self.db, row["id"]))
         fields = dict(data, description=transcript[:10000] or data["subject"], source="chat",
                       store_id=row["store_id"], refs={}, customer_id=str(row["customer_id"]),
                       requester={"kind": "customer", "id": str(row["customer_id"])})
         ticket = self._open_ticket(row["merchant_id"], fields, identity)
+        storage.carry_conversation_attachments(self.db, row["id"], ticket["id"])
         storage.link_conversation(self.db, row["id"], ticket["reference"])
         return self._shown(identity, ticket)
 

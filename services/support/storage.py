@@ -314,6 +314,15 @@ def conversation_attachments(tx, conversation_id):
                   "ORDER BY created_at, id", (conversation_id,))
 
 
+def carry_conversation_attachments(tx, conversation_id, ticket_id):
+    """The files sent in a chat's messages go with the ticket made from it (not those uploaded and
+    never sent); how many."""
+    return tx.execute(
+        "UPDATE attachments SET ticket_id = %s WHERE conversation_id = %s AND ticket_id IS NULL AND id IN ("
+        "SELECT jsonb_array_elements_text(attachment_ids)::uuid FROM conversation_messages "
+        "WHERE conversation_id = %s)", (ticket_id, conversation_id, conversation_id))
+
+
 def own_conversation_attachments(tx, conversation_id, ids, uploader_id):
     """How many of ``ids`` this caller uploaded to this conversation (a message may carry only those)."""
     if not ids:

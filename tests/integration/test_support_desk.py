@@ -319,3 +319,11 @@ def test_files_in_chat_are_checked_by_content_and_reach_only_the_conversations_p
     ref = ok(system.post(B + "/tickets", owner, json=ticket()), 201)["reference"]
     assert error_of(system.get(B + "/tickets/%s/attachments/%s" % (ref, photo["id"]), owner), 404)
 
+    # the chat made a ticket: the files sent in it go with it, to the desk and to the customer
+    made = ok(system.post(path + "/ticket", agent, json={"subject": "Broken parcel", "category": "item"}), 201)
+    for token, headers in ((agent, None), (app, as_thandi)):
+        shown = ok(system.get(B + "/tickets/" + made["reference"], token, headers=headers))
+        assert sorted(f["filename"] for f in shown["attachments"]) == ["label.pdf", "photo.png"]
+        got = system.get(B + "/tickets/%s/attachments/%s" % (made["reference"], photo["id"]), token, headers=headers)
+        assert got.status_code == 200 and got.content == png_bytes(), got.text
+

@@ -347,9 +347,21 @@ def test_chat_from_the_buyer_app_to_a_ticket(support, shop, emitted):
     call(support, "post_conversation_message", shop["agent"], cid, {"body": "Yes, until Friday"})
     said = emitted("support", "conversation_message", conversation_id=cid)
     assert [(m["author_kind"], m["customer_online"]) for m in said] == [("customer", True), ("staff", True)]
+    photo = call(support, "upload_conversation_attachment", shop["buyer"], cid, "voucher.png", png())
+    call(support, "post_conversation_message", shop["buyer"], cid, {"body": "", "attachment_ids": [photo["id"]]})
+    unsent = call(support, "upload_conversation_attachment", shop["buyer"], cid, "draft.png", png())
     ticket = call(support, "conversation_to_ticket", shop["agent"], cid, {"subject": "Voucher validity",
                                                                            "category": "redemption"})
     assert ticket["source"] == "chat" and ticket["customer_id"] == shop["customer"]
+    # the file the customer sent goes with the ticket (the one never sent does not), to both sides
+    for reader in ("agent", "buyer"):
+        shown = call(support, "get_ticket", shop[reader], ticket["reference"])
+        assert [f["id"] for f in shown["attachments"]] == [photo["id"]]
+        assert "customer: (sent a file)" in shown["messages"][0]["body"]
+        got = call(support, "get_attachment", shop[reader], ticket["reference"], photo["id"])
+        assert got["filename"] == "voucher.png" and got["content"] == png()
+    assert refused(NotFound, call, support, "get_attachment", shop["agent"], ticket["reference"],
+                   unsent["id"]).code == "attachment_not_found"
     assert [t["reference"] for t in call(support, "list_tickets", shop["buyer"], {})["items"]] == \
         [ticket["reference"]]
     assert refused(Conflict, call, support, "conversation_to_ticket", shop["agent"], cid,
