@@ -98,18 +98,26 @@ class Statement:
             position += 1
             return "$%d" % position
         self.text = PLACEHOLDER.sub(number, sql)
+        self.named = bool(self.keys) and isinstance(self.keys[0], str)  # psycopg2 allows no mix
         self.types = None  # the server's types of its parameters, once prepared
+        self.execute = None  # the EXECUTE text, once its types are known
         self.usable = True
+
+    def prepared_as(self, types):
+        """The server's parameter types, and the EXECUTE that passes arguments to them."""
+        self.types = types
+        self.execute = "EXECUTE %s (%s)" % (self.name, ", ".join(
+            "%s::" + kind if kind in ARRAYS else "%s" for kind in types)) if types else "EXECUTE " + self.name
 
     def arguments(self, params):
         """The arguments in $n order, or None where a value could change meaning on the way."""
         if params is None:
             params = ()
+        if self.keys and isinstance(params, dict) != self.named:
+            return None
         try:
             values = [params[key] for key in self.keys]
         except (KeyError, IndexError, TypeError):
-            return None
-        if isinstance(params, dict) != all(isinstance(key, str) for key in self.keys) and self.keys:
             return None
         for value, kind in zip(values, self.types):
             if isinstance(value, list):
@@ -122,11 +130,6 @@ class Statement:
             if kind not in accepted or (kind in INT4 and not -INT4[kind] <= value < INT4[kind]):
                 return None
         return values
-
-    def execute_text(self):
-        return "EXECUTE %s (%s)" % (self.name, ", ".join(
-            "%s::" + kind if kind in ARRAYS else "%s" for kind in self.types)) if self.types else \
-            "EXECUTE " + self.name
 
 
 class PreparedStatements:
@@ -168,7 +171,7 @@ class PreparedStatements:
         values = statement.arguments(params)
         if values is None:
             return sql, params
-        return statement.execute_text(), values
+        return statement.execute, values
 
     def prepare(self, conn):
         """Prepare on ``conn`` (idle, autocommit) the frequent statements it has not."""
@@ -184,7 +187,7 @@ class PreparedStatements:
                     if statement.types is None:
                         cur.execute("SELECT parameter_types::text[] AS types FROM pg_prepared_statements "
                                     "WHERE name = %s", (statement.name,))
-                        statement.types = cur.fetchone()["types"]
+                        statement.prepared_as(cur.fetchone()["types"])
             except (psycopg2.OperationalError, psycopg2.InterfaceError):
                 raise
             except psycopg2.Error as exc:
