@@ -21,6 +21,7 @@ import inspect  # noqa: E402
 import os  # noqa: E402
 import secrets  # noqa: E402
 import uuid  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 import warnings  # noqa: E402
 
@@ -28,6 +29,9 @@ import pytest  # noqa: E402
 
 from plumbing import config as cfg  # noqa: E402
 from plumbing.auth import TokenSigner, generate_keypair  # noqa: E402
+from plumbing.contracts import event_of, routing_key_for  # noqa: E402
+from plumbing.events import event_exchange  # noqa: E402
+from plumbing.publishers import EventPublisher  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -166,6 +170,39 @@ def as_user(token_for):
 
 def new_id():
     return str(uuid.uuid4())
+
+
+@pytest.fixture(scope="session")
+def publish_as():
+    """``publish_as(amqp_uri, source, event_type, payload, event_id=None, headers=None)``: publish
+    on ``source``'s events exchange as the outbox relay does, but over a connection of whichever
+    user ``amqp_uri`` names (the message's ``user_id`` is that user); returns the event id."""
+    publishers = {}
+
+    def publish(amqp_uri, source, event_type, payload, event_id=None, headers=None):
+        event_id = event_id or new_id()
+        publisher = publishers.setdefault(amqp_uri, EventPublisher(amqp_uri, serializer="json"))
+        publisher.publish(
+            payload, exchange=event_exchange(source, {}, declare=False),
+            routing_key=routing_key_for(source, event_type, payload),
+            message_id=event_id,
+            headers=dict({"nameko.event_id": event_id, "nameko.event_source": source,
+                          "nameko.occurred_at": datetime.now(timezone.utc).isoformat()}, **(headers or {})))
+        return event_id
+    return publish
+
+
+@pytest.fixture(scope="session")
+def dispatch(publish_as, broker_users, amqp_uri):
+    """``dispatch(payload, event_id=None)``: publish an event (built by its contract, e.g.
+    ``tests.events.example(VoucherRedeemed, ...)``) as the outbox relay of its publisher does,
+    as the publisher's own broker user."""
+    def publish(payload, event_id=None):
+        event = event_of(payload)
+        own = broker_users.get(event.event_source)
+        return publish_as(own["uri"] if own else amqp_uri, event.event_source, event.event_type,
+                          event.to_wire(payload), event_id)
+    return publish
 
 
 def service_classes():

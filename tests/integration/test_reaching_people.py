@@ -7,7 +7,6 @@ import smtplib
 import uuid
 from email.message import EmailMessage
 from email.utils import parseaddr
-from datetime import datetime, timezone
 
 import eventlet
 import pytest
@@ -15,8 +14,6 @@ import requests
 from eventlet import wsgi
 
 from plumbing.contracts import event_of
-from plumbing.events import event_exchange
-from plumbing.framework import EventPublisher
 from services.campaign.contract.events import (BudgetExhausted, CampaignCreated, FundingAgreementChanged,
                                                FundingAgreementCreated, IssuanceApprovalDecided,
                                                IssuanceApprovalRequested, PointsAdjusted)
@@ -53,21 +50,9 @@ def system_config(mailbox):
 
 
 @pytest.fixture(scope="module")
-def publish(broker_users, amqp_uri):
+def publish(dispatch):
     """``publish(payload, event_id=None)``: as the publisher's outbox relay does, as its broker user."""
-    publishers = {}
-
-    def send(payload, event_id=None):
-        event = event_of(payload)
-        uri = broker_users[event.event_source]["uri"] if broker_users else amqp_uri
-        event_id = event_id or str(uuid.uuid4())
-        publisher = publishers.setdefault(uri, EventPublisher(uri, serializer="json"))
-        publisher.publish(event.to_wire(payload), exchange=event_exchange(event.event_source, {}, declare=False),
-                          routing_key=event.routing_key(event.to_wire(payload)), message_id=event_id,
-                          headers={"nameko.event_id": event_id, "nameko.event_source": event.event_source,
-                                   "nameko.occurred_at": datetime.now(timezone.utc).isoformat()})
-        return event_id
-    return send
+    return dispatch
 
 
 def me(system, token):

@@ -13,7 +13,6 @@ import json
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 import eventlet
 import psycopg2
@@ -22,9 +21,6 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
-from plumbing.contracts import event_of, routing_key_for
-from plumbing.events import event_exchange
-from plumbing.publishers import EventPublisher
 
 
 def new_id():
@@ -65,39 +61,6 @@ def emitted(query):
                      "ORDER BY id" % service, (event_type, json.dumps(match)))
         return [row["payload"] for row in rows]
     return find
-
-
-@pytest.fixture(scope="session")
-def publish_as():
-    """``publish_as(amqp_uri, source, event_type, payload, event_id=None, headers=None)``: publish
-    on ``source``'s events exchange as the outbox relay does, but over a connection of whichever
-    user ``amqp_uri`` names (the message's ``user_id`` is that user); returns the event id."""
-    publishers = {}
-
-    def publish(amqp_uri, source, event_type, payload, event_id=None, headers=None):
-        event_id = event_id or new_id()
-        publisher = publishers.setdefault(amqp_uri, EventPublisher(amqp_uri, serializer="json"))
-        publisher.publish(
-            payload, exchange=event_exchange(source, {}, declare=False),
-            routing_key=routing_key_for(source, event_type, payload),
-            message_id=event_id,
-            headers=dict({"nameko.event_id": event_id, "nameko.event_source": source,
-                          "nameko.occurred_at": datetime.now(timezone.utc).isoformat()}, **(headers or {})))
-        return event_id
-    return publish
-
-
-@pytest.fixture(scope="session")
-def dispatch(publish_as, broker_users, amqp_uri):
-    """``dispatch(payload, event_id=None)``: publish an event (built by its contract, e.g.
-    ``tests.events.example(VoucherRedeemed, ...)``) as the outbox relay of its publisher does,
-    as the publisher's own broker user."""
-    def publish(payload, event_id=None):
-        event = event_of(payload)
-        own = broker_users.get(event.event_source)
-        return publish_as(own["uri"] if own else amqp_uri, event.event_source, event.event_type,
-                          event.to_wire(payload), event_id)
-    return publish
 
 
 def handled(event_id, succeeded=None):
