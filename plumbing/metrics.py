@@ -4,8 +4,12 @@ Each container keeps its own ``CollectorRegistry`` (never the global one), so
 two containers of one service in a test process do not collide. ``Metrics``
 times every entrypoint by method and outcome and lets the service define its
 own business counters; ``plumbing.health`` serves the registry on the
-service's health port.
+service's health port. ``GcCollector`` adds how long Python's garbage collector stopped the
+process (every worker of it, so every till waiting on one) and how much of the heap was frozen
+out of its sight at start (``plumbing.runner``).
 """
+import bisect
+import gc
 import time
 import weakref
 
@@ -15,12 +19,14 @@ from nameko.rpc import Rpc
 from nameko.timer import Timer
 from nameko.web.handlers import HttpRequestHandler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from plumbing.errors import AppError
 from plumbing.health import HealthServer
 
 LATENCY_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)
 LAG_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+PAUSE_BUCKETS = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25)
 
 
 def entrypoint_kind(entrypoint):
@@ -35,6 +41,62 @@ def outcome_of(exc_info):
     if exc_info is None:
         return "ok"
     return "rejected" if isinstance(exc_info[1], AppError) else "error"
+
+
+class GcPauses:
+    """The collector's pauses by generation. The collector is the process's, so there is one record
+    (``GC_PAUSES``) however many containers the process runs; each registry reads it."""
+
+    def __init__(self):
+        self.started = 0.0
+        self.counts = [[0] * (len(PAUSE_BUCKETS) + 1) for _ in range(3)]  # per bucket, not cumulative
+        self.sums = [0.0, 0.0, 0.0]
+        self.installed = False
+
+    def install(self):
+        if not self.installed:
+            gc.callbacks.append(self.observe)
+            self.installed = True
+
+    def observe(self, phase, info):
+        # called by the collector itself: plain arithmetic, no locks (a metric's lock could be held)
+        if phase == "start":
+            self.started = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self.started
+        generation = info["generation"]
+        self.sums[generation] += seconds
+        self.counts[generation][bisect.bisect_left(PAUSE_BUCKETS, seconds)] += 1
+
+
+GC_PAUSES = GcPauses()
+
+
+class GcCollector:
+    """A registry's view of ``GC_PAUSES`` and of the objects frozen at start."""
+
+    def __init__(self, service, pauses=GC_PAUSES):
+        self.service = service
+        self.pauses = pauses
+        pauses.install()
+
+    def collect(self):
+        histogram = HistogramMetricFamily(
+            "vowrewards_gc_pause_seconds", "Time Python's garbage collector stopped the process, by generation",
+            labels=["service", "generation"])
+        for generation in range(3):
+            counts, running = self.pauses.counts[generation], 0
+            buckets = []
+            for bound, count in zip(PAUSE_BUCKETS + (float("inf"),), counts):
+                running += count
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+            histogram.add_metric([self.service, str(generation)], buckets, self.pauses.sums[generation])
+        yield histogram
+        frozen = GaugeMetricFamily("vowrewards_gc_frozen_objects",
+                                   "Objects kept out of the collector's full passes since start (gc.freeze)",
+                                   labels=["service"])
+        frozen.add_metric([self.service], gc.get_freeze_count())
+        yield frozen
 
 
 class MetricsRegistry(SharedExtension):
@@ -68,6 +130,7 @@ class MetricsRegistry(SharedExtension):
         self.parked_events = Gauge(
             "vowrewards_parked_events", "Event messages parked for an operator",
             ["service"], registry=self.registry)
+        self.registry.register(GcCollector(self.service))
 
     def counter(self, name, documentation, labelnames=()):
         """A business counter of this service, created once."""

@@ -17,6 +17,7 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()  # noqa: E402 - must precede every other import (plumbing/framework.py says why)
 
 import errno  # noqa: E402
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
@@ -59,6 +60,15 @@ def await_topology(config):
                               "with the admin AMQP_URI)" % why)
 
 
+def freeze_startup_heap():
+    """Keep what the started process holds (modules, schemas, the container, its pools) out of
+    the collector's full passes, which otherwise walk all of it: a 45-75 ms stop of every worker
+    of the process, measured under load, that a till waits through. Garbage made while starting
+    is collected first, not kept."""
+    gc.collect()
+    gc.freeze()
+
+
 def main(component, service_path, **config_overrides):
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     configure_logging(component, level=cfg.env("LOG_LEVEL", "INFO"),
@@ -89,6 +99,7 @@ def main(component, service_path, **config_overrides):
 
     signal.signal(signal.SIGTERM, shutdown)
     runner.start()
+    freeze_startup_heap()
     log.info("%s started (health on %s:%s)", component, config.get("HEALTH_ADDRESS"), config.get("HEALTH_PORT"))
     runnlet = eventlet.spawn(runner.wait)
     while True:

@@ -2,6 +2,7 @@
 (migrations through the CLI, a broker user per component and the topology, the Procfile under
 devtools.supervise, the demo seed), on a database, vhost, broker users and ports of this test's own; the
 chain is driven over HTTP."""
+import re
 import socket
 import time
 import uuid
@@ -142,6 +143,9 @@ def test_the_chain_across_real_processes(stack):
     env = stack["env"]
     metrics = requests.get("http://127.0.0.1:%s/metrics" % env["REDEMPTION_HEALTH_PORT"], timeout=10).text
     assert 'vowrewards_redemptions_total{channel="pos",method="code",service="redemption"}' in metrics
+    # what the process started with is out of the collector's full passes (plumbing.runner)
+    frozen = re.search(r'^vowrewards_gc_frozen_objects\{service="redemption"\} (\S+)$', metrics, re.M)
+    assert frozen and float(frozen.group(1)) > 10000
     ready = requests.get("http://127.0.0.1:%s/readyz" % env["SETTLEMENT_HEALTH_PORT"], timeout=10)
     assert ready.json() == {"status": "ready", "service": "settlement", "checks": {"database": "ok", "broker": "ok"}}
 
