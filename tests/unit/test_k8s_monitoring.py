@@ -2,7 +2,7 @@
 
 The exported metrics are derived from the code, not listed by hand: the prometheus_client
 metrics ``plumbing/metrics.py`` declares *and* some code sets (a declared gauge nobody sets
-is never exported), plus every ``self.metrics.count(...)`` / ``observe(...)`` in the
+is never exported), the families its collectors yield (``GaugeMetricFamily(...)``), plus every ``self.metrics.count(...)`` / ``observe(...)`` in the
 services, gateway and plumbing, with their labels. Those are then created in a real
 prometheus_client registry and scraped, so the names are exactly what /metrics shows
 (``_total``, ``_bucket``, ``_count``, ...).
@@ -53,6 +53,17 @@ def _declared_in_plumbing():
     return found
 
 
+def _collected_in_plumbing():
+    """(kind, name, labels) of each ``<Kind>MetricFamily("name", ..., labels=[...])`` a collector yields."""
+    found = []
+    for node in ast.walk(ast.parse((REPO / "plumbing" / "metrics.py").read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "").endswith("MetricFamily"):
+            labels = [k.value for k in node.keywords if k.arg == "labels"]
+            found.append((node.func.id[:-len("MetricFamily")], node.args[0].value,
+                          [e.value for e in labels[0].elts] if labels else []))
+    return found
+
+
 def _business_metrics():
     """(kind, name, labels) of every ``<x>.metrics.count/observe("name", ..., label=...)`` call."""
     found = []
@@ -78,7 +89,7 @@ def exported_metrics():
     code, metrics = _code_text(), {}
     declared = [(kind, name, labels) for attr, kind, name, labels in _declared_in_plumbing()
                 if re.search(r"\.%s\.labels\(" % attr, code)]  # declared and set somewhere
-    for kind, name, labels in declared + _business_metrics():
+    for kind, name, labels in declared + _collected_in_plumbing() + _business_metrics():
         # counted in several places: the first call fixes its labels at run time
         assert metrics.setdefault(name, (kind, labels)) == (kind, labels), (
             "%s is used with different labels: %s, %s" % (name, metrics[name], (kind, labels)))
@@ -109,10 +120,12 @@ def string_literals():
 def test_the_derivation_sees_the_plumbing_and_the_services():
     series = exported()
     for name in ("vowrewards_entrypoint_duration_seconds_bucket", "vowrewards_events_handled_total",
-                 "vowrewards_outbox_backlog", "vowrewards_redemptions_total", "vowrewards_settlement_exceptions_total"):
+                 "vowrewards_outbox_backlog", "vowrewards_redemptions_total", "vowrewards_settlement_exceptions_total",
+                 "vowrewards_gc_pause_seconds_bucket", "vowrewards_gc_frozen_objects"):
         assert name in series, name
     assert series["vowrewards_entrypoint_duration_seconds_bucket"] == {"service", "method", "kind", "outcome", "le"}
     assert series["vowrewards_redemptions_total"] == {"service", "channel", "method"}
+    assert series["vowrewards_gc_pause_seconds_bucket"] == {"service", "generation", "le"}
 
 
 def test_metrics_waiting_to_be_exported_are_still_missing():
@@ -219,7 +232,7 @@ def test_the_dashboards_cover_what_operators_watch():
                    'outcome=\\"error\\"', "vowrewards_redemptions_total", "vowrewards_event_lag_seconds_bucket",
                    "vowrewards_outbox_backlog", "vowrewards_outbox_oldest_age_seconds", 'outcome=\\"parked\\"',
                    "vowrewards_tickets_created_total", 'priority=\\"critical\\"',
-                   "vowrewards_settlement_exceptions_total"):
+                   "vowrewards_settlement_exceptions_total", "vowrewards_gc_pause_seconds_bucket"):
         assert needle in text, needle
     uids = [board["uid"] for board in dashboards().values()]
     assert len(set(uids)) == len(uids)
