@@ -30,11 +30,11 @@ from services.settlement.contract.schemas import (BalanceQuerySchema, BalancesSc
                                                   PayoutVerificationSchema, ResolveExceptionSchema, ScheduleOutSchema,
                                                   ScheduleSchema, SetPayoutAccountSchema)
 from services.settlement.exceptions import exception_resolved
+from services.support.contract.events import TicketCreated, TicketResolved
 
 # timers read the environment when the class is made (nameko's timer takes a number)
 SCHEDULE_INTERVAL = cfg.env_float("SETTLEMENT_SCHEDULE_INTERVAL", 30)
 PAYOUT_INTERVAL = cfg.env_float("SETTLEMENT_PAYOUT_INTERVAL", 2)
-from services.support.contract.events import TicketCreated, TicketResolved
 
 log = logging.getLogger(__name__)
 
