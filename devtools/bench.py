@@ -201,6 +201,8 @@ def classify_process(cmdline, comm, pid=None, own_pid=None):
     match = re.search(r"-m\s+(gateway|services\.(\w+))(\s|$)", cmdline)
     if match:
         return match.group(2) or "gateway"
+    if re.search(r"-m\s+devtools\.till_asgi(\s|$)", cmdline):
+        return "till http (uvicorn)"
     match = re.search(r"-m\s+devtools\.(echo_asgi|echo\s+(rpc|http))(\s|$)", cmdline)
     if match:
         return "echo http (uvicorn)" if match.group(1) == "echo_asgi" else "echo %s (nameko)" % match.group(2)

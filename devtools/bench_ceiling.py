@@ -7,6 +7,9 @@ messaging and the database can do at all, in the same sitting.
   starlette over aio-pika (``devtools/echo_asgi.py``) instead of nameko's ``@http`` (werkzeug on
   eventlet), each round beside the echo ceiling, with CPU per request of each side: what the
   gateway's HTTP stack costs, measured rather than guessed.
+* **The till's route on uvicorn**: ``POST /api/v1/redemptions`` alone on uvicorn and starlette
+  (``devtools/till_asgi.py``), calling the same running redemption service, in each round after
+  the gateway's: what moving the gateway off werkzeug and eventlet would give the till.
 * **Database ceiling**: the redemption's transaction shape (lock the voucher row, insert the
   redemption, update the voucher, insert the outbox row, commit) in a psycopg2 loop on the same
   server, in a scratch schema dropped afterwards.
@@ -111,15 +114,7 @@ class EchoPair:
 
     @staticmethod
     def _wait_for(url):
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.post(url, json={"ping": 1}, timeout=2).json() == {"ping": 1}:
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.2)
-        raise BenchError("the echo at %s did not answer within 30s" % url)
+        wait_for(url, {"ping": 1}, lambda response: response.json() == {"ping": 1})
 
     @property
     def url(self):
@@ -133,14 +128,53 @@ class EchoPair:
         return {p.pid for p in self.processes}
 
     def stop(self):
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(self.processes)
         servers.delete_vhost(self.admin_uri, self.vhost)
+
+
+class TillRoute:
+    """``devtools.till_asgi`` on ``port``, calling the system's redemption service through its broker."""
+
+    def __init__(self, amqp_uri, port=ECHO_PORT - 2):
+        from plumbing import config as cfg
+        self.port = port
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.till_asgi", "--amqp", amqp_uri, "--port", str(port)],
+            cwd=str(cfg.REPO_ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:  # up once it refuses a request without a token as the gateway does
+            wait_for(self.url + "/api/v1/redemptions", {}, lambda response: response.status_code == 401)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        stop_processes([self.process])
+
+
+def wait_for(url, body, answered, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if answered(requests.post(url, json=body, timeout=2)):
+                return
+        except (requests.RequestException, ValueError):
+            pass
+        time.sleep(0.2)
+    raise BenchError("%s did not answer within %ds" % (url, seconds))
+
+
+def stop_processes(processes):
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def echo_round(pair, connections, seconds, url=None):
@@ -402,8 +436,10 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
     say("database ceiling: redemption-shaped transactions, 16 threads, 5 s")
     out["database"] = database_ceiling(database_url)
     pair = EchoPair(local_admin_amqp, asgi=True)
-    out["echo_asgi_rounds"] = []
+    out["echo_asgi_rounds"], out["till_asgi_rounds"] = [], []
+    till_route = None
     try:
+        till_route = TillRoute(local_admin_amqp)
         per_round = int(args.code_rate * args.seconds)
         for round_ in range(args.rounds):
             say("round %d/%d: echo ceiling, the echo on uvicorn, then redemptions, %d connections, %ds each" % (
@@ -413,12 +449,17 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
             codes, _ = issue_codes(api, owner, per_round)
             out["redeem_rounds"].append(redemption_round(base, store.headers()["Authorization"][7:], codes, 16,
                                                          args.seconds))
+            codes, _ = issue_codes(api, owner, per_round)
+            out["till_asgi_rounds"].append(redemption_round(till_route.url, store.headers()["Authorization"][7:],
+                                                            codes, 16, args.seconds))
         echo = median([r["throughput_per_s"] for r in out["echo_rounds"]])
         out["echo_per_s"] = echo
         out["echo_asgi_per_s"] = median([r["throughput_per_s"] for r in out["echo_asgi_rounds"]])
         out["ratios_by_round"] = [r["throughput_per_s"] / e["throughput_per_s"]
                                   for r, e in zip(out["redeem_rounds"], out["echo_rounds"])]
         out["ratio"] = median(out["ratios_by_round"])
+        out["till_asgi_ratio"] = median([r["throughput_per_s"] / e["throughput_per_s"]
+                                         for r, e in zip(out["till_asgi_rounds"], out["echo_rounds"])])
         for tills in args.tills:
             if tills == 16:
                 continue
@@ -428,6 +469,8 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
             figures["ratio_to_echo"] = figures["throughput_per_s"] / echo
             out["tills"].append(figures)
     finally:
+        if till_route is not None:
+            till_route.stop()
         pair.stop()
     best = median([r["throughput_per_s"] for r in out["redeem_rounds"]])
     for share in (0.25, 0.5, 0.75):
@@ -452,6 +495,15 @@ def suite(args, api, owner, store, finance, local_admin_amqp, database_url, stac
         _, seconds = issue_codes(api, owner, args.issuance)
         out["issuance"] = {"codes": args.issuance, "seconds": seconds, "per_s": args.issuance / seconds}
     return out
+
+
+def cpu_split(gateway_rounds, till_rounds):
+    """The HTTP side's CPU per redemption, the gateway's against the till route's (medians, ms)."""
+    def per_redemption(rounds, group):
+        return median([1000.0 * r["cpu"]["groups"].get(group, {}).get("cpu_seconds", 0.0) / max(r["created"], 1)
+                       for r in rounds if r.get("cpu")] or [0.0])
+    return "gateway %.2f ms, till route %.2f ms" % (per_redemption(gateway_rounds, "gateway"),
+                                                    per_redemption(till_rounds, "till http (uvicorn)"))
 
 
 def median_cpu(rounds):
@@ -485,6 +537,11 @@ def render(out):
                                                                fmt(r["generator_cpu_seconds"], 2))])
     rows.append(["redeem, 16 tills (median)", fmt(median([r["throughput_per_s"] for r in out["redeem_rounds"]])),
                  "%.2f" % out["ratio"], "ratio: median of the same-round ratios"])
+    if out.get("till_asgi_rounds"):
+        rows.append(["redeem, the till's route on uvicorn", fmt(median(
+            [r["throughput_per_s"] for r in out["till_asgi_rounds"]])), "%.2f" % out["till_asgi_ratio"],
+            "devtools/till_asgi.py -> the same redemption service; cpu per redemption: " + cpu_split(
+                out["redeem_rounds"], out["till_asgi_rounds"])])
     for t in out["tills"]:
         rows.append(["redeem, %d tills" % t["connections"], fmt(t["throughput_per_s"]), "%.2f" % t["ratio_to_echo"],
                      "p50 %s p99 %s ms, refused %d" % (fmt(t["latency_ms"]["p50"]), fmt(t["latency_ms"]["p99"]),

@@ -27,8 +27,9 @@ SERVICE, METHOD = "bench_echo", "echo"  # devtools.echo's Echo
 class RpcClient:
     """One connection, one reply queue, a future per correlation id."""
 
-    def __init__(self, amqp_uri):
+    def __init__(self, amqp_uri, name="echo-asgi"):
         self.amqp_uri = amqp_uri
+        self.name = name
         self.waiting = {}
 
     async def start(self):
@@ -37,7 +38,7 @@ class RpcClient:
         self.exchange = await self.channel.declare_exchange("nameko-rpc", aio_pika.ExchangeType.TOPIC,
                                                             durable=True)
         self.reply_key = str(uuid.uuid4())
-        queue = await self.channel.declare_queue("rpc.reply-echo-asgi-" + self.reply_key, exclusive=True,
+        queue = await self.channel.declare_queue("rpc.reply-%s-%s" % (self.name, self.reply_key), exclusive=True,
                                                  auto_delete=True)
         await queue.bind(self.exchange, routing_key=self.reply_key)
         await queue.consume(self.on_reply, no_ack=True)
@@ -47,29 +48,30 @@ class RpcClient:
         if future is not None and not future.done():
             future.set_result(json.loads(message.body))
 
-    async def call(self, *args, timeout=5.0):
+    async def call(self, route, args, headers=None, timeout=5.0):
+        """``route`` is ``<service>.<method>``; ``headers`` the worker context nameko reads
+        (``nameko.auth_token``...). Returns the reply body, ``{"result", "error"}``."""
         correlation_id = str(uuid.uuid4())
         future = asyncio.get_running_loop().create_future()
         self.waiting[correlation_id] = future
         try:
             await self.exchange.publish(aio_pika.Message(
                 json.dumps({"args": list(args), "kwargs": {}}).encode(), content_type="application/json",
-                correlation_id=correlation_id, reply_to=self.reply_key,
-                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT), routing_key="%s.%s" % (SERVICE, METHOD))
-            body = await asyncio.wait_for(future, timeout)
+                correlation_id=correlation_id, reply_to=self.reply_key, headers=headers or {}, expiration=timeout,
+                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT), routing_key=route)
+            return await asyncio.wait_for(future, timeout)
         finally:
             self.waiting.pop(correlation_id, None)
-        if body.get("error"):
-            raise RuntimeError(body["error"])
-        return body["result"]
 
 
 def app(amqp_uri):
     client = RpcClient(amqp_uri)
 
     async def echo(request):
-        answer = await client.call(json.loads(await request.body()))
-        return Response(json.dumps(answer), media_type="application/json")
+        body = await client.call("%s.%s" % (SERVICE, METHOD), [json.loads(await request.body())])
+        if body.get("error"):
+            raise RuntimeError(body["error"])
+        return Response(json.dumps(body["result"]), media_type="application/json")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -130,6 +130,7 @@ def test_parse_prometheus_and_histogram_means():
     ("/opt/app/.venv/bin/python -m devtools.echo rpc --amqp amqp://x", "python", "echo rpc (nameko)"),
     ("/opt/app/.venv/bin/python -m devtools.echo http --amqp amqp://x", "python", "echo http (nameko)"),
     ("/opt/app/.venv/bin/python -m devtools.echo_asgi --amqp amqp://x", "python", "echo http (uvicorn)"),
+    ("/opt/app/.venv/bin/python -m devtools.till_asgi --amqp amqp://x --port 8097", "python", "till http (uvicorn)"),
     ("/usr/bin/wrk -t2 -c16 -d10s --latency -s redeem.lua http://127.0.0.1:8000", "wrk", "wrk (load generator)"),
 ])
 def test_classify_process(cmdline, comm, expected):
