@@ -47,6 +47,7 @@ from plumbing.contracts import InvalidEvent
 from plumbing.db import Database, find_dependency
 from plumbing.framework import (HEADER_PREFIX, EventPublisher, QueueEventHandler, QuickReconnect, events_exchange,
                                 finish_dependencies)
+from plumbing.logs import CORRELATION_KEY
 from plumbing.metrics import MetricsRegistry
 
 log = logging.getLogger(__name__)
@@ -276,6 +277,8 @@ class ReliableEventHandler(QueueEventHandler):
             [(message, event)] = taken
             return self.start_worker_with(event, [message], functools.partial(self._alone_result, message))
         batch = Batch((str((m.headers or {}).get(HEADER_PREFIX + "event_id")), event) for m, event in taken)
+        batch.correlation_ids = {event_id: (m.headers or {}).get(HEADER_PREFIX + CORRELATION_KEY)
+                                 for (event_id, _), (m, _) in zip(batch, taken)}
         self.start_worker_with(batch, [m for m, _ in taken], functools.partial(self._batch_result, taken))
 
     def _alone_result(self, message, worker_ctx, result=None, exc_info=None):
@@ -375,7 +378,10 @@ def expected_publisher(source_service, config):
 
 
 class Batch(list):
-    """What a batched handler's worker is handed instead of one event: ``[(event_id, event)]``."""
+    """What a batched handler's worker is handed instead of one event: ``[(event_id, event)]``, and
+    each event's correlation id (``correlation_ids``: event id -> id, or None)."""
+
+    correlation_ids = {}
 
 
 def event_handler(event_class, when=None, on_demand=False, batch=False, narrow=False, **kwargs):
@@ -416,7 +422,9 @@ def _handle_batch(self, fn, when, batch):
     for event_id, event in mine:
         if event_id in claimed:
             claimed.discard(event_id)  # a copy delivered twice in one batch is handled once
-            fn(self, event)
+            # its log lines, the events it emits and the calls it makes name the request it came from
+            with self.log_context.acting_for(batch.correlation_ids.get(event_id)):
+                fn(self, event)
     return len(batch)
 
 

@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from nameko.extensions import DependencyProvider
@@ -89,6 +90,33 @@ def configure_logging(service_name, level="INFO", fmt="json"):
     logging.getLogger("amqp").setLevel("WARNING")
 
 
+class WorkerCorrelation:
+    """What a worker sees as ``self.log_context``: its correlation id, and ``acting_for(id)`` while
+    it works on one part of a batch that came from another request."""
+
+    def __init__(self, worker_ctx):
+        self._worker_ctx = worker_ctx
+
+    @property
+    def correlation_id(self):
+        return self._worker_ctx.data.get(CORRELATION_KEY)
+
+    @contextmanager
+    def acting_for(self, correlation_id):
+        """Within: log lines, emitted events and calls carry ``correlation_id`` (no change for None)."""
+        if not correlation_id:
+            yield
+            return
+        data, before = self._worker_ctx.data, self._worker_ctx.data.get(CORRELATION_KEY)
+        data[CORRELATION_KEY] = correlation_id
+        token = _correlation_id.set(correlation_id)
+        try:
+            yield
+        finally:
+            _correlation_id.reset(token)
+            data[CORRELATION_KEY] = before
+
+
 class LogContext(DependencyProvider):
     """Binds the worker's correlation id (and call id) to its log lines and, with
     ``LOG_WORKERS=1``, logs one line per worker: what ran, how it ended, how long.
@@ -102,7 +130,7 @@ class LogContext(DependencyProvider):
         self.log_workers = str(self.container.config.get("LOG_WORKERS", "0")) not in ("0", "false", "")
 
     def get_dependency(self, worker_ctx):
-        return worker_ctx.data.get(CORRELATION_KEY)
+        return WorkerCorrelation(worker_ctx)
 
     def worker_setup(self, worker_ctx):
         correlation_id = worker_ctx.data.get(CORRELATION_KEY)

@@ -194,14 +194,14 @@ def publish_as():
 
 @pytest.fixture(scope="session")
 def dispatch(publish_as, broker_users, amqp_uri):
-    """``dispatch(payload, event_id=None)``: publish an event (built by its contract, e.g.
+    """``dispatch(payload, event_id=None, headers=None)``: publish an event (built by its contract, e.g.
     ``tests.events.example(VoucherRedeemed, ...)``) as the outbox relay of its publisher does,
     as the publisher's own broker user."""
-    def publish(payload, event_id=None):
+    def publish(payload, event_id=None, headers=None):
         event = event_of(payload)
         own = broker_users.get(event.event_source)
         return publish_as(own["uri"] if own else amqp_uri, event.event_source, event.event_type,
-                          event.to_wire(payload), event_id)
+                          event.to_wire(payload), event_id, headers)
     return publish
 
 

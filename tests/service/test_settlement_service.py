@@ -237,6 +237,22 @@ def test_redemptions_delivered_together_are_booked_in_batches_each_once(dispatch
     assert commits < 30
 
 
+def test_each_redemption_in_a_batch_keeps_its_own_correlation_id(dispatch, rpc, query):
+    """A batch is booked in one worker, but each entry_recorded names the request its redemption
+    came from (an operator follows one id from the till to the ledger), not the batch's first."""
+    merchant = new_id()
+    redeemed = [redemption(merchant, 300 + n) for n in range(20)]
+    correlation_ids = {r.redemption_id: "till-%02d-%s" % (n, new_id()[:8]) for n, r in enumerate(redeemed)}
+    event_ids = [dispatch(r, headers={"nameko.correlation_id": correlation_ids[r.redemption_id]}) for r in redeemed]
+    wait_until(lambda: len(entries(rpc, merchant)) == 20, timeout=20)
+    rows = query("SELECT payload->>'redemption_id' AS redemption_id, correlation_id FROM settlement.outbox "
+                 "WHERE event_type = 'entry_recorded' AND payload->>'merchant_id' = %s", (merchant,))
+    assert {row["redemption_id"]: row["correlation_id"] for row in rows} == correlation_ids
+    commits = query("SELECT count(DISTINCT handled_at) AS n FROM settlement.handled_events WHERE event_id = "
+                    "ANY(%s::uuid[]) AND handler = 'record_redemption'", (event_ids,))[0]["n"]
+    assert commits < 20  # some were booked together: what this test is about
+
+
 def test_a_batch_with_a_failing_event_books_the_others_and_that_one_on_its_retry(dispatch, rpc, monkeypatch):
     merchant = new_id()
     redeemed = [redemption(merchant, 200 + n) for n in range(12)]
