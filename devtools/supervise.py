@@ -93,8 +93,8 @@ class Supervisor:
                 if name in pending:
                     if now >= pending[name]:
                         del pending[name]
-                        self.restarts[name] += 1
                         self._start(name, command)
+                        self.restarts[name] += 1  # once it is started: whoever counts reads its new pid
                     continue
                 code = child.poll()
                 if code is None:
